@@ -1,0 +1,488 @@
+/* nnrun.h — the public C API of libnnrun.
+ *
+ * libnnrun is a small neural-network training runtime: float32 tensors,
+ * dense layers and activations, cost functions, SGD with momentum, learning
+ * rate schedules and a training loop.  It never prints, never exits and never
+ * aborts: every fallible call returns an nn_status, and nn_last_error() holds
+ * a message naming the problem.
+ *
+ * Conventions
+ * - Handles are opaque.  Every _create has a _free; _free(NULL) is a no-op.
+ *   On failure *out is set to NULL.
+ * - Pointers obtained from a handle are borrowed: valid while the handle lives
+ *   (and, for a network, until its next structural change), never freed.
+ * - Buffers passed in are copied unless documented as borrowed.
+ * - Tensors are float32, row-major, contiguous, batch first.
+ * - Thread safety: distinct handles may be used from distinct threads at the
+ *   same time.  One handle is not safe to use from two threads at once.
+ *   Global settings (nn_set_threads, nn_set_allocator, nn_set_log) are
+ *   process-wide and must not race with other calls.
+ * - Results are bitwise identical for any thread count.
+ */
+#ifndef NNRUN_H
+#define NNRUN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32) && defined(NNRUN_SHARED_BUILD)
+#define NN_API __declspec(dllexport)
+#elif defined(__GNUC__)
+#define NN_API __attribute__((visibility("default")))
+#else
+#define NN_API
+#endif
+
+#define NN_VERSION_MAJOR 0
+#define NN_VERSION_MINOR 1
+#define NN_VERSION_PATCH 0
+
+/* The library's version, "MAJOR.MINOR.PATCH".  Static string. */
+NN_API const char *nn_version(void);
+
+/* ------------------------------------------------------------------------
+ * Status codes and errors
+ * ------------------------------------------------------------------------ */
+typedef enum nn_status {
+    NN_OK = 0,
+    NN_EINVAL = 1,     /* an argument is invalid (NULL handle, bad value)  */
+    NN_ESHAPE = 2,     /* tensor shapes do not agree                       */
+    NN_ENOMEM = 3,     /* an allocation failed                             */
+    NN_ERANGE = 4,     /* a size or index is out of range                  */
+    NN_ESTATE = 5,     /* call not valid in the object's current state     */
+    NN_EDIVERGED = 6,  /* training produced a non-finite loss              */
+    NN_ECANCELLED = 7, /* a callback reported an error                     */
+    NN_EIO = 8,        /* reading or writing a file failed                 */
+    NN_EFORMAT = 9     /* a file is malformed                              */
+} nn_status;
+
+/* Short, static name of a status ("invalid argument").  Never NULL. */
+NN_API const char *nn_strerror(nn_status s);
+
+/* Detail of this thread's last failure, e.g.
+ * "dense: input has 3 features, layer expects 4".  Valid until the next
+ * failing call on this thread.  Empty string when nothing failed yet. */
+NN_API const char *nn_last_error(void);
+
+/* ------------------------------------------------------------------------
+ * Allocation, logging, threads
+ * ------------------------------------------------------------------------ */
+
+/* All memory the library allocates goes through this allocator.  alloc
+ * returns NULL on failure; size is never 0.  Tests use it to count
+ * allocations and to fail the Nth one.  Pass NULL to restore malloc/free.
+ * Change it only while no library object is alive. */
+typedef struct nn_allocator {
+    void *(*alloc)(size_t size, void *user);
+    void (*release)(void *ptr, void *user);
+    void *user;
+} nn_allocator;
+NN_API void nn_set_allocator(const nn_allocator *a);
+
+/* Progress messages and warnings (the library never prints). */
+typedef enum nn_log_level { NN_LOG_DEBUG, NN_LOG_INFO, NN_LOG_WARN } nn_log_level;
+typedef void (*nn_log_fn)(nn_log_level level, const char *msg, void *user);
+NN_API void nn_set_log(nn_log_fn fn, void *user); /* NULL: discard */
+
+/* Threads used by the parallel kernels.  n >= 1; NN_EINVAL otherwise.
+ * Default: the OpenMP default (usually the number of cores).  Results do
+ * not depend on it. */
+NN_API nn_status nn_set_threads(int n);
+NN_API int nn_get_threads(void);
+
+/* ------------------------------------------------------------------------
+ * Random numbers: xoshiro256** seeded through splitmix64.  The state is
+ * plain data so a host can store and restore it.  A seed fixes every
+ * initialisation and every shuffle.
+ * ------------------------------------------------------------------------ */
+typedef struct nn_rng {
+    uint64_t s[4];
+} nn_rng;
+NN_API void nn_rng_seed(nn_rng *r, uint64_t seed);
+NN_API uint64_t nn_rng_next(nn_rng *r);
+NN_API double nn_rng_uniform(nn_rng *r);             /* [0, 1)          */
+NN_API double nn_rng_normal(nn_rng *r);              /* N(0, 1)         */
+NN_API uint64_t nn_rng_below(nn_rng *r, uint64_t n); /* [0, n), n > 0   */
+
+/* ------------------------------------------------------------------------
+ * Tensors: float32, row-major, contiguous, 1 to 4 dimensions, batch first.
+ * ------------------------------------------------------------------------ */
+#define NN_MAX_DIMS 4
+typedef struct nn_tensor nn_tensor;
+
+/* A new tensor of the given shape, zero-filled.  ndim in 1..4, each
+ * dimension >= 1 (NN_EINVAL otherwise; NN_ERANGE if the element count
+ * overflows). */
+NN_API nn_status nn_tensor_create(int ndim, const int64_t *shape, nn_tensor **out);
+/* Shorthand for a (rows, cols) tensor. */
+NN_API nn_status nn_tensor_create2d(int64_t rows, int64_t cols, nn_tensor **out);
+/* A new (rows, cols) tensor holding a copy of data (rows*cols floats). */
+NN_API nn_status nn_tensor_from(int64_t rows, int64_t cols, const float *data, nn_tensor **out);
+/* A view of rows [start, start+count) of t's first dimension.  The view
+ * borrows t's memory: it is valid while t lives and never resized.  Freeing
+ * the view does not free the data. */
+NN_API nn_status nn_tensor_view_rows(nn_tensor *t, int64_t start, int64_t count, nn_tensor **out);
+/* Frees the tensor (and its data unless it is a view).  NULL is a no-op. */
+NN_API void nn_tensor_free(nn_tensor *t);
+
+NN_API int nn_tensor_ndim(const nn_tensor *t);
+NN_API int64_t nn_tensor_dim(const nn_tensor *t, int i); /* 0 if i out of range */
+NN_API int64_t nn_tensor_size(const nn_tensor *t);       /* element count */
+/* Rows = first dimension; cols = product of the others. */
+NN_API int64_t nn_tensor_rows(const nn_tensor *t);
+NN_API int64_t nn_tensor_cols(const nn_tensor *t);
+NN_API float *nn_tensor_data(nn_tensor *t); /* borrowed */
+NN_API const float *nn_tensor_cdata(const nn_tensor *t);
+
+NN_API void nn_tensor_fill(nn_tensor *t, float v);
+/* dst = src; element counts must match (NN_ESHAPE). */
+NN_API nn_status nn_tensor_copy(nn_tensor *dst, const nn_tensor *src);
+/* Bounds-checked element access on a 2-D view of the tensor (rows, cols). */
+NN_API nn_status nn_tensor_get(const nn_tensor *t, int64_t row, int64_t col, float *v);
+NN_API nn_status nn_tensor_set(nn_tensor *t, int64_t row, int64_t col, float v);
+
+/* ------------------------------------------------------------------------
+ * Initialisers (for weights and biases)
+ *   fan_in = inputs of the layer, fan_out = its units.
+ *   ZEROS            0
+ *   CONSTANT         a
+ *   UNIFORM          U(a, b)
+ *   NORMAL           N(mean a, std b)
+ *   XAVIER_UNIFORM   U(-l, l),  l = sqrt(6 / (fan_in + fan_out))
+ *   XAVIER_NORMAL    N(0, s),   s = sqrt(2 / (fan_in + fan_out))
+ *   HE_UNIFORM       U(-l, l),  l = sqrt(6 / fan_in)
+ *   HE_NORMAL        N(0, s),   s = sqrt(2 / fan_in)
+ * ------------------------------------------------------------------------ */
+typedef enum nn_init_kind {
+    NN_INIT_ZEROS,
+    NN_INIT_CONSTANT,
+    NN_INIT_UNIFORM,
+    NN_INIT_NORMAL,
+    NN_INIT_XAVIER_UNIFORM,
+    NN_INIT_XAVIER_NORMAL,
+    NN_INIT_HE_UNIFORM,
+    NN_INIT_HE_NORMAL
+} nn_init_kind;
+typedef struct nn_init {
+    nn_init_kind kind;
+    float a, b;
+} nn_init;
+/* Fill n values with the initialiser.  NN_EINVAL for a bad kind, a
+ * non-finite parameter, b < a (uniform) or b < 0 (normal std). */
+NN_API nn_status nn_init_fill(const nn_init *init, float *w, int64_t n, int64_t fan_in,
+                              int64_t fan_out, nn_rng *rng);
+/* "zeros", "constant", "uniform", "normal", "xavier_uniform",
+ * "xavier_normal", "he_uniform", "he_normal"; NULL for a bad kind. */
+NN_API const char *nn_init_name(nn_init_kind k);
+NN_API nn_status nn_init_parse(const char *name, nn_init_kind *out);
+
+/* ------------------------------------------------------------------------
+ * Activations (element-wise except softmax, which is per row)
+ *   IDENTITY    y = x
+ *   SIGMOID     y = 1 / (1 + e^-x)
+ *   TANH        y = tanh x
+ *   RELU        y = max(0, x)
+ *   LEAKY_RELU  y = x if x > 0 else slope * x     (slope = param)
+ *   SOFTMAX     y_j = e^(x_j - m) / sum_k e^(x_k - m), m = max_k x_k
+ * ------------------------------------------------------------------------ */
+typedef enum nn_act {
+    NN_ACT_IDENTITY,
+    NN_ACT_SIGMOID,
+    NN_ACT_TANH,
+    NN_ACT_RELU,
+    NN_ACT_LEAKY_RELU,
+    NN_ACT_SOFTMAX
+} nn_act;
+NN_API const char *nn_act_name(nn_act a); /* "relu", ...; NULL if bad */
+NN_API nn_status nn_act_parse(const char *name, nn_act *out);
+
+/* ------------------------------------------------------------------------
+ * Cost functions.  y is the network output (B, C), t the target.
+ *
+ *   MSE            L = 1/(B*C) sum_{i,j} (y_ij - t_ij)^2         t: (B, C)
+ *   CROSS_ENTROPY  categorical cross-entropy on logits, softmax fused:
+ *                  L = 1/B sum_i [ logsumexp_j y_ij - sum_j t_ij y_ij ]
+ *                  t: (B, C) one-hot or soft targets (rows sum to 1), or
+ *                  (B, 1) / (B) integer class labels in [0, C).  C >= 2.
+ *   BCE            binary cross-entropy on probabilities p = y in [0,1]:
+ *                  L = -1/(B*C) sum t log p + (1-t) log(1-p),
+ *                  p clamped to [1e-7, 1-1e-7].                  t: (B, C)
+ *   BCE_LOGITS     the same on logits z = y, stable form:
+ *                  L = 1/(B*C) sum max(z,0) - z t + log(1 + e^-|z|)
+ *   LOG_LOSS       negative log-likelihood of predicted class probabilities
+ *                  (e.g. a softmax output):
+ *                  L = -1/B sum_i sum_j t_ij log p_ij, p clamped to >= 1e-7
+ *                  t as for CROSS_ENTROPY (labels or one-hot/soft).
+ *
+ * Class labels are stored as floats holding exact integers.  No finite input
+ * gives a NaN or infinite loss.
+ * ------------------------------------------------------------------------ */
+typedef enum nn_loss_kind {
+    NN_LOSS_MSE,
+    NN_LOSS_CROSS_ENTROPY,
+    NN_LOSS_BCE,
+    NN_LOSS_BCE_LOGITS,
+    NN_LOSS_LOG_LOSS
+} nn_loss_kind;
+/* "mse", "cross_entropy", "bce", "bce_logits", "log_loss". */
+NN_API const char *nn_loss_name(nn_loss_kind k);
+/* Also accepts the aliases "mean_squared_error", "categorical_crossentropy",
+ * "binary_crossentropy", "nll". */
+NN_API nn_status nn_loss_parse(const char *name, nn_loss_kind *out);
+
+/* Value of the loss, and (if dy is not NULL) its gradient dL/dy written into
+ * dy, which must have y's shape.  NN_ESHAPE if t does not fit y; NN_ERANGE for
+ * a class label outside [0, C) or not an integer. */
+NN_API nn_status nn_loss(nn_loss_kind kind, const nn_tensor *y, const nn_tensor *t,
+                         double *loss, nn_tensor *dy);
+
+/* ------------------------------------------------------------------------
+ * Sequential network
+ * ------------------------------------------------------------------------ */
+typedef struct nn_net nn_net;
+typedef enum nn_layer_kind { NN_LAYER_DENSE, NN_LAYER_ACTIVATION } nn_layer_kind;
+
+/* An empty network.  seed seeds the network's generator, which draws every
+ * initial weight in the order layers are added. */
+NN_API nn_status nn_net_create(uint64_t seed, nn_net **out);
+NN_API void nn_net_free(nn_net *net);
+
+/* Appends a dense layer y(B,out) = x(B,in) W(out,in)^T + b(out).
+ * in must equal the previous layer's output width (NN_ESHAPE otherwise,
+ * e.g. "layer 3 (dense): input has 8 features, previous layer gives 4").
+ * weight_init / bias_init may be NULL: defaults are XAVIER_UNIFORM and ZEROS.
+ * Invalidates pointers previously obtained from the network. */
+NN_API nn_status nn_net_add_dense(nn_net *net, int64_t in, int64_t out, const nn_init *weight_init,
+                                  const nn_init *bias_init);
+/* Appends an activation; param is the slope of LEAKY_RELU (ignored
+ * otherwise, must be finite).  Not allowed as the first layer. */
+NN_API nn_status nn_net_add_activation(nn_net *net, nn_act act, float param);
+
+/* Re-draws every parameter from a generator seeded with seed. */
+NN_API nn_status nn_net_reinit(nn_net *net, uint64_t seed);
+
+NN_API int nn_net_layers(const nn_net *net);
+NN_API int64_t nn_net_input_size(const nn_net *net);  /* 0 when empty */
+NN_API int64_t nn_net_output_size(const nn_net *net); /* 0 when empty */
+NN_API int64_t nn_net_param_count(const nn_net *net);
+
+/* Description of layer i (0-based).  NN_ERANGE if i is out of range. */
+typedef struct nn_layer_info {
+    nn_layer_kind kind;
+    int64_t in, out;       /* feature widths                          */
+    nn_act act;            /* activation layers                       */
+    float param;           /* leaky_relu slope                        */
+    nn_init weight_init, bias_init; /* dense layers                   */
+} nn_layer_info;
+NN_API nn_status nn_net_layer_info(const nn_net *net, int i, nn_layer_info *info);
+
+/* Borrowed views of a dense layer's parameters and gradients:
+ * weights (out, in), bias (out).  Writable; valid until the next
+ * structural change or nn_net_free.  NN_EINVAL for an activation layer. */
+typedef enum nn_param_which { NN_WEIGHTS, NN_BIAS, NN_WEIGHT_GRAD, NN_BIAS_GRAD } nn_param_which;
+NN_API nn_status nn_net_param(nn_net *net, int layer, nn_param_which which, nn_tensor **view);
+/* Free a view from nn_net_param with nn_tensor_free. */
+
+/* All parameters (and gradients) as one contiguous block, in layer order,
+ * weights before bias.  Borrowed; length nn_net_param_count(). */
+NN_API float *nn_net_params(nn_net *net);
+NN_API float *nn_net_grads(nn_net *net);
+
+/* Sizes the activation buffers for batches of up to max_batch rows.  Called
+ * implicitly by forward when a batch is larger than any seen before; call it
+ * up front so that later steps allocate nothing. */
+NN_API nn_status nn_net_prepare(nn_net *net, int64_t max_batch);
+
+/* Forward pass on x (B, in).  *y is borrowed from the network, shape
+ * (B, out), valid until the next forward or structural change.  Caches what
+ * backward needs. */
+NN_API nn_status nn_net_forward(nn_net *net, const nn_tensor *x, const nn_tensor **y);
+/* Backpropagation of dy = dL/dy (B, out), from the last layer to the first,
+ * after a forward pass of the same batch.  Accumulates (adds) into the
+ * gradients.  *dx (B, in), borrowed, may be requested (pass NULL if not). */
+NN_API nn_status nn_net_backward(nn_net *net, const nn_tensor *dy, const nn_tensor **dx);
+NN_API void nn_net_zero_grad(nn_net *net);
+
+/* ------------------------------------------------------------------------
+ * Stochastic gradient descent
+ *   g = grad + weight_decay * w
+ *   v = momentum * v + g
+ *   w -= lr * (nesterov ? g + momentum * v : v)
+ * Batch, mini-batch and stochastic descent are the batch size of training.
+ * ------------------------------------------------------------------------ */
+typedef struct nn_sgd_config {
+    float lr;           /* > 0                                        */
+    float momentum;     /* [0, 1)                                     */
+    int nesterov;       /* needs momentum > 0                         */
+    float weight_decay; /* >= 0, L2 on every parameter              */
+} nn_sgd_config;
+typedef struct nn_sgd nn_sgd;
+/* Checks the configuration (NN_EINVAL naming the field, e.g.
+ * "sgd: lr must be finite and > 0, got nan"). */
+NN_API nn_status nn_sgd_check(const nn_sgd_config *cfg);
+/* An optimiser for net's parameters; momentum buffers are allocated here.
+ * The network must outlive the optimiser and not change structure. */
+NN_API nn_status nn_sgd_create(nn_net *net, const nn_sgd_config *cfg, nn_sgd **out);
+NN_API void nn_sgd_free(nn_sgd *opt);
+/* One update from the accumulated gradients, with learning rate lr (use
+ * nn_sgd_lr() for the configured one).  Does not clear the gradients. */
+NN_API nn_status nn_sgd_step(nn_sgd *opt, float lr);
+NN_API float nn_sgd_lr(const nn_sgd *opt);
+/* Momentum buffer, length nn_net_param_count (borrowed). */
+NN_API float *nn_sgd_velocity(nn_sgd *opt);
+
+/* ------------------------------------------------------------------------
+ * Learning-rate schedules.  step counts epochs or batches (the trainer's
+ * choice), from 0.  lr0 = base learning rate.
+ *   CONSTANT      lr0
+ *   STEP          lr0 * gamma^floor(step / step_size)
+ *   EXPONENTIAL   lr0 * gamma^step
+ *   INVERSE_TIME  lr0 / (1 + gamma * step)
+ *   COSINE        min_lr + (lr0 - min_lr) (1 + cos(pi min(step,total)/total)) / 2
+ * Warm-up (warmup > 0): for step < warmup the rate rises linearly from
+ * warmup_start * lr0 to the schedule's value at step 0; afterwards the
+ * schedule runs on step - warmup.
+ * ------------------------------------------------------------------------ */
+typedef enum nn_sched_kind {
+    NN_SCHED_CONSTANT,
+    NN_SCHED_STEP,
+    NN_SCHED_EXPONENTIAL,
+    NN_SCHED_INVERSE_TIME,
+    NN_SCHED_COSINE
+} nn_sched_kind;
+typedef struct nn_schedule {
+    nn_sched_kind kind;
+    float lr0;          /* > 0                                     */
+    float gamma;        /* STEP, EXPONENTIAL: (0, 1]; INVERSE_TIME >= 0 */
+    int64_t step_size;  /* STEP: >= 1                               */
+    int64_t total;      /* COSINE: >= 1                             */
+    float min_lr;       /* COSINE: [0, lr0]                          */
+    int64_t warmup;     /* >= 0                                     */
+    float warmup_start; /* [0, 1]                                    */
+} nn_schedule;
+/* A constant schedule at lr0. */
+NN_API nn_schedule nn_schedule_constant(float lr0);
+NN_API nn_status nn_schedule_check(const nn_schedule *s);
+NN_API float nn_schedule_lr(const nn_schedule *s, int64_t step);
+/* "constant", "step", "exponential", "inverse_time", "cosine". */
+NN_API const char *nn_sched_name(nn_sched_kind k);
+NN_API nn_status nn_sched_parse(const char *name, nn_sched_kind *out);
+
+/* ------------------------------------------------------------------------
+ * In-memory datasets: inputs x (N, features) and targets t (N, k).
+ * ------------------------------------------------------------------------ */
+typedef struct nn_dataset nn_dataset;
+/* Copies x and t.  Row counts must match and be >= 1 (NN_ESHAPE). */
+NN_API nn_status nn_dataset_create(const nn_tensor *x, const nn_tensor *t, nn_dataset **out);
+NN_API void nn_dataset_free(nn_dataset *d);
+NN_API int64_t nn_dataset_size(const nn_dataset *d);
+NN_API int64_t nn_dataset_features(const nn_dataset *d);
+NN_API int64_t nn_dataset_target_cols(const nn_dataset *d);
+/* Borrowed views of all inputs and all targets. */
+NN_API const nn_tensor *nn_dataset_x(const nn_dataset *d);
+NN_API const nn_tensor *nn_dataset_t(const nn_dataset *d);
+
+/* ------------------------------------------------------------------------
+ * Training
+ * ------------------------------------------------------------------------ */
+typedef struct nn_batch_stats {
+    int64_t epoch;   /* from 0                              */
+    int64_t batch;   /* index within the epoch, from 0      */
+    int64_t batches; /* batches in this epoch               */
+    int64_t size;    /* rows in this batch                  */
+    double loss;     /* this batch's mean loss              */
+    double running_loss; /* mean loss of the epoch so far   */
+    float lr;
+} nn_batch_stats;
+typedef struct nn_epoch_stats {
+    int64_t epoch;     /* from 0                              */
+    double train_loss; /* mean over samples of the epoch      */
+    double val_loss;   /* NaN without validation data         */
+    double val_accuracy; /* NaN without validation or classes */
+    float lr;          /* rate used in the epoch's last step   */
+    double seconds;    /* wall time of the epoch              */
+} nn_epoch_stats;
+/* Callbacks: return 0 to go on, 1 to stop training cleanly after this
+ * batch/epoch, a negative value to report an error (the call then returns
+ * NN_ECANCELLED). */
+typedef int (*nn_batch_fn)(const nn_batch_stats *s, void *user);
+typedef int (*nn_epoch_fn)(const nn_epoch_stats *s, void *user);
+
+typedef struct nn_train_config {
+    nn_loss_kind loss;
+    nn_sgd_config sgd;
+    nn_schedule schedule;   /* schedule.lr0 overrides sgd.lr        */
+    int schedule_per_batch; /* 0: schedule steps count epochs       */
+    int64_t batch_size;     /* >= 1; larger than N means full batch */
+    int shuffle;            /* reshuffle each epoch                 */
+    uint64_t seed;          /* seeds the shuffle                    */
+    nn_batch_fn on_batch;   /* may be NULL                          */
+    nn_epoch_fn on_epoch;   /* may be NULL                          */
+    void *user;
+} nn_train_config;
+/* Defaults: mse, sgd lr 0.01 no momentum, constant schedule, batch 32,
+ * shuffle on, seed 0, no callbacks. */
+NN_API nn_train_config nn_train_defaults(void);
+
+typedef struct nn_trainer nn_trainer;
+/* A trainer for net (borrowed: it must outlive the trainer).  Checks the
+ * configuration, allocates the optimiser state and the batch buffers.  The
+ * training step then allocates nothing. */
+NN_API nn_status nn_trainer_create(nn_net *net, const nn_train_config *cfg, nn_trainer **out);
+NN_API void nn_trainer_free(nn_trainer *tr);
+/* One pass over data in mini-batches (seeded shuffle, last partial batch
+ * included).  *mean_loss = mean loss over samples (may be NULL).  If a
+ * callback stops, *stopped is set to 1 (may be NULL).  NN_EDIVERGED when a
+ * batch loss is not finite. */
+NN_API nn_status nn_train_epoch(nn_trainer *tr, const nn_dataset *data, double *mean_loss,
+                                int *stopped);
+/* Up to epochs epochs, evaluating val (may be NULL) after each; on_epoch is
+ * called after each.  *done = epochs completed (may be NULL). */
+NN_API nn_status nn_train(nn_trainer *tr, const nn_dataset *data, const nn_dataset *val,
+                          int64_t epochs, int64_t *done);
+NN_API int64_t nn_trainer_epoch(const nn_trainer *tr); /* epochs done so far */
+NN_API int64_t nn_trainer_step(const nn_trainer *tr);  /* batches done so far */
+NN_API nn_sgd *nn_trainer_sgd(nn_trainer *tr);         /* borrowed */
+/* The shuffle generator (borrowed), so that a checkpoint can save and
+ * restore it; and the position counters, for the same reason. */
+NN_API nn_rng *nn_trainer_rng(nn_trainer *tr);
+NN_API void nn_trainer_set_position(nn_trainer *tr, int64_t epoch, int64_t step);
+
+/* Evaluation: mean loss and accuracy over data, in batches of batch_size
+ * (0: 256).  Accuracy is argmax(y) == class when the output has 2 or more
+ * columns (class from a label column or argmax of one-hot targets), and
+ * (y > 0.5) == (t > 0.5) for one output under BCE (y > 0 under BCE_LOGITS);
+ * otherwise NaN (regression). */
+typedef struct nn_eval_result {
+    double loss;
+    double accuracy;
+    int64_t samples;
+} nn_eval_result;
+NN_API nn_status nn_evaluate(nn_net *net, const nn_dataset *data, nn_loss_kind loss,
+                             int64_t batch_size, nn_eval_result *res);
+
+/* ------------------------------------------------------------------------
+ * Synthetic data sets, generated deterministically from a seed.
+ *   xor       the four XOR points, x (4,2), t (4,1) in {0,1}
+ *   digits03  8x8 glyphs of the digits 0-3 with pixel noise and shifts of up
+ *             to one pixel: x (4n, 64) in [0,1], t (4n, 1) class labels,
+ *             classes interleaved 0,1,2,3,0,1,...  noise = std of the
+ *             Gaussian pixel noise (e.g. 0.1).
+ *   curve     n points of y = sin(2 pi x) + N(0, noise^2), x uniform in
+ *             [0, 1): x (n,1), t (n,1).
+ * ------------------------------------------------------------------------ */
+NN_API nn_status nn_data_xor(nn_dataset **out);
+NN_API nn_status nn_data_digits03(int64_t n_per_class, float noise, uint64_t seed,
+                                  nn_dataset **out);
+NN_API nn_status nn_data_curve(int64_t n, float noise, uint64_t seed, nn_dataset **out);
+
+/* NN-IO-SECTION: data files and checkpoints are declared below this line. */
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* NNRUN_H */

@@ -1,0 +1,51 @@
+/* internal.h — private helpers shared by the runtime's translation units.
+ * Nothing here is exported (the library builds with -fvisibility=hidden). */
+#ifndef NN_INTERNAL_H
+#define NN_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nnrun.h"
+
+/* Every allocation of the library goes through these (see nn_set_allocator).
+ * nn_xalloc(0) allocates one byte so that NULL always means failure. */
+void *nn_xalloc(size_t size);
+void *nn_xcalloc(size_t n, size_t size); /* zeroed; NULL on overflow */
+void nn_xfree(void *p);
+
+/* Records the detail of a failure for nn_last_error() and returns s, so that
+ * callers can write `return nn_fail(NN_EINVAL, "...", ...)`. */
+nn_status nn_fail(nn_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* nn_fail(NN_ENOMEM, "<what>: out of memory"). */
+nn_status nn_oom(const char *what);
+
+/* Logs through the host's callback, if any. */
+void nn_log(nn_log_level level, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Threads the kernels use (nn_set_threads). */
+int nn_threads(void);
+
+/* a*b into *out without overflow; 0 on overflow or negative input. */
+int nn_mul_ok(int64_t a, int64_t b, int64_t *out);
+
+/* Tensor internals, so that the runtime can place tensors over its own
+ * buffers without allocating in the training step. */
+struct nn_tensor {
+    float *data;
+    int64_t shape[NN_MAX_DIMS];
+    int ndim;
+    int owns; /* frees data in nn_tensor_free */
+};
+/* Makes t a (rows, cols) tensor over borrowed data, no allocation. */
+void nn_tensor_wrap(nn_tensor *t, float *data, int64_t rows, int64_t cols);
+
+#endif

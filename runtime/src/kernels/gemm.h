@@ -1,0 +1,39 @@
+/* gemm.h — the one matrix product every layer goes through.
+ *
+ *   C(M,N) = alpha * op(A)(M,K) * op(B)(K,N) + beta * C
+ *
+ * Row-major.  op(A) = A when ta == 0 (A stored M x K, leading dimension lda),
+ * A^T when ta != 0 (A stored K x M).  Likewise op(B) with tb (B stored K x N,
+ * or N x K when transposed).  beta == 0 overwrites C without reading it (so
+ * NaN in C does not propagate).  M, N, K >= 0; K == 0 gives C = beta*C.
+ *
+ * Determinism contract: every C element is computed by exactly one thread,
+ * summing over k in an order that does not depend on the thread count, so the
+ * result is bitwise identical for any nn_set_threads() value.
+ * Allocation contract: no allocation after nn_gemm_reserve() for the sizes in
+ * use (the training step must allocate nothing).
+ *
+ * The three products of training for a dense layer y = x W^T + b:
+ *   forward   y(B,out)  = x(B,in) W(out,in)^T      ta=0 tb=1
+ *   backward  dx(B,in)  = dy(B,out) W(out,in)      ta=0 tb=0
+ *             dW(out,in) += dy(B,out)^T x(B,in)    ta=1 tb=0, beta=1
+ */
+#ifndef NN_GEMM_H
+#define NN_GEMM_H
+
+#include <stdint.h>
+
+#include "nnrun.h"
+
+void nn_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+             int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+
+/* Makes sure that products up to these sizes need no allocation inside
+ * nn_gemm.  May allocate; returns NN_ENOMEM on failure. */
+nn_status nn_gemm_reserve(int64_t M, int64_t N, int64_t K);
+
+/* Name of the kernel in use ("reference", "avx2", "openblas"), for logs and
+ * benchmarks. */
+const char *nn_gemm_kernel_name(void);
+
+#endif
