@@ -330,7 +330,7 @@ NN_API nn_status nn_sgd_create(nn_net *net, const nn_sgd_config *cfg, nn_sgd **o
 NN_API void nn_sgd_free(nn_sgd *opt);
 /* One update from the accumulated gradients, with learning rate lr (use
  * nn_sgd_lr() for the configured one).  Does not clear the gradients. */
-NN_API nn_status nn_sgd_step(nn_sgd *opt, float lr);
+NN_API nn_status nn_sgd_step(nn_sgd *opt, float lr); /* lr >= 0, finite */
 NN_API float nn_sgd_lr(const nn_sgd *opt);
 /* Momentum buffer, length nn_net_param_count (borrowed). */
 NN_API float *nn_sgd_velocity(nn_sgd *opt);

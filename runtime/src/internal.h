@@ -48,4 +48,17 @@ struct nn_tensor {
 /* Makes t a (rows, cols) tensor over borrowed data, no allocation. */
 void nn_tensor_wrap(nn_tensor *t, float *data, int64_t rows, int64_t cols);
 
+/* Cost dispatch on raw buffers (costs/loss.c).  nn_loss_targets decides
+ * whether t(B, tcols) holds class labels for an output of width C and checks
+ * them; nn_loss_raw then computes the loss (and dy when not NULL). */
+nn_status nn_loss_targets(nn_loss_kind kind, int64_t B, int64_t C, const float *t, int64_t tcols,
+                          int *labels);
+double nn_loss_raw(nn_loss_kind kind, const float *y, const float *t, int labels, float *dy,
+                   int64_t B, int64_t C);
+
+/* Network internals the trainer uses: forward on a borrowed buffer of B
+ * rows (must stay valid until backward), and backward without dx. */
+nn_status nn_net_forward_raw(nn_net *net, const float *x, int64_t B, const float **y);
+nn_status nn_net_backward_raw(nn_net *net, const float *dy, int want_dx, const float **dx);
+
 #endif

@@ -5,7 +5,8 @@
  * Row-major.  op(A) = A when ta == 0 (A stored M x K, leading dimension lda),
  * A^T when ta != 0 (A stored K x M).  Likewise op(B) with tb (B stored K x N,
  * or N x K when transposed).  beta == 0 overwrites C without reading it (so
- * NaN in C does not propagate).  M, N, K >= 0; K == 0 gives C = beta*C.
+ * NaN in C does not propagate).  M, N, K >= 0; K == 0 or alpha == 0 gives
+ * C = beta*C without reading A or B (as BLAS does).
  *
  * Determinism contract: every C element is computed by exactly one thread,
  * summing over k in an order that does not depend on the thread count, so the
@@ -32,8 +33,15 @@ void nn_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const
  * nn_gemm.  May allocate; returns NN_ENOMEM on failure. */
 nn_status nn_gemm_reserve(int64_t M, int64_t N, int64_t K);
 
-/* Name of the kernel in use ("reference", "avx2", "openblas"), for logs and
+/* Name of the kernel in use ("portable", "avx2", "openblas"), for logs and
  * benchmarks. */
 const char *nn_gemm_kernel_name(void);
+
+/* For tests and benchmarks: use kernel set "portable" or "avx2" instead of
+ * the one the CPU check picks; NULL restores the automatic choice.  Returns
+ * -1 (and changes nothing) for an unknown name or a CPU without AVX2/FMA.
+ * Not thread-safe: call it while no product runs.  Ignored by the BLAS
+ * backend. */
+int nn_gemm_force_kernel(const char *name);
 
 #endif

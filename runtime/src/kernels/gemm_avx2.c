@@ -1,0 +1,205 @@
+/* gemm_avx2.c — AVX2 + FMA kernel set for the blocked product (see
+ * gemm_kern.h for the packed layouts and the micro-kernel contract).
+ *
+ * Only the functions carry target("avx2,fma"); the file is compiled for the
+ * baseline ISA like the rest of the library, and gemm.c calls it only after
+ * checking the CPU, so one binary runs on any x86-64.
+ */
+#include "gemm_kern.h"
+
+#ifdef NN_GEMM_HAVE_AVX2
+
+#include <immintrin.h>
+
+#define MR NN_GEMM_MR
+#define NR NN_GEMM_NR
+#define AVX2 __attribute__((target("avx2,fma")))
+
+/* Ctile(6,16) = alpha * Ap(kc,6)^T Bp(kc,16) (+ beta * Ctile): twelve
+ * 8-float accumulators, one broadcast of A and two rows of B per k. */
+AVX2 static void ukr_avx2(int64_t kc, const float *Ap, const float *Bp, float *C, int64_t ldc,
+                          float alpha, float beta, int overwrite, int mr, int nr)
+{
+    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
+    __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+    __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
+    __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+    __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
+    __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+    const float *a = Ap, *b = Bp;
+#define NN_STEP(o)                                                                                 \
+    do {                                                                                           \
+        const __m256 b0 = _mm256_load_ps(b + (o) * NR), b1 = _mm256_load_ps(b + (o) * NR + 8);      \
+        __m256 av = _mm256_broadcast_ss(a + (o) * MR + 0);                                         \
+        c00 = _mm256_fmadd_ps(av, b0, c00);                                                        \
+        c01 = _mm256_fmadd_ps(av, b1, c01);                                                        \
+        av = _mm256_broadcast_ss(a + (o) * MR + 1);                                                \
+        c10 = _mm256_fmadd_ps(av, b0, c10);                                                        \
+        c11 = _mm256_fmadd_ps(av, b1, c11);                                                        \
+        av = _mm256_broadcast_ss(a + (o) * MR + 2);                                                \
+        c20 = _mm256_fmadd_ps(av, b0, c20);                                                        \
+        c21 = _mm256_fmadd_ps(av, b1, c21);                                                        \
+        av = _mm256_broadcast_ss(a + (o) * MR + 3);                                                \
+        c30 = _mm256_fmadd_ps(av, b0, c30);                                                        \
+        c31 = _mm256_fmadd_ps(av, b1, c31);                                                        \
+        av = _mm256_broadcast_ss(a + (o) * MR + 4);                                                \
+        c40 = _mm256_fmadd_ps(av, b0, c40);                                                        \
+        c41 = _mm256_fmadd_ps(av, b1, c41);                                                        \
+        av = _mm256_broadcast_ss(a + (o) * MR + 5);                                                \
+        c50 = _mm256_fmadd_ps(av, b0, c50);                                                        \
+        c51 = _mm256_fmadd_ps(av, b1, c51);                                                        \
+    } while (0)
+    int64_t k = 0;
+    for (; k + 4 <= kc; k += 4) {
+        NN_STEP(0);
+        NN_STEP(1);
+        NN_STEP(2);
+        NN_STEP(3);
+        a += 4 * MR;
+        b += 4 * NR;
+    }
+    for (; k < kc; k++) {
+        NN_STEP(0);
+        a += MR;
+        b += NR;
+    }
+#undef NN_STEP
+
+    if (mr == MR && nr == NR) {
+        const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+#define NN_ROW(i, x0, x1)                                                                          \
+    do {                                                                                           \
+        float *c = C + (i) * ldc;                                                                  \
+        __m256 r0 = _mm256_mul_ps(va, x0), r1 = _mm256_mul_ps(va, x1);                             \
+        if (!overwrite) {                                                                          \
+            r0 = _mm256_add_ps(_mm256_mul_ps(vb, _mm256_loadu_ps(c)), r0);                         \
+            r1 = _mm256_add_ps(_mm256_mul_ps(vb, _mm256_loadu_ps(c + 8)), r1);                     \
+        }                                                                                          \
+        _mm256_storeu_ps(c, r0);                                                                   \
+        _mm256_storeu_ps(c + 8, r1);                                                               \
+    } while (0)
+        NN_ROW(0, c00, c01);
+        NN_ROW(1, c10, c11);
+        NN_ROW(2, c20, c21);
+        NN_ROW(3, c30, c31);
+        NN_ROW(4, c40, c41);
+        NN_ROW(5, c50, c51);
+#undef NN_ROW
+        return;
+    }
+    float acc[MR * NR] __attribute__((aligned(32)));
+    _mm256_store_ps(acc + 0 * NR, c00);
+    _mm256_store_ps(acc + 0 * NR + 8, c01);
+    _mm256_store_ps(acc + 1 * NR, c10);
+    _mm256_store_ps(acc + 1 * NR + 8, c11);
+    _mm256_store_ps(acc + 2 * NR, c20);
+    _mm256_store_ps(acc + 2 * NR + 8, c21);
+    _mm256_store_ps(acc + 3 * NR, c30);
+    _mm256_store_ps(acc + 3 * NR + 8, c31);
+    _mm256_store_ps(acc + 4 * NR, c40);
+    _mm256_store_ps(acc + 4 * NR + 8, c41);
+    _mm256_store_ps(acc + 5 * NR, c50);
+    _mm256_store_ps(acc + 5 * NR + 8, c51);
+    nn_gemm_store_edge(acc, C, ldc, alpha, beta, overwrite, mr, nr);
+}
+
+/* In-register transpose: on return r[k] holds element k of each input row,
+ * i.e. r[k][i] = old r[i][k]. */
+AVX2 static inline void transpose8(__m256 r[8])
+{
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+    r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+    r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+    r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+    r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+AVX2 static void pack_a_avx2(int ta, const float *A, int64_t lda, int64_t i0, int mr, int64_t k0,
+                             int64_t kc, float *Ap)
+{
+    /* Lanes 0..5: an MR-float row of the sliver, without touching memory
+     * past it (masked lanes neither fault nor store). */
+    const __m256i m6 = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0);
+    int64_t k = 0;
+    if (ta) { /* A stored K x M: MR consecutive floats per k */
+        if (mr == MR)
+            for (; k < kc; k++)
+                _mm256_maskstore_ps(Ap + k * MR, m6,
+                                    _mm256_maskload_ps(A + (k0 + k) * lda + i0, m6));
+        for (; k < kc; k++) {
+            const float *src = A + (k0 + k) * lda + i0;
+            for (int i = 0; i < MR; i++)
+                Ap[k * MR + i] = i < mr ? src[i] : 0.0f;
+        }
+        return;
+    }
+    /* A stored M x K: transpose 8-k blocks of the MR rows. */
+    if (mr == MR) {
+        for (; k + 8 <= kc; k += 8) {
+            __m256 r[8];
+            for (int i = 0; i < MR; i++)
+                r[i] = _mm256_loadu_ps(A + (i0 + i) * lda + k0 + k);
+            r[6] = r[7] = _mm256_setzero_ps();
+            transpose8(r);
+            for (int q = 0; q < 8; q++)
+                _mm256_maskstore_ps(Ap + (k + q) * MR, m6, r[q]);
+        }
+    }
+    for (; k < kc; k++)
+        for (int i = 0; i < MR; i++)
+            Ap[k * MR + i] = i < mr ? A[(i0 + i) * lda + k0 + k] : 0.0f;
+}
+
+AVX2 static void pack_b_avx2(int tb, const float *B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0,
+                             int nr, float *Bp)
+{
+    int64_t k = 0;
+    if (!tb) { /* B stored K x N: NR consecutive floats per k */
+        if (nr == NR)
+            for (; k < kc; k++) {
+                const float *src = B + (k0 + k) * ldb + j0;
+                _mm256_store_ps(Bp + k * NR, _mm256_loadu_ps(src));
+                _mm256_store_ps(Bp + k * NR + 8, _mm256_loadu_ps(src + 8));
+            }
+        for (; k < kc; k++) {
+            const float *src = B + (k0 + k) * ldb + j0;
+            for (int j = 0; j < NR; j++)
+                Bp[k * NR + j] = j < nr ? src[j] : 0.0f;
+        }
+        return;
+    }
+    /* B stored N x K: transpose 8 x 8 blocks of the NR rows. */
+    if (nr == NR) {
+        for (; k + 8 <= kc; k += 8) {
+            for (int h = 0; h < NR; h += 8) {
+                __m256 r[8];
+                for (int j = 0; j < 8; j++)
+                    r[j] = _mm256_loadu_ps(B + (j0 + h + j) * ldb + k0 + k);
+                transpose8(r);
+                for (int q = 0; q < 8; q++)
+                    _mm256_store_ps(Bp + (k + q) * NR + h, r[q]);
+            }
+        }
+    }
+    for (; k < kc; k++)
+        for (int j = 0; j < NR; j++)
+            Bp[k * NR + j] = j < nr ? B[(j0 + j) * ldb + k0 + k] : 0.0f;
+}
+
+const nn_gemm_kern nn_gemm_kern_avx2 = {"avx2", ukr_avx2, pack_a_avx2, pack_b_avx2};
+
+#else
+/* ISO C forbids an empty translation unit. */
+typedef int nn_gemm_avx2_unused;
+#endif

@@ -1,0 +1,356 @@
+/* train.c — the training loop: seeded shuffle, mini-batches (the last one
+ * partial), forward, cost, backpropagation and SGD update per batch, and
+ * evaluation.  After nn_trainer_create (and the first epoch on a data set of
+ * a given size) a training step allocates nothing. */
+#define _POSIX_C_SOURCE 199309L
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+#include "kernels/gemm.h"
+
+struct nn_trainer {
+    nn_net *net;
+    nn_train_config cfg;
+    nn_schedule sched;
+    nn_sgd *opt;
+    int64_t bs;           /* batch capacity (cfg.batch_size)         */
+    float *xb;            /* gathered inputs (bs, in)                */
+    float *tb;            /* gathered targets (bs, tcols)            */
+    int64_t tcols;        /* width tb was sized for                  */
+    float *dy;            /* dL/dy (bs, out)                         */
+    int64_t *perm;        /* sample order of the epoch               */
+    int64_t perm_n;
+    nn_rng rng;           /* shuffle generator                       */
+    int64_t epoch, step;
+    float last_lr;
+};
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+nn_train_config nn_train_defaults(void)
+{
+    nn_train_config c;
+    memset(&c, 0, sizeof c);
+    c.loss = NN_LOSS_MSE;
+    c.sgd.lr = 0.01f;
+    c.schedule = nn_schedule_constant(0.01f);
+    c.schedule.lr0 = 0.0f; /* 0: take sgd.lr */
+    c.batch_size = 32;
+    c.shuffle = 1;
+    return c;
+}
+
+void nn_trainer_free(nn_trainer *tr)
+{
+    if (!tr)
+        return;
+    nn_sgd_free(tr->opt);
+    nn_xfree(tr->xb);
+    nn_xfree(tr->tb);
+    nn_xfree(tr->dy);
+    nn_xfree(tr->perm);
+    nn_xfree(tr);
+}
+
+nn_status nn_trainer_create(nn_net *net, const nn_train_config *cfg, nn_trainer **out)
+{
+    if (!out)
+        return nn_fail(NN_EINVAL, "trainer: out is NULL");
+    *out = NULL;
+    if (!net || !cfg)
+        return nn_fail(NN_EINVAL, "trainer: network or config is NULL");
+    if (!nn_loss_name(cfg->loss))
+        return nn_fail(NN_EINVAL, "trainer: unknown loss %d", (int)cfg->loss);
+    if (cfg->batch_size < 1)
+        return nn_fail(NN_EINVAL, "trainer: batch_size must be >= 1, got %lld",
+                       (long long)cfg->batch_size);
+    if (nn_net_layers(net) == 0)
+        return nn_fail(NN_ESTATE, "trainer: the network has no layers");
+    nn_status s = nn_sgd_check(&cfg->sgd);
+    if (s)
+        return s;
+    nn_schedule sched = cfg->schedule;
+    if (sched.lr0 == 0.0f)
+        sched.lr0 = cfg->sgd.lr;
+    if ((s = nn_schedule_check(&sched)))
+        return s;
+    const int64_t in = nn_net_input_size(net), outw = nn_net_output_size(net);
+    int64_t xn, dyn;
+    if (!nn_mul_ok(cfg->batch_size, in, &xn) || !nn_mul_ok(cfg->batch_size, outw, &dyn))
+        return nn_fail(NN_ERANGE, "trainer: batch_size %lld is too large", (long long)cfg->batch_size);
+
+    nn_trainer *tr = nn_xcalloc(1, sizeof *tr);
+    if (!tr)
+        return nn_oom("trainer");
+    tr->net = net;
+    tr->cfg = *cfg;
+    tr->sched = sched;
+    tr->bs = cfg->batch_size;
+    tr->last_lr = sched.lr0;
+    nn_rng_seed(&tr->rng, cfg->seed);
+    if ((s = nn_sgd_create(net, &cfg->sgd, &tr->opt)))
+        goto fail;
+    tr->xb = nn_xalloc((size_t)xn * sizeof(float));
+    tr->dy = nn_xalloc((size_t)dyn * sizeof(float));
+    if (!tr->xb || !tr->dy) {
+        s = nn_oom("trainer");
+        goto fail;
+    }
+    if ((s = nn_net_prepare(net, tr->bs)))
+        goto fail;
+    /* Reserve kernel workspace for the three products of every dense layer. */
+    for (int i = 0; i < nn_net_layers(net); i++) {
+        nn_layer_info li;
+        nn_net_layer_info(net, i, &li);
+        if (li.kind != NN_LAYER_DENSE)
+            continue;
+        if ((s = nn_gemm_reserve(tr->bs, li.out, li.in)) || (s = nn_gemm_reserve(li.out, li.in, tr->bs)) ||
+            (s = nn_gemm_reserve(tr->bs, li.in, li.out)))
+            goto fail;
+    }
+    *out = tr;
+    return NN_OK;
+fail:
+    nn_trainer_free(tr);
+    return s;
+}
+
+/* Sizes the per-data-set buffers; allocates only when the size changes. */
+static nn_status fit_data(nn_trainer *tr, const nn_dataset *d, int *labels)
+{
+    if (!d)
+        return nn_fail(NN_EINVAL, "train: data set is NULL");
+    const int64_t N = nn_dataset_size(d), tcols = nn_dataset_target_cols(d);
+    if (nn_dataset_features(d) != nn_net_input_size(tr->net))
+        return nn_fail(NN_ESHAPE, "train: data has %lld features, network expects %lld",
+                       (long long)nn_dataset_features(d), (long long)nn_net_input_size(tr->net));
+    nn_status s = nn_loss_targets(tr->cfg.loss, N, nn_net_output_size(tr->net),
+                                  nn_tensor_cdata(nn_dataset_t(d)), tcols, labels);
+    if (s)
+        return s;
+    if (tcols != tr->tcols) {
+        nn_xfree(tr->tb);
+        tr->tb = nn_xalloc((size_t)(tr->bs * tcols) * sizeof(float));
+        tr->tcols = tr->tb ? tcols : 0;
+        if (!tr->tb)
+            return nn_oom("trainer");
+    }
+    if (N != tr->perm_n) {
+        nn_xfree(tr->perm);
+        tr->perm = nn_xalloc((size_t)N * sizeof *tr->perm);
+        tr->perm_n = tr->perm ? N : 0;
+        if (!tr->perm)
+            return nn_oom("trainer");
+    }
+    return NN_OK;
+}
+
+static float current_lr(const nn_trainer *tr)
+{
+    return nn_schedule_lr(&tr->sched, tr->cfg.schedule_per_batch ? tr->step : tr->epoch);
+}
+
+nn_status nn_train_epoch(nn_trainer *tr, const nn_dataset *data, double *mean_loss, int *stopped)
+{
+    if (stopped)
+        *stopped = 0;
+    if (mean_loss)
+        *mean_loss = NAN;
+    if (!tr)
+        return nn_fail(NN_EINVAL, "train: trainer is NULL");
+    int labels;
+    nn_status s = fit_data(tr, data, &labels);
+    if (s)
+        return s;
+    nn_net *net = tr->net;
+    const int64_t N = nn_dataset_size(data), in = nn_dataset_features(data);
+    const int64_t tcols = nn_dataset_target_cols(data), C = nn_net_output_size(net);
+    const float *X = nn_tensor_cdata(nn_dataset_x(data)), *T = nn_tensor_cdata(nn_dataset_t(data));
+
+    /* The order restarts from identity each epoch, so the shuffle generator
+     * is the only state a checkpoint needs to continue exactly. */
+    for (int64_t i = 0; i < N; i++)
+        tr->perm[i] = i;
+    if (tr->cfg.shuffle)
+        for (int64_t i = N - 1; i > 0; i--) {
+            const int64_t j = (int64_t)nn_rng_below(&tr->rng, (uint64_t)i + 1);
+            const int64_t tmp = tr->perm[i];
+            tr->perm[i] = tr->perm[j];
+            tr->perm[j] = tmp;
+        }
+
+    const int64_t bs = tr->bs < N ? tr->bs : N;
+    const int64_t batches = (N + bs - 1) / bs;
+    double sum = 0.0;
+    int64_t seen = 0;
+    for (int64_t b = 0; b < batches; b++) {
+        const int64_t start = b * bs, n = start + bs <= N ? bs : N - start;
+        const float *xb = X + start * in, *tb = T + start * tcols;
+        if (tr->cfg.shuffle) {
+            for (int64_t r = 0; r < n; r++) {
+                const int64_t src = tr->perm[start + r];
+                memcpy(tr->xb + r * in, X + src * in, (size_t)in * sizeof(float));
+                memcpy(tr->tb + r * tcols, T + src * tcols, (size_t)tcols * sizeof(float));
+            }
+            xb = tr->xb;
+            tb = tr->tb;
+        }
+        const float lr = current_lr(tr);
+        const float *y;
+        if ((s = nn_net_forward_raw(net, xb, n, &y)))
+            return s;
+        const double loss = nn_loss_raw(tr->cfg.loss, y, tb, labels, tr->dy, n, C);
+        if (!isfinite(loss))
+            return nn_fail(NN_EDIVERGED, "training diverged at epoch %lld, batch %lld: loss is %g",
+                           (long long)tr->epoch + 1, (long long)b + 1, loss);
+        nn_net_zero_grad(net);
+        if ((s = nn_net_backward_raw(net, tr->dy, 0, NULL)) || (s = nn_sgd_step(tr->opt, lr)))
+            return s;
+        tr->step++;
+        tr->last_lr = lr;
+        sum += loss * (double)n;
+        seen += n;
+        if (tr->cfg.on_batch) {
+            nn_batch_stats bst = {tr->epoch, b, batches, n, loss, sum / (double)seen, lr};
+            const int r = tr->cfg.on_batch(&bst, tr->cfg.user);
+            if (r < 0)
+                return nn_fail(NN_ECANCELLED, "training cancelled: the batch callback reported an error");
+            if (r > 0) {
+                if (stopped)
+                    *stopped = 1;
+                if (mean_loss)
+                    *mean_loss = sum / (double)seen;
+                return NN_OK;
+            }
+        }
+    }
+    tr->epoch++;
+    if (mean_loss)
+        *mean_loss = sum / (double)seen;
+    return NN_OK;
+}
+
+nn_status nn_train(nn_trainer *tr, const nn_dataset *data, const nn_dataset *val, int64_t epochs,
+                   int64_t *done)
+{
+    if (done)
+        *done = 0;
+    if (!tr)
+        return nn_fail(NN_EINVAL, "train: trainer is NULL");
+    if (epochs < 0)
+        return nn_fail(NN_EINVAL, "train: epochs must be >= 0, got %lld", (long long)epochs);
+    for (int64_t e = 0; e < epochs; e++) {
+        const double t0 = now_seconds();
+        nn_epoch_stats st;
+        const int64_t epoch = tr->epoch;
+        int stopped = 0;
+        nn_status s = nn_train_epoch(tr, data, &st.train_loss, &stopped);
+        if (s)
+            return s;
+        if (stopped)
+            return NN_OK;
+        if (done)
+            (*done)++;
+        st.epoch = epoch;
+        st.val_loss = st.val_accuracy = NAN;
+        if (val) {
+            nn_eval_result r;
+            if ((s = nn_evaluate(tr->net, val, tr->cfg.loss, tr->bs, &r)))
+                return s;
+            st.val_loss = r.loss;
+            st.val_accuracy = r.accuracy;
+        }
+        st.lr = tr->last_lr;
+        st.seconds = now_seconds() - t0;
+        if (tr->cfg.on_epoch) {
+            const int r = tr->cfg.on_epoch(&st, tr->cfg.user);
+            if (r < 0)
+                return nn_fail(NN_ECANCELLED, "training cancelled: the epoch callback reported an error");
+            if (r > 0)
+                return NN_OK;
+        }
+    }
+    return NN_OK;
+}
+
+int64_t nn_trainer_epoch(const nn_trainer *tr) { return tr ? tr->epoch : 0; }
+int64_t nn_trainer_step(const nn_trainer *tr) { return tr ? tr->step : 0; }
+nn_sgd *nn_trainer_sgd(nn_trainer *tr) { return tr ? tr->opt : NULL; }
+nn_rng *nn_trainer_rng(nn_trainer *tr) { return tr ? &tr->rng : NULL; }
+
+void nn_trainer_set_position(nn_trainer *tr, int64_t epoch, int64_t step)
+{
+    if (!tr)
+        return;
+    tr->epoch = epoch > 0 ? epoch : 0;
+    tr->step = step > 0 ? step : 0;
+}
+
+static int64_t argmax(const float *v, int64_t n)
+{
+    int64_t k = 0;
+    for (int64_t j = 1; j < n; j++)
+        if (v[j] > v[k])
+            k = j;
+    return k;
+}
+
+nn_status nn_evaluate(nn_net *net, const nn_dataset *data, nn_loss_kind loss, int64_t batch_size,
+                      nn_eval_result *res)
+{
+    if (!net || !data || !res)
+        return nn_fail(NN_EINVAL, "evaluate: NULL argument");
+    res->loss = res->accuracy = NAN;
+    res->samples = 0;
+    if (!nn_loss_name(loss))
+        return nn_fail(NN_EINVAL, "evaluate: unknown loss %d", (int)loss);
+    if (nn_net_layers(net) == 0)
+        return nn_fail(NN_ESTATE, "evaluate: the network has no layers");
+    if (batch_size < 0)
+        return nn_fail(NN_EINVAL, "evaluate: batch_size must be >= 0, got %lld", (long long)batch_size);
+    if (batch_size == 0)
+        batch_size = 256;
+    const int64_t N = nn_dataset_size(data), in = nn_dataset_features(data);
+    const int64_t tcols = nn_dataset_target_cols(data), C = nn_net_output_size(net);
+    if (in != nn_net_input_size(net))
+        return nn_fail(NN_ESHAPE, "evaluate: data has %lld features, network expects %lld",
+                       (long long)in, (long long)nn_net_input_size(net));
+    const float *X = nn_tensor_cdata(nn_dataset_x(data)), *T = nn_tensor_cdata(nn_dataset_t(data));
+    int labels;
+    nn_status s = nn_loss_targets(loss, N, C, T, tcols, &labels);
+    if (s)
+        return s;
+    const int classify = C >= 2 || loss == NN_LOSS_BCE || loss == NN_LOSS_BCE_LOGITS;
+    const float thresh = loss == NN_LOSS_BCE_LOGITS ? 0.0f : 0.5f;
+    double sum = 0.0;
+    int64_t correct = 0;
+    for (int64_t start = 0; start < N; start += batch_size) {
+        const int64_t n = start + batch_size <= N ? batch_size : N - start;
+        const float *y;
+        if ((s = nn_net_forward_raw(net, X + start * in, n, &y)))
+            return s;
+        const float *tb = T + start * tcols;
+        sum += nn_loss_raw(loss, y, tb, labels, NULL, n, C) * (double)n;
+        if (!classify)
+            continue;
+        for (int64_t r = 0; r < n; r++) {
+            if (C >= 2) {
+                const int64_t cls = tcols == 1 ? (int64_t)tb[r] : argmax(tb + r * tcols, tcols);
+                correct += argmax(y + r * C, C) == cls;
+            } else {
+                correct += (y[r] > thresh) == (tb[r] > 0.5f);
+            }
+        }
+    }
+    res->samples = N;
+    res->loss = sum / (double)N;
+    res->accuracy = classify ? (double)correct / (double)N : NAN;
+    return NN_OK;
+}
