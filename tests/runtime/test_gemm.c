@@ -1,0 +1,251 @@
+/* test_gemm.c — nn_gemm against a double-precision reference, and bitwise
+ * identity of its results at 1, 2, 3 and 4 threads, for every kernel set the
+ * CPU can run (portable always, AVX2/FMA when present).
+ *
+ * Tolerance: each element is a float sum of K products, so its rounding
+ * error is at most about K * eps * sum_k |a_ik b_kj| (eps = 2^-24), plus the
+ * roundings of alpha*s and beta*c.  We allow 4 * (K + 2) * eps * the same
+ * magnitude sum computed in double: a factor of 4 over the worst case bound
+ * is loose enough for any summation order and tight enough to catch a wrong
+ * index, a lost K block or a missed beta (errors of order 1 relative).
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/gemm.h"
+#include "nnrun.h"
+
+static int failures;
+
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                                        \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fprintf(stderr, "\n");                                                                 \
+            failures++;                                                                            \
+        }                                                                                          \
+    } while (0)
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+
+static float frand(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (float)((double)(rng_state >> 40) / (double)(1 << 24) * 2.0 - 1.0);
+}
+
+/* A product to run: shapes, transposes, scalars, padded leading dims. */
+typedef struct gcase {
+    int ta, tb;
+    int64_t M, N, K;
+    float alpha, beta;
+    int pad; /* extra columns in every leading dimension */
+} gcase;
+
+typedef struct gdata {
+    int64_t lda, ldb, ldc;
+    float *A, *B, *C0; /* inputs; C0 = C before the product */
+    size_t na, nb, nc;
+} gdata;
+
+static void make_data(const gcase *g, gdata *d)
+{
+    const int64_t arows = g->ta ? g->K : g->M, acols = g->ta ? g->M : g->K;
+    const int64_t brows = g->tb ? g->N : g->K, bcols = g->tb ? g->K : g->N;
+    d->lda = acols + g->pad;
+    d->ldb = bcols + g->pad;
+    d->ldc = g->N + g->pad;
+    d->na = (size_t)(arows * d->lda) + 1;
+    d->nb = (size_t)(brows * d->ldb) + 1;
+    d->nc = (size_t)(g->M * d->ldc) + 1;
+    d->A = malloc(d->na * sizeof(float));
+    d->B = malloc(d->nb * sizeof(float));
+    d->C0 = malloc(d->nc * sizeof(float));
+    if (!d->A || !d->B || !d->C0) {
+        fprintf(stderr, "test_gemm: out of memory\n");
+        exit(2);
+    }
+    for (size_t i = 0; i < d->na; i++)
+        d->A[i] = frand();
+    for (size_t i = 0; i < d->nb; i++)
+        d->B[i] = frand();
+    for (size_t i = 0; i < d->nc; i++)
+        d->C0[i] = g->beta == 0.0f ? NAN : frand();
+}
+
+static void free_data(gdata *d)
+{
+    free(d->A);
+    free(d->B);
+    free(d->C0);
+}
+
+static float *run(const gcase *g, const gdata *d)
+{
+    float *C = malloc(d->nc * sizeof(float));
+    if (!C) {
+        fprintf(stderr, "test_gemm: out of memory\n");
+        exit(2);
+    }
+    memcpy(C, d->C0, d->nc * sizeof(float));
+    nn_gemm(g->ta, g->tb, g->M, g->N, g->K, g->alpha, d->A, d->lda, d->B, d->ldb, g->beta, C,
+            d->ldc);
+    return C;
+}
+
+static void check_values(const gcase *g, const gdata *d, const float *C, const char *kern)
+{
+    int reported = 0;
+    for (int64_t i = 0; i < g->M; i++) {
+        for (int64_t j = 0; j < g->N; j++) {
+            double s = 0.0, mag = 0.0;
+            for (int64_t k = 0; k < g->K; k++) {
+                const double a = g->ta ? d->A[k * d->lda + i] : d->A[i * d->lda + k];
+                const double b = g->tb ? d->B[j * d->ldb + k] : d->B[k * d->ldb + j];
+                s += a * b;
+                mag += fabs(a * b);
+            }
+            const double c0 = d->C0[i * d->ldc + j];
+            double want = (double)g->alpha * s;
+            mag = fabs((double)g->alpha) * mag;
+            if (g->beta != 0.0f) {
+                want += (double)g->beta * c0;
+                mag += fabs((double)g->beta * c0);
+            }
+            const double tol = 4.0 * (double)(g->K + 2) * ldexp(1.0, -24) * mag + 1e-30;
+            const double got = C[i * d->ldc + j];
+            if (!(fabs(got - want) <= tol) && reported++ < 3)
+                CHECK(0, "%s ta=%d tb=%d M=%lld N=%lld K=%lld alpha=%g beta=%g pad=%d: "
+                      "C[%lld,%lld] expected %.9g, got %.9g (tol %.3g)",
+                      kern, g->ta, g->tb, (long long)g->M, (long long)g->N, (long long)g->K,
+                      (double)g->alpha, (double)g->beta, g->pad, (long long)i, (long long)j, want,
+                      got, tol);
+        }
+    }
+    /* Padding columns of C and the guard element are never written. */
+    for (int64_t i = 0; i < g->M; i++)
+        for (int64_t j = g->N; j < d->ldc; j++)
+            if (memcmp(&C[i * d->ldc + j], &d->C0[i * d->ldc + j], sizeof(float)) != 0 &&
+                reported++ < 3)
+                CHECK(0, "%s M=%lld N=%lld: padding C[%lld,%lld] was written", kern,
+                      (long long)g->M, (long long)g->N, (long long)i, (long long)j);
+    CHECK(memcmp(&C[d->nc - 1], &d->C0[d->nc - 1], sizeof(float)) == 0,
+          "%s: element past C was written", kern);
+}
+
+/* The value check at 1 thread, then the same product at 2, 3 and 4 threads
+ * must give the same bits. */
+static void one_case(const gcase *g, const char *kern)
+{
+    gdata d;
+    make_data(g, &d);
+    nn_set_threads(1);
+    float *ref = run(g, &d);
+    check_values(g, &d, ref, kern);
+    for (int t = 2; t <= 4; t++) {
+        nn_set_threads(t);
+        float *C = run(g, &d);
+        CHECK(memcmp(C, ref, d.nc * sizeof(float)) == 0,
+              "%s ta=%d tb=%d M=%lld N=%lld K=%lld: result at %d threads differs from 1 thread",
+              kern, g->ta, g->tb, (long long)g->M, (long long)g->N, (long long)g->K, t);
+        free(C);
+    }
+    free(ref);
+    free_data(&d);
+}
+
+static void all_cases(const char *kern)
+{
+    /* Odd sizes around the 6 x 16 tile, the 256 K block and the 144 M
+     * block, the ones and the training shapes (scaled down where the
+     * double reference would be slow). */
+    static const int64_t Ms[] = {1, 2, 5, 6, 7, 13, 64, 150};
+    static const int64_t Ns[] = {1, 3, 15, 16, 17, 33, 100};
+    static const int64_t Ks[] = {1, 2, 7, 8, 9, 31, 257, 520};
+    const float alphas[] = {1.0f, -0.5f};
+    const float betas[] = {0.0f, 1.0f, 0.25f};
+    int n = 0;
+    for (size_t mi = 0; mi < sizeof Ms / sizeof *Ms; mi++)
+        for (size_t ni = 0; ni < sizeof Ns / sizeof *Ns; ni++)
+            for (size_t ki = 0; ki < sizeof Ks / sizeof *Ks; ki++) {
+                /* Transposes and scalars rotate so that every combination
+                 * meets many shapes without the full product of all. */
+                gcase g;
+                g.M = Ms[mi];
+                g.N = Ns[ni];
+                g.K = Ks[ki];
+                g.ta = n & 1;
+                g.tb = (n >> 1) & 1;
+                g.alpha = alphas[(n / 4) % 2];
+                g.beta = betas[(n / 3) % 3];
+                g.pad = (n % 5 == 0) ? 3 : 0;
+                one_case(&g, kern);
+                n++;
+            }
+    /* Every transpose pair on shapes of the three training products, and
+     * blocks larger than one M and N panel. */
+    const int64_t big[][3] = {{64, 256, 784}, {784, 256, 64}, {64, 128, 256}, {300, 2100, 40}};
+    for (size_t s = 0; s < sizeof big / sizeof *big; s++)
+        for (int t = 0; t < 4; t++) {
+            gcase g = {t & 1, t >> 1, big[s][0], big[s][1], big[s][2], 1.0f, t == 3 ? 1.0f : 0.0f,
+                       t == 2 ? 1 : 0};
+            one_case(&g, kern);
+        }
+}
+
+/* K == 0 and alpha == 0: C = beta * C and A, B (here NaN) are not read;
+ * M or N == 0: nothing is touched. */
+static void edge_cases(void)
+{
+    float A[12], B[12], C[12];
+    for (int i = 0; i < 12; i++) {
+        A[i] = NAN;
+        B[i] = NAN;
+        C[i] = (float)i;
+    }
+    nn_gemm(0, 0, 3, 4, 0, 1.0f, A, 1, B, 4, 2.0f, C, 4);
+    for (int i = 0; i < 12; i++)
+        CHECK(C[i] == 2.0f * (float)i, "K=0 beta=2: C[%d] = %g", i, (double)C[i]);
+    nn_gemm(0, 0, 3, 4, 3, 0.0f, A, 3, B, 4, 1.0f, C, 4);
+    for (int i = 0; i < 12; i++)
+        CHECK(C[i] == 2.0f * (float)i, "alpha=0 beta=1: C[%d] = %g", i, (double)C[i]);
+    for (int i = 0; i < 12; i++)
+        C[i] = NAN;
+    nn_gemm(1, 1, 3, 4, 0, 1.0f, A, 3, B, 1, 0.0f, C, 4);
+    for (int i = 0; i < 12; i++)
+        CHECK(C[i] == 0.0f && !signbit(C[i]), "K=0 beta=0 over NaN: C[%d] = %g", i, (double)C[i]);
+    for (int i = 0; i < 12; i++)
+        C[i] = (float)i;
+    nn_gemm(0, 0, 0, 4, 3, 1.0f, A, 3, B, 4, 0.0f, C, 4);
+    nn_gemm(0, 0, 3, 0, 3, 1.0f, A, 3, B, 4, 0.0f, C, 4);
+    for (int i = 0; i < 12; i++)
+        CHECK(C[i] == (float)i, "M or N = 0 wrote C[%d] = %g", i, (double)C[i]);
+    CHECK(nn_gemm_reserve(1024, 1024, 1024) == NN_OK, "reserve failed");
+}
+
+int main(void)
+{
+    edge_cases();
+    const char *kerns[] = {"portable", "avx2"};
+    for (size_t i = 0; i < 2; i++) {
+        if (nn_gemm_force_kernel(kerns[i]) != 0) {
+            printf("test_gemm: kernel %s not available on this CPU, skipped\n", kerns[i]);
+            continue;
+        }
+        all_cases(kerns[i]);
+    }
+    nn_gemm_force_kernel(NULL);
+    printf("test_gemm: automatic kernel is %s\n", nn_gemm_kernel_name());
+    if (failures) {
+        fprintf(stderr, "test_gemm: %d failures\n", failures);
+        return 1;
+    }
+    printf("test_gemm: ok\n");
+    return 0;
+}
