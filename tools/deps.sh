@@ -1,0 +1,44 @@
+#!/bin/sh
+# tools/deps.sh GROUP... — make sure the Debian packages nnrun needs are
+# installed.  Installs the missing ones with apt-get (as root) or sudo;
+# otherwise prints the exact command to run and exits 2.
+#
+#   base   build and test: compiler, CMake, Lua 5.4, busted, libyaml, zlib
+#   bench  benchmark references: OpenBLAS and PyTorch
+set -eu
+
+pkgs_for() {
+    case "$1" in
+    base) echo "build-essential cmake pkg-config lua5.4 liblua5.4-dev lua-busted libyaml-dev zlib1g-dev" ;;
+    bench) echo "libopenblas-dev python3-torch" ;;
+    *) echo "deps.sh: unknown group '$1' (expected base or bench)" >&2; exit 2 ;;
+    esac
+}
+
+missing=""
+for group in "${@:-base}"; do
+    for p in $(pkgs_for "$group"); do
+        if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+            missing="$missing $p"
+        fi
+    done
+done
+[ -z "$missing" ] && exit 0
+
+echo "deps.sh: installing missing packages:$missing" >&2
+if [ "$(id -u)" -eq 0 ]; then
+    SUDO=""
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    SUDO="sudo"
+else
+    echo "deps.sh: missing packages:$missing" >&2
+    echo "deps.sh: run: sudo apt-get install -y$missing" >&2
+    exit 2
+fi
+export DEBIAN_FRONTEND=noninteractive
+# shellcheck disable=SC2086
+if ! $SUDO apt-get install -y -q $missing; then
+    # A fresh machine may have no package lists yet.
+    $SUDO apt-get update -q
+    $SUDO apt-get install -y -q $missing
+fi
