@@ -15,6 +15,10 @@ pkgs_for() {
     esac
 }
 
+for group in "${@:-base}"; do
+    pkgs_for "$group" >/dev/null
+done
+
 missing=""
 for group in "${@:-base}"; do
     for p in $(pkgs_for "$group"); do
