@@ -69,9 +69,14 @@ nn_status nn_tensor_view_rows(nn_tensor *t, int64_t start, int64_t count, nn_ten
     *out = NULL;
     if (!t)
         return nn_fail(NN_EINVAL, "tensor view: tensor is NULL");
-    if (start < 0 || count < 1 || start > t->shape[0] || count > t->shape[0] - start)
+    if (start < 0 || count < 1 || start > t->shape[0] || count > t->shape[0] - start) {
+        /* The end, saturated: start + count may overflow. */
+        const int64_t end = count > 0 && start > INT64_MAX - count   ? INT64_MAX
+                            : count < 0 && start < INT64_MIN - count ? INT64_MIN
+                                                                     : start + count;
         return nn_fail(NN_ERANGE, "tensor view: rows [%lld, %lld) outside [0, %lld)",
-                       (long long)start, (long long)(start + count), (long long)t->shape[0]);
+                       (long long)start, (long long)end, (long long)t->shape[0]);
+    }
     nn_tensor *v = nn_xcalloc(1, sizeof *v);
     if (!v)
         return nn_oom("tensor view");
