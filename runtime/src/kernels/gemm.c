@@ -39,13 +39,20 @@
 
 #define MR NN_GEMM_MR
 #define NR NN_GEMM_NR
-/* K block: an MR x KC sliver of A (6 KB) and a KC x NR sliver of B (16 KB)
+/* Blocking (overridable with -D only for tuning experiments).
+ * K block: an MR x KC sliver of A (6 KB) and a KC x NR sliver of B (16 KB)
  * stay in L1 while the micro-kernel runs. */
+#ifndef KC_MAX
 #define KC_MAX 256
+#endif
 /* M block: the MC x KC panel of A (144 KB) stays in L2. */
+#ifndef MC_MAX
 #define MC_MAX 144
+#endif
 /* N block: the KC x NC panel of B (2 MB) stays in L3. */
+#ifndef NC_MAX
 #define NC_MAX 2048
+#endif
 /* Products with fewer multiply-adds than this run on one thread: waking a
  * team and three barriers per block cost more than they save. */
 #define PAR_MIN_WORK (64 * 64 * 64)

@@ -27,6 +27,12 @@ AVX2 static void ukr_avx2(int64_t kc, const float *Ap, const float *Bp, float *C
     __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
     __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
     const float *a = Ap, *b = Bp;
+    /* The rows of the C tile are often a power-of-two stride apart, so
+     * they compete for the same L1 sets: fetch them while the sum runs. */
+    for (int i = 0; i < mr; i++) {
+        _mm_prefetch((const char *)(C + i * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(C + i * ldc + NR - 1), _MM_HINT_T0);
+    }
 #define NN_STEP(o)                                                                                 \
     do {                                                                                           \
         const __m256 b0 = _mm256_load_ps(b + (o) * NR), b1 = _mm256_load_ps(b + (o) * NR + 8);      \
@@ -49,16 +55,7 @@ AVX2 static void ukr_avx2(int64_t kc, const float *Ap, const float *Bp, float *C
         c50 = _mm256_fmadd_ps(av, b0, c50);                                                        \
         c51 = _mm256_fmadd_ps(av, b1, c51);                                                        \
     } while (0)
-    int64_t k = 0;
-    for (; k + 4 <= kc; k += 4) {
-        NN_STEP(0);
-        NN_STEP(1);
-        NN_STEP(2);
-        NN_STEP(3);
-        a += 4 * MR;
-        b += 4 * NR;
-    }
-    for (; k < kc; k++) {
+    for (int64_t k = 0; k < kc; k++) {
         NN_STEP(0);
         a += MR;
         b += NR;
