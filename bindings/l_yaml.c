@@ -1228,7 +1228,8 @@ static void emit_table(lua_State *L, writer *w, int t, lua_Integer depth)
     yaml_event_t e;
     lua_Integer count = 0;
     int is_seq = 1, all_str = 1;
-    if (depth > w->max_depth)
+    /* The root collection is level 1, as when reading. */
+    if (depth >= w->max_depth)
         writer_fail(L, w, "nesting deeper than %lld levels (max_depth)", (long long)w->max_depth);
     lua_pushvalue(L, t);
     if (lua_rawget(L, w->visiting) != LUA_TNIL)
@@ -1341,12 +1342,13 @@ static void emit_value(lua_State *L, writer *w, int idx, lua_Integer depth)
         break;
     case LUA_TSTRING:
         s = lua_tolstring(L, idx, &len);
-        if (plain_safe(s, len))
+        /* The emitter falls back to double quotes where these do not fit. */
+        if (memchr(s, '\n', len))
+            emit_scalar(L, w, s, len, 0, YAML_LITERAL_SCALAR_STYLE);
+        else if (plain_safe(s, len))
             emit_scalar(L, w, s, len, 1, YAML_PLAIN_SCALAR_STYLE);
         else
-            emit_scalar(L, w, s, len, 0,
-                        memchr(s, '\n', len) ? YAML_LITERAL_SCALAR_STYLE
-                                             : YAML_SINGLE_QUOTED_SCALAR_STYLE);
+            emit_scalar(L, w, s, len, 0, YAML_SINGLE_QUOTED_SCALAR_STYLE);
         break;
     case LUA_TLIGHTUSERDATA:
         if (lua_touserdata(L, idx) == YNULL) {
