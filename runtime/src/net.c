@@ -2,6 +2,7 @@
  * block, activation buffers sized for the largest batch, and backpropagation
  * from the last layer to the first. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
@@ -149,7 +150,10 @@ nn_status nn_net_add_dense(nn_net *net, int64_t in, int64_t out, const nn_init *
     if (s) {
         nn_xfree(params);
         nn_xfree(grads);
-        return nn_fail(s, "layer %d (dense): %s", idx, nn_last_error());
+        /* Copy first: nn_fail writes the buffer nn_last_error() points to. */
+        char why[256];
+        snprintf(why, sizeof why, "%s", nn_last_error());
+        return nn_fail(s, "layer %d (dense): %s", idx, why);
     }
     nn_xfree(net->params);
     nn_xfree(net->grads);
