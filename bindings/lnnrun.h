@@ -1,0 +1,131 @@
+/* lnnrun.h — glue shared by the files of the nnrun Lua binding (private).
+ *
+ * Every runtime object is a full userdata whose first member is the runtime
+ * handle; the handle is NULL until the runtime object is created into it and
+ * again after it is released, so a closed object is recognised everywhere by
+ * `*(void **)lua_touserdata(L, i) == NULL`.
+ */
+#ifndef NNRUN_LNNRUN_H
+#define NNRUN_LNNRUN_H
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "nnrun.h"
+
+#define NNL_TENSOR "nnrun.Tensor"
+#define NNL_ROW "nnrun.TensorRow"
+#define NNL_NET "nnrun.Net"
+#define NNL_LAYER "nnrun.Layer"
+#define NNL_LOSS "nnrun.Loss"
+#define NNL_SGD "nnrun.Optimizer"
+#define NNL_SCHEDULE "nnrun.Schedule"
+#define NNL_DATASET "nnrun.Dataset"
+#define NNL_TRAINER "nnrun.Trainer"
+
+/* nnrun.Tensor.  User value 1: the object that owns the memory of a view
+ * (a Net for parameter views), nil for a tensor owning its data. */
+typedef struct l_tensor {
+    nn_tensor *t;
+} l_tensor;
+
+typedef struct l_net {
+    nn_net *net;
+} l_net;
+
+typedef struct l_dataset {
+    nn_dataset *d;
+} l_dataset;
+
+/* nnrun.Optimizer.  opt is NULL until bound to a network (user value 1). */
+typedef struct l_sgd {
+    nn_sgd *opt;
+    nn_sgd_config cfg;
+} l_sgd;
+
+/* nnrun.Loss: the kind and the gradient of the last forward. */
+typedef struct l_loss {
+    nn_tensor *dy;
+    nn_loss_kind kind;
+    double value;
+} l_loss;
+
+/* nnrun.Schedule: plain data.  has_lr is 0 when the base rate comes from the
+ * optimiser. */
+typedef struct l_schedule {
+    nn_schedule s;
+    int has_lr;
+    int per_batch;
+} l_schedule;
+
+/* nnrun.Layer: a layer description for nn.sequential (plain data).
+ * in < 0: take the width of the previous layer. */
+typedef struct l_layer {
+    nn_layer_kind kind;
+    int64_t in, out;
+    nn_act act;
+    float param;
+    nn_init winit, binit;
+    int has_winit, has_binit;
+} l_layer;
+
+/* --- lnnrun.c: helpers ------------------------------------------------- */
+
+/* Raises the runtime's last error as a Lua error at the caller's position,
+ * remembering its class for nn.error_class. */
+int nnl_fail(lua_State *L, nn_status s);
+/* Checks that every key of the option table at idx is one of keys
+ * (NULL-terminated): "bad argument #arg to 'f' (unknown option 'x')". */
+void nnl_check_options(lua_State *L, int idx, int arg, const char *const keys[]);
+/* Option getters on the table at idx (nil or absent field -> def). */
+lua_Number nnl_opt_number(lua_State *L, int idx, int arg, const char *key, lua_Number def);
+lua_Integer nnl_opt_integer(lua_State *L, int idx, int arg, const char *key, lua_Integer def);
+int nnl_opt_boolean(lua_State *L, int idx, int arg, const char *key, int def);
+/* Pushes a new userdata with nuv user values and the metatable tname,
+ * zero-filled (handle NULL). */
+void *nnl_newobject(lua_State *L, size_t size, int nuv, const char *tname);
+/* Registers metatable tname with methods (also its __index) and metamethods. */
+void nnl_newclass(lua_State *L, const char *tname, const luaL_Reg *methods,
+                  const luaL_Reg *meta);
+/* Sets the functions of l into the table on top of the stack. */
+void nnl_setfuncs(lua_State *L, const luaL_Reg *l);
+/* Pushes a float as the shortest decimal that reads back as the same float
+ * (0.1f -> 0.1, not 0.10000000149011612). */
+void nnl_pushfloat(lua_State *L, float f);
+/* Reads an initialiser: a name, or a table {name=, a=, b=, ...}. */
+void nnl_check_init(lua_State *L, int idx, int arg, nn_init *out);
+
+/* --- l_tensor.c -------------------------------------------------------- */
+void nnl_open_tensor(lua_State *L);
+l_tensor *nnl_check_tensor(lua_State *L, int i);
+/* A new Tensor userdata (handle NULL) on the stack. */
+l_tensor *nnl_new_tensor(lua_State *L);
+/* Argument i as a tensor: a Tensor, or a table converted into a new Tensor
+ * that replaces the argument (so it stays anchored on the stack). */
+nn_tensor *nnl_to_tensor(lua_State *L, int i);
+/* Pushes a new Tensor holding a copy of src. */
+nn_tensor *nnl_push_copy(lua_State *L, const nn_tensor *src);
+/* Pushes a view owned by the object at index owner (kept alive by it). */
+void nnl_push_view(lua_State *L, nn_tensor *view, int owner);
+
+/* --- the other types --------------------------------------------------- */
+void nnl_open_net(lua_State *L);
+l_net *nnl_check_net(lua_State *L, int i);
+void nnl_open_loss(lua_State *L);
+/* A loss given by name or as a Loss object. */
+nn_loss_kind nnl_check_loss_kind(lua_State *L, int i);
+void nnl_open_optim(lua_State *L);
+/* Reads an optimiser given as an Optimizer or an option table. */
+void nnl_check_sgd_config(lua_State *L, int i, nn_sgd_config *cfg);
+void nnl_open_schedule(lua_State *L);
+/* Reads a schedule given as a Schedule, a name or an option table. */
+void nnl_check_schedule(lua_State *L, int i, l_schedule *out);
+void nnl_open_data(lua_State *L);
+l_dataset *nnl_check_dataset(lua_State *L, int i);
+void nnl_open_train(lua_State *L);
+void nnl_open_sys(lua_State *L);
+
+/* The only symbol nnrun.so exports. */
+__attribute__((visibility("default"))) int luaopen_nnrun(lua_State *L);
+
+#endif

@@ -1,0 +1,257 @@
+-- nnrun.cli: the logic of the `nnrun` command (the C host only hosts Lua).
+--
+--   nnrun FILE.lua [options]     run a script; if it returns an experiment
+--                                table, build and train it
+--   nnrun FILE.yaml [options]    train the experiment of a YAML file
+--   nnrun sweep FILE [options]   hyperparameter sweep (not implemented yet)
+--
+-- Exit status: 0 success, 1 the run failed (diverged, I/O), 2 bad usage or
+-- bad configuration.  Errors are one line on stderr, `nnrun: ...`.
+local nn = require "nnrun"
+local config = require "nnrun.config"
+local util = require "nnrun.util"
+
+local M = {}
+
+M.USAGE = [[
+usage: nnrun FILE [options]        FILE is .lua, .yaml or .yml
+       nnrun sweep FILE [options]  (not implemented yet)
+
+A Lua FILE may just run code, or return an experiment table that nnrun
+builds, trains and records in a run directory.
+
+options:
+  --out DIR            run directory (default: runs/<name>-<timestamp>)
+  --threads N          threads of the numerical kernels
+  --seed N             seed of the experiment
+  --set KEY.PATH=VALUE override a value of the experiment (repeatable),
+                       e.g. --set optimizer.lr=0.05 --set train.epochs=5
+  --quiet              print only the final summary
+  --debug              show Lua tracebacks with errors
+  --help               this text
+  --version            print the version
+
+exit status: 0 success, 1 the run failed, 2 bad usage or configuration]]
+
+-- An error the CLI reports and maps to an exit status.
+local function usage_error(fmt, ...)
+  error({ exit = 2, message = string.format(fmt, ...) }, 0)
+end
+
+local function need_value(args, i, opt)
+  local v = args[i + 1]
+  if v == nil then
+    usage_error("option %s needs a value (see nnrun --help)", opt)
+  end
+  return v
+end
+
+local function parse_count(v, opt, min)
+  local n = math.tointeger(tonumber(v))
+  if not n or n < min then
+    usage_error("option %s needs an integer >= %d, got '%s'", opt, min, v)
+  end
+  return n
+end
+
+-- cli.parse(args) -> options table; raises usage errors.
+function M.parse(args)
+  local o = { set = {} }
+  local i = 1
+  if args[1] == "sweep" then
+    o.sweep = true
+    i = 2
+  end
+  while i <= #args do
+    local a = args[i]
+    local name, inline = a:match("^(%-%-[%w-]+)=(.*)$")
+    name = name or a
+    local function value()
+      if inline then
+        return inline
+      end
+      i = i + 1
+      return need_value(args, i - 1, name)
+    end
+    if name == "--help" or name == "-h" then
+      o.help = true
+    elseif name == "--version" then
+      o.version = true
+    elseif name == "--quiet" or name == "-q" then
+      o.quiet = true
+    elseif name == "--debug" then
+      o.debug = true
+    elseif name == "--out" then
+      o.out = value()
+    elseif name == "--threads" then
+      o.threads = parse_count(value(), name, 1)
+    elseif name == "--seed" then
+      o.seed = parse_count(value(), name, 0)
+    elseif name == "--set" then
+      local s = value()
+      local path, v = s:match("^([^=]+)=(.*)$")
+      if not path then
+        usage_error("option --set needs KEY.PATH=VALUE, got '%s'", s)
+      end
+      local ok, perr = config.split_path(path)
+      if not ok then
+        usage_error("option --set: %s", perr)
+      end
+      o.set[#o.set + 1] = { path = path, text = v }
+    elseif a == "-" or a:sub(1, 1) ~= "-" then
+      if o.file then
+        usage_error("unexpected argument '%s' (one FILE only; see nnrun --help)", a)
+      end
+      o.file = a
+    else
+      local known = { "--out", "--threads", "--seed", "--set", "--quiet", "--debug", "--help",
+        "--version" }
+      local s = util.suggest(name, known)
+      usage_error("unknown option '%s'%s (see nnrun --help)", name,
+        s and string.format(" (did you mean '%s'?)", s) or "")
+    end
+    i = i + 1
+  end
+  return o
+end
+
+-- Applies --seed, --threads and --set to an experiment table.
+local function apply_overrides(exp, o, file)
+  if o.seed then
+    exp.seed = o.seed
+  end
+  if o.threads then
+    exp.threads = o.threads
+  end
+  for _, s in ipairs(o.set) do
+    local ok, err = config.set(exp, s.path, config.parse_value(s.text, nn.yaml))
+    if not ok then
+      usage_error("%s: --set %s", file, err)
+    end
+  end
+end
+
+local function first_line(s)
+  return (tostring(s):match("^[^\n]*"))
+end
+
+-- Loads FILE: a Lua chunk, or a YAML experiment (as a function returning it).
+local function load_file(file)
+  local f = io.open(file, "r")
+  if not f then
+    local _, err = io.open(file, "r")
+    usage_error("%s", err or (file .. ": cannot open"))
+  end
+  f:close()
+  local ext = util.extension(file)
+  if ext == "lua" then
+    local chunk, err = loadfile(file, "t")
+    if not chunk then
+      usage_error("%s", err)
+    end
+    return chunk
+  elseif ext == "yaml" or ext == "yml" then
+    if not (nn.yaml and nn.yaml.load) then
+      usage_error("%s: this nnrun was built without YAML support", file)
+    end
+    return function()
+      return nn.yaml.load(file)
+    end, true
+  end
+  usage_error("%s: unsupported file type (expected .lua, .yaml or .yml)", file)
+end
+
+-- Runs fn(...) and turns an error into { exit =, message =, traceback = }.
+local function protect(o, fn, ...)
+  local handler = function(e)
+    if type(e) == "table" and e.exit then
+      return e
+    end
+    local msg = type(e) == "string" and e or tostring(e)
+    local class = nn.error_class(msg)
+    local exit = (class == "diverged" or class == "io" or class == "nomem") and 1 or 2
+    return { exit = exit, message = msg, traceback = o.debug and debug.traceback(msg, 2) or nil }
+  end
+  return xpcall(fn, handler, ...)
+end
+
+local function report(e, o, err)
+  err = err or io.stderr
+  if o.debug and e.traceback then
+    err:write("nnrun: ", e.traceback, "\n")
+  else
+    err:write("nnrun: ", first_line(e.message), "\n")
+  end
+  return e.exit or 2
+end
+
+-- Resolves, builds and trains an experiment table; returns the exit status.
+-- locate(path) -> "file:line:col" (optional) places config errors.
+function M.run_experiment(exp, o, file, locate)
+  apply_overrides(exp, o, file)
+  local r, errs = config.resolve(exp, { name = util.stem(file) })
+  if not r then
+    for _, e in ipairs(errs) do
+      io.stderr:write("nnrun: ", config.format_error(e, { source = file,
+        locate = locate }), "\n")
+    end
+    return 2
+  end
+  local runner = require "nnrun.runner"
+  local summary, status = runner.run(r, { out = o.out, quiet = o.quiet })
+  io.stdout:write(runner.summary_line(summary), "\n")
+  return status
+end
+
+-- cli.main(args [, scripts_dir]) -> exit status
+function M.main(args)
+  local o
+  local ok, perr = pcall(function() o = M.parse(args) end)
+  if not ok then
+    return report(type(perr) == "table" and perr or { exit = 2, message = tostring(perr) }, {})
+  end
+  if o.help then
+    io.stdout:write(M.USAGE, "\n")
+    return 0
+  end
+  if o.version then
+    io.stdout:write("nnrun ", nn.version(), " (", _VERSION, ")\n")
+    return 0
+  end
+  if o.sweep then
+    io.stderr:write("nnrun: sweep: not implemented yet\n")
+    return 2
+  end
+  if not o.file then
+    io.stderr:write("nnrun: no FILE given (see nnrun --help)\n")
+    return 2
+  end
+  local status
+  ok, perr = protect(o, function()
+    local chunk, is_yaml = load_file(o.file)
+    if o.threads then
+      nn.set_threads(o.threads)
+    end
+    -- A script receives the command's options as its argument (...).
+    local result = chunk({ file = o.file, out = o.out, seed = o.seed, threads = o.threads,
+      quiet = o.quiet or false, debug = o.debug or false })
+    if type(result) == "table" then
+      status = M.run_experiment(result, o, o.file)
+    elseif result ~= nil then
+      usage_error("%s: a script returns an experiment table or nothing, it returned %s",
+        o.file, type(result))
+    elseif #o.set > 0 then
+      usage_error("%s: --set needs a script that returns an experiment table", o.file)
+    elseif is_yaml then
+      usage_error("%s: empty document", o.file)
+    else
+      status = 0
+    end
+  end)
+  if not ok then
+    return report(perr, o)
+  end
+  return status
+end
+
+return M

@@ -1,0 +1,146 @@
+-- nnrun.record: the run directory of DESIGN.md, and the progress printed
+-- while training.  Used by the experiment runner, and by scripts that train
+-- by hand and want the same record:
+--
+--   local rec = require("nnrun.record").new(..., { name = "xor", config = {...} })
+--   rec:epoch{ epoch = 1, train_loss = 0.25, lr = 0.1, seconds = 0.01 }
+--   rec:finish{ test_loss = 0.01, test_accuracy = 1, parameters = 33, seed = 1 }
+--
+-- The directory holds config.yaml, metrics.jsonl (one JSON object per epoch)
+-- and summary.json.
+local nn = require "nnrun"
+local json = require "nnrun.json"
+local util = require "nnrun.util"
+local progress = require "nnrun.progress"
+
+local M = {}
+
+local METRIC_ORDER = { "epoch", "train_loss", "val_loss", "val_accuracy", "lr", "seconds" }
+local SUMMARY_ORDER = { "name", "status", "test_loss", "test_accuracy", "train_loss", "val_loss",
+  "val_accuracy", "epochs", "wall_seconds", "samples_per_second", "parameters", "threads",
+  "seed", "error" }
+
+-- A run failure (I/O): the CLI exits with status 1.
+local function io_fail(msg)
+  error({ exit = 1, message = msg }, 0)
+end
+
+-- The configuration as a document: runtime objects are described.
+local function dumpable(v)
+  if type(v) == "table" then
+    local out = {}
+    for k, x in pairs(v) do
+      out[k] = dumpable(x)
+    end
+    return out
+  elseif type(v) == "userdata" or type(v) == "function" then
+    return tostring(v)
+  end
+  return v
+end
+
+function M.config_text(cfg)
+  local doc = dumpable(cfg)
+  if nn.yaml and nn.yaml.dump then
+    local ok, text = pcall(nn.yaml.dump, doc)
+    if ok and type(text) == "string" then
+      return text
+    end
+  end
+  -- JSON is YAML too.
+  return json.encode(doc, { indent = "  " }) .. "\n"
+end
+
+-- record.new(cli, opts) -> recorder
+--   cli: the options the command passes to a script (its `...`), or nil:
+--        out (run directory), quiet, mode ("tty" | "lines" | "quiet")
+--   opts: name, config (table written to config.yaml), directory (parent of
+--         the default run directory, "runs"), epochs (for the progress)
+function M.new(cli, opts)
+  cli, opts = cli or {}, opts or {}
+  local name = opts.name or "run"
+  local dir = cli.out or opts.out or string.format("%s/%s-%s", opts.directory or "runs", name,
+    os.date("%Y%m%d-%H%M%S"))
+  local ok, err = util.mkdir_p(nn.mkdir, dir)
+  if not ok then
+    io_fail("cannot create the run directory " .. err)
+  end
+  ok, err = util.write_file(dir .. "/config.yaml", M.config_text(opts.config or { name = name }))
+  if not ok then
+    io_fail(err)
+  end
+  local metrics, merr = io.open(dir .. "/metrics.jsonl", "w")
+  if not metrics then
+    io_fail(merr)
+  end
+  local mode = cli.mode or (cli.quiet and "quiet") or (nn.isatty(1) and "tty" or "lines")
+  local self = {
+    name = name, directory = dir, start = nn.now(), epochs = 0, history = {}, mode = mode,
+  }
+  local show = progress.new{ mode = mode, now = nn.now, epochs = opts.epochs or 0 }
+  self.progress = show
+  -- For nn.fit's on_batch: the live bar on a terminal, else nil.
+  self.on_batch = show.batch
+
+  function self.epoch(_, stats)
+    local line = json.encode(stats, { order = METRIC_ORDER })
+    local wok, werr = metrics:write(line, "\n")
+    if not wok then
+      io_fail("writing metrics.jsonl: " .. tostring(werr))
+    end
+    metrics:flush()
+    self.epochs = self.epochs + 1
+    self.history[#self.history + 1] = stats
+    show.epoch(stats)
+  end
+
+  -- Writes summary.json from fields (status defaults to "completed"; the
+  -- last epoch's losses, the epoch count, threads and wall time are filled
+  -- in) and returns the summary.
+  function self.finish(_, fields)
+    if metrics then
+      metrics:close()
+      metrics = nil
+    end
+    local s = {}
+    for k, v in pairs(fields or {}) do
+      s[k] = v
+    end
+    local last = self.history[#self.history] or {}
+    s.name = s.name or name
+    s.status = s.status or "completed"
+    s.epochs = s.epochs or self.epochs
+    if s.train_loss == nil then s.train_loss = last.train_loss end
+    if s.val_loss == nil then s.val_loss = last.val_loss end
+    if s.val_accuracy == nil then s.val_accuracy = last.val_accuracy end
+    s.threads = s.threads or nn.get_threads()
+    s.wall_seconds = s.wall_seconds or (nn.now() - self.start)
+    local wok, werr = util.write_file(dir .. "/summary.json",
+      json.encode(s, { indent = "  ", order = SUMMARY_ORDER }) .. "\n")
+    if not wok then
+      io_fail(werr)
+    end
+    s.directory = dir
+    return s
+  end
+
+  return self
+end
+
+-- The one-line result printed at the end of a run.
+function M.summary_line(s)
+  local parts = { string.format("%s: %s after %d epoch%s in %s", s.name, s.status, s.epochs,
+    s.epochs == 1 and "" or "s", progress.fmt_seconds(s.wall_seconds or 0)) }
+  if s.test_loss then
+    parts[#parts + 1] = string.format("test loss %.4g", s.test_loss)
+  end
+  if s.test_accuracy then
+    parts[#parts + 1] = string.format("test accuracy %.1f%%", 100 * s.test_accuracy)
+  end
+  if s.error then
+    parts[#parts + 1] = s.error
+  end
+  return table.concat(parts, ", ") .. (s.directory and (" -> " .. s.directory) or "")
+end
+
+return M

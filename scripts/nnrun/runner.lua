@@ -1,0 +1,157 @@
+-- nnrun.runner: builds and trains a resolved experiment (see nnrun.config)
+-- and writes its run directory: config.yaml, metrics.jsonl, summary.json.
+local nn = require "nnrun"
+local record = require "nnrun.record"
+
+local M = {}
+
+local function object_type(v)
+  local mt = type(v) == "userdata" and getmetatable(v)
+  return mt and mt.__name or nil
+end
+
+-- Builds the train / validation / test datasets.
+function M.build_data(r)
+  local d = r.data
+  local full
+  if d.train then
+    full = d.train
+  elseif d.generator == "xor" then
+    full = nn.datasets.xor()
+  elseif d.generator == "digits03" then
+    full = nn.datasets.digits03{ n_per_class = d.n_per_class, noise = d.noise, seed = d.seed }
+  elseif d.generator == "curve" then
+    full = nn.datasets.curve{ n = d.n, noise = d.noise, seed = d.seed }
+  end
+  local seed = d.seed or r.seed
+  local train, test = full, d.test
+  if not test and d.test_split > 0 then
+    train, test = full:split(d.test_split, seed)
+  end
+  local val
+  if r.train.validation_split > 0 then
+    train, val = train:split(r.train.validation_split, seed + 1)
+  end
+  -- Without a test set, the test figures are measured on the training data.
+  return { train = train, val = val, test = test or train, test_is_train = test == nil }
+end
+
+function M.build_model(r)
+  local m = r.model
+  if object_type(m) == "nnrun.Net" then
+    return m
+  end
+  local layers = {}
+  local width = m.input
+  for _, l in ipairs(m.layers) do
+    if l.dense then
+      layers[#layers + 1] = nn.dense(width, l.dense, { init = l.init, bias_init = l.bias_init })
+      width = l.dense
+    end
+    if l.activation then
+      layers[#layers + 1] = nn.activation(l.activation, l.slope)
+    end
+  end
+  return nn.sequential(layers, { seed = r.seed })
+end
+
+function M.build_optimizer(r)
+  local o = r.optimizer
+  if object_type(o) == "nnrun.Optimizer" then
+    return o
+  end
+  return nn.optim.sgd{ lr = o.lr, momentum = o.momentum, nesterov = o.nesterov,
+    weight_decay = o.weight_decay }
+end
+
+function M.build_schedule(r)
+  local s = r.schedule
+  if object_type(s) == "nnrun.Schedule" then
+    return s
+  end
+  local t = {}
+  for k, v in pairs(s) do
+    t[k] = v
+  end
+  return nn.schedule(t)
+end
+
+-- Early stopping on a metric of the epoch stats: stop after `patience`
+-- epochs without an improvement of more than min_delta.
+function M.early_stopper(es)
+  local best, waited = nil, 0
+  local maximise = es.metric == "val_accuracy"
+  return function(stats)
+    local v = stats[es.metric]
+    if v == nil then
+      return false
+    end
+    local better = best == nil
+      or (maximise and v > best + es.min_delta)
+      or (not maximise and v < best - es.min_delta)
+    if better then
+      best, waited = v, 0
+      return false
+    end
+    waited = waited + 1
+    return waited >= es.patience
+  end
+end
+
+-- runner.run(resolved, cli) -> summary, exit status (0 ok, 1 run failed)
+--   cli: out (run directory; default output.directory/<name>-<timestamp>),
+--        mode ("tty" | "lines" | "quiet", see nnrun.progress)
+-- Errors in building (bad arguments) are raised; a failing run (divergence,
+-- I/O) is reported in summary.status and the exit status.
+function M.run(r, cli)
+  cli = cli or {}
+  if r.threads > 0 then
+    nn.set_threads(r.threads)
+  end
+  local data = M.build_data(r)
+  local net = M.build_model(r)
+  local opt = M.build_optimizer(r)
+  local sched = M.build_schedule(r)
+  local rec = record.new(cli, { name = r.name, config = r, directory = r.output.directory,
+    epochs = r.train.epochs })
+
+  local stop = r.train.early_stopping and M.early_stopper(r.train.early_stopping)
+  local stopped_early = false
+  local function on_epoch(stats)
+    rec:epoch(stats)
+    if stop and stop(stats) then
+      stopped_early = true
+      return false
+    end
+  end
+
+  local train_start = nn.now()
+  local ok, err = pcall(nn.fit, net, data.train, {
+    loss = r.loss, optimizer = opt, schedule = sched, epochs = r.train.epochs,
+    batch_size = r.train.batch_size, shuffle = r.train.shuffle, seed = r.seed,
+    validation = data.val, on_epoch = on_epoch, on_batch = rec.on_batch,
+  })
+  local train_seconds = nn.now() - train_start
+  if not ok and type(err) == "table" then
+    error(err, 0) -- an I/O failure of the record itself
+  end
+  local fields = { seed = r.seed, parameters = net:param_count() }
+  local status = 0
+  if not ok then
+    fields.status = nn.error_class(err) == "diverged" and "diverged" or "failed"
+    fields.error = tostring(err)
+    status = 1
+  else
+    fields.status = stopped_early and "stopped_early" or "completed"
+    local ev = nn.evaluate(net, data.test, r.loss)
+    fields.test_loss, fields.test_accuracy = ev.loss, ev.accuracy
+    fields.test_on_train = data.test_is_train or nil
+  end
+  fields.samples_per_second = train_seconds > 0
+    and (rec.epochs * data.train:size()) / train_seconds or 0
+  return rec:finish(fields), status
+end
+
+M.summary_line = record.summary_line
+
+return M
