@@ -47,7 +47,10 @@
            exp.yaml: cannot open: No such file or directory
            exp.yaml: file is 20000000 bytes, over the limit of 16777216 (max_bytes)
        opts (unknown keys are refused): max_bytes, max_depth, max_aliases
-         override the limits below (for tests, or for trusted large files).
+         override the limits below (for tests, or for trusted large files);
+         max_depth may not exceed DEPTH_CEILING (10000), as reading and
+         writing recurse in C once per level.
+       Numbers are read and written with '.' whatever the C locale.
 
    yaml.dump(value [, opts])             -> string
        Emits with libyaml's emitter, block style. Mapping keys are sorted
@@ -63,8 +66,8 @@
        Refused, with an error naming the key path ("yaml.dump: cannot write
        a function at model.layers[2].act"): cycles, functions, threads,
        userdata other than yaml.null, non-string mapping keys, strings that
-       are not UTF-8, nesting deeper than max_depth. opts: key_order,
-       max_depth.
+       are not UTF-8, more than max_depth nested tables (the root is level 1).
+       opts: key_order, max_depth.
 
    yaml.write(path, value [, opts])
        dump, then write atomically: a temporary file in the same directory,
@@ -84,6 +87,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <locale.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -100,6 +104,7 @@
 #define YAML_MAX_DEPTH   256    /* nested collections, aliases included: bounds C recursion */
 #define YAML_MAX_ALIASES 100000 /* nodes produced through aliases and merges, in total */
 #define MAX_PATH         4096   /* bytes of a positions path; deeper nodes get none */
+#define DEPTH_CEILING    10000  /* highest max_depth an option may set: C recursion */
 
 #define READER_MT "nnrun.yaml.reader"
 #define WRITER_MT "nnrun.yaml.writer"
@@ -192,6 +197,26 @@ static int parse_digits(const char *s, size_t len, int base, uint64_t *u,
     return 1;
 }
 
+/* strtod on text that uses '.', whatever LC_NUMERIC the host has set. */
+static double c_strtod(const char *s, size_t len)
+{
+    char dp = localeconv()->decimal_point[0];
+    const char *dot = dp == '.' ? NULL : memchr(s, '.', len);
+    char small[128], *copy;
+    double v;
+    if (!dot)
+        return strtod(s, NULL);
+    copy = len < sizeof small ? small : malloc(len + 1);
+    if (!copy)
+        return strtod(s, NULL);
+    memcpy(copy, s, len + 1);
+    copy[dot - s] = dp;
+    v = strtod(copy, NULL);
+    if (copy != small)
+        free(copy);
+    return v;
+}
+
 /* s is NUL-terminated at s[len]. */
 static int resolve(const char *s, size_t len, lua_Integer *iv, lua_Number *fv)
 {
@@ -228,7 +253,7 @@ static int resolve(const char *s, size_t len, lua_Integer *iv, lua_Number *fv)
         if (parse_digits(s + i, len - i, 10, &u, &d, &over)) {
             uint64_t lim = (uint64_t)LUA_MAXINTEGER + (neg ? 1u : 0u);
             if (over || u > lim) {
-                *fv = strtod(s, NULL);
+                *fv = c_strtod(s, len);
                 return R_BIGINT;
             }
             *iv = neg ? (lua_Integer)(0 - u) : (lua_Integer)u;
@@ -236,7 +261,7 @@ static int resolve(const char *s, size_t len, lua_Integer *iv, lua_Number *fv)
         }
     }
     if (is_float_text(s, len)) {
-        *fv = strtod(s, NULL);
+        *fv = c_strtod(s, len);
         return R_FLOAT;
     }
     if (is_one_of(s, len, infs)) {
@@ -928,6 +953,10 @@ static void check_limits_opts(lua_State *L, int idx, limits *lim)
             lua_pushfstring(L, "option '%s' must be a non-negative integer", k);
             luaL_argerror(L, idx, lua_tostring(L, -1));
         }
+        if (slot == &lim->max_depth && lua_tointeger(L, -1) > DEPTH_CEILING) {
+            lua_pushfstring(L, "option 'max_depth' must be at most %d", DEPTH_CEILING);
+            luaL_argerror(L, idx, lua_tostring(L, -1));
+        }
         *slot = lua_tointeger(L, -1);
         lua_pop(L, 1);
     }
@@ -1191,6 +1220,11 @@ static void format_float(char *buf, size_t sz, lua_Number v)
         if (strtod(buf, NULL) == (double)v)
             break;
     }
+    {
+        char dp = localeconv()->decimal_point[0], *p = strchr(buf, dp);
+        if (dp != '.' && p)
+            *p = '.';
+    }
     if (!strchr(buf, '.') && !strchr(buf, 'n') && !strchr(buf, 'i')) {
         /* "1" -> "1.0", "1e+20" -> "1.0e+20": a float for 1.2 and 1.1 readers. */
         char *e = strchr(buf, 'e');
@@ -1380,8 +1414,9 @@ static void dump_value(lua_State *L)
                 if (!lua_istable(L, -1))
                     luaL_argerror(L, 2, "option 'key_order' must be a list of strings");
             } else if (strcmp(k, "max_depth") == 0) {
-                if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0)
-                    luaL_argerror(L, 2, "option 'max_depth' must be a non-negative integer");
+                if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0
+                    || lua_tointeger(L, -1) > DEPTH_CEILING)
+                    luaL_argerror(L, 2, "option 'max_depth' must be an integer in [0, 10000]");
                 max_depth = lua_tointeger(L, -1);
             } else {
                 lua_pushfstring(L, "unknown option '%s'", k);

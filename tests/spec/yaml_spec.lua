@@ -116,6 +116,10 @@ describe("yaml.parse core schema", function()
   it("refuses unknown options", function()
     local err = refused(yaml.parse, "a: 1", "n", { max_dpeth = 3 })
     assert.truthy(err:find("unknown option 'max_dpeth'", 1, true))
+    err = refused(yaml.parse, "a: 1", "n", { max_depth = 10001 })
+    assert.truthy(err:find("option 'max_depth' must be at most 10000", 1, true))
+    err = refused(yaml.dump, 1, { sort = true })
+    assert.truthy(err:find("unknown option 'sort'", 1, true))
   end)
 end)
 
@@ -237,6 +241,8 @@ describe("anchors, aliases and merge keys", function()
   it("refuses bad merges and bad aliases", function()
     assert.are.equal("t.yaml:1:5: merge key '<<' needs a mapping or a sequence of mappings",
       refused(yaml.parse, "<<: 3", "t.yaml"))
+    assert.are.equal("t.yaml:3:1: duplicate key '<<' (first at line 2)",
+      refused(yaml.parse, "a: &a {x: 1}\n<<: *a\n<<: *a\n", "t.yaml"))
     assert.are.equal("t.yaml:1:4: undefined alias '*nope'",
       refused(yaml.parse, "a: *nope", "t.yaml"))
     assert.are.equal("t.yaml:1:11: alias '*a' refers to a node that contains it",
