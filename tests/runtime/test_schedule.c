@@ -1,0 +1,172 @@
+/* test_schedule.c — each learning-rate schedule's formula (nnrun.h) at
+ * several steps, linear warm-up in front of each, names and errors.
+ * Values are float: compared to the formula in double at 1e-6 relative. */
+#include "testutil.h"
+
+#define PI 3.141592653589793
+
+static nn_schedule sched(nn_sched_kind k, float lr0, float gamma, int64_t step_size, int64_t total,
+                         float min_lr)
+{
+    nn_schedule s = nn_schedule_constant(lr0);
+    s.kind = k;
+    s.gamma = gamma;
+    s.step_size = step_size;
+    s.total = total;
+    s.min_lr = min_lr;
+    return s;
+}
+
+#define CHECK_LR(expected, s, step) CHECK_NEAR(expected, nn_schedule_lr(&(s), step), 1e-6, 1e-12)
+
+static void test_formulas(void)
+{
+    nn_schedule c = nn_schedule_constant(0.1f);
+    CHECK_INT(NN_SCHED_CONSTANT, c.kind);
+    CHECK_INT(0, c.warmup);
+    CHECK_OK(nn_schedule_check(&c));
+    CHECK_LR(0.1, c, 0);
+    CHECK_LR(0.1, c, 7);
+    CHECK_LR(0.1, c, 1000000);
+
+    nn_schedule st = sched(NN_SCHED_STEP, 0.1f, 0.5f, 3, 1, 0);
+    CHECK_OK(nn_schedule_check(&st));
+    CHECK_LR(0.1, st, 0);
+    CHECK_LR(0.1, st, 2);
+    CHECK_LR(0.05, st, 3);
+    CHECK_LR(0.05, st, 5);
+    CHECK_LR(0.025, st, 6);
+    CHECK_LR(0.1 * pow(0.5, 33), st, 100);
+
+    nn_schedule ex = sched(NN_SCHED_EXPONENTIAL, 0.2f, 0.9f, 1, 1, 0);
+    CHECK_OK(nn_schedule_check(&ex));
+    CHECK_LR(0.2, ex, 0);
+    CHECK_LR(0.2 * (double)0.9f, ex, 1);
+    CHECK_LR(0.2 * pow((double)0.9f, 10), ex, 10); /* gamma is a float */
+    CHECK_LR(0.2 * pow((double)0.9f, 57), ex, 57);
+
+    nn_schedule it = sched(NN_SCHED_INVERSE_TIME, 0.1f, 0.5f, 1, 1, 0);
+    CHECK_OK(nn_schedule_check(&it));
+    CHECK_LR(0.1, it, 0);
+    CHECK_LR(0.05, it, 2);
+    CHECK_LR(0.1 / 6.0, it, 10);
+    nn_schedule it0 = sched(NN_SCHED_INVERSE_TIME, 0.1f, 0.0f, 1, 1, 0);
+    CHECK_OK(nn_schedule_check(&it0));
+    CHECK_LR(0.1, it0, 1000);
+
+    nn_schedule co = sched(NN_SCHED_COSINE, 0.1f, 1, 1, 10, 0.01f);
+    CHECK_OK(nn_schedule_check(&co));
+    CHECK_LR(0.1, co, 0);
+    CHECK_LR(0.01 + 0.09 * (1 + cos(PI * 0.2)) / 2, co, 2);
+    CHECK_LR(0.055, co, 5);
+    CHECK_LR(0.01 + 0.09 * (1 + cos(PI * 0.9)) / 2, co, 9);
+    CHECK_LR(0.01, co, 10);
+    CHECK_LR(0.01, co, 25); /* min(step, total) */
+
+    /* negative steps count as 0 */
+    CHECK_LR(0.1, st, -5);
+    CHECK_FLOAT_EQ(0, nn_schedule_lr(NULL, 3));
+}
+
+static void test_warmup(void)
+{
+    /* from 0.1 * lr0 to the schedule's value at step 0, over 4 steps */
+    nn_schedule c = nn_schedule_constant(0.1f);
+    c.warmup = 4;
+    c.warmup_start = 0.1f;
+    CHECK_OK(nn_schedule_check(&c));
+    CHECK_LR(0.01, c, 0);
+    CHECK_LR(0.0325, c, 1);
+    CHECK_LR(0.055, c, 2);
+    CHECK_LR(0.0775, c, 3);
+    CHECK_LR(0.1, c, 4);
+    CHECK_LR(0.1, c, 50);
+
+    /* afterwards the schedule runs on step - warmup */
+    nn_schedule st = sched(NN_SCHED_STEP, 0.1f, 0.5f, 3, 1, 0);
+    st.warmup = 2;
+    CHECK_LR(0.0, st, 0); /* warmup_start 0 */
+    CHECK_LR(0.05, st, 1);
+    CHECK_LR(0.1, st, 2);
+    CHECK_LR(0.1, st, 4);
+    CHECK_LR(0.05, st, 5);
+    CHECK_LR(0.025, st, 8);
+
+    nn_schedule ex = sched(NN_SCHED_EXPONENTIAL, 0.2f, 0.5f, 1, 1, 0);
+    ex.warmup = 1;
+    ex.warmup_start = 0.5f;
+    CHECK_LR(0.1, ex, 0);
+    CHECK_LR(0.2, ex, 1);
+    CHECK_LR(0.1, ex, 2);
+
+    nn_schedule it = sched(NN_SCHED_INVERSE_TIME, 0.1f, 1.0f, 1, 1, 0);
+    it.warmup = 5;
+    CHECK_LR(0.04, it, 2);
+    CHECK_LR(0.1, it, 5);
+    CHECK_LR(0.05, it, 6);
+
+    nn_schedule co = sched(NN_SCHED_COSINE, 0.1f, 1, 1, 10, 0.0f);
+    co.warmup = 10;
+    co.warmup_start = 0.0f;
+    CHECK_OK(nn_schedule_check(&co));
+    CHECK_LR(0.05, co, 5);
+    CHECK_LR(0.1, co, 10);
+    CHECK_LR(0.05, co, 15);
+    CHECK_LR(0.0, co, 20);
+    CHECK_LR(0.0, co, 30);
+}
+
+static void test_names_and_errors(void)
+{
+    static const char *const names[] = {"constant", "step", "exponential", "inverse_time", "cosine"};
+    for (int k = 0; k < 5; k++) {
+        CHECK_STR(names[k], nn_sched_name((nn_sched_kind)k));
+        nn_sched_kind got = (nn_sched_kind)-1;
+        CHECK_OK(nn_sched_parse(names[k], &got));
+        CHECK_INT(k, got);
+    }
+    CHECK_STR(NULL, nn_sched_name((nn_sched_kind)5));
+    nn_sched_kind k;
+    CHECK_ERR(NN_EINVAL, "unknown schedule 'linear'", nn_sched_parse("linear", &k));
+    CHECK_ERR(NN_EINVAL, "unknown schedule '(null)'", nn_sched_parse(NULL, &k));
+
+    CHECK_ERR(NN_EINVAL, "schedule: NULL", nn_schedule_check(NULL));
+    nn_schedule s = nn_schedule_constant(0.1f);
+    s.kind = (nn_sched_kind)9;
+    CHECK_ERR(NN_EINVAL, "schedule: unknown kind 9", nn_schedule_check(&s));
+    s = nn_schedule_constant(0.0f);
+    CHECK_ERR(NN_EINVAL, "schedule constant: lr must be finite and > 0, got 0", nn_schedule_check(&s));
+    s = nn_schedule_constant(NAN);
+    CHECK_ERR(NN_EINVAL, "schedule constant: lr must be finite and > 0, got nan", nn_schedule_check(&s));
+    s = sched(NN_SCHED_STEP, 0.1f, 0.5f, 0, 1, 0);
+    CHECK_ERR(NN_EINVAL, "schedule step: step_size must be >= 1, got 0", nn_schedule_check(&s));
+    s = sched(NN_SCHED_STEP, 0.1f, 1.5f, 2, 1, 0);
+    CHECK_ERR(NN_EINVAL, "schedule step: gamma must be in (0, 1], got 1.5", nn_schedule_check(&s));
+    s = sched(NN_SCHED_EXPONENTIAL, 0.1f, 0.0f, 1, 1, 0);
+    CHECK_ERR(NN_EINVAL, "schedule exponential: gamma must be in (0, 1], got 0", nn_schedule_check(&s));
+    s = sched(NN_SCHED_EXPONENTIAL, 0.1f, NAN, 1, 1, 0);
+    CHECK_ERR(NN_EINVAL, "schedule exponential: gamma must be in (0, 1], got nan", nn_schedule_check(&s));
+    s = sched(NN_SCHED_INVERSE_TIME, 0.1f, -1.0f, 1, 1, 0);
+    CHECK_ERR(NN_EINVAL, "schedule inverse_time: gamma must be finite and >= 0, got -1",
+              nn_schedule_check(&s));
+    s = sched(NN_SCHED_COSINE, 0.1f, 1, 1, 0, 0);
+    CHECK_ERR(NN_EINVAL, "schedule cosine: total must be >= 1, got 0", nn_schedule_check(&s));
+    s = sched(NN_SCHED_COSINE, 0.1f, 1, 1, 10, 0.2f);
+    CHECK_ERR(NN_EINVAL, "schedule cosine: min_lr must be in [0, lr], got 0.2", nn_schedule_check(&s));
+    s = sched(NN_SCHED_COSINE, 0.1f, 1, 1, 10, -0.01f);
+    CHECK_ERR(NN_EINVAL, "schedule cosine: min_lr must be in [0, lr], got -0.01", nn_schedule_check(&s));
+    s = nn_schedule_constant(0.1f);
+    s.warmup = -1;
+    CHECK_ERR(NN_EINVAL, "schedule constant: warmup must be >= 0, got -1", nn_schedule_check(&s));
+    s.warmup = 3;
+    s.warmup_start = 1.5f;
+    CHECK_ERR(NN_EINVAL, "schedule constant: warmup_start must be in [0, 1], got 1.5", nn_schedule_check(&s));
+}
+
+int main(void)
+{
+    test_formulas();
+    test_warmup();
+    test_names_and_errors();
+    return tu_finish();
+}
