@@ -482,6 +482,272 @@ NN_API nn_status nn_data_curve(int64_t n, float noise, uint64_t seed, nn_dataset
 
 /* NN-IO-SECTION: data files and checkpoints are declared below this line. */
 
+/* ------------------------------------------------------------------------
+ * Data sets from files, normalisation and splits.
+ *
+ * Every loader validates the whole file before it returns: magic numbers,
+ * declared sizes against the real size (overflow-safe), label ranges, ragged
+ * or non-numeric CSV rows, item counts.  A malformed file gives NN_EFORMAT,
+ * an unreadable one NN_EIO; the message names the file (and for CSV the line
+ * and column), e.g.
+ *   "data.csv:17: column 3 ('petal_width'): 'abc' is not a number".
+ * Limits: an IDX payload or a CSV file of at most 4 GiB (uncompressed), at
+ * most 2^31-1 items, at most 2^24 features or CSV columns, at most 65536
+ * distinct text class labels.  Reading is single-threaded per call.
+ * ------------------------------------------------------------------------ */
+
+/* Images and labels in the IDX format of the MNIST family (images magic
+ * 0x00000803 — any 2 to 4 dimensions of unsigned bytes, type code 0x08 — and
+ * labels magic 0x00000801), each plain or gzip-compressed (detected from the
+ * content, not the name).  The result stores the images compactly, one byte
+ * per pixel: x is (N, product of the image dimensions), converted to floats
+ * only when a batch is formed; t is (N, 1) class labels.  classes > 0
+ * requires every label to be < classes (else NN_EFORMAT naming the item);
+ * 0 accepts any byte.  No normalisation is applied (see nn_dataset_normalize).
+ * Errors: NN_EIO (cannot open/read), NN_EFORMAT (bad magic or type, size
+ * mismatch, truncated or trailing data, count mismatch between the files,
+ * label out of range), NN_ENOMEM. */
+NN_API nn_status nn_dataset_from_idx(const char *images_path, const char *labels_path,
+                                     int64_t classes, nn_dataset **out);
+
+/* CSV: a header row of column names, then one record per line.  Fields are
+ * separated by `delimiter` (0: ','), may be double-quoted ("" is a quote);
+ * spaces around a field are ignored; LF or CRLF line ends; empty lines are
+ * skipped.  Every column but the label column is an input feature and must
+ * be a finite number.  Plain or gzip-compressed.
+ *   target REGRESSION   the label column is a number; t (N, 1).
+ *   target CLASS_INT    the label column is an integer in [0, 65536); it is
+ *                       the class; t (N, 1).
+ *   target CLASS_TEXT   the label column is text; classes are numbered in
+ *                       byte-wise sorted order of their names (so the same
+ *                       set of names gives the same numbers whatever the
+ *                       row order), or in first-seen order when
+ *                       first_seen_order is set.  If `classes` is given
+ *                       (n_classes names) that list fixes the numbering
+ *                       instead and any other name is an error — use it to
+ *                       read a test file with the training file's classes
+ *                       (nn_dataset_class_name).  t (N, 1).
+ * label_column names the label column; when NULL, label_index selects it
+ * (0-based; -1 = the last column). */
+typedef enum nn_csv_target { NN_CSV_REGRESSION, NN_CSV_CLASS_INT, NN_CSV_CLASS_TEXT } nn_csv_target;
+typedef struct nn_csv_options {
+    const char *label_column;
+    int64_t label_index;
+    nn_csv_target target;
+    int first_seen_order;
+    const char *const *classes; /* borrowed; may be NULL */
+    int64_t n_classes;
+    char delimiter;
+} nn_csv_options;
+/* label_index -1, CLASS_TEXT, sorted order, ',' */
+NN_API nn_csv_options nn_csv_defaults(void);
+NN_API nn_status nn_dataset_from_csv(const char *path, const nn_csv_options *opt, nn_dataset **out);
+
+/* Class names of a data set read with CLASS_TEXT (0 and NULL otherwise, or
+ * when i is out of range).  Borrowed. */
+NN_API int64_t nn_dataset_class_count(const nn_dataset *d);
+NN_API const char *nn_dataset_class_name(const nn_dataset *d, int64_t i);
+
+/* 1 when the inputs are stored as bytes (nn_dataset_from_idx and splits of
+ * it).  For such a data set nn_dataset_x() returns NULL — the float inputs
+ * never exist as a whole; read rows with nn_dataset_rows. */
+NN_API int nn_dataset_is_compact(const nn_dataset *d);
+/* Copies rows [start, start+count) of the inputs as floats, normalised, into
+ * out (count, features).  Works for both storages.  NN_ERANGE if the rows
+ * are out of range. */
+NN_API nn_status nn_dataset_rows(const nn_dataset *d, int64_t start, int64_t count, float *out);
+
+/* Normalisation of the inputs, per feature: x' = (x - shift[f]) / div[f].
+ *   NONE          nothing (shift 0, div 1).
+ *   SCALE         to [0, 1]: byte storage divides by 255 (shift 0, div 255);
+ *                 float storage uses the feature's min and max over the data
+ *                 set (shift = min, div = max - min).
+ *   STANDARDIZE   shift = mean, div = standard deviation (population, over
+ *                 the data set), computed in double.
+ * A constant feature gets div = 1.  Statistics are computed from the data
+ * set they are applied to — call it on the training split only and copy the
+ * result to validation and test sets with nn_dataset_normalize_like or
+ * nn_dataset_set_norm (e.g. from a checkpoint). */
+typedef enum nn_norm_kind { NN_NORM_NONE, NN_NORM_SCALE, NN_NORM_STANDARDIZE } nn_norm_kind;
+typedef struct nn_norm {
+    nn_norm_kind kind;
+    int64_t features;
+    const float *shift; /* features values; borrowed */
+    const float *div;   /* features values, each finite and > 0; borrowed */
+} nn_norm;
+/* "none", "scale", "standardize" (also accepts "standardise"). */
+NN_API const char *nn_norm_name(nn_norm_kind k);
+NN_API nn_status nn_norm_parse(const char *name, nn_norm_kind *out);
+/* Computes statistics of kind from d and applies them.  A data set is
+ * normalised at most once (NN_ESTATE after that; NONE is a no-op and does
+ * not count).  Float storage is transformed in place. */
+NN_API nn_status nn_dataset_normalize(nn_dataset *d, nn_norm_kind kind);
+/* Applies given statistics (copied).  features must match (NN_ESHAPE); the
+ * values must be finite with div > 0 (NN_EINVAL); NN_ESTATE if d is already
+ * normalised. */
+NN_API nn_status nn_dataset_set_norm(nn_dataset *d, const nn_norm *norm);
+/* nn_dataset_set_norm(d, statistics of src). */
+NN_API nn_status nn_dataset_normalize_like(nn_dataset *d, const nn_dataset *src);
+/* The statistics in effect (kind NONE with NULL arrays when none); the
+ * arrays are borrowed from d. */
+NN_API nn_norm nn_dataset_norm(const nn_dataset *d);
+
+/* Rows idx[0..n) of d as a new data set (copies, same storage, same
+ * normalisation and class names).  NN_ERANGE for an index out of range. */
+NN_API nn_status nn_dataset_subset(const nn_dataset *d, const int64_t *idx, int64_t n,
+                                   nn_dataset **out);
+/* Seeded split into train and validation sets: round(val_fraction * N)
+ * rows go to validation (val_fraction in (0, 1); both parts must get at
+ * least one row, NN_EINVAL otherwise).  With stratify, the split is made per
+ * class (classes from nn_dataset_class_of rules: a one-column label or the
+ * argmax of one-hot rows), rounding each class's share, so both parts keep
+ * the class proportions.  Each part keeps the source's row order.  The same
+ * seed gives the same split.  Both outputs are new data sets (*train and
+ * *val are NULL on failure). */
+NN_API nn_status nn_dataset_split(const nn_dataset *d, double val_fraction, uint64_t seed,
+                                  int stratify, nn_dataset **train, nn_dataset **val);
+
+/* ------------------------------------------------------------------------
+ * Metrics.  nn_evaluate_metrics runs the network over data in batches and
+ * computes, for classification (output width >= 2, or one output under BCE
+ * or BCE_LOGITS where the class is y > 0.5, resp. y > 0):
+ *   accuracy, top-k accuracy (k = opt->top_k, 0: 5, capped at the class
+ *   count), a confusion matrix confusion[true * classes + predicted], and per
+ *   class precision, recall and F1 (0 when their denominator is 0, as
+ *   scikit-learn's zero_division=0), with their unweighted (macro) means;
+ * and for regression (otherwise): MSE and MAE over all outputs, and R^2 per
+ * output column averaged uniformly (a constant column scores 1 if predicted
+ * exactly, else 0).  loss is the mean loss over samples as nn_evaluate gives
+ * it.  Fields that do not apply are NaN (and NULL/0 for arrays).
+ * Thread safety as for nn_evaluate (uses the network's buffers).
+ * ------------------------------------------------------------------------ */
+typedef struct nn_metrics_options {
+    int64_t batch_size; /* 0: 256 */
+    int top_k;          /* 0: 5   */
+} nn_metrics_options;
+typedef struct nn_metrics {
+    int64_t samples;
+    double loss;
+    int classification;  /* 1 for classification, 0 for regression */
+    int64_t classes;     /* C (2 for a single BCE output)           */
+    double accuracy;
+    int top_k;
+    double top_k_accuracy;
+    int64_t *confusion;  /* classes * classes, row = true class     */
+    double *precision, *recall, *f1; /* classes values each          */
+    double macro_precision, macro_recall, macro_f1;
+    double mse, mae, r2;
+} nn_metrics;
+/* *out is a new nn_metrics owned by the caller (nn_metrics_free).  opt may be
+ * NULL.  Errors as nn_evaluate. */
+NN_API nn_status nn_evaluate_metrics(nn_net *net, const nn_dataset *data, nn_loss_kind loss,
+                                     const nn_metrics_options *opt, nn_metrics **out);
+NN_API void nn_metrics_free(nn_metrics *m);
+
+/* The trainer's configuration as given to nn_trainer_create (a copy). */
+NN_API nn_train_config nn_trainer_config(const nn_trainer *tr);
+
+/* ------------------------------------------------------------------------
+ * Checkpoints: one versioned binary file (.nnrun) holding a network's
+ * architecture and weights and, optionally, the training state (optimiser
+ * configuration and momentum buffer, schedule, epoch and step counters, the
+ * shuffle generator), normalisation statistics, a config text and string
+ * metadata.  Data only: nothing in it is executed or followed as a path.
+ *
+ * Format (version 1, all integers little-endian, floats IEEE-754 binary32):
+ *   header   8 bytes magic "\x89NNRUN\r\n", u32 version, u32 section count
+ *            (<= 16), u64 file size, u32 CRC-32 of the header and section
+ *            table (this field counted as 0), u32 0
+ *   table    per section: u32 tag, u32 CRC-32 of its bytes, u64 offset,
+ *            u64 length
+ *   sections in this order, each at most once, tiling the rest of the file
+ *            exactly: ARCH (layers), PARM (weights), TRNR (training state)
+ *            and VELO (momentum) together, NORM, CONF (config text), META
+ *            (key/value strings).
+ * The same content always gives the same bytes: save -> load -> save is
+ * byte-identical.
+ *
+ * Writing is atomic: the file is written to "<path>.tmp.<pid>" in the same
+ * directory, flushed and fsynced, renamed over path, and the directory is
+ * fsynced.  A failure at any step returns NN_EIO naming the path and the
+ * system's reason, removes the temporary file and leaves an existing
+ * checkpoint at path as it was (a failure of the final directory fsync is
+ * reported too; the new file is then already in place).
+ *
+ * Reading validates before it trusts: header size capped, every size, offset
+ * and count bounds-checked, sections tiling the file with no trailing bytes,
+ * every CRC verified, every enum and value range checked; any violation is
+ * NN_EFORMAT "<path>: <what>" ("not an nnrun checkpoint", "truncated",
+ * "section PARM: checksum mismatch", ...), a newer version is NN_EFORMAT
+ * naming both versions.  Files up to 4 GiB.
+ * ------------------------------------------------------------------------ */
+typedef struct nn_checkpoint nn_checkpoint;
+
+/* What a checkpoint holds besides the network and trainer.  Every field may
+ * be NULL/0.  Strings must not contain NUL; keys should be unique. */
+typedef struct nn_checkpoint_extra {
+    const nn_norm *norm;          /* normalisation of the training inputs */
+    const char *config;           /* e.g. the resolved YAML of the run    */
+    const char *const *meta_keys; /* n_meta keys and values                */
+    const char *const *meta_values;
+    int n_meta;
+} nn_checkpoint_extra;
+
+/* Saves net (and tr's state when tr is not NULL; tr must train net) to
+ * path atomically.  Neither is modified.  NN_EINVAL for NULL/empty
+ * arguments, a network without layers, a norm whose feature count differs
+ * from the network's input or a string with an embedded problem; NN_EIO
+ * for I/O errors; NN_ENOMEM. */
+NN_API nn_status nn_save(const char *path, const nn_net *net, const nn_trainer *tr,
+                         const nn_checkpoint_extra *extra);
+
+/* Reads and validates a checkpoint.  The result holds everything in the
+ * file; free it with nn_checkpoint_free. */
+NN_API nn_status nn_checkpoint_read(const char *path, nn_checkpoint **out);
+NN_API void nn_checkpoint_free(nn_checkpoint *ck);
+
+/* Builds a new network with the checkpoint's architecture and weights. */
+NN_API nn_status nn_checkpoint_net(const nn_checkpoint *ck, nn_net **out);
+/* Copies the weights into an existing network after comparing the
+ * architecture (layer kinds, widths, activations): NN_ESHAPE naming the
+ * first difference, e.g. "checkpoint: layer 1 is dense 4->8, network has
+ * dense 4->6".  Initialisers are not compared. */
+NN_API nn_status nn_checkpoint_apply(const nn_checkpoint *ck, nn_net *net);
+
+/* 1 if the checkpoint holds training state. */
+NN_API int nn_checkpoint_has_trainer(const nn_checkpoint *ck);
+/* The training configuration saved with the state (callbacks and user are
+ * NULL).  NN_ESTATE without training state. */
+NN_API nn_status nn_checkpoint_train_config(const nn_checkpoint *ck, nn_train_config *cfg);
+/* Epochs and batches done at save time (0 without training state). */
+NN_API int64_t nn_checkpoint_epoch(const nn_checkpoint *ck);
+NN_API int64_t nn_checkpoint_step(const nn_checkpoint *ck);
+/* Restores a trainer so that training continues exactly as if it had never
+ * stopped: the momentum buffer, the shuffle generator and the epoch/step
+ * position.  tr's network must already hold the checkpoint's weights
+ * (nn_load / nn_checkpoint_apply).  tr's configuration must equal the saved
+ * one in everything that shapes the trajectory (loss, batch size, shuffle,
+ * schedule_per_batch, sgd and schedule; not the seed or callbacks):
+ * NN_ESTATE naming the first field that differs.  NN_ESTATE without
+ * training state; NN_ESHAPE if the parameter count differs. */
+NN_API nn_status nn_checkpoint_restore(const nn_checkpoint *ck, nn_trainer *tr);
+
+/* Borrowed from ck: the config text (NULL if none), the normalisation
+ * (kind NONE when none), the metadata (value for key, NULL if absent), and
+ * everything as an nn_checkpoint_extra for saving again. */
+NN_API const char *nn_checkpoint_config(const nn_checkpoint *ck);
+NN_API nn_norm nn_checkpoint_norm(const nn_checkpoint *ck);
+NN_API int nn_checkpoint_meta_count(const nn_checkpoint *ck);
+NN_API const char *nn_checkpoint_meta_key(const nn_checkpoint *ck, int i);
+NN_API const char *nn_checkpoint_meta_value(const nn_checkpoint *ck, int i);
+NN_API const char *nn_checkpoint_meta(const nn_checkpoint *ck, const char *key);
+NN_API nn_checkpoint_extra nn_checkpoint_extra_of(const nn_checkpoint *ck);
+
+/* Convenience: nn_checkpoint_read + nn_checkpoint_net.  ck_out may be NULL
+ * (the checkpoint is then freed); otherwise it receives the checkpoint for
+ * nn_checkpoint_restore and the accessors.  Both NULL on failure. */
+NN_API nn_status nn_load(const char *path, nn_net **net_out, nn_checkpoint **ck_out);
+
 #ifdef __cplusplus
 }
 #endif

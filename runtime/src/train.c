@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "internal.h"
+#include "io/io.h"
 #include "kernels/gemm.h"
 
 struct nn_trainer {
@@ -172,7 +173,8 @@ nn_status nn_train_epoch(nn_trainer *tr, const nn_dataset *data, double *mean_lo
     nn_net *net = tr->net;
     const int64_t N = nn_dataset_size(data), in = nn_dataset_features(data);
     const int64_t tcols = nn_dataset_target_cols(data), C = nn_net_output_size(net);
-    const float *X = nn_tensor_cdata(nn_dataset_x(data)), *T = nn_tensor_cdata(nn_dataset_t(data));
+    /* X is NULL for byte-stored inputs: every batch is then gathered. */
+    const float *X = nn_dataset_xf(data), *T = nn_tensor_cdata(nn_dataset_t(data));
 
     /* The order restarts from identity each epoch, so the shuffle generator
      * is the only state a checkpoint needs to continue exactly. */
@@ -192,15 +194,19 @@ nn_status nn_train_epoch(nn_trainer *tr, const nn_dataset *data, double *mean_lo
     int64_t seen = 0;
     for (int64_t b = 0; b < batches; b++) {
         const int64_t start = b * bs, n = start + bs <= N ? bs : N - start;
-        const float *xb = X + start * in, *tb = T + start * tcols;
+        const float *xb = X ? X + start * in : NULL, *tb = T + start * tcols;
         if (tr->cfg.shuffle) {
             for (int64_t r = 0; r < n; r++) {
                 const int64_t src = tr->perm[start + r];
-                memcpy(tr->xb + r * in, X + src * in, (size_t)in * sizeof(float));
                 memcpy(tr->tb + r * tcols, T + src * tcols, (size_t)tcols * sizeof(float));
             }
-            xb = tr->xb;
             tb = tr->tb;
+        }
+        /* Inputs: copied rows (float storage) or converted bytes (compact
+         * storage, normalised on the fly); see nn_dataset_gather_x. */
+        if (tr->cfg.shuffle || !X) {
+            nn_dataset_gather_x(data, tr->cfg.shuffle ? tr->perm + start : NULL, start, n, tr->xb);
+            xb = tr->xb;
         }
         const float lr = current_lr(tr);
         const float *y;
@@ -284,6 +290,8 @@ int64_t nn_trainer_epoch(const nn_trainer *tr) { return tr ? tr->epoch : 0; }
 int64_t nn_trainer_step(const nn_trainer *tr) { return tr ? tr->step : 0; }
 nn_sgd *nn_trainer_sgd(nn_trainer *tr) { return tr ? tr->opt : NULL; }
 nn_rng *nn_trainer_rng(nn_trainer *tr) { return tr ? &tr->rng : NULL; }
+/* For checkpoints (declared in the NN-IO-SECTION of nnrun.h). */
+nn_train_config nn_trainer_config(const nn_trainer *tr) { return tr ? tr->cfg : nn_train_defaults(); }
 
 void nn_trainer_set_position(nn_trainer *tr, int64_t epoch, int64_t step)
 {
@@ -322,20 +330,32 @@ nn_status nn_evaluate(nn_net *net, const nn_dataset *data, nn_loss_kind loss, in
     if (in != nn_net_input_size(net))
         return nn_fail(NN_ESHAPE, "evaluate: data has %lld features, network expects %lld",
                        (long long)in, (long long)nn_net_input_size(net));
-    const float *X = nn_tensor_cdata(nn_dataset_x(data)), *T = nn_tensor_cdata(nn_dataset_t(data));
+    const float *X = nn_dataset_xf(data), *T = nn_tensor_cdata(nn_dataset_t(data));
     int labels;
     nn_status s = nn_loss_targets(loss, N, C, T, tcols, &labels);
     if (s)
         return s;
     const int classify = C >= 2 || loss == NN_LOSS_BCE || loss == NN_LOSS_BCE_LOGITS;
     const float thresh = loss == NN_LOSS_BCE_LOGITS ? 0.0f : 0.5f;
+    /* Byte-stored inputs are converted batch by batch into xbuf. */
+    float *xbuf = NULL;
+    if (!X) {
+        const int64_t rows = batch_size < N ? batch_size : N;
+        int64_t xn;
+        if (!nn_mul_ok(rows, in, &xn) || !(xbuf = nn_xalloc((size_t)xn * sizeof(float))))
+            return nn_oom("evaluate");
+    }
     double sum = 0.0;
     int64_t correct = 0;
     for (int64_t start = 0; start < N; start += batch_size) {
         const int64_t n = start + batch_size <= N ? batch_size : N - start;
         const float *y;
-        if ((s = nn_net_forward_raw(net, X + start * in, n, &y)))
+        if (xbuf)
+            nn_dataset_gather_x(data, NULL, start, n, xbuf);
+        if ((s = nn_net_forward_raw(net, xbuf ? xbuf : X + start * in, n, &y))) {
+            nn_xfree(xbuf);
             return s;
+        }
         const float *tb = T + start * tcols;
         sum += nn_loss_raw(loss, y, tb, labels, NULL, n, C) * (double)n;
         if (!classify)
@@ -349,6 +369,7 @@ nn_status nn_evaluate(nn_net *net, const nn_dataset *data, nn_loss_kind loss, in
             }
         }
     }
+    nn_xfree(xbuf);
     res->samples = N;
     res->loss = sum / (double)N;
     res->accuracy = classify ? (double)correct / (double)N : NAN;

@@ -1,0 +1,230 @@
+/* test_csv.c — the CSV loader on files written here: text, integer and
+ * regression targets, quoting, CRLF, gzip, class numbering, and every
+ * malformed case with its exact message (row and column named). */
+#define _POSIX_C_SOURCE 200809L
+#include <stdlib.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "testutil.h"
+
+static char dir[256], path[512], msg[1024];
+
+static const char *put(const char *text)
+{
+    snprintf(path, sizeof path, "%s/data.csv", dir);
+    FILE *f = fopen(path, "wb");
+    if (!f || fputs(text, f) < 0 || fclose(f)) {
+        fprintf(stderr, "cannot write %s\n", path);
+        exit(2);
+    }
+    return path;
+}
+
+static nn_dataset *load(const char *text, const nn_csv_options *o)
+{
+    nn_dataset *d = NULL;
+    CHECK_OK(nn_dataset_from_csv(put(text), o, &d));
+    return d;
+}
+
+static void expect(const char *text, const nn_csv_options *o, nn_status st, const char *fmt)
+{
+    nn_dataset *d = (nn_dataset *)1;
+    put(text);
+    snprintf(msg, sizeof msg, fmt, path);
+    CHECK_ERR(st, msg, nn_dataset_from_csv(path, o, &d));
+    CHECK(d == NULL);
+}
+
+static const char *iris =
+    "sepal_length,sepal_width,petal_length,petal_width,species\n"
+    "5.1,3.5,1.4,0.2,setosa\n"
+    "7.0,3.2,4.7,1.4,versicolor\n"
+    "\n"
+    "6.3,3.3,6.0,2.5,virginica\r\n"
+    " 4.9 , 3.0 ,1.4,0.2, \"setosa\"\n"
+    "6.4,3.2,4.5,1.5,versicolor";
+
+static void test_text_classes(void)
+{
+    nn_csv_options o = nn_csv_defaults();
+    nn_dataset *d = load(iris, &o);
+    if (!d)
+        return;
+    CHECK_INT(5, nn_dataset_size(d));
+    CHECK_INT(4, nn_dataset_features(d));
+    CHECK_INT(0, nn_dataset_is_compact(d));
+    CHECK_INT(3, nn_dataset_class_count(d));
+    CHECK_STR("setosa", nn_dataset_class_name(d, 0));
+    CHECK_STR("versicolor", nn_dataset_class_name(d, 1));
+    CHECK_STR("virginica", nn_dataset_class_name(d, 2));
+    CHECK_STR(NULL, nn_dataset_class_name(d, 3));
+    const float *t = nn_tensor_cdata(nn_dataset_t(d)), *x = nn_tensor_cdata(nn_dataset_x(d));
+    const float et[5] = {0, 1, 2, 0, 1};
+    for (int i = 0; i < 5; i++)
+        CHECK_FLOAT_EQ(et[i], t[i]);
+    CHECK_FLOAT_EQ(4.9f, x[12]);
+    CHECK_FLOAT_EQ(3.0f, x[13]);
+    CHECK_FLOAT_EQ(2.5f, x[11]);
+    /* A split keeps the class names. */
+    nn_dataset *a = NULL, *b = NULL;
+    CHECK_OK(nn_dataset_split(d, 0.4, 3, 0, &a, &b));
+    CHECK_STR("virginica", nn_dataset_class_name(b, 2));
+    nn_dataset_free(a);
+    nn_dataset_free(b);
+    nn_dataset_free(d);
+
+    /* First-seen order. */
+    const char *rev = "a,label\n1,zebra\n2,ant\n3,zebra\n";
+    o.first_seen_order = 1;
+    d = load(rev, &o);
+    CHECK_STR("zebra", nn_dataset_class_name(d, 0));
+    CHECK_FLOAT_EQ(1.0f, nn_tensor_cdata(nn_dataset_t(d))[1]);
+    nn_dataset_free(d);
+    o.first_seen_order = 0;
+    d = load(rev, &o);
+    CHECK_STR("ant", nn_dataset_class_name(d, 0));
+    CHECK_FLOAT_EQ(1.0f, nn_tensor_cdata(nn_dataset_t(d))[0]);
+    nn_dataset_free(d);
+
+    /* A fixed class list (a test file read with the training classes). */
+    const char *names[] = {"zebra", "bee", "ant"};
+    o.classes = names;
+    o.n_classes = 3;
+    d = load(rev, &o);
+    CHECK_INT(3, nn_dataset_class_count(d));
+    CHECK_FLOAT_EQ(2.0f, nn_tensor_cdata(nn_dataset_t(d))[1]);
+    nn_dataset_free(d);
+    expect("a,label\n1,zebra\n2,cat\n", &o, NN_EFORMAT, "%s:3: column 2 ('label'): unknown class 'cat'");
+}
+
+static void test_other_targets(void)
+{
+    nn_csv_options o = nn_csv_defaults();
+    /* Label by name, not the last column; quoted header with a comma. */
+    o.label_column = "y";
+    o.target = NN_CSV_REGRESSION;
+    nn_dataset *d = load("y,\"x, first\",x2\n1.5,2,3\n-2e-3,4,5\n", &o);
+    CHECK_INT(2, nn_dataset_features(d));
+    CHECK_FLOAT_EQ(-2e-3f, nn_tensor_cdata(nn_dataset_t(d))[1]);
+    CHECK_FLOAT_EQ(4.0f, nn_tensor_cdata(nn_dataset_x(d))[2]);
+    nn_dataset_free(d);
+    /* Integer classes by index, with a ';' delimiter and gzip. */
+    o = nn_csv_defaults();
+    o.label_index = 0;
+    o.target = NN_CSV_CLASS_INT;
+    o.delimiter = ';';
+    snprintf(path, sizeof path, "%s/data.csv.gz", dir);
+    gzFile g = gzopen(path, "wb");
+    gzputs(g, "c;a;b\n3;1;2\n0;\"3\";4\n7.0;5;6\n");
+    gzclose(g);
+    d = NULL;
+    CHECK_OK(nn_dataset_from_csv(path, &o, &d));
+    if (d) {
+        CHECK_INT(3, nn_dataset_size(d));
+        CHECK_FLOAT_EQ(7.0f, nn_tensor_cdata(nn_dataset_t(d))[2]);
+        CHECK_FLOAT_EQ(3.0f, nn_tensor_cdata(nn_dataset_x(d))[2]);
+    }
+    nn_dataset_free(d);
+    unlink(path);
+    expect("c;a\n3;1\n2.5;1\n", &o, NN_EFORMAT,
+           "%s:3: column 1 ('c'): '2.5' is not a class index (an integer in [0, 65536))");
+    expect("c;a\n-1;1\n", &o, NN_EFORMAT,
+           "%s:2: column 1 ('c'): '-1' is not a class index (an integer in [0, 65536))");
+}
+
+static void test_malformed(void)
+{
+    nn_csv_options o = nn_csv_defaults();
+    expect("a,b,petal_width,c\n1,2,3,x\n1,2,abc,y\n", &o, NN_EFORMAT,
+           "%s:3: column 3 ('petal_width'): 'abc' is not a number");
+    expect("a,b,c\n1,2,x\n\n1,2\n", &o, NN_EFORMAT, "%s:4: expected 3 columns, found 2");
+    expect("a,b,c\n1,2,x\n1,2,3,x\n", &o, NN_EFORMAT, "%s:3: expected 3 columns, found 4");
+    expect("a,b,c\n1,,x\n", &o, NN_EFORMAT, "%s:2: column 2 ('b'): '' is not a number");
+    expect("a,b,c\n1,nan,x\n", &o, NN_EFORMAT, "%s:2: column 2 ('b'): 'nan' is not a number");
+    expect("a,b,c\n1,1e39,x\n", &o, NN_EFORMAT, "%s:2: column 2 ('b'): '1e39' is not a number");
+    expect("a,b,c\n1,2 3,x\n", &o, NN_EFORMAT, "%s:2: column 2 ('b'): '2 3' is not a number");
+    expect("a,b,c\n1,2,\n", &o, NN_EFORMAT, "%s:2: column 3 ('c'): class name is empty");
+    expect("a,b,c\n1,\"2,x\n", &o, NN_EFORMAT, "%s:2: column 2: unterminated quoted field");
+    expect("a,b,c\n1,\"2\"x,y\n", &o, NN_EFORMAT, "%s:2: column 2: unexpected character 'x' after a quoted field");
+    expect("", &o, NN_EFORMAT, "%s: empty file (no header row)");
+    expect("\n\n", &o, NN_EFORMAT, "%s: empty file (no header row)");
+    expect("a,b\n", &o, NN_EFORMAT, "%s: no data rows after the header");
+    expect("a\n1\n", &o, NN_EFORMAT, "%s:1: the header has 1 column; needs a label and at least one feature");
+    char longv[200];
+    memset(longv, '9', sizeof longv);
+    memcpy(longv, "a,b\n1x", 6);
+    strcpy(longv + 150, ",q\n");
+    expect(longv, &o, NN_EFORMAT,
+           "%s:2: column 1 ('a'): '1x99999999999999999999999999999999999...' is not a number");
+    o.label_column = "species";
+    expect("a,b\n1,2\n", &o, NN_EINVAL, "%s: no column named 'species' (the header has 2 columns, the first 'a')");
+    o.label_column = NULL;
+    o.label_index = 5;
+    expect("a,b\n1,2\n", &o, NN_EINVAL, "%s: label column index 5 is out of range (the file has 2 columns)");
+    o.label_index = -1;
+    snprintf(path, sizeof path, "%s/none.csv", dir);
+    snprintf(msg, sizeof msg, "%s: cannot open: No such file or directory", path);
+    nn_dataset *d = NULL;
+    CHECK_ERR(NN_EIO, msg, nn_dataset_from_csv(path, &o, &d));
+}
+
+static void test_alloc_failures(void)
+{
+    put(iris);
+    nn_csv_options o = nn_csv_defaults();
+    for (long k = 1;; k++) {
+        tu_alloc_install(k);
+        nn_dataset *d = NULL;
+        const nn_status st = nn_dataset_from_csv(path, &o, &d);
+        nn_dataset_free(d);
+        const long failed = tu_alloc.failed, live = tu_alloc.live;
+        tu_alloc_remove();
+        CHECK_INT(0, live);
+        if (!failed) {
+            CHECK_OK(st);
+            break;
+        }
+        CHECK_STATUS(NN_ENOMEM, st);
+    }
+}
+
+/* Random bytes never crash the reader (run under the sanitizers too). */
+static void test_garbage(void)
+{
+    tu_seed(11);
+    const char alphabet[] = "0123456789.,-e\"\n\r ab";
+    char buf[300];
+    for (int it = 0; it < 2000; it++) {
+        const int n = (int)tu_uniform(0, 299);
+        for (int i = 0; i < n; i++)
+            buf[i] = alphabet[(int)tu_uniform(0, sizeof alphabet - 1)];
+        buf[n] = 0;
+        nn_dataset *d = NULL;
+        nn_csv_options o = nn_csv_defaults();
+        o.target = it % 2 ? NN_CSV_CLASS_TEXT : NN_CSV_REGRESSION;
+        const nn_status st = nn_dataset_from_csv(put(buf), &o, &d);
+        CHECK(st == NN_OK || st == NN_EFORMAT || st == NN_EINVAL);
+        CHECK((st == NN_OK) == (d != NULL));
+        nn_dataset_free(d);
+    }
+}
+
+int main(void)
+{
+    snprintf(dir, sizeof dir, "%s/nnrun-csv-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 2;
+    }
+    test_text_classes();
+    test_other_targets();
+    test_malformed();
+    test_alloc_failures();
+    test_garbage();
+    snprintf(path, sizeof path, "%s/data.csv", dir);
+    unlink(path);
+    rmdir(dir);
+    return tu_finish();
+}
