@@ -110,8 +110,8 @@ static void pack_a_portable(int ta, const float *A, int64_t lda, int64_t i0, int
             Ap[k * MR + i] = 0.0f;
 }
 
-static void pack_b_portable(int tb, const float *B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0,
-                            int nr, float *Bp)
+static void pack_b_sliver(int tb, const float *B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0,
+                          int nr, float *Bp)
 {
     if (!tb) { /* B stored K x N: NR consecutive floats per k */
         for (int64_t k = 0; k < kc; k++) {
@@ -134,6 +134,13 @@ static void pack_b_portable(int tb, const float *B, int64_t ldb, int64_t k0, int
     for (; j < NR; j++)
         for (int64_t k = 0; k < kc; k++)
             Bp[k * NR + j] = 0.0f;
+}
+
+static void pack_b_portable(int tb, const float *B, int64_t ldb, int64_t k0, int64_t kc,
+                            int64_t j0, int64_t n, float *Bp)
+{
+    for (int64_t j = 0; j < n; j += NR)
+        pack_b_sliver(tb, B, ldb, k0, kc, j0 + j, (int)(n - j < NR ? n - j : NR), Bp + j * kc);
 }
 
 const nn_gemm_kern nn_gemm_kern_portable = {"portable", ukr_portable, pack_a_portable,
@@ -261,9 +268,12 @@ static void gemm_blocked(const nn_gemm_kern *kr, int nt, float *wa, float *wb, i
                 const int64_t k0 = kb * K / nkb, kc = (kb + 1) * K / nkb - k0;
                 const int overwrite = kb == 0 && beta == 0.0f;
                 const float beta_k = kb == 0 ? beta : 1.0f;
-                for (int64_t s = njr * tid / nth; s < njr * (tid + 1) / nth; s++)
-                    kr->pack_b(tb, B, ldb, k0, kc, jc + s * NR, (int)min64(NR, nc - s * NR),
-                               wb + s * NR * kc);
+                {
+                    const int64_t s0 = njr * tid / nth, s1 = njr * (tid + 1) / nth;
+                    if (s1 > s0)
+                        kr->pack_b(tb, B, ldb, k0, kc, jc + s0 * NR,
+                                   min64(nc, s1 * NR) - s0 * NR, wb + s0 * NR * kc);
+                }
 #pragma omp barrier
                 for (int64_t ic = 0; ic < M; ic += mc_max) {
                     const int64_t mc = min64(mc_max, M - ic);

@@ -122,18 +122,26 @@ AVX2 static inline void transpose8(__m256 r[8])
     r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
 }
 
+/* Stores lanes 0..5 of v at p (no masked stores: they are slow on AMD). */
+AVX2 static inline void store6(float *p, __m256 v)
+{
+    _mm_storeu_ps(p, _mm256_castps256_ps128(v));
+    _mm_storel_pi((__m64 *)(p + 4), _mm256_extractf128_ps(v, 1));
+}
+
 AVX2 static void pack_a_avx2(int ta, const float *A, int64_t lda, int64_t i0, int mr, int64_t k0,
                              int64_t kc, float *Ap)
 {
-    /* Lanes 0..5: an MR-float row of the sliver, without touching memory
-     * past it (masked lanes neither fault nor store). */
-    const __m256i m6 = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0);
     int64_t k = 0;
     if (ta) { /* A stored K x M: MR consecutive floats per k */
         if (mr == MR)
-            for (; k < kc; k++)
-                _mm256_maskstore_ps(Ap + k * MR, m6,
-                                    _mm256_maskload_ps(A + (k0 + k) * lda + i0, m6));
+            for (; k < kc; k++) {
+                const float *src = A + (k0 + k) * lda + i0;
+                const __m128 lo = _mm_loadu_ps(src);
+                const __m128 hi = _mm_castpd_ps(_mm_load_sd((const double *)(src + 4)));
+                _mm_storeu_ps(Ap + k * MR, lo);
+                _mm_storel_pi((__m64 *)(Ap + k * MR + 4), hi);
+            }
         for (; k < kc; k++) {
             const float *src = A + (k0 + k) * lda + i0;
             for (int i = 0; i < MR; i++)
@@ -141,7 +149,10 @@ AVX2 static void pack_a_avx2(int ta, const float *A, int64_t lda, int64_t i0, in
         }
         return;
     }
-    /* A stored M x K: transpose 8-k blocks of the MR rows. */
+    /* A stored M x K: transpose 8-k blocks of the MR rows.  Each k's 8-lane
+     * store spills 2 lanes into the next k's place, which the next store
+     * overwrites; the sliver's last k is stored exactly (another thread may
+     * be packing the next sliver). */
     if (mr == MR) {
         for (; k + 8 <= kc; k += 8) {
             __m256 r[8];
@@ -149,8 +160,12 @@ AVX2 static void pack_a_avx2(int ta, const float *A, int64_t lda, int64_t i0, in
                 r[i] = _mm256_loadu_ps(A + (i0 + i) * lda + k0 + k);
             r[6] = r[7] = _mm256_setzero_ps();
             transpose8(r);
-            for (int q = 0; q < 8; q++)
-                _mm256_maskstore_ps(Ap + (k + q) * MR, m6, r[q]);
+            for (int q = 0; q < 8; q++) {
+                if (k + q + 1 < kc)
+                    _mm256_storeu_ps(Ap + (k + q) * MR, r[q]);
+                else
+                    store6(Ap + (k + q) * MR, r[q]);
+            }
         }
     }
     for (; k < kc; k++)
@@ -158,25 +173,11 @@ AVX2 static void pack_a_avx2(int ta, const float *A, int64_t lda, int64_t i0, in
             Ap[k * MR + i] = i < mr ? A[(i0 + i) * lda + k0 + k] : 0.0f;
 }
 
-AVX2 static void pack_b_avx2(int tb, const float *B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0,
-                             int nr, float *Bp)
+/* One sliver of B stored N x K (nr <= NR): transpose 8 x 8 blocks. */
+AVX2 static void pack_bt_sliver(const float *B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0,
+                                int nr, float *Bp)
 {
     int64_t k = 0;
-    if (!tb) { /* B stored K x N: NR consecutive floats per k */
-        if (nr == NR)
-            for (; k < kc; k++) {
-                const float *src = B + (k0 + k) * ldb + j0;
-                _mm256_store_ps(Bp + k * NR, _mm256_loadu_ps(src));
-                _mm256_store_ps(Bp + k * NR + 8, _mm256_loadu_ps(src + 8));
-            }
-        for (; k < kc; k++) {
-            const float *src = B + (k0 + k) * ldb + j0;
-            for (int j = 0; j < NR; j++)
-                Bp[k * NR + j] = j < nr ? src[j] : 0.0f;
-        }
-        return;
-    }
-    /* B stored N x K: transpose 8 x 8 blocks of the NR rows. */
     if (nr == NR) {
         for (; k + 8 <= kc; k += 8) {
             for (int h = 0; h < NR; h += 8) {
@@ -192,6 +193,33 @@ AVX2 static void pack_b_avx2(int tb, const float *B, int64_t ldb, int64_t k0, in
     for (; k < kc; k++)
         for (int j = 0; j < NR; j++)
             Bp[k * NR + j] = j < nr ? B[(j0 + j) * ldb + k0 + k] : 0.0f;
+}
+
+AVX2 static void pack_b_avx2(int tb, const float *B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0,
+                             int64_t n, float *Bp)
+{
+    if (tb) {
+        for (int64_t j = 0; j < n; j += NR)
+            pack_bt_sliver(B, ldb, k0, kc, j0 + j, (int)(n - j < NR ? n - j : NR), Bp + j * kc);
+        return;
+    }
+    /* B stored K x N: walk each row once, left to right, dealing its
+     * 16-float pieces to the slivers. */
+    const int64_t full = n / NR, rest = n - full * NR;
+    for (int64_t k = 0; k < kc; k++) {
+        const float *src = B + (k0 + k) * ldb + j0;
+        float *dst = Bp + k * NR;
+        for (int64_t s = 0; s < full; s++) {
+            _mm256_store_ps(dst + s * NR * kc, _mm256_loadu_ps(src + s * NR));
+            _mm256_store_ps(dst + s * NR * kc + 8, _mm256_loadu_ps(src + s * NR + 8));
+        }
+        if (rest) {
+            float *d = dst + full * NR * kc;
+            const float *sr = src + full * NR;
+            for (int j = 0; j < NR; j++)
+                d[j] = j < rest ? sr[j] : 0.0f;
+        }
+    }
 }
 
 const nn_gemm_kern nn_gemm_kern_avx2 = {"avx2", ukr_avx2, pack_a_avx2, pack_b_avx2};

@@ -33,10 +33,11 @@ typedef void (*nn_gemm_ukr_fn)(int64_t kc, const float *Ap, const float *Bp, flo
  * (mr <= MR). */
 typedef void (*nn_gemm_pack_a_fn)(int ta, const float *A, int64_t lda, int64_t i0, int mr,
                                   int64_t k0, int64_t kc, float *Ap);
-/* Packs rows [k0, k0+kc) x columns [j0, j0+nr) of op(B) into one sliver
- * (nr <= NR). */
+/* Packs rows [k0, k0+kc) x columns [j0, j0+n) of op(B) into ceil(n/NR)
+ * consecutive slivers of NR * kc floats (a range at once, so that rows of B
+ * stored K x N are read contiguously). */
 typedef void (*nn_gemm_pack_b_fn)(int tb, const float *B, int64_t ldb, int64_t k0, int64_t kc,
-                                  int64_t j0, int nr, float *Bp);
+                                  int64_t j0, int64_t n, float *Bp);
 
 typedef struct nn_gemm_kern {
     const char *name;

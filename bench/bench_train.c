@@ -1,0 +1,264 @@
+/* bench_train.c — training throughput of nnrun through the public API
+ * (nn_trainer: seeded shuffle, batch gather, forward, cross-entropy,
+ * backward, SGD with momentum), at 1 and 2 threads.
+ *
+ *   784-256-128-10 (ReLU) at batch 64 and 256     samples/s
+ *   784-1024-1024-10 (ReLU) at batch 256          samples/s
+ *   XOR 2-8-1 (tanh, sigmoid, MSE) at batch 4     microseconds per step
+ *
+ * Data: Fashion-MNIST when its IDX files are found (--data DIR, default
+ * data/fashion-mnist: train-images-idx3-ubyte[.gz], train-labels-idx1-
+ * ubyte[.gz]), scaled to [0, 1] and cut to the first N rows; otherwise
+ * random data of the same shape (pixels uniform in [0, 1), 10 classes).
+ * The arithmetic per step does not depend on the values.
+ *
+ * Each measurement: one warm-up epoch (it also sizes every buffer), then
+ * >= 5 timed epochs; samples/s = N / epoch seconds; median, min, max.
+ * Output: a table on stdout and JSON lines to --out (bench "train", impl
+ * "nnrun", model, batch, threads).
+ */
+#define _POSIX_C_SOURCE 199309L
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench_common.h"
+#include "nnrun.h"
+
+#define CHECK_OK(call)                                                                             \
+    do {                                                                                           \
+        nn_status st_ = (call);                                                                    \
+        if (st_ != NN_OK) {                                                                        \
+            fprintf(stderr, "bench_train: %s failed: %s (%s)\n", #call, nn_strerror(st_),         \
+                    nn_last_error());                                                              \
+            exit(1);                                                                               \
+        }                                                                                          \
+    } while (0)
+
+static int file_exists(const char *p)
+{
+    FILE *f = fopen(p, "rb");
+    if (f)
+        fclose(f);
+    return f != NULL;
+}
+
+/* Path of dir/name or dir/name.gz, whichever exists, into buf; 0 if none. */
+static int find_file(const char *dir, const char *name, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s/%s", dir, name);
+    if (file_exists(buf))
+        return 1;
+    snprintf(buf, n, "%s/%s.gz", dir, name);
+    return file_exists(buf);
+}
+
+/* The first n rows of Fashion-MNIST from dir, or NULL when absent. */
+static nn_dataset *load_fashion(const char *dir, int64_t n)
+{
+    char img[1024], lab[1024];
+    if (!dir || !find_file(dir, "train-images-idx3-ubyte", img, sizeof img) ||
+        !find_file(dir, "train-labels-idx1-ubyte", lab, sizeof lab))
+        return NULL;
+    nn_dataset *all = NULL, *part = NULL;
+    CHECK_OK(nn_dataset_from_idx(img, lab, 10, &all));
+    CHECK_OK(nn_dataset_normalize(all, NN_NORM_SCALE));
+    if (n > nn_dataset_size(all))
+        n = nn_dataset_size(all);
+    int64_t *idx = malloc((size_t)n * sizeof *idx);
+    if (!idx)
+        exit(1);
+    for (int64_t i = 0; i < n; i++)
+        idx[i] = i;
+    CHECK_OK(nn_dataset_subset(all, idx, n, &part));
+    free(idx);
+    nn_dataset_free(all);
+    return part;
+}
+
+/* n rows of random pixels in [0, 1) with labels in 0..9. */
+static nn_dataset *random_fashion(int64_t n)
+{
+    nn_rng r;
+    nn_rng_seed(&r, 42);
+    float *x = malloc((size_t)(n * 784) * sizeof *x);
+    float *t = malloc((size_t)n * sizeof *t);
+    if (!x || !t)
+        exit(1);
+    for (int64_t i = 0; i < n * 784; i++)
+        x[i] = (float)nn_rng_uniform(&r);
+    for (int64_t i = 0; i < n; i++)
+        t[i] = (float)nn_rng_below(&r, 10);
+    nn_tensor *xt = NULL, *tt = NULL;
+    nn_dataset *d = NULL;
+    CHECK_OK(nn_tensor_from(n, 784, x, &xt));
+    CHECK_OK(nn_tensor_from(n, 1, t, &tt));
+    CHECK_OK(nn_dataset_create(xt, tt, &d));
+    nn_tensor_free(xt);
+    nn_tensor_free(tt);
+    free(x);
+    free(t);
+    return d;
+}
+
+static nn_net *mlp(const int64_t *widths, int n)
+{
+    nn_net *net = NULL;
+    CHECK_OK(nn_net_create(7, &net));
+    nn_init he = {NN_INIT_HE_NORMAL, 0.0f, 0.0f};
+    for (int i = 0; i + 1 < n; i++) {
+        CHECK_OK(nn_net_add_dense(net, widths[i], widths[i + 1], &he, NULL));
+        if (i + 2 < n)
+            CHECK_OK(nn_net_add_activation(net, NN_ACT_RELU, 0.0f));
+    }
+    return net;
+}
+
+/* Per-epoch seconds of reps epochs after one warm-up epoch. */
+static bench_stats time_epochs(nn_trainer *tr, const nn_dataset *d, int reps, int64_t epochs)
+{
+    double v[64];
+    CHECK_OK(nn_train_epoch(tr, d, NULL, NULL));
+    for (int r = 0; r < reps; r++) {
+        const double t0 = bench_now();
+        for (int64_t e = 0; e < epochs; e++)
+            CHECK_OK(nn_train_epoch(tr, d, NULL, NULL));
+        v[r] = (bench_now() - t0) / (double)epochs;
+    }
+    return bench_summarise(v, reps);
+}
+
+typedef struct mlp_case {
+    const char *name;
+    int64_t widths[4];
+    int64_t batch;
+    int64_t n; /* samples per epoch */
+    double target_2t; /* samples/s at 2 threads, issue 3 (0: none) */
+} mlp_case;
+
+static const mlp_case mlps[] = {
+    {"784-256-128-10", {784, 256, 128, 10}, 64, 16384, 100000},
+    {"784-256-128-10", {784, 256, 128, 10}, 256, 16384, 120000},
+    {"784-1024-1024-10", {784, 1024, 1024, 10}, 256, 4096, 0},
+};
+
+int main(int argc, char **argv)
+{
+    const char *out_path = NULL, *data_dir = "data/fashion-mnist";
+    int reps = 7;
+    /* --data DIR is ours; the rest goes to bench_args. */
+    char *rest[8];
+    int nrest = 0;
+    for (int i = 0; i < argc && nrest < 8; i++) {
+        if (i > 0 && strcmp(argv[i], "--data") == 0 && i + 1 < argc)
+            data_dir = argv[++i];
+        else
+            rest[nrest++] = argv[i];
+    }
+    if (bench_args(nrest, rest, &out_path, &reps))
+        return 2;
+    if (reps > 30)
+        reps = 30;
+    FILE *out = out_path ? fopen(out_path, "w") : NULL;
+    if (out_path && !out) {
+        perror(out_path);
+        return 1;
+    }
+
+    nn_dataset *big = load_fashion(data_dir, 16384);
+    const char *source = big ? "fashion-mnist" : "random (Fashion-MNIST shape)";
+    if (!big)
+        big = random_fashion(16384);
+    printf("data: %s; medians of %d epochs (min-max)\n\n", source, reps);
+    printf("%-18s %5s %3s  %-30s %s\n", "model", "batch", "thr", "nnrun", "target");
+
+    char extra[128];
+    snprintf(extra, sizeof extra, "\"data\":\"%s\"", source);
+    double big_sps[3] = {0, 0, 0};
+    for (size_t c = 0; c < sizeof mlps / sizeof *mlps; c++) {
+        const mlp_case *m = &mlps[c];
+        nn_dataset *d = big;
+        if (m->n < nn_dataset_size(big)) {
+            int64_t *idx = malloc((size_t)m->n * sizeof *idx);
+            if (!idx)
+                return 1;
+            for (int64_t i = 0; i < m->n; i++)
+                idx[i] = i;
+            CHECK_OK(nn_dataset_subset(big, idx, m->n, &d));
+            free(idx);
+        }
+        for (int t = 1; t <= 2; t++) {
+            CHECK_OK(nn_set_threads(t));
+            nn_net *net = mlp(m->widths, 4);
+            nn_train_config cfg = nn_train_defaults();
+            cfg.loss = NN_LOSS_CROSS_ENTROPY;
+            cfg.sgd.lr = 0.01f;
+            cfg.sgd.momentum = 0.9f;
+            cfg.batch_size = m->batch;
+            cfg.seed = 1;
+            nn_trainer *tr = NULL;
+            CHECK_OK(nn_trainer_create(net, &cfg, &tr));
+            const bench_stats s = time_epochs(tr, d, reps, 1);
+            const double n = (double)nn_dataset_size(d);
+            bench_stats sps = {n / s.median, n / s.max, n / s.min};
+            bench_json(out, "train", "nnrun", "model", m->name, (long)m->batch, t, sps,
+                       "samples/s", extra);
+            char fig[64], tg[32] = "-";
+            snprintf(fig, sizeof fig, "%9.0f (%7.0f-%7.0f)", sps.median, sps.min, sps.max);
+            if (m->target_2t > 0 && t == 2)
+                snprintf(tg, sizeof tg, ">= %.0f%s", m->target_2t,
+                         sps.median >= m->target_2t ? "" : " !");
+            if (c == 2)
+                big_sps[t] = sps.median;
+            printf("%-18s %5lld %3d  %-30s %s\n", m->name, (long long)m->batch, t, fig, tg);
+            fflush(stdout);
+            nn_trainer_free(tr);
+            nn_net_free(net);
+            bench_sleep_ms(100);
+        }
+        if (d != big)
+            nn_dataset_free(d);
+    }
+    const double speedup = big_sps[2] / big_sps[1];
+    printf("784-1024-1024-10 b256: 2 threads / 1 thread = %.2f (target >= 1.8%s)\n", speedup,
+           speedup >= 1.8 ? "" : " !");
+    {
+        bench_stats sp = {speedup, speedup, speedup};
+        bench_json(out, "train", "nnrun", "model", "784-1024-1024-10 speedup 2t/1t", 256, 2, sp,
+                   "ratio", "\"target\":1.8");
+    }
+    nn_dataset_free(big);
+
+    /* XOR: one step per epoch (4 samples, batch 4). */
+    nn_dataset *xor = NULL;
+    CHECK_OK(nn_data_xor(&xor));
+    for (int t = 1; t <= 2; t++) {
+        CHECK_OK(nn_set_threads(t));
+        nn_net *net = NULL;
+        CHECK_OK(nn_net_create(3, &net));
+        CHECK_OK(nn_net_add_dense(net, 2, 8, NULL, NULL));
+        CHECK_OK(nn_net_add_activation(net, NN_ACT_TANH, 0.0f));
+        CHECK_OK(nn_net_add_dense(net, 8, 1, NULL, NULL));
+        CHECK_OK(nn_net_add_activation(net, NN_ACT_SIGMOID, 0.0f));
+        nn_train_config cfg = nn_train_defaults();
+        cfg.loss = NN_LOSS_MSE;
+        cfg.sgd.lr = 0.1f;
+        cfg.sgd.momentum = 0.9f;
+        cfg.batch_size = 4;
+        nn_trainer *tr = NULL;
+        CHECK_OK(nn_trainer_create(net, &cfg, &tr));
+        const int64_t steps = 100000;
+        bench_stats s = time_epochs(tr, xor, reps, steps);
+        bench_stats us = {s.median * 1e6, s.min * 1e6, s.max * 1e6};
+        bench_json(out, "train", "nnrun", "model", "xor 2-8-1", 4, t, us, "us/step", NULL);
+        printf("%-18s %5d %3d  %6.3f us/step (%5.3f-%5.3f)    <= 1 us%s\n", "xor 2-8-1", 4, t,
+               us.median, us.min, us.max, us.median <= 1.0 ? "" : " !");
+        nn_trainer_free(tr);
+        nn_net_free(net);
+    }
+    nn_dataset_free(xor);
+    if (out)
+        fclose(out);
+    return 0;
+}
