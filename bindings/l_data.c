@@ -182,7 +182,7 @@ static int l_xor(lua_State *L) {
 static void opt_table(lua_State *L, const char *const keys[]) {
     if (!lua_isnoneornil(L, 1)) {
         luaL_checktype(L, 1, LUA_TTABLE);
-        nnl_check_options(L, 1, 1, keys);
+        nnl_check_options(L, 1, 1, NULL, keys);
     }
     lua_settop(L, 1);
 }
@@ -192,9 +192,9 @@ static void opt_table(lua_State *L, const char *const keys[]) {
 static int l_digits03(lua_State *L) {
     static const char *const keys[] = {"n_per_class", "n", "noise", "seed", NULL};
     opt_table(L, keys);
-    lua_Integer n = nnl_opt_integer(L, 1, 1, "n_per_class", nnl_opt_integer(L, 1, 1, "n", 100));
-    lua_Number noise = nnl_opt_number(L, 1, 1, "noise", 0.1);
-    lua_Integer seed = nnl_opt_integer(L, 1, 1, "seed", 0);
+    lua_Integer n = nnl_opt_integer(L, 1, 1, NULL, "n_per_class", nnl_opt_integer(L, 1, 1, NULL, "n", 100));
+    lua_Number noise = nnl_opt_number(L, 1, 1, NULL, "noise", 0.1);
+    lua_Integer seed = nnl_opt_integer(L, 1, 1, NULL, "seed", 0);
     luaL_argcheck(L, n >= 1, 1, "n_per_class must be >= 1");
     luaL_argcheck(L, noise >= 0, 1, "noise must be >= 0");
     l_dataset *ud = new_dataset(L);
@@ -209,9 +209,9 @@ static int l_digits03(lua_State *L) {
 static int l_curve(lua_State *L) {
     static const char *const keys[] = {"n", "noise", "seed", NULL};
     opt_table(L, keys);
-    lua_Integer n = nnl_opt_integer(L, 1, 1, "n", 200);
-    lua_Number noise = nnl_opt_number(L, 1, 1, "noise", 0.1);
-    lua_Integer seed = nnl_opt_integer(L, 1, 1, "seed", 0);
+    lua_Integer n = nnl_opt_integer(L, 1, 1, NULL, "n", 200);
+    lua_Number noise = nnl_opt_number(L, 1, 1, NULL, "noise", 0.1);
+    lua_Integer seed = nnl_opt_integer(L, 1, 1, NULL, "seed", 0);
     luaL_argcheck(L, n >= 1, 1, "n must be >= 1");
     luaL_argcheck(L, noise >= 0, 1, "noise must be >= 0");
     l_dataset *ud = new_dataset(L);

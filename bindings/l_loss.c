@@ -2,19 +2,21 @@
  * forward(y, t) / backward() for hand-written training loops. */
 #include "lnnrun.h"
 
-nn_loss_kind nnl_check_loss_kind(lua_State *L, int i) {
+nn_loss_kind nnl_check_loss_kind(lua_State *L, int i, int arg) {
     l_loss *obj = (l_loss *)luaL_testudata(L, i, NNL_LOSS);
     nn_loss_kind k;
     if (obj) {
         return obj->kind;
     }
     if (lua_type(L, i) != LUA_TSTRING) {
-        luaL_typeerror(L, i, "loss name or nn.loss object");
+        nnl_argerror(L, arg, arg != i ? "loss" : NULL,
+                     lua_pushfstring(L, "loss name or nn.loss object expected, got %s",
+                                     luaL_typename(L, i)));
     }
     const char *name = lua_tostring(L, i);
     if (nn_loss_parse(name, &k) != NN_OK) {
-        luaL_argerror(L, i,
-                      lua_pushfstring(L, "unknown loss '%s' (mse, cross_entropy, bce, "
+        nnl_argerror(L, arg, arg != i ? "loss" : NULL,
+                     lua_pushfstring(L, "unknown loss '%s' (mse, cross_entropy, bce, "
                                          "bce_logits, log_loss)",
                                       name));
     }
@@ -23,7 +25,7 @@ nn_loss_kind nnl_check_loss_kind(lua_State *L, int i) {
 
 /* nn.loss(name) */
 static int l_loss_new(lua_State *L) {
-    nn_loss_kind k = nnl_check_loss_kind(L, 1);
+    nn_loss_kind k = nnl_check_loss_kind(L, 1, 1);
     l_loss *obj = (l_loss *)nnl_newobject(L, sizeof(l_loss), 0, NNL_LOSS);
     obj->kind = k;
     return 1;

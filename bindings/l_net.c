@@ -30,7 +30,7 @@ static int l_dense(lua_State *L) {
     }
     if (!lua_isnoneornil(L, oarg)) {
         luaL_checktype(L, oarg, LUA_TTABLE);
-        nnl_check_options(L, oarg, oarg, keys);
+        nnl_check_options(L, oarg, oarg, NULL, keys);
     }
     lua_settop(L, oarg);
     l_layer *ly = new_layer(L);
@@ -39,12 +39,12 @@ static int l_dense(lua_State *L) {
     ly->out = out;
     if (lua_istable(L, oarg)) {
         if (lua_getfield(L, oarg, "init") != LUA_TNIL) {
-            nnl_check_init(L, -1, oarg, &ly->winit);
+            nnl_check_init(L, -1, oarg, "init", &ly->winit);
             ly->has_winit = 1;
         }
         lua_pop(L, 1);
         if (lua_getfield(L, oarg, "bias_init") != LUA_TNIL) {
-            nnl_check_init(L, -1, oarg, &ly->binit);
+            nnl_check_init(L, -1, oarg, "bias_init", &ly->binit);
             ly->has_binit = 1;
         }
         lua_pop(L, 1);
@@ -136,9 +136,9 @@ static int l_sequential(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     if (!lua_isnoneornil(L, 2)) {
         luaL_checktype(L, 2, LUA_TTABLE);
-        nnl_check_options(L, 2, 2, keys);
+        nnl_check_options(L, 2, 2, NULL, keys);
     }
-    lua_Integer seed = nnl_opt_integer(L, 2, 2, "seed", 0);
+    lua_Integer seed = nnl_opt_integer(L, 2, 2, NULL, "seed", 0);
     lua_Integer n = (lua_Integer)lua_rawlen(L, 1);
     if (n == 0) {
         return luaL_argerror(L, 1, "a network needs at least one layer");

@@ -7,47 +7,61 @@
  */
 #include "lnnrun.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static const char *const sgd_keys[] = {"name", "lr", "momentum", "nesterov", "weight_decay",
                                        NULL};
 
 /* Reads an option table at i into cfg (defaults of nn_train_defaults). */
-static void read_sgd_table(lua_State *L, int i, nn_sgd_config *cfg) {
-    nnl_check_options(L, i, i, sgd_keys);
+static void read_sgd_table(lua_State *L, int i, int arg, const char *what, nn_sgd_config *cfg) {
+    nnl_check_options(L, i, arg, what, sgd_keys);
     if (lua_getfield(L, i, "name") != LUA_TNIL) {
         const char *name = lua_tostring(L, -1);
         if (lua_type(L, -1) != LUA_TSTRING || strcmp(name, "sgd") != 0) {
-            luaL_argerror(L, i,
-                          lua_pushfstring(L, "unknown optimizer '%s' (sgd)",
-                                          name ? name : luaL_typename(L, -1)));
+            nnl_argerror(L, arg, what,
+                         lua_pushfstring(L, "unknown optimizer '%s' (sgd)",
+                                         name ? name : luaL_typename(L, -1)));
         }
     }
     lua_pop(L, 1);
-    cfg->lr = (float)nnl_opt_number(L, i, i, "lr", cfg->lr);
-    cfg->momentum = (float)nnl_opt_number(L, i, i, "momentum", cfg->momentum);
-    cfg->nesterov = nnl_opt_boolean(L, i, i, "nesterov", cfg->nesterov);
-    cfg->weight_decay = (float)nnl_opt_number(L, i, i, "weight_decay", cfg->weight_decay);
+    cfg->lr = (float)nnl_opt_number(L, i, arg, what, "lr", cfg->lr);
+    cfg->momentum = (float)nnl_opt_number(L, i, arg, what, "momentum", cfg->momentum);
+    cfg->nesterov = nnl_opt_boolean(L, i, arg, what, "nesterov", cfg->nesterov);
+    cfg->weight_decay = (float)nnl_opt_number(L, i, arg, what, "weight_decay", cfg->weight_decay);
     nn_status s = nn_sgd_check(cfg);
     if (s != NN_OK) {
         nnl_fail(L, s);
     }
 }
 
-void nnl_check_sgd_config(lua_State *L, int i, nn_sgd_config *cfg) {
+void nnl_check_sgd_config(lua_State *L, int i, int arg, const char *what, nn_sgd_config *cfg) {
     l_sgd *o = (l_sgd *)luaL_testudata(L, i, NNL_SGD);
     *cfg = nn_train_defaults().sgd;
     if (o) {
         *cfg = o->cfg;
     } else if (lua_istable(L, i)) {
-        read_sgd_table(L, i, cfg);
+        read_sgd_table(L, i, arg, what, cfg);
     } else if (!lua_isnoneornil(L, i)) {
-        luaL_typeerror(L, i, "nn.optim.sgd or option table");
+        nnl_argerror(L, arg, what,
+                     lua_pushfstring(L, "nn.optim.sgd or option table expected, got %s",
+                                     luaL_typename(L, i)));
     }
 }
 
 static l_sgd *check_sgd(lua_State *L, int i) {
     return (l_sgd *)luaL_checkudata(L, i, NNL_SGD);
+}
+
+/* The network a bound optimiser (at index i) updates; an error if closed. */
+static l_net *bound_net(lua_State *L, int i) {
+    lua_getiuservalue(L, i, 1);
+    l_net *net = (l_net *)luaL_testudata(L, -1, NNL_NET);
+    lua_pop(L, 1); /* the optimiser's user value keeps it alive */
+    if (net == NULL || net->net == NULL) {
+        luaL_error(L, "the optimizer's network was closed");
+    }
+    return net;
 }
 
 /* Binds o (at index oi) to the net at index ni. */
@@ -76,7 +90,7 @@ static int l_sgd_new(lua_State *L) {
     }
     if (!lua_isnoneornil(L, oarg)) {
         luaL_checktype(L, oarg, LUA_TTABLE);
-        read_sgd_table(L, oarg, &cfg);
+        read_sgd_table(L, oarg, oarg, NULL, &cfg);
     }
     l_sgd *o = (l_sgd *)nnl_newobject(L, sizeof(l_sgd), 1, NNL_SGD);
     o->cfg = cfg;
@@ -100,8 +114,7 @@ static int o_step(lua_State *L) {
         return luaL_error(L, "optimizer is not bound to a network: use nn.optim.sgd(net, {...}) "
                              "or opt:bind(net)");
     }
-    lua_getiuservalue(L, 1, 1);
-    nnl_check_net(L, lua_gettop(L));
+    bound_net(L, 1);
     nn_status s = nn_sgd_step(o->opt, lr);
     if (s != NN_OK) {
         return nnl_fail(L, s);
@@ -149,8 +162,7 @@ static int o_velocity(lua_State *L) {
         lua_pushnil(L);
         return 1;
     }
-    lua_getiuservalue(L, 1, 1);
-    l_net *net = nnl_check_net(L, lua_gettop(L));
+    l_net *net = bound_net(L, 1);
     int64_t n = nn_net_param_count(net->net);
     l_tensor *t = nnl_new_tensor(L);
     nn_status s = nn_tensor_create(1, &n, &t->t);
@@ -170,9 +182,11 @@ static int o_release(lua_State *L) {
 
 static int o_tostring(lua_State *L) {
     l_sgd *o = check_sgd(L, 1);
-    lua_pushfstring(L, "nnrun.Optimizer(sgd lr=%f momentum=%f%s%s)", (lua_Number)o->cfg.lr,
-                    (lua_Number)o->cfg.momentum, o->cfg.nesterov ? " nesterov" : "",
-                    o->opt ? " bound" : "");
+    char buf[160];
+    snprintf(buf, sizeof buf, "nnrun.Optimizer(sgd lr=%g momentum=%g%s%s%s)", (double)o->cfg.lr,
+             (double)o->cfg.momentum, o->cfg.nesterov ? " nesterov" : "",
+             o->cfg.weight_decay > 0 ? " weight_decay" : "", o->opt ? " bound" : "");
+    lua_pushstring(L, buf);
     return 1;
 }
 

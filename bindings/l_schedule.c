@@ -26,16 +26,18 @@ static int has_field(lua_State *L, int i, const char *k) {
     return t != LUA_TNIL;
 }
 
-static void need(lua_State *L, int i, const char *kind, const char *k) {
+static void need(lua_State *L, int i, int arg, const char *what, const char *kind,
+                 const char *k) {
     if (!has_field(L, i, k)) {
-        luaL_argerror(L, i, lua_pushfstring(L, "the '%s' schedule needs '%s'", kind, k));
+        nnl_argerror(L, arg, what, lua_pushfstring(L, "the '%s' schedule needs '%s'", kind, k));
     }
 }
 
-static void unused(lua_State *L, int i, const char *kind, const char *const keys[]) {
+static void unused(lua_State *L, int i, int arg, const char *what, const char *kind,
+                   const char *const keys[]) {
     for (int k = 0; keys[k]; k++) {
         if (has_field(L, i, keys[k])) {
-            luaL_argerror(L, i,
+            nnl_argerror(L, arg, what,
                           lua_pushfstring(L, "option '%s' is not used by the '%s' schedule",
                                           keys[k], kind));
         }
@@ -43,7 +45,7 @@ static void unused(lua_State *L, int i, const char *kind, const char *const keys
 }
 
 /* Reads the table (or name) at i into out and checks it. */
-static void read_schedule(lua_State *L, int i, l_schedule *out) {
+static void read_schedule(lua_State *L, int i, int arg, const char *what, l_schedule *out) {
     static const char *const keys[] = {"name",   "lr",     "gamma",        "step_size", "total",
                                        "min_lr", "warmup", "warmup_start", "per_batch", NULL};
     static const char *const no_gamma[] = {"gamma", "step_size", NULL};
@@ -58,50 +60,53 @@ static void read_schedule(lua_State *L, int i, l_schedule *out) {
         lua_setfield(L, -2, "name");
         lua_replace(L, i);
     }
-    luaL_checktype(L, i, LUA_TTABLE);
-    nnl_check_options(L, i, i, keys);
+    if (!lua_istable(L, i)) {
+        nnl_argerror(L, arg, what,
+                     lua_pushfstring(L, "schedule table expected, got %s", luaL_typename(L, i)));
+    }
+    nnl_check_options(L, i, arg, what, keys);
     lua_getfield(L, i, "name");
     if (lua_type(L, -1) != LUA_TSTRING) {
-        luaL_argerror(L, i, "schedule needs a string 'name'");
+        nnl_argerror(L, arg, what, "schedule needs a string 'name'");
     }
     name = lua_tostring(L, -1);
     lua_pop(L, 1);
     if (nn_sched_parse(name, &out->s.kind) != NN_OK) {
-        luaL_argerror(L, i,
-                      lua_pushfstring(L, "unknown schedule '%s' (constant, step, exponential, "
+        nnl_argerror(L, arg, what,
+                     lua_pushfstring(L, "unknown schedule '%s' (constant, step, exponential, "
                                          "inverse_time, cosine)",
                                       name));
     }
     switch (out->s.kind) {
     case NN_SCHED_CONSTANT:
-        unused(L, i, name, no_gamma);
-        unused(L, i, name, no_cos);
+        unused(L, i, arg, what, name, no_gamma);
+        unused(L, i, arg, what, name, no_cos);
         break;
     case NN_SCHED_STEP:
-        need(L, i, name, "step_size");
-        need(L, i, name, "gamma");
-        unused(L, i, name, no_cos);
+        need(L, i, arg, what, name, "step_size");
+        need(L, i, arg, what, name, "gamma");
+        unused(L, i, arg, what, name, no_cos);
         break;
     case NN_SCHED_EXPONENTIAL:
     case NN_SCHED_INVERSE_TIME:
-        need(L, i, name, "gamma");
-        unused(L, i, name, no_step);
-        unused(L, i, name, no_cos);
+        need(L, i, arg, what, name, "gamma");
+        unused(L, i, arg, what, name, no_step);
+        unused(L, i, arg, what, name, no_cos);
         break;
     case NN_SCHED_COSINE:
-        need(L, i, name, "total");
-        unused(L, i, name, no_gamma);
+        need(L, i, arg, what, name, "total");
+        unused(L, i, arg, what, name, no_gamma);
         break;
     }
     out->has_lr = has_field(L, i, "lr");
-    out->s.lr0 = (float)nnl_opt_number(L, i, i, "lr", 0);
-    out->s.gamma = (float)nnl_opt_number(L, i, i, "gamma", 1);
-    out->s.step_size = (int64_t)nnl_opt_integer(L, i, i, "step_size", 1);
-    out->s.total = (int64_t)nnl_opt_integer(L, i, i, "total", 1);
-    out->s.min_lr = (float)nnl_opt_number(L, i, i, "min_lr", 0);
-    out->s.warmup = (int64_t)nnl_opt_integer(L, i, i, "warmup", 0);
-    out->s.warmup_start = (float)nnl_opt_number(L, i, i, "warmup_start", 0);
-    out->per_batch = nnl_opt_boolean(L, i, i, "per_batch", 0);
+    out->s.lr0 = (float)nnl_opt_number(L, i, arg, what, "lr", 0);
+    out->s.gamma = (float)nnl_opt_number(L, i, arg, what, "gamma", 1);
+    out->s.step_size = (int64_t)nnl_opt_integer(L, i, arg, what, "step_size", 1);
+    out->s.total = (int64_t)nnl_opt_integer(L, i, arg, what, "total", 1);
+    out->s.min_lr = (float)nnl_opt_number(L, i, arg, what, "min_lr", 0);
+    out->s.warmup = (int64_t)nnl_opt_integer(L, i, arg, what, "warmup", 0);
+    out->s.warmup_start = (float)nnl_opt_number(L, i, arg, what, "warmup_start", 0);
+    out->per_batch = nnl_opt_boolean(L, i, arg, what, "per_batch", 0);
     /* Without a base rate yet, check the rest against a stand-in rate. */
     nn_schedule c = out->s;
     if (!out->has_lr) {
@@ -113,21 +118,23 @@ static void read_schedule(lua_State *L, int i, l_schedule *out) {
     }
 }
 
-void nnl_check_schedule(lua_State *L, int i, l_schedule *out) {
+void nnl_check_schedule(lua_State *L, int i, int arg, const char *what, l_schedule *out) {
     l_schedule *obj = (l_schedule *)luaL_testudata(L, i, NNL_SCHEDULE);
     if (obj) {
         *out = *obj;
     } else if (lua_type(L, i) == LUA_TTABLE || lua_type(L, i) == LUA_TSTRING) {
-        read_schedule(L, i, out);
+        read_schedule(L, i, arg, what, out);
     } else {
-        luaL_typeerror(L, i, "nn.schedule, name or option table");
+        nnl_argerror(L, arg, what,
+                     lua_pushfstring(L, "nn.schedule, name or option table expected, got %s",
+                                     luaL_typename(L, i)));
     }
 }
 
 static int l_schedule_new(lua_State *L) {
     l_schedule tmp;
     lua_settop(L, 1);
-    read_schedule(L, 1, &tmp);
+    read_schedule(L, 1, 1, NULL, &tmp);
     l_schedule *obj = (l_schedule *)nnl_newobject(L, sizeof(l_schedule), 0, NNL_SCHEDULE);
     *obj = tmp;
     return 1;

@@ -159,13 +159,23 @@ static int l_tensor_new(lua_State *L) {
     return 1;
 }
 
+/* A 1-based index at stack slot |arg|; arg < 0 marks an index written
+ * t[i] rather than passed to a method. */
 static int64_t check_index(lua_State *L, int arg, int64_t n, const char *what) {
     int isint = 0;
-    lua_Integer i = lua_tointegerx(L, arg, &isint);
+    int slot = arg < 0 ? -arg : arg;
+    lua_Integer i = lua_tointegerx(L, slot, &isint);
     if (!isint) {
+        if (arg < 0) {
+            luaL_error(L, "tensor %s index must be an integer, got %s", what,
+                       luaL_typename(L, slot));
+        }
         luaL_typeerror(L, arg, "integer");
     }
     if (i < 1 || i > n) {
+        if (arg < 0) { /* from t[i] / t[i][j]: no argument to name */
+            luaL_error(L, "tensor %s index %I out of range 1..%I", what, i, (lua_Integer)n);
+        }
         luaL_argerror(L, arg, lua_pushfstring(L, "%s index %I out of range 1..%I", what, i,
                                               (lua_Integer)n));
     }
@@ -343,7 +353,7 @@ static int t_tostring(lua_State *L) {
 static int t_index(lua_State *L) {
     if (lua_type(L, 2) == LUA_TNUMBER) {
         nn_tensor *t = nnl_check_tensor(L, 1)->t;
-        int64_t r = check_index(L, 2, nn_tensor_rows(t), "row");
+        int64_t r = check_index(L, -2, nn_tensor_rows(t), "row");
         if (nn_tensor_ndim(t) == 1) {
             return push_element(L, t, r, 0);
         }
@@ -363,9 +373,9 @@ static int t_index(lua_State *L) {
 static int t_newindex(lua_State *L) {
     nn_tensor *t = nnl_check_tensor(L, 1)->t;
     if (lua_type(L, 2) != LUA_TNUMBER) {
-        return luaL_argerror(L, 2, "tensors can only be assigned elements");
+        return luaL_error(L, "tensors can only be assigned elements, t[i] = v or t[i][j] = v");
     }
-    int64_t r = check_index(L, 2, nn_tensor_rows(t), "row");
+    int64_t r = check_index(L, -2, nn_tensor_rows(t), "row");
     if (nn_tensor_ndim(t) != 1) {
         return luaL_error(L, "assign t[i][j] (or t:set(i, j, v)) on a 2-D tensor");
     }
@@ -384,13 +394,13 @@ static nn_tensor *row_tensor(lua_State *L, l_row **row) {
 static int row_index(lua_State *L) {
     l_row *row;
     nn_tensor *t = row_tensor(L, &row);
-    return push_element(L, t, row->row, check_index(L, 2, nn_tensor_cols(t), "column"));
+    return push_element(L, t, row->row, check_index(L, -2, nn_tensor_cols(t), "column"));
 }
 
 static int row_newindex(lua_State *L) {
     l_row *row;
     nn_tensor *t = row_tensor(L, &row);
-    set_element(L, t, row->row, check_index(L, 2, nn_tensor_cols(t), "column"), 3);
+    set_element(L, t, row->row, check_index(L, -2, nn_tensor_cols(t), "column"), 3);
     return 0;
 }
 

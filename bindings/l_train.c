@@ -155,18 +155,18 @@ static int l_fit(lua_State *L) {
 
     if (!lua_isnoneornil(L, 3)) {
         luaL_checktype(L, 3, LUA_TTABLE);
-        nnl_check_options(L, 3, 3, keys);
+        nnl_check_options(L, 3, 3, NULL, keys);
     }
     lua_settop(L, 3);
     if (lua_istable(L, 3)) {
         if (lua_getfield(L, 3, "loss") != LUA_TNIL) {
-            cfg.loss = nnl_check_loss_kind(L, lua_gettop(L));
+            cfg.loss = nnl_check_loss_kind(L, lua_gettop(L), 3);
         }
         if (lua_getfield(L, 3, "optimizer") != LUA_TNIL) {
-            nnl_check_sgd_config(L, lua_gettop(L), &cfg.sgd);
+            nnl_check_sgd_config(L, lua_gettop(L), 3, "optimizer", &cfg.sgd);
         }
         if (lua_getfield(L, 3, "schedule") != LUA_TNIL) {
-            nnl_check_schedule(L, lua_gettop(L), &sched);
+            nnl_check_schedule(L, lua_gettop(L), 3, "schedule", &sched);
             cfg.schedule = sched.s;
             if (!sched.has_lr) {
                 cfg.schedule.lr0 = cfg.sgd.lr;
@@ -176,17 +176,24 @@ static int l_fit(lua_State *L) {
             cfg.schedule = nn_schedule_constant(cfg.sgd.lr);
         }
         if (lua_getfield(L, 3, "validation") != LUA_TNIL) {
-            val = nnl_check_dataset(L, lua_gettop(L))->d;
+            l_dataset *v = (l_dataset *)luaL_testudata(L, -1, NNL_DATASET);
+            if (v == NULL || v->d == NULL) {
+                nnl_argerror(L, 3, "validation",
+                             v ? "dataset is closed"
+                               : lua_pushfstring(L, "nn.dataset expected, got %s",
+                                                 luaL_typename(L, -1)));
+            }
+            val = v->d;
         }
         lua_settop(L, 3);
     }
-    lua_Integer epochs = nnl_opt_integer(L, 3, 3, "epochs", 1);
-    lua_Integer batch = nnl_opt_integer(L, 3, 3, "batch_size", cfg.batch_size);
+    lua_Integer epochs = nnl_opt_integer(L, 3, 3, NULL, "epochs", 1);
+    lua_Integer batch = nnl_opt_integer(L, 3, 3, NULL, "batch_size", cfg.batch_size);
     luaL_argcheck(L, epochs >= 1, 3, "option 'epochs' must be >= 1");
     luaL_argcheck(L, batch >= 1, 3, "option 'batch_size' must be >= 1");
     cfg.batch_size = batch;
-    cfg.shuffle = nnl_opt_boolean(L, 3, 3, "shuffle", cfg.shuffle);
-    cfg.seed = (uint64_t)nnl_opt_integer(L, 3, 3, "seed", (lua_Integer)cfg.seed);
+    cfg.shuffle = nnl_opt_boolean(L, 3, 3, NULL, "shuffle", cfg.shuffle);
+    cfg.seed = (uint64_t)nnl_opt_integer(L, 3, 3, NULL, "seed", (lua_Integer)cfg.seed);
 
     memset(&ctx, 0, sizeof ctx);
     ctx.L = L;
@@ -234,7 +241,7 @@ static void push_eval(lua_State *L, const nn_eval_result *r) {
 static int l_evaluate(lua_State *L) {
     l_net *net = nnl_check_net(L, 1);
     l_dataset *data = nnl_check_dataset(L, 2);
-    nn_loss_kind k = nnl_check_loss_kind(L, 3);
+    nn_loss_kind k = nnl_check_loss_kind(L, 3, 3);
     lua_Integer b = luaL_optinteger(L, 4, 0);
     nn_eval_result r;
     luaL_argcheck(L, b >= 0, 4, "batch size must be >= 0");
@@ -270,16 +277,16 @@ static int l_gradcheck(lua_State *L) {
     l_net *ud = nnl_check_net(L, 1);
     nn_tensor *x = nnl_to_tensor(L, 2);
     nn_tensor *t = nnl_to_tensor(L, 3);
-    nn_loss_kind k = nnl_check_loss_kind(L, 4);
+    nn_loss_kind k = nnl_check_loss_kind(L, 4, 4);
     if (!lua_isnoneornil(L, 5)) {
         luaL_checktype(L, 5, LUA_TTABLE);
-        nnl_check_options(L, 5, 5, keys);
+        nnl_check_options(L, 5, 5, NULL, keys);
     }
     lua_settop(L, 5);
-    double eps = nnl_opt_number(L, 5, 5, "eps", 1e-3);
-    double rtol = nnl_opt_number(L, 5, 5, "rtol", 1e-2);
-    double atol = nnl_opt_number(L, 5, 5, "atol", 1e-4);
-    lua_Integer maxp = nnl_opt_integer(L, 5, 5, "max_params", 0);
+    double eps = nnl_opt_number(L, 5, 5, NULL, "eps", 1e-3);
+    double rtol = nnl_opt_number(L, 5, 5, NULL, "rtol", 1e-2);
+    double atol = nnl_opt_number(L, 5, 5, NULL, "atol", 1e-4);
+    lua_Integer maxp = nnl_opt_integer(L, 5, 5, NULL, "max_params", 0);
     luaL_argcheck(L, eps > 0, 5, "option 'eps' must be > 0");
     luaL_argcheck(L, maxp >= 0, 5, "option 'max_params' must be >= 0");
 
@@ -303,7 +310,7 @@ static int l_gradcheck(lua_State *L) {
     float *grad = (float *)lua_newuserdatauv(L, (size_t)(n > 0 ? n : 1) * sizeof(float), 0);
     memcpy(grad, nn_net_grads(net), (size_t)n * sizeof(float));
     float *w = nn_net_params(net);
-    int64_t stride = (maxp > 0 && maxp < n) ? n / maxp : 1;
+    int64_t stride = (maxp > 0 && maxp < n) ? (n + maxp - 1) / maxp : 1;
     int64_t checked = 0, worst = -1;
     double max_rel = 0, max_abs = 0, worst_n = 0;
     int ok = 1;

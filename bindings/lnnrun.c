@@ -63,7 +63,15 @@ static int l_error_class(lua_State *L) {
     return 1;
 }
 
-void nnl_check_options(lua_State *L, int idx, int arg, const char *const keys[]) {
+int nnl_argerror(lua_State *L, int arg, const char *what, const char *msg) {
+    if (what) {
+        msg = lua_pushfstring(L, "%s: %s", what, msg);
+    }
+    return luaL_argerror(L, arg, msg);
+}
+
+void nnl_check_options(lua_State *L, int idx, int arg, const char *what,
+                       const char *const keys[]) {
     idx = lua_absindex(L, idx);
     lua_pushnil(L);
     while (lua_next(L, idx) != 0) {
@@ -78,22 +86,24 @@ void nnl_check_options(lua_State *L, int idx, int arg, const char *const keys[])
                 }
             }
             if (!known) {
-                luaL_argerror(L, arg, lua_pushfstring(L, "unknown option '%s'", k));
+                nnl_argerror(L, arg, what, lua_pushfstring(L, "unknown option '%s'", k));
             }
         } else {
-            luaL_argerror(L, arg,
-                          lua_pushfstring(L, "unexpected %s key in option table",
-                                          luaL_typename(L, -1)));
+            nnl_argerror(L, arg, what,
+                         lua_pushfstring(L, "unexpected %s key in option table",
+                                         luaL_typename(L, -1)));
         }
     }
 }
 
-static void opt_type_error(lua_State *L, int arg, const char *key, const char *want) {
-    luaL_argerror(L, arg, lua_pushfstring(L, "option '%s' must be %s, got %s", key, want,
-                                          luaL_typename(L, -1)));
+static void opt_type_error(lua_State *L, int arg, const char *what, const char *key,
+                           const char *want) {
+    nnl_argerror(L, arg, what, lua_pushfstring(L, "option '%s' must be %s, got %s", key, want,
+                                               luaL_typename(L, -1)));
 }
 
-lua_Number nnl_opt_number(lua_State *L, int idx, int arg, const char *key, lua_Number def) {
+lua_Number nnl_opt_number(lua_State *L, int idx, int arg, const char *what,
+                          const char *key, lua_Number def) {
     lua_Number v = def;
     if (lua_isnoneornil(L, idx)) {
         return def;
@@ -101,7 +111,7 @@ lua_Number nnl_opt_number(lua_State *L, int idx, int arg, const char *key, lua_N
     lua_getfield(L, idx, key);
     if (!lua_isnil(L, -1)) {
         if (lua_type(L, -1) != LUA_TNUMBER) {
-            opt_type_error(L, arg, key, "a number");
+            opt_type_error(L, arg, what, key, "a number");
         }
         v = lua_tonumber(L, -1);
     }
@@ -109,7 +119,8 @@ lua_Number nnl_opt_number(lua_State *L, int idx, int arg, const char *key, lua_N
     return v;
 }
 
-lua_Integer nnl_opt_integer(lua_State *L, int idx, int arg, const char *key, lua_Integer def) {
+lua_Integer nnl_opt_integer(lua_State *L, int idx, int arg, const char *what,
+                          const char *key, lua_Integer def) {
     lua_Integer v = def;
     if (lua_isnoneornil(L, idx)) {
         return def;
@@ -119,14 +130,15 @@ lua_Integer nnl_opt_integer(lua_State *L, int idx, int arg, const char *key, lua
         int isint = 0;
         v = lua_tointegerx(L, -1, &isint);
         if (lua_type(L, -1) != LUA_TNUMBER || !isint) {
-            opt_type_error(L, arg, key, "an integer");
+            opt_type_error(L, arg, what, key, "an integer");
         }
     }
     lua_pop(L, 1);
     return v;
 }
 
-int nnl_opt_boolean(lua_State *L, int idx, int arg, const char *key, int def) {
+int nnl_opt_boolean(lua_State *L, int idx, int arg, const char *what,
+                          const char *key, int def) {
     int v = def;
     if (lua_isnoneornil(L, idx)) {
         return def;
@@ -134,7 +146,7 @@ int nnl_opt_boolean(lua_State *L, int idx, int arg, const char *key, int def) {
     lua_getfield(L, idx, key);
     if (!lua_isnil(L, -1)) {
         if (!lua_isboolean(L, -1)) {
-            opt_type_error(L, arg, key, "a boolean");
+            opt_type_error(L, arg, what, key, "a boolean");
         }
         v = lua_toboolean(L, -1);
     }
@@ -183,7 +195,7 @@ void nnl_newclass(lua_State *L, const char *tname, const luaL_Reg *methods,
 /* An initialiser: "he_normal", or {name = "uniform", a = -0.1, b = 0.1};
  * a/b may also be spelt value (constant), low/high (uniform) and mean/std
  * (normal). */
-void nnl_check_init(lua_State *L, int idx, int arg, nn_init *out) {
+void nnl_check_init(lua_State *L, int idx, int arg, const char *what, nn_init *out) {
     static const char *const keys[] = {"name", "a", "b", "value", "low", "high", "mean", "std",
                                        NULL};
     const char *name;
@@ -192,34 +204,35 @@ void nnl_check_init(lua_State *L, int idx, int arg, nn_init *out) {
     if (lua_type(L, idx) == LUA_TSTRING) {
         name = lua_tostring(L, idx);
     } else if (lua_type(L, idx) == LUA_TTABLE) {
-        nnl_check_options(L, idx, arg, keys);
+        nnl_check_options(L, idx, arg, what, keys);
         lua_getfield(L, idx, "name");
         if (lua_type(L, -1) != LUA_TSTRING) {
-            luaL_argerror(L, arg, "initialiser table needs a string 'name'");
+            nnl_argerror(L, arg, what, "initialiser table needs a string 'name'");
         }
         name = lua_tostring(L, -1);
         lua_pop(L, 1); /* the string stays referenced by the table */
     } else {
-        luaL_argerror(L, arg, lua_pushfstring(L, "initialiser must be a name or a table, got %s",
-                                              luaL_typename(L, idx)));
+        nnl_argerror(L, arg, what,
+                     lua_pushfstring(L, "initialiser must be a name or a table, got %s",
+                                     luaL_typename(L, idx)));
         return;
     }
     if (nn_init_parse(name, &out->kind) != NN_OK) {
-        luaL_argerror(L, arg, lua_pushfstring(L, "unknown initialiser '%s'", name));
+        nnl_argerror(L, arg, what, lua_pushfstring(L, "unknown initialiser '%s'", name));
     }
     if (lua_type(L, idx) == LUA_TTABLE) {
         lua_Number a = 0, b = 0;
         switch (out->kind) {
         case NN_INIT_CONSTANT:
-            a = nnl_opt_number(L, idx, arg, "a", nnl_opt_number(L, idx, arg, "value", 0));
+            a = nnl_opt_number(L, idx, arg, what, "a", nnl_opt_number(L, idx, arg, what, "value", 0));
             break;
         case NN_INIT_UNIFORM:
-            a = nnl_opt_number(L, idx, arg, "a", nnl_opt_number(L, idx, arg, "low", -0.05));
-            b = nnl_opt_number(L, idx, arg, "b", nnl_opt_number(L, idx, arg, "high", 0.05));
+            a = nnl_opt_number(L, idx, arg, what, "a", nnl_opt_number(L, idx, arg, what, "low", -0.05));
+            b = nnl_opt_number(L, idx, arg, what, "b", nnl_opt_number(L, idx, arg, what, "high", 0.05));
             break;
         case NN_INIT_NORMAL:
-            a = nnl_opt_number(L, idx, arg, "a", nnl_opt_number(L, idx, arg, "mean", 0));
-            b = nnl_opt_number(L, idx, arg, "b", nnl_opt_number(L, idx, arg, "std", 0.05));
+            a = nnl_opt_number(L, idx, arg, what, "a", nnl_opt_number(L, idx, arg, what, "mean", 0));
+            b = nnl_opt_number(L, idx, arg, what, "b", nnl_opt_number(L, idx, arg, what, "std", 0.05));
             break;
         default:
             break;

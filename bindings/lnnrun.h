@@ -74,13 +74,20 @@ typedef struct l_layer {
 /* Raises the runtime's last error as a Lua error at the caller's position,
  * remembering its class for nn.error_class. */
 int nnl_fail(lua_State *L, nn_status s);
-/* Checks that every key of the option table at idx is one of keys
- * (NULL-terminated): "bad argument #arg to 'f' (unknown option 'x')". */
-void nnl_check_options(lua_State *L, int idx, int arg, const char *const keys[]);
-/* Option getters on the table at idx (nil or absent field -> def). */
-lua_Number nnl_opt_number(lua_State *L, int idx, int arg, const char *key, lua_Number def);
-lua_Integer nnl_opt_integer(lua_State *L, int idx, int arg, const char *key, lua_Integer def);
-int nnl_opt_boolean(lua_State *L, int idx, int arg, const char *key, int def);
+/* Option tables.  idx is the table's stack index; arg the argument number
+ * that errors name; what (may be NULL) the option holding a nested table,
+ * e.g. "optimizer", which prefixes the message:
+ * "bad argument #3 to 'fit' (optimizer: unknown option 'lerning_rate')". */
+int nnl_argerror(lua_State *L, int arg, const char *what, const char *msg);
+/* Checks that every key of the table is one of keys (NULL-terminated). */
+void nnl_check_options(lua_State *L, int idx, int arg, const char *what,
+                       const char *const keys[]);
+/* Option getters (nil or absent field -> def). */
+lua_Number nnl_opt_number(lua_State *L, int idx, int arg, const char *what, const char *key,
+                          lua_Number def);
+lua_Integer nnl_opt_integer(lua_State *L, int idx, int arg, const char *what, const char *key,
+                            lua_Integer def);
+int nnl_opt_boolean(lua_State *L, int idx, int arg, const char *what, const char *key, int def);
 /* Pushes a new userdata with nuv user values and the metatable tname,
  * zero-filled (handle NULL). */
 void *nnl_newobject(lua_State *L, size_t size, int nuv, const char *tname);
@@ -93,7 +100,7 @@ void nnl_setfuncs(lua_State *L, const luaL_Reg *l);
  * (0.1f -> 0.1, not 0.10000000149011612). */
 void nnl_pushfloat(lua_State *L, float f);
 /* Reads an initialiser: a name, or a table {name=, a=, b=, ...}. */
-void nnl_check_init(lua_State *L, int idx, int arg, nn_init *out);
+void nnl_check_init(lua_State *L, int idx, int arg, const char *what, nn_init *out);
 
 /* --- l_tensor.c -------------------------------------------------------- */
 void nnl_open_tensor(lua_State *L);
@@ -113,13 +120,13 @@ void nnl_open_net(lua_State *L);
 l_net *nnl_check_net(lua_State *L, int i);
 void nnl_open_loss(lua_State *L);
 /* A loss given by name or as a Loss object. */
-nn_loss_kind nnl_check_loss_kind(lua_State *L, int i);
+nn_loss_kind nnl_check_loss_kind(lua_State *L, int i, int arg);
 void nnl_open_optim(lua_State *L);
 /* Reads an optimiser given as an Optimizer or an option table. */
-void nnl_check_sgd_config(lua_State *L, int i, nn_sgd_config *cfg);
+void nnl_check_sgd_config(lua_State *L, int i, int arg, const char *what, nn_sgd_config *cfg);
 void nnl_open_schedule(lua_State *L);
 /* Reads a schedule given as a Schedule, a name or an option table. */
-void nnl_check_schedule(lua_State *L, int i, l_schedule *out);
+void nnl_check_schedule(lua_State *L, int i, int arg, const char *what, l_schedule *out);
 void nnl_open_data(lua_State *L);
 l_dataset *nnl_check_dataset(lua_State *L, int i);
 void nnl_open_train(lua_State *L);

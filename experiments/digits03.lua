@@ -5,7 +5,7 @@
 return {
   name = "digits03",
   seed = 1,
-  data = { generator = "digits03", n_per_class = 300, noise = 0.1, test_split = 0.2 },
+  data = { generator = "digits03", n_per_class = 300, noise = 0.3, test_split = 0.2 },
   model = {
     input = 64,
     layers = {
@@ -15,7 +15,7 @@ return {
   },
   loss = "cross_entropy",
   optimizer = { name = "sgd", lr = 0.1, momentum = 0.9 },
-  schedule = { name = "cosine", warmup = 2 },
+  schedule = { name = "cosine", warmup = 2, warmup_start = 0.1 },
   train = {
     epochs = 20, batch_size = 32, shuffle = true, validation_split = 0.2,
     early_stopping = { metric = "val_loss", patience = 5 },

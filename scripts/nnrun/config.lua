@@ -73,12 +73,37 @@ local function fail(c, path, fmt, ...)
   c.errors[#c.errors + 1] = { path = path, message = string.format(fmt, ...) }
 end
 
+-- Other names people use for keys of the schema.
+local SYNONYMS = {
+  learning_rate = "lr", rate = "lr", batch = "batch_size", batchsize = "batch_size",
+  epoch = "epochs", layer = "layers", units = "dense", size = "dense", generator_name = "generator",
+  type = "name", kind = "name", decay = "weight_decay", init_bias = "bias_init",
+  activation_function = "activation", optimiser = "optimizer", scheduler = "schedule",
+  val_split = "validation_split", dir = "directory", patience_epochs = "patience",
+}
+
+local function suggest_key(k, allowed)
+  local s = util.suggest(k, allowed)
+  if s then
+    return s
+  end
+  local names = {}
+  for syn, key in pairs(SYNONYMS) do
+    if contains(allowed, key) then
+      names[#names + 1] = syn
+    end
+  end
+  table.sort(names)
+  local syn = util.suggest(k, names)
+  return syn and SYNONYMS[syn]
+end
+
 local function check_keys(c, t, path, allowed)
   for _, k in ipairs(util.sorted_keys(t)) do
     if type(k) ~= "string" then
       fail(c, path, "unexpected key %s (keys are names)", describe(k))
     elseif not contains(allowed, k) then
-      local s = util.suggest(k, allowed)
+      local s = suggest_key(k, allowed)
       if s then
         fail(c, join(path, k), "unknown key (did you mean '%s'?)", s)
       else
@@ -122,7 +147,7 @@ local function field(c, t, path, key, spec)
       return nil
     end
     if v ~= v or v == math.huge or v == -math.huge then
-      fail(c, p, "must be finite, got %s", tostring(v))
+      fail(c, p, "must be finite, got %s", v ~= v and "nan" or (v > 0 and "inf" or "-inf"))
       return nil
     end
   elseif type(v) ~= ty then
@@ -506,10 +531,6 @@ local function combinations(c, r, meta, model)
         (meta.classes and meta.target_cols == 1 and not meta.binary)
           and " (class labels need cross_entropy or log_loss)" or "")
     end
-  end
-  if type(r.model) == "table" and model.input and meta.features and model.input ~= meta.features
-    and r.model.input == nil then
-    fail(c, "model.input", "is %d, but the data has %d features", model.input, meta.features)
   end
   if object_type(r.model) == "nnrun.Net" and meta.features and model.input ~= meta.features then
     fail(c, "model", "the network takes %d inputs, the data has %d features", model.input,

@@ -65,10 +65,6 @@ function M.new(opts)
     drawn = true
   end
 
-  function self.batch_size_hint(n)
-    self.batch_size = n
-  end
-
   if self.mode == "tty" then
     self.batch = function(s)
       if s.batch == 1 then

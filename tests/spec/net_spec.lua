@@ -1,0 +1,149 @@
+-- bindings/l_net.c: layers and nnrun.Net
+local nn = require "nnrun"
+
+local function err(fn)
+  local ok, e = pcall(fn)
+  assert.is_false(ok)
+  return (tostring(e):gsub("^[^:]+:%d+: ", ""))
+end
+
+local function small_net(seed)
+  return nn.sequential({ nn.dense(2, 3, { init = "he_normal" }), nn.relu(), nn.dense(3, 1) },
+    { seed = seed or 1 })
+end
+
+describe("layers", function()
+  it("describe themselves", function()
+    assert.equals("nnrun.Layer(dense 2 -> 3)", tostring(nn.dense(2, 3)))
+    assert.equals("nnrun.Layer(dense ? -> 4)", tostring(nn.dense(4)))
+    assert.equals("nnrun.Layer(relu)", tostring(nn.relu()))
+    assert.equals("nnrun.Layer(softmax)", tostring(nn.softmax()))
+    assert.equals("nnrun.Layer(tanh)", tostring(nn.activation("tanh")))
+  end)
+
+  it("reject bad arguments and options", function()
+    assert.equals("bad argument #1 to 'dense' (input width must be >= 1)",
+      err(function() nn.dense(0, 3) end))
+    assert.equals("bad argument #2 to 'dense' (output width must be >= 1)",
+      err(function() nn.dense(2, -1) end))
+    assert.equals("bad argument #3 to 'dense' (unknown option 'initt')",
+      err(function() nn.dense(2, 3, { initt = "he_normal" }) end))
+    assert.equals("bad argument #3 to 'dense' (init: unknown initialiser 'he')",
+      err(function() nn.dense(2, 3, { init = "he" }) end))
+    assert.equals("bad argument #1 to 'activation' (unknown activation 'gelu')",
+      err(function() nn.activation("gelu") end))
+  end)
+
+  it("take initialisers with parameters", function()
+    local net = nn.sequential{ nn.dense(2, 2, { init = { name = "constant", value = 0.5 },
+      bias_init = { name = "uniform", low = -1, high = 1 } }) }
+    assert.same({ { 0.5, 0.5 }, { 0.5, 0.5 } }, net:weights(1):totable())
+    local info = net:layer(1)
+    assert.same({ name = "constant", a = 0.5 }, info.init)
+    assert.same({ name = "uniform", a = -1, b = 1 }, info.bias_init)
+  end)
+end)
+
+describe("nn.sequential", function()
+  it("builds a network and describes it", function()
+    local net = small_net()
+    assert.equals("nnrun.Net(dense 2 -> 3, relu, dense 3 -> 1; 13 parameters)", tostring(net))
+    assert.equals(13, net:param_count())
+    assert.equals(3, #net)
+    assert.equals(2, net:input_size())
+    assert.equals(1, net:output_size())
+    assert.same({ kind = "activation", activation = "relu", inputs = 3, outputs = 3 },
+      net:layer(2))
+  end)
+
+  it("infers the input width of nn.dense(out)", function()
+    local net = nn.sequential{ nn.dense(4, 8), nn.tanh(), nn.dense(2) }
+    assert.equals(8, net:layer(3).inputs)
+  end)
+
+  it("is deterministic for a seed", function()
+    assert.same(small_net(5):weights(1):totable(), small_net(5):weights(1):totable())
+    assert.are_not.same(small_net(5):weights(1):totable(), small_net(6):weights(1):totable())
+  end)
+
+  it("rejects bad layer lists", function()
+    assert.equals("bad argument #1 to 'sequential' (a network needs at least one layer)",
+      err(function() nn.sequential{} end))
+    assert.equals("bad argument #1 to 'sequential' (layer 2: expected a layer (nn.dense, "
+      .. "nn.relu, ...), got number)", err(function() nn.sequential{ nn.dense(2, 2), 3 } end))
+    assert.equals("bad argument #1 to 'sequential' (layer 1: the first dense layer needs its "
+      .. "input width: nn.dense(in, out))", err(function() nn.sequential{ nn.dense(2) } end))
+    assert.equals("bad argument #2 to 'sequential' (unknown option 'sed')",
+      err(function() nn.sequential({ nn.dense(2, 2) }, { sed = 1 }) end))
+    -- Layer widths that do not chain: the runtime's message.
+    assert.matches("^layer 3", err(function() nn.sequential{ nn.dense(2, 4), nn.relu(),
+      nn.dense(3, 1) } end))
+  end)
+end)
+
+describe("nnrun.Net", function()
+  it("runs forward and backward", function()
+    local net = small_net()
+    local x = nn.tensor{ { 1, 2 }, { 3, 4 }, { 5, 6 } }
+    local y = net:forward(x)
+    assert.same({ 3, 1 }, y:shape())
+    net:zero_grad()
+    local dx = net:backward(nn.tensor{ { 1 }, { 1 }, { 1 } })
+    assert.same({ 3, 2 }, dx:shape())
+    -- nested tables are accepted wherever a tensor is
+    assert.same(y:totable(), net:forward{ { 1, 2 }, { 3, 4 }, { 5, 6 } }:totable())
+  end)
+
+  it("reports shape errors of the runtime", function()
+    local net = small_net()
+    local msg = err(function() net:forward{ { 1, 2, 3 } } end)
+    assert.matches("3", msg)
+    assert.equals("shape", nn.error_class(select(2, pcall(net.forward, net, { { 1, 2, 3 } }))))
+  end)
+
+  it("gives live views of weights, biases and gradients", function()
+    local net = small_net()
+    local w = net:weights(1)
+    assert.same({ 3, 2 }, w:shape())
+    assert.same({ 3 }, net:bias(1):shape())
+    w[1][1] = 0.25
+    assert.equals(0.25, net:weights(1)[1][1])
+    local p = net:params()
+    assert.equals(2, #p)
+    assert.equals(1, p[1].layer)
+    assert.equals(3, p[2].layer)
+    assert.same({ 1, 3 }, p[2].weights:shape())
+    net:zero_grad()
+    assert.same({ { 0, 0, 0 } }, p[2].weight_grad:totable())
+    net:forward{ { 1, 1 } }
+    net:backward{ { 1 } }
+    assert.equals(1, p[2].bias_grad[1])
+  end)
+
+  it("refuses parameters of activation layers and bad layer indices", function()
+    local net = small_net()
+    assert.equals("bad argument #1 to 'weights' (layer 2 (relu) has no parameters)",
+      err(function() net:weights(2) end))
+    assert.equals("bad argument #1 to 'bias' (layer index 4 out of range 1..3)",
+      err(function() net:bias(4) end))
+  end)
+
+  it("invalidates views when closed", function()
+    local net = small_net()
+    local w = net:weights(1)
+    net:close()
+    net:close()
+    assert.equals("nnrun.Net (closed)", tostring(net))
+    assert.equals("nnrun.Tensor (closed)", tostring(w))
+    assert.equals("calling 'get' on bad self (tensor views a network that was closed)",
+      err(function() w:get(1, 1) end))
+    assert.equals("calling 'forward' on bad self (network is closed)",
+      err(function() net:forward{ { 1, 2 } } end))
+  end)
+
+  it("re-initialises from a seed", function()
+    local a, b = small_net(1), small_net(2)
+    b:reinit(1)
+    assert.same(a:weights(1):totable(), b:weights(1):totable())
+  end)
+end)
