@@ -644,8 +644,10 @@ NN_API nn_status nn_evaluate_metrics(nn_net *net, const nn_dataset *data, nn_los
                                      const nn_metrics_options *opt, nn_metrics **out);
 NN_API void nn_metrics_free(nn_metrics *m);
 
-/* The trainer's configuration as given to nn_trainer_create (a copy). */
+/* The trainer's configuration as given to nn_trainer_create (a copy), and
+ * the network it trains (borrowed). */
 NN_API nn_train_config nn_trainer_config(const nn_trainer *tr);
+NN_API nn_net *nn_trainer_net(const nn_trainer *tr);
 
 /* ------------------------------------------------------------------------
  * Checkpoints: one versioned binary file (.nnrun) holding a network's

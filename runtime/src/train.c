@@ -292,6 +292,7 @@ nn_sgd *nn_trainer_sgd(nn_trainer *tr) { return tr ? tr->opt : NULL; }
 nn_rng *nn_trainer_rng(nn_trainer *tr) { return tr ? &tr->rng : NULL; }
 /* For checkpoints (declared in the NN-IO-SECTION of nnrun.h). */
 nn_train_config nn_trainer_config(const nn_trainer *tr) { return tr ? tr->cfg : nn_train_defaults(); }
+nn_net *nn_trainer_net(const nn_trainer *tr) { return tr ? tr->net : NULL; }
 
 void nn_trainer_set_position(nn_trainer *tr, int64_t epoch, int64_t step)
 {

@@ -1,0 +1,1018 @@
+/* checkpoint.c — the .nnrun checkpoint: writing (atomically) and reading
+ * (validating everything before trusting anything).  Format, version 1, all
+ * integers little-endian, floats IEEE-754 binary32:
+ *
+ *   header (32 bytes)  magic "\x89NNRUN\r\n" | u32 version | u32 sections |
+ *                      u64 file size | u32 CRC-32 of header + table (this
+ *                      field read as 0) | u32 0
+ *   table              per section: u32 tag | u32 CRC-32 | u64 offset | u64 length
+ *   sections           in canonical order, each at most once, tiling the
+ *                      rest of the file exactly (no gaps, no trailing bytes):
+ *     ARCH  u32 n, then per layer: u32 kind, u32 act, i64 in, i64 out,
+ *           f32 param, u32/f32/f32 weight init, u32/f32/f32 bias init
+ *     PARM  f32 x parameter count
+ *     TRNR  u32 loss, u32 shuffle, u32 schedule_per_batch, u32 nesterov,
+ *           i64 batch_size, u64 seed, f32 lr, f32 momentum, f32 weight_decay,
+ *           u32 sched kind, f32 lr0, f32 gamma, i64 step_size, i64 total,
+ *           f32 min_lr, i64 warmup, f32 warmup_start, i64 epoch, i64 step,
+ *           u64 rng[4]
+ *     VELO  f32 x parameter count (momentum buffer; with TRNR only)
+ *     NORM  u32 kind, i64 features, f32 shift[features], f32 div[features]
+ *     CONF  the config text (no NUL)
+ *     META  u32 n, then n x (u32 len, key bytes, u32 len, value bytes)
+ * Everything is serialised field by field (no struct is written), so the
+ * bytes depend only on the content. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "io/io.h"
+
+#define CK_VERSION 1u
+#define CK_HEADER 32
+#define CK_ENTRY 24
+#define CK_MAX_SECTIONS 16
+#define CK_MAX_BYTES ((int64_t)1 << 32)
+#define CK_MAX_LAYERS 4096
+#define CK_MAX_WIDTH ((int64_t)1 << 31)
+#define CK_MAX_META 4096
+#define LAYER_BYTES 52
+#define TRNR_BYTES 124
+
+static const uint8_t magic[8] = {0x89, 'N', 'N', 'R', 'U', 'N', '\r', '\n'};
+
+#define TAG(a, b, c, d) ((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 | (uint32_t)(d) << 24)
+enum { S_ARCH, S_PARM, S_TRNR, S_VELO, S_NORM, S_CONF, S_META, S_COUNT };
+static const uint32_t tags[S_COUNT] = {TAG('A', 'R', 'C', 'H'), TAG('P', 'A', 'R', 'M'), TAG('T', 'R', 'N', 'R'),
+                                       TAG('V', 'E', 'L', 'O'), TAG('N', 'O', 'R', 'M'), TAG('C', 'O', 'N', 'F'),
+                                       TAG('M', 'E', 'T', 'A')};
+static const char *const tag_names[S_COUNT] = {"ARCH", "PARM", "TRNR", "VELO", "NORM", "CONF", "META"};
+
+struct nn_checkpoint {
+    int nlayers;
+    nn_layer_info *layers;
+    int64_t nparams;
+    float *params;
+    int has_trainer;
+    nn_train_config cfg;
+    int64_t epoch, step;
+    nn_rng rng;
+    float *velocity;
+    nn_norm_kind norm;
+    int64_t norm_features;
+    float *shift, *div;
+    char *config;
+    int nmeta;
+    char **keys, **values;
+};
+
+/* ---- injectable I/O --------------------------------------------------- */
+
+static long io_fail_at, io_calls;
+static int io_err;
+
+void nn_io_fail_at(long k, int err)
+{
+    io_fail_at = k;
+    io_err = err;
+    io_calls = 0;
+}
+long nn_io_calls(void) { return io_calls; }
+
+static int injected(void)
+{
+    io_calls++;
+    if (io_fail_at > 0 && io_calls == io_fail_at) {
+        errno = io_err;
+        return 1;
+    }
+    return 0;
+}
+static int x_open(const char *p, int flags, mode_t mode) { return injected() ? -1 : open(p, flags, mode); }
+static ssize_t x_write(int fd, const void *b, size_t n) { return injected() ? -1 : write(fd, b, n); }
+static int x_fsync(int fd) { return injected() ? -1 : fsync(fd); }
+static int x_close(int fd)
+{
+    if (injected()) {
+        close(fd);
+        return -1;
+    }
+    return close(fd);
+}
+static int x_rename(const char *a, const char *b) { return injected() ? -1 : rename(a, b); }
+
+/* ---- serialisation ---------------------------------------------------- */
+
+typedef struct wbuf {
+    uint8_t *p;
+    size_t n, cap;
+    int oom;
+} wbuf;
+
+static void put(wbuf *w, const void *src, size_t n)
+{
+    if (w->oom)
+        return;
+    if (w->n + n > w->cap) {
+        size_t cap = w->cap ? w->cap : 4096;
+        while (cap < w->n + n)
+            cap *= 2;
+        uint8_t *q = nn_xalloc(cap);
+        if (!q) {
+            w->oom = 1;
+            return;
+        }
+        if (w->n)
+            memcpy(q, w->p, w->n);
+        nn_xfree(w->p);
+        w->p = q;
+        w->cap = cap;
+    }
+    memcpy(w->p + w->n, src, n);
+    w->n += n;
+}
+static void le32(uint8_t *b, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        b[i] = (uint8_t)(v >> (8 * i));
+}
+static void le64(uint8_t *b, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)(v >> (8 * i));
+}
+static void put_u32(wbuf *w, uint32_t v)
+{
+    uint8_t b[4];
+    le32(b, v);
+    put(w, b, 4);
+}
+static void put_u64(wbuf *w, uint64_t v)
+{
+    uint8_t b[8];
+    le64(b, v);
+    put(w, b, 8);
+}
+static void put_f32(wbuf *w, float f)
+{
+    uint32_t v;
+    memcpy(&v, &f, 4);
+    put_u32(w, v);
+}
+static void put_floats(wbuf *w, const float *f, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        put_f32(w, f[i]);
+}
+
+/* A bounded reader over one section: every get checks the remaining length;
+ * after a failed get, bad is set and values read as 0. */
+typedef struct rbuf {
+    const uint8_t *p;
+    uint64_t n, pos;
+    int bad;
+} rbuf;
+
+static const uint8_t *take(rbuf *r, uint64_t n)
+{
+    if (r->bad || n > r->n - r->pos) {
+        r->bad = 1;
+        return NULL;
+    }
+    const uint8_t *q = r->p + r->pos;
+    r->pos += n;
+    return q;
+}
+static uint32_t rd32(const uint8_t *b)
+{
+    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+static uint64_t rd64(const uint8_t *b) { return (uint64_t)rd32(b) | (uint64_t)rd32(b + 4) << 32; }
+static uint32_t get_u32(rbuf *r)
+{
+    const uint8_t *b = take(r, 4);
+    return b ? rd32(b) : 0;
+}
+static uint64_t get_u64(rbuf *r)
+{
+    const uint8_t *b = take(r, 8);
+    return b ? rd64(b) : 0;
+}
+static int64_t get_i64(rbuf *r) { return (int64_t)get_u64(r); }
+static float get_f32(rbuf *r)
+{
+    const uint32_t v = get_u32(r);
+    float f;
+    memcpy(&f, &v, 4);
+    return f;
+}
+
+/* ---- writing ---------------------------------------------------------- */
+
+static void put_init(wbuf *w, const nn_init *i)
+{
+    put_u32(w, (uint32_t)i->kind);
+    put_f32(w, i->a);
+    put_f32(w, i->b);
+}
+
+static void put_schedule(wbuf *w, const nn_schedule *s)
+{
+    put_u32(w, (uint32_t)s->kind);
+    put_f32(w, s->lr0);
+    put_f32(w, s->gamma);
+    put_u64(w, (uint64_t)s->step_size);
+    put_u64(w, (uint64_t)s->total);
+    put_f32(w, s->min_lr);
+    put_u64(w, (uint64_t)s->warmup);
+    put_f32(w, s->warmup_start);
+}
+
+/* Builds the file image in w.  Argument errors are NN_EINVAL. */
+static nn_status build(wbuf *w, const nn_net *cnet, const nn_trainer *ctr, const nn_checkpoint_extra *ex)
+{
+    nn_net *net = (nn_net *)cnet; /* read only: the accessors are not const */
+    nn_trainer *tr = (nn_trainer *)ctr;
+    const int64_t P = nn_net_param_count(net);
+    if (tr && nn_trainer_net(tr) != cnet)
+        return nn_fail(NN_EINVAL, "save: the trainer trains another network");
+    const nn_checkpoint_extra none = {NULL, NULL, NULL, NULL, 0};
+    if (!ex)
+        ex = &none;
+    if (ex->norm && ex->norm->kind != NN_NORM_NONE) {
+        const nn_norm *nm = ex->norm;
+        if (!nn_norm_name(nm->kind) || nm->features != nn_net_input_size(net) || !nm->shift || !nm->div)
+            return nn_fail(NN_EINVAL, "save: normalisation for %lld features, the network has %lld inputs",
+                           (long long)nm->features, (long long)nn_net_input_size(net));
+        for (int64_t f = 0; f < nm->features; f++)
+            if (!isfinite(nm->shift[f]) || !isfinite(nm->div[f]) || !(nm->div[f] > 0))
+                return nn_fail(NN_EINVAL, "save: normalisation of feature %lld is not finite with div > 0",
+                               (long long)f);
+    }
+    if (ex->n_meta < 0 || ex->n_meta > CK_MAX_META || (ex->n_meta && (!ex->meta_keys || !ex->meta_values)))
+        return nn_fail(NN_EINVAL, "save: bad metadata (%d entries)", ex->n_meta);
+    for (int i = 0; i < ex->n_meta; i++)
+        if (!ex->meta_keys[i] || !*ex->meta_keys[i] || !ex->meta_values[i])
+            return nn_fail(NN_EINVAL, "save: metadata entry %d has an empty key or a NULL value", i);
+
+    wbuf sec[S_COUNT];
+    memset(sec, 0, sizeof sec);
+    int present[S_COUNT] = {0};
+    /* ARCH */
+    present[S_ARCH] = present[S_PARM] = 1;
+    put_u32(&sec[S_ARCH], (uint32_t)nn_net_layers(net));
+    for (int i = 0; i < nn_net_layers(net); i++) {
+        nn_layer_info li;
+        nn_net_layer_info(net, i, &li);
+        put_u32(&sec[S_ARCH], (uint32_t)li.kind);
+        put_u32(&sec[S_ARCH], (uint32_t)li.act);
+        put_u64(&sec[S_ARCH], (uint64_t)li.in);
+        put_u64(&sec[S_ARCH], (uint64_t)li.out);
+        put_f32(&sec[S_ARCH], li.param);
+        put_init(&sec[S_ARCH], &li.weight_init);
+        put_init(&sec[S_ARCH], &li.bias_init);
+    }
+    put_floats(&sec[S_PARM], nn_net_params(net), P);
+    if (tr) {
+        present[S_TRNR] = present[S_VELO] = 1;
+        const nn_train_config c = nn_trainer_config(tr);
+        wbuf *t = &sec[S_TRNR];
+        put_u32(t, (uint32_t)c.loss);
+        put_u32(t, c.shuffle != 0);
+        put_u32(t, c.schedule_per_batch != 0);
+        put_u32(t, c.sgd.nesterov != 0);
+        put_u64(t, (uint64_t)c.batch_size);
+        put_u64(t, c.seed);
+        put_f32(t, c.sgd.lr);
+        put_f32(t, c.sgd.momentum);
+        put_f32(t, c.sgd.weight_decay);
+        put_schedule(t, &c.schedule);
+        put_u64(t, (uint64_t)nn_trainer_epoch(tr));
+        put_u64(t, (uint64_t)nn_trainer_step(tr));
+        const nn_rng *rng = nn_trainer_rng(tr);
+        for (int i = 0; i < 4; i++)
+            put_u64(t, rng->s[i]);
+        put_floats(&sec[S_VELO], nn_sgd_velocity(nn_trainer_sgd(tr)), P);
+    }
+    if (ex->norm && ex->norm->kind != NN_NORM_NONE) {
+        present[S_NORM] = 1;
+        put_u32(&sec[S_NORM], (uint32_t)ex->norm->kind);
+        put_u64(&sec[S_NORM], (uint64_t)ex->norm->features);
+        put_floats(&sec[S_NORM], ex->norm->shift, ex->norm->features);
+        put_floats(&sec[S_NORM], ex->norm->div, ex->norm->features);
+    }
+    if (ex->config && *ex->config) {
+        present[S_CONF] = 1;
+        put(&sec[S_CONF], ex->config, strlen(ex->config));
+    }
+    if (ex->n_meta > 0) {
+        present[S_META] = 1;
+        put_u32(&sec[S_META], (uint32_t)ex->n_meta);
+        for (int i = 0; i < ex->n_meta; i++) {
+            const size_t kl = strlen(ex->meta_keys[i]), vl = strlen(ex->meta_values[i]);
+            put_u32(&sec[S_META], (uint32_t)kl);
+            put(&sec[S_META], ex->meta_keys[i], kl);
+            put_u32(&sec[S_META], (uint32_t)vl);
+            put(&sec[S_META], ex->meta_values[i], vl);
+        }
+    }
+    int nsec = 0, oom = 0;
+    uint64_t total = 0;
+    for (int k = 0; k < S_COUNT; k++) {
+        oom |= sec[k].oom;
+        if (present[k]) {
+            nsec++;
+            total += sec[k].n;
+        }
+    }
+    total += CK_HEADER + (uint64_t)CK_ENTRY * (uint64_t)nsec;
+    nn_status s = NN_OK;
+    if (oom) {
+        s = nn_oom("save");
+        goto done;
+    }
+    if (total > (uint64_t)CK_MAX_BYTES) {
+        s = nn_fail(NN_ERANGE, "save: a checkpoint of %llu bytes is larger than the limit of %lld",
+                    (unsigned long long)total, (long long)CK_MAX_BYTES);
+        goto done;
+    }
+    uint8_t h[CK_HEADER] = {0};
+    memcpy(h, magic, 8);
+    le32(h + 8, CK_VERSION);
+    le32(h + 12, (uint32_t)nsec);
+    le64(h + 16, total);
+    put(w, h, CK_HEADER);
+    uint64_t off = CK_HEADER + (uint64_t)CK_ENTRY * (uint64_t)nsec;
+    for (int k = 0; k < S_COUNT; k++) {
+        if (!present[k])
+            continue;
+        uint8_t e[CK_ENTRY];
+        le32(e, tags[k]);
+        le32(e + 4, (uint32_t)crc32_z(0, sec[k].p ? sec[k].p : (const uint8_t *)"", sec[k].n));
+        le64(e + 8, off);
+        le64(e + 16, sec[k].n);
+        put(w, e, CK_ENTRY);
+        off += sec[k].n;
+    }
+    for (int k = 0; k < S_COUNT; k++)
+        if (present[k] && sec[k].n)
+            put(w, sec[k].p, sec[k].n);
+    if (w->oom) {
+        s = nn_oom("save");
+        goto done;
+    }
+    le32(w->p + 24, (uint32_t)crc32_z(0, w->p, CK_HEADER + (size_t)CK_ENTRY * (size_t)nsec));
+done:
+    for (int k = 0; k < S_COUNT; k++)
+        nn_xfree(sec[k].p);
+    return s;
+}
+
+static nn_status io_error(const char *path, const char *what, const char *file, int err)
+{
+    char m[128];
+    nn_errno_text(err, m, sizeof m);
+    return nn_fail(NN_EIO, "cannot save checkpoint '%s': %s '%s' failed: %s", path, what, file, m);
+}
+
+static nn_status write_all(int fd, const uint8_t *p, size_t n, const char *path, const char *tmp)
+{
+    while (n > 0) {
+        /* At most 1 MiB per call (and one call per section for small ones). */
+        const ssize_t r = x_write(fd, p, n < ((size_t)1 << 20) ? n : ((size_t)1 << 20));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return io_error(path, "write to", tmp, errno);
+        if (r == 0)
+            return io_error(path, "write to", tmp, ENOSPC);
+        p += r;
+        n -= (size_t)r;
+    }
+    return NN_OK;
+}
+
+nn_status nn_save(const char *path, const nn_net *net, const nn_trainer *tr, const nn_checkpoint_extra *extra)
+{
+    if (!path || !*path || !net)
+        return nn_fail(NN_EINVAL, "save: path or network is NULL or empty");
+    if (nn_net_layers(net) == 0)
+        return nn_fail(NN_EINVAL, "save: the network has no layers");
+    wbuf w = {NULL, 0, 0, 0};
+    nn_status s = build(&w, net, tr, extra);
+    if (s) {
+        nn_xfree(w.p);
+        return s;
+    }
+    const size_t plen = strlen(path);
+    char *tmp = nn_xalloc(plen + 32), *dir = nn_xalloc(plen + 2);
+    int fd = -1, renamed = 0;
+    if (!tmp || !dir) {
+        s = nn_oom("save");
+        goto done;
+    }
+    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
+    /* The directory to fsync after the rename: path up to its last '/'. */
+    const char *slash = strrchr(path, '/');
+    if (!slash) {
+        strcpy(dir, ".");
+    } else if (slash == path) {
+        strcpy(dir, "/");
+    } else {
+        memcpy(dir, path, (size_t)(slash - path));
+        dir[slash - path] = 0;
+    }
+    fd = x_open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd < 0) {
+        s = io_error(path, "creating", tmp, errno);
+        goto done;
+    }
+    /* Header and table, then each section: a few writes, in file order. */
+    const uint8_t *p = w.p;
+    const uint32_t nsec = rd32(w.p + 12);
+    size_t n = CK_HEADER + (size_t)CK_ENTRY * nsec;
+    if ((s = write_all(fd, p, n, path, tmp)))
+        goto done;
+    for (uint32_t k = 0; k < nsec; k++) {
+        const uint64_t len = rd64(w.p + CK_HEADER + (size_t)CK_ENTRY * k + 16);
+        if ((s = write_all(fd, w.p + n, (size_t)len, path, tmp)))
+            goto done;
+        n += (size_t)len;
+    }
+    if (x_fsync(fd) != 0) {
+        s = io_error(path, "fsync of", tmp, errno);
+        goto done;
+    }
+    const int cfd = fd;
+    fd = -1;
+    if (x_close(cfd) != 0) {
+        s = io_error(path, "closing", tmp, errno);
+        goto done;
+    }
+    if (x_rename(tmp, path) != 0) {
+        s = io_error(path, "renaming to it from", tmp, errno);
+        goto done;
+    }
+    renamed = 1;
+    /* Make the rename itself durable. */
+    const int dfd = x_open(dir, O_RDONLY | O_CLOEXEC, 0);
+    if (dfd < 0) {
+        s = io_error(path, "opening the directory", dir, errno);
+        goto done;
+    }
+    if (x_fsync(dfd) != 0 && errno != EINVAL) {
+        s = io_error(path, "fsync of the directory", dir, errno);
+        close(dfd);
+        goto done;
+    }
+    close(dfd);
+done:
+    if (fd >= 0)
+        close(fd);
+    if (s && !renamed && tmp)
+        unlink(tmp);
+    nn_xfree(tmp);
+    nn_xfree(dir);
+    nn_xfree(w.p);
+    return s;
+}
+
+/* ---- reading ---------------------------------------------------------- */
+
+void nn_checkpoint_free(nn_checkpoint *ck)
+{
+    if (!ck)
+        return;
+    nn_xfree(ck->layers);
+    nn_xfree(ck->params);
+    nn_xfree(ck->velocity);
+    nn_xfree(ck->shift);
+    nn_xfree(ck->div);
+    nn_xfree(ck->config);
+    for (int i = 0; i < ck->nmeta; i++) {
+        nn_xfree(ck->keys[i]);
+        nn_xfree(ck->values[i]);
+    }
+    nn_xfree(ck->keys);
+    nn_xfree(ck->values);
+    nn_xfree(ck);
+}
+
+static nn_status read_whole(const char *path, uint8_t **data, uint64_t *size)
+{
+    *data = NULL;
+    *size = 0;
+    char m[128];
+    const int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        nn_errno_text(errno, m, sizeof m);
+        return nn_fail(NN_EIO, "%s: cannot open: %s", path, m);
+    }
+    struct stat st;
+    nn_status s = NN_OK;
+    if (fstat(fd, &st) != 0) {
+        nn_errno_text(errno, m, sizeof m);
+        s = nn_fail(NN_EIO, "%s: cannot read: %s", path, m);
+    } else if (!S_ISREG(st.st_mode)) {
+        s = nn_fail(NN_EIO, "%s: not a regular file", path);
+    } else if (st.st_size > CK_MAX_BYTES) {
+        s = nn_fail(NN_EFORMAT, "%s: larger than the limit of %lld bytes", path, (long long)CK_MAX_BYTES);
+    }
+    uint8_t *b = NULL;
+    uint64_t have = 0;
+    if (!s) {
+        const uint64_t want = (uint64_t)st.st_size;
+        if (!(b = nn_xalloc(want ? (size_t)want : 1)))
+            s = nn_oom(path);
+        while (!s && have < want) {
+            const ssize_t r = read(fd, b + have, want - have < ((uint64_t)1 << 30) ? want - have : ((uint64_t)1 << 30));
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r < 0) {
+                nn_errno_text(errno, m, sizeof m);
+                s = nn_fail(NN_EIO, "%s: cannot read: %s", path, m);
+            } else if (r == 0) {
+                break; /* shrank while reading: the size checks catch it */
+            }
+            else
+                have += (uint64_t)r;
+        }
+    }
+    close(fd);
+    if (s) {
+        nn_xfree(b);
+        return s;
+    }
+    *data = b;
+    *size = have;
+    return NN_OK;
+}
+
+static int valid_init(const nn_init *i) { return nn_init_name(i->kind) && isfinite(i->a) && isfinite(i->b); }
+
+static nn_status parse_arch(nn_checkpoint *ck, rbuf *r, const char *path)
+{
+    const uint32_t n = get_u32(r);
+    if (n < 1 || n > CK_MAX_LAYERS || r->n != 4 + (uint64_t)n * LAYER_BYTES)
+        return nn_fail(NN_EFORMAT, "%s: section ARCH: %u layers do not fit its %llu bytes", path, n,
+                       (unsigned long long)r->n);
+    if (!(ck->layers = nn_xcalloc(n, sizeof *ck->layers)))
+        return nn_oom(path);
+    ck->nlayers = (int)n;
+    int64_t P = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        nn_layer_info *l = &ck->layers[i];
+        const uint32_t kind = get_u32(r), act = get_u32(r);
+        l->in = get_i64(r);
+        l->out = get_i64(r);
+        l->param = get_f32(r);
+        const uint32_t wk = get_u32(r);
+        l->weight_init.a = get_f32(r);
+        l->weight_init.b = get_f32(r);
+        const uint32_t bk = get_u32(r);
+        l->bias_init.a = get_f32(r);
+        l->bias_init.b = get_f32(r);
+        l->kind = (nn_layer_kind)kind;
+        l->act = (nn_act)act;
+        l->weight_init.kind = (nn_init_kind)wk;
+        l->bias_init.kind = (nn_init_kind)bk;
+        const int64_t prev = i ? ck->layers[i - 1].out : l->in;
+        int ok = kind <= NN_LAYER_ACTIVATION && act <= NN_ACT_SOFTMAX && wk <= NN_INIT_HE_NORMAL &&
+                 bk <= NN_INIT_HE_NORMAL && l->in >= 1 && l->in < CK_MAX_WIDTH && l->out >= 1 &&
+                 l->out < CK_MAX_WIDTH && l->in == prev && isfinite(l->param);
+        if (ok && kind == NN_LAYER_DENSE) {
+            ok = act == 0 && l->param == 0 && valid_init(&l->weight_init) && valid_init(&l->bias_init);
+            int64_t wn = 0;
+            ok = ok && nn_mul_ok(l->in, l->out, &wn) && wn <= INT64_MAX - l->out - P;
+            if (ok)
+                P += wn + l->out;
+        } else if (ok) {
+            /* Activation layers: what nn_net_layer_info reports for them. */
+            ok = i > 0 && l->in == l->out && (act == NN_ACT_LEAKY_RELU || l->param == 0) && wk == 0 &&
+                 bk == 0 && l->weight_init.a == 0 && l->weight_init.b == 0 && l->bias_init.a == 0 &&
+                 l->bias_init.b == 0;
+        }
+        if (!ok)
+            return nn_fail(NN_EFORMAT, "%s: section ARCH: layer %u is invalid", path, i + 1);
+    }
+    ck->nparams = P;
+    return NN_OK;
+}
+
+static nn_status get_floats(rbuf *r, int64_t n, float **out, const char *path)
+{
+    if (!(*out = nn_xalloc((size_t)n * sizeof(float))))
+        return nn_oom(path);
+    for (int64_t i = 0; i < n; i++)
+        (*out)[i] = get_f32(r);
+    return NN_OK;
+}
+
+static nn_status parse_trnr(nn_checkpoint *ck, rbuf *r, const char *path)
+{
+    nn_train_config c = nn_train_defaults();
+    const uint32_t loss = get_u32(r), shuffle = get_u32(r), spb = get_u32(r), nest = get_u32(r);
+    c.loss = (nn_loss_kind)loss;
+    c.shuffle = (int)shuffle;
+    c.schedule_per_batch = (int)spb;
+    c.sgd.nesterov = (int)nest;
+    c.batch_size = get_i64(r);
+    c.seed = get_u64(r);
+    c.sgd.lr = get_f32(r);
+    c.sgd.momentum = get_f32(r);
+    c.sgd.weight_decay = get_f32(r);
+    const uint32_t sk = get_u32(r);
+    c.schedule.kind = (nn_sched_kind)sk;
+    c.schedule.lr0 = get_f32(r);
+    c.schedule.gamma = get_f32(r);
+    c.schedule.step_size = get_i64(r);
+    c.schedule.total = get_i64(r);
+    c.schedule.min_lr = get_f32(r);
+    c.schedule.warmup = get_i64(r);
+    c.schedule.warmup_start = get_f32(r);
+    ck->epoch = get_i64(r);
+    ck->step = get_i64(r);
+    for (int i = 0; i < 4; i++)
+        ck->rng.s[i] = get_u64(r);
+    if (r->bad || r->pos != r->n)
+        return nn_fail(NN_EFORMAT, "%s: section TRNR has %llu bytes, expected %d", path, (unsigned long long)r->n,
+                       TRNR_BYTES);
+    nn_schedule sched = c.schedule;
+    if (sched.lr0 == 0.0f)
+        sched.lr0 = c.sgd.lr;
+    /* The checks below set nn_last_error; the message is replaced. */
+    const int ok = loss <= NN_LOSS_LOG_LOSS && shuffle <= 1 && spb <= 1 && nest <= 1 && c.batch_size >= 1 &&
+                   sk <= NN_SCHED_COSINE && nn_sgd_check(&c.sgd) == NN_OK && nn_schedule_check(&sched) == NN_OK &&
+                   ck->epoch >= 0 && ck->step >= 0 &&
+                   (ck->rng.s[0] | ck->rng.s[1] | ck->rng.s[2] | ck->rng.s[3]) != 0;
+    if (!ok)
+        return nn_fail(NN_EFORMAT, "%s: section TRNR holds an invalid training state", path);
+    ck->cfg = c;
+    ck->has_trainer = 1;
+    return NN_OK;
+}
+
+static char *copy_text(const uint8_t *p, uint64_t n)
+{
+    if (memchr(p, 0, (size_t)n))
+        return NULL;
+    char *s = nn_xalloc((size_t)n + 1);
+    if (s) {
+        memcpy(s, p, (size_t)n);
+        s[n] = 0;
+    }
+    return s;
+}
+
+static nn_status parse_meta(nn_checkpoint *ck, rbuf *r, const char *path)
+{
+    const uint32_t n = get_u32(r);
+    /* Each entry takes at least 9 bytes: bounds the allocation by the size. */
+    if (n < 1 || n > CK_MAX_META || (uint64_t)n * 9 > r->n)
+        return nn_fail(NN_EFORMAT, "%s: section META: bad entry count %u", path, n);
+    ck->keys = nn_xcalloc(n, sizeof(char *));
+    ck->values = nn_xcalloc(n, sizeof(char *));
+    if (!ck->keys || !ck->values)
+        return nn_oom(path);
+    ck->nmeta = (int)n; /* entries are NULL until read: freed either way */
+    for (uint32_t i = 0; i < n; i++) {
+        char **dst[2] = {&ck->keys[i], &ck->values[i]};
+        for (int j = 0; j < 2; j++) {
+            const uint32_t len = get_u32(r);
+            const uint8_t *p = take(r, len);
+            if (!p || (j == 0 && len == 0))
+                return nn_fail(NN_EFORMAT, "%s: section META: entry %u is malformed", path, i + 1);
+            if (!(*dst[j] = copy_text(p, len))) {
+                if (memchr(p, 0, len))
+                    return nn_fail(NN_EFORMAT, "%s: section META: entry %u holds a NUL byte", path, i + 1);
+                return nn_oom(path);
+            }
+        }
+    }
+    if (r->pos != r->n)
+        return nn_fail(NN_EFORMAT, "%s: section META: %llu bytes left over", path,
+                       (unsigned long long)(r->n - r->pos));
+    return NN_OK;
+}
+
+static nn_status parse(nn_checkpoint *ck, const uint8_t *b, uint64_t size, const char *path)
+{
+    if (size < 8 || memcmp(b, magic, 8) != 0) {
+        if (size < 8 && memcmp(b, magic, (size_t)size) == 0)
+            return nn_fail(NN_EFORMAT, "%s: truncated (%llu bytes)", path, (unsigned long long)size);
+        return nn_fail(NN_EFORMAT, "%s: not an nnrun checkpoint", path);
+    }
+    if (size < CK_HEADER)
+        return nn_fail(NN_EFORMAT, "%s: truncated (%llu bytes)", path, (unsigned long long)size);
+    const uint32_t version = rd32(b + 8), nsec = rd32(b + 12);
+    const uint64_t declared = rd64(b + 16);
+    if (version != CK_VERSION) {
+        if (version > CK_VERSION)
+            return nn_fail(NN_EFORMAT, "%s: checkpoint version %u is newer than this library reads (%u)", path,
+                           version, CK_VERSION);
+        return nn_fail(NN_EFORMAT, "%s: bad checkpoint version %u", path, version);
+    }
+    if (declared != size)
+        return nn_fail(NN_EFORMAT, "%s: %s: the header says %llu bytes, the file has %llu", path,
+                       size < declared ? "truncated" : "unexpected length", (unsigned long long)declared,
+                       (unsigned long long)size);
+    if (nsec < 2 || nsec > CK_MAX_SECTIONS || rd32(b + 28) != 0)
+        return nn_fail(NN_EFORMAT, "%s: bad header (%u sections)", path, nsec);
+    const uint64_t hlen = CK_HEADER + (uint64_t)CK_ENTRY * nsec;
+    if (size < hlen)
+        return nn_fail(NN_EFORMAT, "%s: truncated section table", path);
+    /* Header CRC with its own field counted as zero. */
+    uint32_t crc = (uint32_t)crc32_z(0, b, 24);
+    const uint8_t zero[4] = {0};
+    crc = (uint32_t)crc32_z(crc, zero, 4);
+    crc = (uint32_t)crc32_z(crc, b + 28, (size_t)(hlen - 28));
+    if (crc != rd32(b + 24))
+        return nn_fail(NN_EFORMAT, "%s: header checksum mismatch", path);
+
+    rbuf sec[S_COUNT];
+    memset(sec, 0, sizeof sec);
+    int present[S_COUNT] = {0}, last = -1;
+    uint64_t off = hlen;
+    for (uint32_t i = 0; i < nsec; i++) {
+        const uint8_t *e = b + CK_HEADER + (size_t)CK_ENTRY * i;
+        const uint32_t tag = rd32(e), scrc = rd32(e + 4);
+        const uint64_t o = rd64(e + 8), len = rd64(e + 16);
+        int k = 0;
+        while (k < S_COUNT && tags[k] != tag)
+            k++;
+        if (k == S_COUNT)
+            return nn_fail(NN_EFORMAT, "%s: unknown section tag 0x%08x", path, (unsigned)tag);
+        if (k <= last)
+            return nn_fail(NN_EFORMAT, "%s: section %s is repeated or out of order", path, tag_names[k]);
+        last = k;
+        /* Sections tile the file: each starts where the previous ended. */
+        if (o != off || len > size - off)
+            return nn_fail(NN_EFORMAT, "%s: section %s at offset %llu, length %llu does not tile the file", path,
+                           tag_names[k], (unsigned long long)o, (unsigned long long)len);
+        if ((uint32_t)crc32_z(0, b + o, (size_t)len) != scrc)
+            return nn_fail(NN_EFORMAT, "%s: section %s: checksum mismatch", path, tag_names[k]);
+        sec[k] = (rbuf){b + o, len, 0, 0};
+        present[k] = 1;
+        off += len;
+    }
+    if (off != size)
+        return nn_fail(NN_EFORMAT, "%s: %llu bytes after the last section", path, (unsigned long long)(size - off));
+    if (!present[S_ARCH] || !present[S_PARM])
+        return nn_fail(NN_EFORMAT, "%s: section %s is missing", path, present[S_ARCH] ? "PARM" : "ARCH");
+    if (present[S_TRNR] != present[S_VELO])
+        return nn_fail(NN_EFORMAT, "%s: sections TRNR and VELO must come together", path);
+
+    nn_status s = parse_arch(ck, &sec[S_ARCH], path);
+    if (s)
+        return s;
+    if (sec[S_PARM].n / 4 != (uint64_t)ck->nparams || sec[S_PARM].n % 4)
+        return nn_fail(NN_EFORMAT, "%s: section PARM has %llu bytes, the architecture needs %lld parameters", path,
+                       (unsigned long long)sec[S_PARM].n, (long long)ck->nparams);
+    if ((s = get_floats(&sec[S_PARM], ck->nparams, &ck->params, path)))
+        return s;
+    if (present[S_TRNR]) {
+        if ((s = parse_trnr(ck, &sec[S_TRNR], path)))
+            return s;
+        if (sec[S_VELO].n != sec[S_PARM].n)
+            return nn_fail(NN_EFORMAT, "%s: section VELO has %llu bytes, PARM %llu", path,
+                           (unsigned long long)sec[S_VELO].n, (unsigned long long)sec[S_PARM].n);
+        if ((s = get_floats(&sec[S_VELO], ck->nparams, &ck->velocity, path)))
+            return s;
+    }
+    if (present[S_NORM]) {
+        rbuf *r = &sec[S_NORM];
+        const uint32_t kind = get_u32(r);
+        const int64_t F = get_i64(r);
+        if ((kind != NN_NORM_SCALE && kind != NN_NORM_STANDARDIZE) || F != ck->layers[0].in ||
+            r->n != 12 + 8 * (uint64_t)F)
+            return nn_fail(NN_EFORMAT, "%s: section NORM is malformed", path);
+        if ((s = get_floats(r, F, &ck->shift, path)) || (s = get_floats(r, F, &ck->div, path)))
+            return s;
+        for (int64_t f = 0; f < F; f++)
+            if (!isfinite(ck->shift[f]) || !isfinite(ck->div[f]) || !(ck->div[f] > 0))
+                return nn_fail(NN_EFORMAT, "%s: section NORM: feature %lld has invalid statistics", path,
+                               (long long)f);
+        ck->norm = (nn_norm_kind)kind;
+        ck->norm_features = F;
+    }
+    if (present[S_CONF]) {
+        if (sec[S_CONF].n == 0 || memchr(sec[S_CONF].p, 0, (size_t)sec[S_CONF].n))
+            return nn_fail(NN_EFORMAT, "%s: section CONF is empty or holds a NUL byte", path);
+        if (!(ck->config = copy_text(sec[S_CONF].p, sec[S_CONF].n)))
+            return nn_oom(path);
+    }
+    if (present[S_META] && (s = parse_meta(ck, &sec[S_META], path)))
+        return s;
+    return NN_OK;
+}
+
+nn_status nn_checkpoint_read(const char *path, nn_checkpoint **out)
+{
+    if (!out)
+        return nn_fail(NN_EINVAL, "load: out is NULL");
+    *out = NULL;
+    if (!path || !*path)
+        return nn_fail(NN_EINVAL, "load: path is NULL or empty");
+    uint8_t *b;
+    uint64_t size;
+    nn_status s = read_whole(path, &b, &size);
+    if (s)
+        return s;
+    nn_checkpoint *ck = nn_xcalloc(1, sizeof *ck);
+    if (!ck)
+        s = nn_oom(path);
+    else
+        s = parse(ck, b, size, path);
+    nn_xfree(b);
+    if (s) {
+        nn_checkpoint_free(ck);
+        return s;
+    }
+    *out = ck;
+    return NN_OK;
+}
+
+/* ---- using a checkpoint ----------------------------------------------- */
+
+static void describe(char *buf, size_t n, const nn_layer_info *l)
+{
+    if (l->kind == NN_LAYER_DENSE)
+        snprintf(buf, n, "dense %lld->%lld", (long long)l->in, (long long)l->out);
+    else if (l->act == NN_ACT_LEAKY_RELU)
+        snprintf(buf, n, "leaky_relu(%g) %lld", (double)l->param, (long long)l->in);
+    else
+        snprintf(buf, n, "%s %lld", nn_act_name(l->act), (long long)l->in);
+}
+
+nn_status nn_checkpoint_apply(const nn_checkpoint *ck, nn_net *net)
+{
+    if (!ck || !net)
+        return nn_fail(NN_EINVAL, "checkpoint: NULL argument");
+    if (nn_net_layers(net) != ck->nlayers)
+        return nn_fail(NN_ESHAPE, "checkpoint: %d layers, network has %d", ck->nlayers, nn_net_layers(net));
+    for (int i = 0; i < ck->nlayers; i++) {
+        nn_layer_info li;
+        nn_net_layer_info(net, i, &li);
+        const nn_layer_info *c = &ck->layers[i];
+        if (li.kind != c->kind || li.in != c->in || li.out != c->out ||
+            (li.kind == NN_LAYER_ACTIVATION && (li.act != c->act || li.param != c->param))) {
+            char a[96], b[96];
+            describe(a, sizeof a, c);
+            describe(b, sizeof b, &li);
+            return nn_fail(NN_ESHAPE, "checkpoint: layer %d is %s, network has %s", i + 1, a, b);
+        }
+    }
+    memcpy(nn_net_params(net), ck->params, (size_t)ck->nparams * sizeof(float));
+    nn_net_zero_grad(net);
+    return NN_OK;
+}
+
+nn_status nn_checkpoint_net(const nn_checkpoint *ck, nn_net **out)
+{
+    if (!out)
+        return nn_fail(NN_EINVAL, "checkpoint: out is NULL");
+    *out = NULL;
+    if (!ck)
+        return nn_fail(NN_EINVAL, "checkpoint: NULL argument");
+    nn_net *net;
+    nn_status s = nn_net_create(0, &net);
+    if (s)
+        return s;
+    for (int i = 0; i < ck->nlayers && !s; i++) {
+        const nn_layer_info *l = &ck->layers[i];
+        s = l->kind == NN_LAYER_DENSE ? nn_net_add_dense(net, l->in, l->out, &l->weight_init, &l->bias_init)
+                                      : nn_net_add_activation(net, l->act, l->param);
+    }
+    if (!s)
+        s = nn_checkpoint_apply(ck, net);
+    if (s) {
+        nn_net_free(net);
+        return s;
+    }
+    *out = net;
+    return NN_OK;
+}
+
+nn_status nn_load(const char *path, nn_net **net_out, nn_checkpoint **ck_out)
+{
+    if (ck_out)
+        *ck_out = NULL;
+    if (!net_out)
+        return nn_fail(NN_EINVAL, "load: out is NULL");
+    *net_out = NULL;
+    nn_checkpoint *ck;
+    nn_status s = nn_checkpoint_read(path, &ck);
+    if (s)
+        return s;
+    if ((s = nn_checkpoint_net(ck, net_out)) || !ck_out)
+        nn_checkpoint_free(ck);
+    else
+        *ck_out = ck;
+    return s;
+}
+
+int nn_checkpoint_has_trainer(const nn_checkpoint *ck) { return ck && ck->has_trainer; }
+int64_t nn_checkpoint_epoch(const nn_checkpoint *ck) { return ck ? ck->epoch : 0; }
+int64_t nn_checkpoint_step(const nn_checkpoint *ck) { return ck ? ck->step : 0; }
+
+nn_status nn_checkpoint_train_config(const nn_checkpoint *ck, nn_train_config *cfg)
+{
+    if (!ck || !cfg)
+        return nn_fail(NN_EINVAL, "checkpoint: NULL argument");
+    if (!ck->has_trainer)
+        return nn_fail(NN_ESTATE, "checkpoint: no training state saved");
+    *cfg = ck->cfg;
+    return NN_OK;
+}
+
+nn_status nn_checkpoint_restore(const nn_checkpoint *ck, nn_trainer *tr)
+{
+    if (!ck || !tr)
+        return nn_fail(NN_EINVAL, "checkpoint: NULL argument");
+    if (!ck->has_trainer)
+        return nn_fail(NN_ESTATE, "checkpoint: no training state saved");
+    const nn_train_config a = nn_trainer_config(tr), *b = &ck->cfg;
+    /* The first field that would change the trajectory. */
+#define SAME(field, fmt, cast)                                                                                \
+    if (!(a.field == b->field))                                                                               \
+        return nn_fail(NN_ESTATE, "checkpoint: the trainer's " #field " is " fmt ", the checkpoint's " fmt,  \
+                       cast a.field, cast b->field);
+    SAME(loss, "%d", (int))
+    SAME(batch_size, "%lld", (long long))
+    SAME(sgd.lr, "%g", (double))
+    SAME(sgd.momentum, "%g", (double))
+    SAME(sgd.weight_decay, "%g", (double))
+    SAME(schedule.kind, "%d", (int))
+    SAME(schedule.lr0, "%g", (double))
+    SAME(schedule.gamma, "%g", (double))
+    SAME(schedule.step_size, "%lld", (long long))
+    SAME(schedule.total, "%lld", (long long))
+    SAME(schedule.min_lr, "%g", (double))
+    SAME(schedule.warmup, "%lld", (long long))
+    SAME(schedule.warmup_start, "%g", (double))
+#undef SAME
+    if ((a.shuffle != 0) != b->shuffle || (a.schedule_per_batch != 0) != b->schedule_per_batch ||
+        (a.sgd.nesterov != 0) != b->sgd.nesterov)
+        return nn_fail(NN_ESTATE, "checkpoint: the trainer's shuffle, schedule_per_batch or nesterov differs from the checkpoint's");
+    nn_sgd *opt = nn_trainer_sgd(tr);
+    const nn_net *net = nn_trainer_net(tr);
+    /* The momentum buffer has the length of the trained network's parameters. */
+    if (!opt || !nn_sgd_velocity(opt) || nn_net_param_count(net) != ck->nparams)
+        return nn_fail(NN_ESHAPE, "checkpoint: %lld parameters, the trainer's network has %lld",
+                       (long long)ck->nparams, (long long)nn_net_param_count(net));
+    float *v = nn_sgd_velocity(opt);
+    memcpy(v, ck->velocity, (size_t)ck->nparams * sizeof(float));
+    *nn_trainer_rng(tr) = ck->rng;
+    nn_trainer_set_position(tr, ck->epoch, ck->step);
+    return NN_OK;
+}
+
+const char *nn_checkpoint_config(const nn_checkpoint *ck) { return ck ? ck->config : NULL; }
+
+nn_norm nn_checkpoint_norm(const nn_checkpoint *ck)
+{
+    nn_norm n = {NN_NORM_NONE, ck && ck->nlayers ? ck->layers[0].in : 0, NULL, NULL};
+    if (ck && ck->norm != NN_NORM_NONE) {
+        n.kind = ck->norm;
+        n.features = ck->norm_features;
+        n.shift = ck->shift;
+        n.div = ck->div;
+    }
+    return n;
+}
+
+int nn_checkpoint_meta_count(const nn_checkpoint *ck) { return ck ? ck->nmeta : 0; }
+const char *nn_checkpoint_meta_key(const nn_checkpoint *ck, int i)
+{
+    return ck && i >= 0 && i < ck->nmeta ? ck->keys[i] : NULL;
+}
+const char *nn_checkpoint_meta_value(const nn_checkpoint *ck, int i)
+{
+    return ck && i >= 0 && i < ck->nmeta ? ck->values[i] : NULL;
+}
+const char *nn_checkpoint_meta(const nn_checkpoint *ck, const char *key)
+{
+    for (int i = 0; ck && key && i < ck->nmeta; i++)
+        if (strcmp(ck->keys[i], key) == 0)
+            return ck->values[i];
+    return NULL;
+}
+
+nn_checkpoint_extra nn_checkpoint_extra_of(const nn_checkpoint *ck)
+{
+    nn_checkpoint_extra e = {NULL, NULL, NULL, NULL, 0};
+    if (!ck)
+        return e;
+    e.norm = NULL; /* see nn_checkpoint_norm; the caller keeps the nn_norm */
+    e.config = ck->config;
+    e.meta_keys = (const char *const *)ck->keys;
+    e.meta_values = (const char *const *)ck->values;
+    e.n_meta = ck->nmeta;
+    return e;
+}
