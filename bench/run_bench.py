@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""Runs every benchmark of issue 3 into one directory and prints the figures
+against the targets.  Called by the `bench_run` CMake target (`make bench`):
+
+  run_bench.py --gemm BENCH_GEMM --train BENCH_TRAIN --out-dir DIR [--reps N]
+
+Writes DIR/gemm.jsonl, DIR/train.jsonl, DIR/pytorch.jsonl (each one JSON
+object per measurement) and DIR/summary.txt (the table printed at the end).
+The PyTorch reference runs under the first interpreter that can import torch
+(Debian's /usr/bin/python3 first); without one it is skipped and said so.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def run(cmd):
+    print("+ " + " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True)
+
+
+def load(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def torch_python():
+    for exe in ("/usr/bin/python3", sys.executable, "python3"):
+        try:
+            r = subprocess.run([exe, "-c", "import torch"], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+        except OSError:
+            continue
+        if r.returncode == 0:
+            return exe
+    return None
+
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--gemm")
+    ap.add_argument("--train")
+    ap.add_argument("--out-dir", required=True)
+    ap.add_argument("--reps", default="7")
+    ap.add_argument("--data", default=os.path.join(os.path.dirname(HERE), "data", "fashion-mnist"))
+    args = ap.parse_args()
+    os.makedirs(args.out_dir, exist_ok=True)
+    gj = os.path.join(args.out_dir, "gemm.jsonl")
+    tj = os.path.join(args.out_dir, "train.jsonl")
+    pj = os.path.join(args.out_dir, "pytorch.jsonl")
+    for p in (gj, tj, pj):
+        if os.path.exists(p):
+            os.remove(p)
+
+    if args.gemm:
+        run([args.gemm, "--out", gj, "--reps", args.reps])
+    else:
+        print("bench_gemm was not built (OpenBLAS not found): skipped")
+    if args.train:
+        run([args.train, "--out", tj, "--reps", args.reps, "--data", args.data])
+    py = torch_python()
+    if py:
+        run([py, os.path.join(HERE, "pytorch_mlp.py"), "--out", pj, "--reps", args.reps,
+             "--data", args.data])
+    else:
+        print("PyTorch not importable (install python3-torch): reference skipped")
+
+    lines = []
+    say = lines.append
+    say("nnrun benchmarks, %s, %s, %d CPUs" % (datetime.date.today().isoformat(), cpu_name(),
+                                               os.cpu_count() or 0))
+    gemm = load(gj)
+    for r in gemm:
+        if r["bench"] == "cores" and r["threads"] == 2:
+            say("core check: 2 threads doing 2 units of work take %.2fx the time of 1 unit "
+                "on 1 thread: second core %s" % (r["ratio_2x_work_on_2_threads"],
+                                                  r["second_core"]))
+    ratios = [r for r in gemm if r["bench"] == "gemm" and r["impl"] == "ratio"]
+    if ratios:
+        say("")
+        say("GEMM, built-in kernel / OpenBLAS (median GFLOPS ratio)")
+        say("%-20s %3s %8s %8s %6s %8s" % ("shape", "thr", "nnrun", "OpenBLAS", "ratio",
+                                           "target"))
+        gf = {(r["shape"], r["threads"], r["impl"]): r["median"] for r in gemm
+              if r["bench"] == "gemm"}
+        for r in ratios:
+            tgt = r.get("target")
+            mark = "" if tgt is None else (">=%.1f %s" % (tgt, "ok" if r["median"] >= tgt
+                                                          else "MISSED"))
+            say("%-20s %3d %8.1f %8.1f %6.2f %8s" % (
+                r["shape"], r["threads"], gf[(r["shape"], r["threads"], "nnrun")],
+                gf[(r["shape"], r["threads"], "openblas")], r["median"], mark))
+
+    train = load(tj)
+    torch = {(r["model"], r["batch"], r["threads"]): r for r in load(pj)
+             if r["impl"] == "pytorch"}
+    rows = [r for r in train if r["unit"] in ("samples/s", "us/step")]
+    if rows:
+        say("")
+        say("Training (median; samples/s, XOR in us/step)")
+        say("%-18s %5s %3s %10s %10s %7s  %s" % ("model", "batch", "thr", "nnrun", "pytorch",
+                                                 "x torch", "target"))
+        for r in rows:
+            key = (r["model"], r["batch"], r["threads"])
+            p = torch.get(key)
+            pv = "%10.1f" % p["median"] if p else "%10s" % "-"
+            if r["unit"] == "us/step":
+                x = p["median"] / r["median"] if p else float("nan")
+                tgt = "<= 1 us %s" % ("ok" if r["median"] <= 1.0 else "MISSED")
+            else:
+                x = r["median"] / p["median"] if p else float("nan")
+                tgt = ""
+                if r["model"] == "784-256-128-10" and r["threads"] == 2:
+                    need = 100000 if r["batch"] == 64 else 120000
+                    tgt = ">= %d %s" % (need, "ok" if r["median"] >= need else "MISSED")
+            say("%-18s %5d %3d %10.1f %s %7.2f  %s" % (r["model"], r["batch"], r["threads"],
+                                                      r["median"], pv, x, tgt))
+        for r in train:
+            if r["unit"] == "ratio":
+                say("%s: %.2f (target >= 1.8 %s)" % (r["model"], r["median"],
+                                                     "ok" if r["median"] >= 1.8 else "MISSED"))
+    say("")
+    say("re-run: make bench   (or: cmake --build <build dir> --target bench_run)")
+    text = "\n".join(lines)
+    print("\n" + text)
+    with open(os.path.join(args.out_dir, "summary.txt"), "w") as f:
+        f.write(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
