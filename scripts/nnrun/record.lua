@@ -63,7 +63,7 @@ function M.new(cli, opts)
     os.date("%Y%m%d-%H%M%S"))
   local ok, err = util.mkdir_p(nn.mkdir, dir)
   if not ok then
-    io_fail("cannot create the run directory " .. err)
+    io_fail(string.format("cannot create the run directory %s (%s)", dir, err))
   end
   ok, err = util.write_file(dir .. "/config.yaml", M.config_text(opts.config or { name = name }))
   if not ok then

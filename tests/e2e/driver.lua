@@ -1,0 +1,259 @@
+-- End-to-end cases: run build/nnrun as a user would and check its exit
+-- status, its stderr and the run directory it leaves.
+--   lua5.4 driver.lua NNRUN_EXE SOURCE_DIR WORK_DIR CASE
+-- The driver itself loads no nnrun code (so it works in the sanitizer
+-- build, where only the nnrun executable is instrumented).
+local exe, src, work, case = ...
+assert(case, "usage: driver.lua NNRUN_EXE SOURCE_DIR WORK_DIR CASE")
+
+local function sh_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+local function read(path)
+  local f = io.open(path)
+  if not f then
+    return nil
+  end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local function write(path, text)
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+end
+
+local dir = work .. "/" .. case
+os.execute("rm -rf " .. sh_quote(dir) .. " && mkdir -p " .. sh_quote(dir))
+
+-- Runs nnrun with args (a string) in dir; returns exit status, stdout, stderr.
+local function nnrun(args)
+  local cmd = string.format("cd %s && %s %s >out.txt 2>err.txt", sh_quote(dir), sh_quote(exe),
+    args)
+  local _, _, code = os.execute(cmd)
+  return code, read(dir .. "/out.txt") or "", read(dir .. "/err.txt") or ""
+end
+
+local failures = 0
+local function check(cond, fmt, ...)
+  if not cond then
+    failures = failures + 1
+    io.stderr:write("FAIL: ", string.format(fmt, ...), "\n")
+  end
+end
+
+local function expect_exit(code, want, out, err)
+  check(code == want, "exit status %s, expected %s\nstdout:\n%s\nstderr:\n%s", tostring(code),
+    want, out, err)
+end
+
+local function expect_stderr(err, want)
+  check(err == want .. "\n", "stderr is\n%s\nexpected\n%s", err, want)
+end
+
+-- A number field of a JSON file (flat pattern match is enough here).
+local function field(json, key)
+  local v = json and json:match('"' .. key .. '":%s*([-%d.eE+]+)')
+  return v and tonumber(v)
+end
+
+local function summary(name)
+  local s = read(dir .. "/" .. name .. "/summary.json")
+  check(s ~= nil, "no %s/summary.json", name)
+  return s or ""
+end
+
+local function example(file, name)
+  local code, out, err = nnrun(string.format("%s/experiments/%s --out %s", sh_quote(src), file,
+    name))
+  expect_exit(code, 0, out, err)
+  check(err == "", "stderr not empty: %s", err)
+  for _, f in ipairs({ "config.yaml", "metrics.jsonl", "summary.json" }) do
+    check(read(dir .. "/" .. name .. "/" .. f) ~= nil, "missing %s", f)
+  end
+  return summary(name), out
+end
+
+local cases = {}
+
+function cases.example_xor()
+  local s = example("xor.lua", "xor")
+  check(field(s, "test_accuracy") == 1, "xor accuracy %s", field(s, "test_accuracy"))
+  check(field(s, "test_loss") < 0.05, "xor loss %s", field(s, "test_loss"))
+  check(s:match('"status": "completed"'), "status: %s", s)
+end
+
+function cases.example_digits03()
+  local s, out = example("digits03.lua", "d")
+  check(field(s, "test_accuracy") >= 0.9, "digits03 accuracy %s", field(s, "test_accuracy"))
+  check(field(s, "parameters") == 2212, "parameters %s", field(s, "parameters"))
+  check(out:match("epoch  1/20  train "), "no epoch lines in\n%s", out)
+  local metrics = read(dir .. "/d/metrics.jsonl")
+  local n = select(2, metrics:gsub("\n", ""))
+  check(n == field(s, "epochs"), "metrics lines %d, epochs %s", n, field(s, "epochs"))
+  check(metrics:match('^{"epoch":1,"train_loss":[-%d.e]+,"val_loss":[-%d.e]+,"val_accuracy":'),
+    "metrics line: %s", metrics)
+end
+
+function cases.example_regression()
+  local s = example("regression.lua", "r")
+  check(field(s, "test_loss") < 0.05, "regression loss %s", field(s, "test_loss"))
+  check(not s:match('"test_accuracy"'), "regression has no accuracy: %s", s)
+end
+
+function cases.overrides()
+  local code, out, err = nnrun(string.format("%s/experiments/digits03.lua --out o --quiet "
+    .. "--seed 5 --threads 1 --set train.epochs=2 --set optimizer.lr=0.05 "
+    .. "--set train.early_stopping=false", sh_quote(src)))
+  expect_exit(code, 0, out, err)
+  local s = summary("o")
+  check(field(s, "epochs") == 2, "epochs %s", field(s, "epochs"))
+  check(field(s, "seed") == 5, "seed %s", field(s, "seed"))
+  check(field(s, "threads") == 1, "threads %s", field(s, "threads"))
+  local cfg = read(dir .. "/o/config.yaml") or ""
+  check(cfg:match("lr:? 0%.05") or cfg:match('"lr": 0%.05'), "config.yaml lacks lr 0.05:\n%s", cfg)
+  check(select(2, out:gsub("\n", "")) == 1 and out:match("^digits03: completed after 2 epochs"),
+    "--quiet prints one line, got\n%s", out)
+end
+
+function cases.plain_script()
+  write(dir .. "/plain.lua", 'local nn = require "nnrun"\nlocal opts = ...\n'
+    .. 'print(nn.version(), opts.quiet, opts.seed)\n')
+  local code, out, err = nnrun("plain.lua --quiet --seed 4")
+  expect_exit(code, 0, out, err)
+  check(out:match("^%d+%.%d+%.%d+\ttrue\t4\n$"), "stdout %s", out)
+end
+
+function cases.help_version()
+  local code, out = nnrun("--help")
+  check(code == 0 and out:match("^usage: nnrun FILE"), "help: %s %s", code, out)
+  code, out = nnrun("--version")
+  check(code == 0 and out:match("^nnrun %d+%.%d+%.%d+"), "version: %s %s", code, out)
+end
+
+-- One case per error class: exit status and the exact line on stderr.
+function cases.error_syntax()
+  write(dir .. "/syntax.lua", "local x = = 1\n")
+  local code, out, err = nnrun("syntax.lua")
+  expect_exit(code, 2, out, err)
+  expect_stderr(err, "nnrun: syntax.lua:1: unexpected symbol near '='")
+end
+
+function cases.error_missing_file()
+  local code, out, err = nnrun("nofile.lua")
+  expect_exit(code, 2, out, err)
+  expect_stderr(err, "nnrun: nofile.lua: No such file or directory")
+end
+
+function cases.error_file_type()
+  write(dir .. "/x.txt", "")
+  local code, out, err = nnrun("x.txt")
+  expect_exit(code, 2, out, err)
+  expect_stderr(err, "nnrun: x.txt: unsupported file type (expected .lua, .yaml or .yml)")
+end
+
+function cases.error_unknown_option()
+  local code, out, err = nnrun("x.lua --lerning-rate 3")
+  expect_exit(code, 2, out, err)
+  expect_stderr(err, "nnrun: unknown option '--lerning-rate' (see nnrun --help)")
+  code, out, err = nnrun("")
+  expect_exit(code, 2, out, err)
+  expect_stderr(err, "nnrun: no FILE given (see nnrun --help)")
+end
+
+function cases.error_bad_argument()
+  write(dir .. "/badarg.lua", 'local nn = require "nnrun"\n\nlocal layer = nn.dense(0, 3)\n')
+  local code, out, err = nnrun("badarg.lua")
+  expect_exit(code, 2, out, err)
+  expect_stderr(err, "nnrun: badarg.lua:3: bad argument #1 to 'dense' (input width must be >= 1)")
+  write(dir .. "/badopt.lua", 'local nn = require "nnrun"\nnn.optim.sgd{ lerning_rate = 0.1 }\n')
+  code, out, err = nnrun("badopt.lua")
+  expect_exit(code, 2, out, err)
+  expect_stderr(err, "nnrun: badopt.lua:2: bad argument #1 to 'sgd' (unknown option 'lerning_rate')")
+end
+
+function cases.error_script()
+  write(dir .. "/err.lua", 'error("no data here")\n')
+  local code, out, err = nnrun("err.lua")
+  expect_exit(code, 2, out, err)
+  expect_stderr(err, "nnrun: err.lua:1: no data here")
+  -- --debug adds the traceback
+  code, out, err = nnrun("err.lua --debug")
+  expect_exit(code, 2, out, err)
+  check(err:match("^nnrun: err.lua:1: no data here\nstack traceback:\n"), "debug: %s", err)
+end
+
+function cases.error_config()
+  write(dir .. "/cfg.lua", [[
+return {
+  data = { generator = "digits03" },
+  model = { layers = { { dense = 3 } } },
+  loss = "cross_entropy",
+  optimizer = { lr = -1, lerning_rate = 2 },
+}
+]])
+  local code, out, err = nnrun("cfg.lua --out never")
+  expect_exit(code, 2, out, err)
+  expect_stderr(err, table.concat({
+    "nnrun: cfg.lua: optimizer.lerning_rate: unknown key (did you mean 'lr'?)",
+    "nnrun: cfg.lua: optimizer.lr: must be > 0, got -1",
+    "nnrun: cfg.lua: model.layers: the network has 3 outputs, the data has 4 classes",
+  }, "\n"))
+  check(read(dir .. "/never/summary.json") == nil and read(dir .. "/never/config.yaml") == nil,
+    "a bad configuration left a run directory")
+  code, out, err = nnrun(string.format("%s/experiments/digits03.lua --set train.epoch=3",
+    sh_quote(src)))
+  expect_exit(code, 2, out, err)
+  expect_stderr(err, "nnrun: " .. src .. "/experiments/digits03.lua: train.epoch: unknown key "
+    .. "(did you mean 'epochs'?)")
+end
+
+function cases.error_diverged()
+  write(dir .. "/div.lua", [[
+local nn = require "nnrun"
+local net = nn.sequential{ nn.dense(2, 4), nn.relu(), nn.dense(1) }
+nn.fit(net, nn.datasets.xor(), { loss = "mse", optimizer = { lr = 1e30 }, epochs = 50 })
+]])
+  local code, out, err = nnrun("div.lua")
+  expect_exit(code, 1, out, err)
+  check(err:match("^nnrun: div.lua:3: training diverged"), "stderr %s", err)
+  write(dir .. "/divexp.lua", [[
+return { data = { generator = "xor" }, model = { layers = { { dense = 4, activation = "relu" },
+  { dense = 1 } } }, optimizer = { lr = 1e30 }, train = { epochs = 50 } }
+]])
+  code, out, err = nnrun("divexp.lua --out dv")
+  expect_exit(code, 1, out, err)
+  check(summary("dv"):match('"status": "diverged"'), "status: %s", summary("dv"))
+end
+
+function cases.error_io()
+  local code, out, err = nnrun(string.format("%s/experiments/digits03.lua --out /dev/null/run",
+    sh_quote(src)))
+  expect_exit(code, 1, out, err)
+  expect_stderr(err, "nnrun: cannot create the run directory /dev/null/run (/dev/null: File exists)")
+end
+
+function cases.sweep_reserved()
+  local code, out, err = nnrun("sweep x.yaml")
+  expect_exit(code, 2, out, err)
+  expect_stderr(err, "nnrun: sweep: not implemented yet")
+end
+
+function cases.leak()
+  local code, out, err = nnrun(string.format("%s/tests/e2e/leak.lua", sh_quote(src)))
+  expect_exit(code, 0, out, err)
+end
+
+local fn = cases[case]
+if not fn then
+  io.stderr:write("unknown case ", case, "\n")
+  os.exit(2)
+end
+fn()
+if failures > 0 then
+  os.exit(1)
+end
+print(case .. ": ok")

@@ -1,0 +1,133 @@
+-- scripts/nnrun/runner.lua (and record.lua, progress.lua): building and
+-- training a resolved experiment and the run directory it leaves
+local nn = require "nnrun"
+local config = require "nnrun.config"
+local runner = require "nnrun.runner"
+local progress = require "nnrun.progress"
+
+local function read(path)
+  local f = assert(io.open(path))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local function tmpdir()
+  local p = os.tmpname()
+  os.remove(p)
+  return p
+end
+
+-- An output stream that keeps what is written.
+local function sink()
+  local s = { text = "" }
+  function s:write(...)
+    for _, v in ipairs({ ... }) do
+      self.text = self.text .. v
+    end
+    return self
+  end
+  function s:flush() end
+  return s
+end
+
+describe("runner", function()
+  it("builds the model of a resolved experiment", function()
+    local r = assert(config.resolve{ data = { generator = "xor" }, model = { layers = {
+      { dense = 3, activation = "leaky_relu", slope = 0.2 }, { dense = 1 } } } })
+    local net = runner.build_model(r)
+    assert.equals("nnrun.Net(dense 2 -> 3, leaky_relu, dense 3 -> 1; 13 parameters)",
+      tostring(net))
+  end)
+
+  it("splits the data into train, validation and test", function()
+    local r = assert(config.resolve{ data = { generator = "digits03", n_per_class = 10 },
+      model = { layers = { { dense = 4 } } }, loss = "cross_entropy",
+      train = { validation_split = 0.25 } })
+    local d = runner.build_data(r)
+    assert.same({ 24, 8, 8 }, { d.train:size(), d.val:size(), d.test:size() })
+  end)
+
+  it("stops early after `patience` epochs without improvement", function()
+    local stop = runner.early_stopper{ metric = "val_loss", patience = 2, min_delta = 0.1 }
+    assert.same({ false, false, false, true },
+      { stop{ val_loss = 1 }, stop{ val_loss = 0.8 }, stop{ val_loss = 0.75 },
+        stop{ val_loss = 0.79 } })
+    local up = runner.early_stopper{ metric = "val_accuracy", patience = 1, min_delta = 0 }
+    assert.same({ false, false, true }, { up{ val_accuracy = 0.5 }, up{ val_accuracy = 0.6 },
+      up{ val_accuracy = 0.6 } })
+  end)
+
+  it("trains and writes config.yaml, metrics.jsonl and summary.json", function()
+    local dir = tmpdir()
+    local r = assert(config.resolve{ name = "t", data = { generator = "xor" },
+      model = { layers = { { dense = 8, activation = "tanh" }, { dense = 1, activation = "sigmoid" } } },
+      loss = "bce", optimizer = { lr = 0.5, momentum = 0.9 }, train = { epochs = 3, batch_size = 4 } })
+    local summary, status = runner.run(r, { out = dir, mode = "quiet" })
+    assert.equals(0, status)
+    assert.equals("completed", summary.status)
+    assert.equals(3, summary.epochs)
+    assert.equals(33, summary.parameters)
+    local lines = {}
+    for l in read(dir .. "/metrics.jsonl"):gmatch("[^\n]+") do
+      lines[#lines + 1] = l
+    end
+    assert.equals(3, #lines)
+    assert.matches('^{"epoch":1,"train_loss":[%d.e-]+,"lr":0.5,"seconds":', lines[1])
+    local s = read(dir .. "/summary.json")
+    for _, k in ipairs({ "test_loss", "test_accuracy", "epochs", "wall_seconds",
+      "samples_per_second", "parameters", "threads", "seed", "status" }) do
+      assert.matches('"' .. k .. '":', s)
+    end
+    assert.matches('name', read(dir .. "/config.yaml"))
+    for _, f in ipairs({ "config.yaml", "metrics.jsonl", "summary.json" }) do
+      os.remove(dir .. "/" .. f)
+    end
+    os.remove(dir)
+  end)
+
+  it("reports divergence as a failed run", function()
+    local dir = tmpdir()
+    local r = assert(config.resolve{ name = "d", data = { generator = "xor" },
+      model = { layers = { { dense = 4, activation = "relu" }, { dense = 1 } } },
+      optimizer = { lr = 1e30 }, train = { epochs = 20 } })
+    local summary, status = runner.run(r, { out = dir, mode = "quiet" })
+    assert.equals(1, status)
+    assert.equals("diverged", summary.status)
+    assert.matches("diverged", summary.error)
+    for _, f in ipairs({ "config.yaml", "metrics.jsonl", "summary.json" }) do
+      os.remove(dir .. "/" .. f)
+    end
+    os.remove(dir)
+  end)
+end)
+
+describe("progress", function()
+  it("prints one line per epoch", function()
+    local out = sink()
+    local p = progress.new{ mode = "lines", out = out, now = nn.now, epochs = 10 }
+    assert.is_nil(p.batch)
+    p.epoch{ epoch = 2, train_loss = 0.5, val_loss = 0.25, val_accuracy = 0.875, lr = 0.1,
+      seconds = 1.5 }
+    assert.equals("epoch  2/10  train 0.5  val 0.25  acc 87.5%  lr 0.1  1.50s\n", out.text)
+  end)
+
+  it("draws a live bar on a terminal, at most ten times a second", function()
+    local out, t = sink(), 0
+    local p = progress.new{ mode = "tty", out = out, now = function() return t end, epochs = 1 }
+    for b = 1, 100 do
+      t = b * 0.001
+      p.batch{ epoch = 1, batch = b, batches = 100, size = 10, running_loss = 1 / b }
+    end
+    local draws = select(2, out.text:gsub("\r", ""))
+    assert.equals(2, draws) -- the first batch and the last
+    assert.matches("100/100", out.text)
+    assert.matches("samples/s", out.text)
+  end)
+
+  it("prints nothing when quiet", function()
+    local out = sink()
+    progress.new{ mode = "quiet", out = out, now = nn.now, epochs = 1 }.epoch{ epoch = 1 }
+    assert.equals("", out.text)
+  end)
+end)
