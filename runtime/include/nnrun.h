@@ -205,7 +205,9 @@ NN_API nn_status nn_act_parse(const char *name, nn_act *out);
  *
  *   MSE            L = 1/(B*C) sum_{i,j} (y_ij - t_ij)^2         t: (B, C)
  *   CROSS_ENTROPY  categorical cross-entropy on logits, softmax fused:
- *                  L = 1/B sum_i [ logsumexp_j y_ij - sum_j t_ij y_ij ]
+ *                  L = 1/B sum_i [ (sum_j t_ij) logsumexp_j y_ij - sum_j t_ij y_ij ]
+ *                  (= -1/B sum t log softmax(y); the first sum is 1 for
+ *                  one-hot targets and labels)
  *                  t: (B, C) one-hot or soft targets (rows sum to 1), or
  *                  (B, 1) / (B) integer class labels in [0, C).  C >= 2.
  *   BCE            binary cross-entropy on probabilities p = y in [0,1]:
@@ -270,7 +272,8 @@ NN_API int64_t nn_net_input_size(const nn_net *net);  /* 0 when empty */
 NN_API int64_t nn_net_output_size(const nn_net *net); /* 0 when empty */
 NN_API int64_t nn_net_param_count(const nn_net *net);
 
-/* Description of layer i (0-based).  NN_ERANGE if i is out of range. */
+/* Description of layer i (0-based).  NN_ERANGE if i is out of range.
+ * (Error messages name layers from 1, as users count them: "layer 3".) */
 typedef struct nn_layer_info {
     nn_layer_kind kind;
     int64_t in, out;       /* feature widths                          */
@@ -415,7 +418,7 @@ typedef int (*nn_epoch_fn)(const nn_epoch_stats *s, void *user);
 typedef struct nn_train_config {
     nn_loss_kind loss;
     nn_sgd_config sgd;
-    nn_schedule schedule;   /* schedule.lr0 overrides sgd.lr        */
+    nn_schedule schedule;   /* lr0 > 0 overrides sgd.lr; 0: sgd.lr   */
     int schedule_per_batch; /* 0: schedule steps count epochs       */
     int64_t batch_size;     /* >= 1; larger than N means full batch */
     int shuffle;            /* reshuffle each epoch                 */
@@ -436,8 +439,10 @@ NN_API nn_status nn_trainer_create(nn_net *net, const nn_train_config *cfg, nn_t
 NN_API void nn_trainer_free(nn_trainer *tr);
 /* One pass over data in mini-batches (seeded shuffle, last partial batch
  * included).  *mean_loss = mean loss over samples (may be NULL).  If a
- * callback stops, *stopped is set to 1 (may be NULL).  NN_EDIVERGED when a
- * batch loss is not finite. */
+ * callback stops, *stopped is set to 1 (may be NULL), *mean_loss covers the
+ * batches done, and the epoch does not count as completed
+ * (nn_trainer_epoch is unchanged).  NN_EDIVERGED when a batch loss is not
+ * finite. */
 NN_API nn_status nn_train_epoch(nn_trainer *tr, const nn_dataset *data, double *mean_loss,
                                 int *stopped);
 /* Up to epochs epochs, evaluating val (may be NULL) after each; on_epoch is

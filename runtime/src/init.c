@@ -37,7 +37,8 @@ nn_status nn_init_fill(const nn_init *init, float *w, int64_t n, int64_t fan_in,
     int normal = 0;
     switch (init->kind) {
     case NN_INIT_ZEROS:
-        memset(w, 0, (size_t)n * sizeof *w);
+        if (n > 0)
+            memset(w, 0, (size_t)n * sizeof *w);
         return NN_OK;
     case NN_INIT_CONSTANT:
         if (!isfinite(a))

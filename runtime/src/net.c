@@ -246,6 +246,8 @@ nn_status nn_net_param(nn_net *net, int i, nn_param_which which, nn_tensor **vie
     if (i < 0 || i >= net->n)
         return nn_fail(NN_ERANGE, "net: layer index %d outside [0, %d)", i, net->n);
     const layer *l = &net->layers[i];
+    if (which != NN_WEIGHTS && which != NN_BIAS && which != NN_WEIGHT_GRAD && which != NN_BIAS_GRAD)
+        return nn_fail(NN_EINVAL, "net: unknown parameter kind %d", (int)which);
     if (l->kind != NN_LAYER_DENSE)
         return nn_fail(NN_EINVAL, "layer %d (%s) has no parameters", i + 1, layer_name(l));
     nn_tensor *t = nn_xcalloc(1, sizeof *t);
