@@ -1,0 +1,102 @@
+/* test_zero_alloc.c — after the first epoch, training allocates nothing.
+ *
+ * Every allocation of the library goes through the allocator hook, so a
+ * counting allocator (testutil.h) sees them all.  For a few configurations
+ * (cross-entropy with a partial last batch, MSE on a full batch with
+ * Nesterov momentum; 1 and 2 threads, so the parallel matrix products run
+ * too) we train one epoch, reset the count, train many more epochs and
+ * require zero allocations and zero releases.
+ */
+#include "testutil.h"
+
+/* n rows of `features` uniform inputs; labels in [0, classes) or, with
+ * onehot, one-hot rows of width classes. */
+static nn_dataset *make_data(int64_t n, int64_t features, int64_t classes, int onehot)
+{
+    const int64_t tc = onehot ? classes : 1;
+    float *x = malloc((size_t)(n * features) * sizeof(float));
+    float *t = calloc((size_t)(n * tc), sizeof(float));
+    nn_tensor *xt = NULL, *tt = NULL;
+    nn_dataset *d = NULL;
+    if (!x || !t)
+        return NULL;
+    for (int64_t i = 0; i < n * features; i++)
+        x[i] = (float)tu_uniform(-1.0, 1.0);
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t c = (int64_t)tu_uniform(0.0, (double)classes) % classes;
+        if (onehot)
+            t[i * tc + c] = 1.0f;
+        else
+            t[i] = (float)c;
+    }
+    CHECK_OK(nn_tensor_from(n, features, x, &xt));
+    CHECK_OK(nn_tensor_from(n, tc, t, &tt));
+    CHECK_OK(nn_dataset_create(xt, tt, &d));
+    nn_tensor_free(xt);
+    nn_tensor_free(tt);
+    free(x);
+    free(t);
+    return d;
+}
+
+typedef struct config {
+    const char *name;
+    nn_loss_kind loss;
+    int64_t batch; /* 0: the whole data set */
+    int nesterov;
+} config;
+
+static void run(const config *c, int threads)
+{
+    /* Wide enough layers that nn_gemm takes its blocked, parallel path. */
+    const int64_t n = 230, features = 100, hidden1 = 160, hidden2 = 96, classes = 5;
+    tu_alloc_install(0);
+    CHECK_OK(nn_set_threads(threads));
+    nn_dataset *d = make_data(n, features, classes, c->loss == NN_LOSS_MSE);
+    nn_net *net = NULL;
+    nn_trainer *tr = NULL;
+    CHECK_OK(nn_net_create(11, &net));
+    CHECK_OK(nn_net_add_dense(net, features, hidden1, NULL, NULL));
+    CHECK_OK(nn_net_add_activation(net, NN_ACT_RELU, 0.0f));
+    CHECK_OK(nn_net_add_dense(net, hidden1, hidden2, NULL, NULL));
+    CHECK_OK(nn_net_add_activation(net, NN_ACT_TANH, 0.0f));
+    CHECK_OK(nn_net_add_dense(net, hidden2, classes, NULL, NULL));
+    nn_train_config cfg = nn_train_defaults();
+    cfg.loss = c->loss;
+    cfg.sgd.lr = 0.01f;
+    cfg.sgd.momentum = 0.9f;
+    cfg.sgd.nesterov = c->nesterov;
+    cfg.batch_size = c->batch ? c->batch : n;
+    cfg.seed = 5;
+    CHECK_OK(nn_trainer_create(net, &cfg, &tr));
+    if (d && tr) {
+        CHECK_OK(nn_train_epoch(tr, d, NULL, NULL)); /* may size buffers */
+        const long before_calls = tu_alloc.calls, before_live = tu_alloc.live;
+        for (int e = 0; e < 30; e++)
+            CHECK_OK(nn_train_epoch(tr, d, NULL, NULL));
+        CHECK_MSG(tu_alloc.calls == before_calls,
+                  "%s, %d threads: %ld allocations in 30 epochs after the first, expected 0",
+                  c->name, threads, tu_alloc.calls - before_calls);
+        CHECK_MSG(tu_alloc.live == before_live,
+                  "%s, %d threads: %ld blocks released in 30 epochs after the first, expected 0",
+                  c->name, threads, before_live - tu_alloc.live);
+    }
+    nn_trainer_free(tr);
+    nn_net_free(net);
+    nn_dataset_free(d);
+    CHECK_MSG(tu_alloc.live == 0, "%s: %ld blocks leaked", c->name, tu_alloc.live);
+    tu_alloc_remove();
+}
+
+int main(void)
+{
+    tu_seed(3);
+    const config configs[] = {
+        {"cross-entropy, batch 32 (last batch partial)", NN_LOSS_CROSS_ENTROPY, 32, 0},
+        {"mse, full batch, nesterov", NN_LOSS_MSE, 0, 1},
+    };
+    for (size_t i = 0; i < sizeof configs / sizeof *configs; i++)
+        for (int t = 1; t <= 2; t++)
+            run(&configs[i], t);
+    return tu_finish();
+}
