@@ -376,6 +376,29 @@ static int n_params(lua_State *L) {
     return 1;
 }
 
+/* net:save(path): the network (architecture and weights) as a checkpoint,
+ * written atomically. */
+static int n_save(lua_State *L) {
+    l_net *ud = nnl_check_net(L, 1);
+    const char *path = luaL_checkstring(L, 2);
+    nn_status s = nn_save(path, ud->net, NULL, NULL);
+    if (s != NN_OK) {
+        return nnl_fail(L, s);
+    }
+    return 0;
+}
+
+/* nn.load(path) -> net, from a checkpoint written by net:save or a run. */
+static int l_load(lua_State *L) {
+    const char *path = luaL_checkstring(L, 1);
+    l_net *ud = (l_net *)nnl_newobject(L, sizeof(l_net), 0, NNL_NET);
+    nn_status s = nn_load(path, &ud->net, NULL);
+    if (s != NN_OK) {
+        return nnl_fail(L, s);
+    }
+    return 1;
+}
+
 static int n_release(lua_State *L) {
     l_net *ud = (l_net *)luaL_checkudata(L, 1, NNL_NET);
     nn_net_free(ud->net);
@@ -424,7 +447,8 @@ void nnl_open_net(lua_State *L) {
         {"weights", n_weights},         {"bias", n_bias},
         {"weight_grad", n_weight_grad}, {"bias_grad", n_bias_grad},
         {"params", n_params},           {"reinit", n_reinit},
-        {"prepare", n_prepare},         {"close", n_release},
+        {"prepare", n_prepare},         {"save", n_save},
+        {"close", n_release},
         {NULL, NULL}};
     static const luaL_Reg meta[] = {{"__gc", n_release},
                                     {"__close", n_release},
@@ -435,7 +459,7 @@ void nnl_open_net(lua_State *L) {
         {"dense", l_dense},     {"relu", l_relu},         {"sigmoid", l_sigmoid},
         {"tanh", l_tanh},       {"identity", l_identity}, {"softmax", l_softmax},
         {"leaky_relu", l_leaky_relu}, {"activation", l_activation},
-        {"sequential", l_sequential}, {NULL, NULL}};
+        {"sequential", l_sequential}, {"load", l_load}, {NULL, NULL}};
     nnl_newclass(L, NNL_LAYER, NULL, layer_meta);
     nnl_newclass(L, NNL_NET, methods, meta);
     nnl_setfuncs(L, funcs);
