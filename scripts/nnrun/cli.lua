@@ -135,7 +135,38 @@ local function first_line(s)
   return (tostring(s):match("^[^\n]*"))
 end
 
--- Loads FILE: a Lua chunk, or a YAML experiment (as a function returning it).
+-- Removes YAML nulls (yaml.null) from a document: a null value means "not
+-- given", so the schema's default applies.
+local function strip_nulls(v, null)
+  if v == null then
+    return nil
+  end
+  if type(v) == "table" then
+    for k, x in pairs(v) do
+      v[k] = strip_nulls(x, null)
+    end
+  end
+  return v
+end
+
+-- A locator for config errors from the positions table of yaml.load:
+-- the key of path, else its value, else the nearest located parent.
+local function yaml_locator(file, positions)
+  return function(path)
+    local p = path
+    while p do
+      local pos = positions[p .. "#key"] or positions[p]
+      if pos then
+        return string.format("%s:%d:%d", file, pos.line, pos.col)
+      end
+      p = p:match("^(.*)[.%[]") -- drop the last component
+    end
+    return nil
+  end
+end
+
+-- Loads FILE: returns a function running it (a Lua chunk, or one returning
+-- the YAML document) and, for YAML, a locator of config errors.
 local function load_file(file)
   local f = io.open(file, "r")
   if not f then
@@ -151,12 +182,19 @@ local function load_file(file)
     end
     return chunk
   elseif ext == "yaml" or ext == "yml" then
-    if not (nn.yaml and nn.yaml.load) then
+    local yaml = nn.yaml
+    if not (yaml and yaml.load) then
       usage_error("%s: this nnrun was built without YAML support", file)
     end
-    return function()
-      return nn.yaml.load(file)
-    end, true
+    local ok, doc, positions = pcall(yaml.load, file)
+    if not ok then
+      usage_error("%s", first_line(doc))
+    end
+    doc = strip_nulls(doc, yaml.null)
+    if doc == nil then
+      usage_error("%s: empty document", file)
+    end
+    return function() return doc end, yaml_locator(file, positions or {})
   end
   usage_error("%s: unsupported file type (expected .lua, .yaml or .yml)", file)
 end
@@ -191,9 +229,20 @@ function M.run_experiment(exp, o, file, locate)
   apply_overrides(exp, o, file)
   local r, errs = config.resolve(exp, { name = util.stem(file) })
   if not r then
-    for _, e in ipairs(errs) do
-      io.stderr:write("nnrun: ", config.format_error(e, { source = file,
-        locate = locate }), "\n")
+    local lines = {}
+    for i, e in ipairs(errs) do
+      local text = config.format_error(e, { source = file, locate = locate })
+      local line, col = text:match("^[^\n]-:(%d+):(%d+): ")
+      lines[i] = { text = text, line = tonumber(line) or 0, col = tonumber(col) or 0, i = i }
+    end
+    -- In file order when the errors are located (YAML), else as found.
+    table.sort(lines, function(a, b)
+      if a.line ~= b.line then return a.line < b.line end
+      if a.col ~= b.col then return a.col < b.col end
+      return a.i < b.i
+    end)
+    for _, l in ipairs(lines) do
+      io.stderr:write("nnrun: ", l.text, "\n")
     end
     return 2
   end
@@ -228,7 +277,7 @@ function M.main(args)
   end
   local status
   ok, perr = protect(o, function()
-    local chunk, is_yaml = load_file(o.file)
+    local chunk, locate = load_file(o.file)
     if o.threads then
       nn.set_threads(o.threads)
     end
@@ -236,14 +285,14 @@ function M.main(args)
     local result = chunk({ file = o.file, out = o.out, seed = o.seed, threads = o.threads,
       quiet = o.quiet or false, debug = o.debug or false })
     if type(result) == "table" then
-      status = M.run_experiment(result, o, o.file)
+      status = M.run_experiment(result, o, o.file, locate)
     elseif result ~= nil then
       usage_error("%s: a script returns an experiment table or nothing, it returned %s",
         o.file, type(result))
     elseif #o.set > 0 then
       usage_error("%s: --set needs a script that returns an experiment table", o.file)
-    elseif is_yaml then
-      usage_error("%s: empty document", o.file)
+    elseif locate then
+      usage_error("%s: a YAML file holds an experiment mapping, not a %s", o.file, type(result))
     else
       status = 0
     end

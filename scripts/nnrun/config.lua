@@ -669,7 +669,9 @@ end
 function M.parse_value(s, yaml)
   if yaml and yaml.parse then
     local ok, v = pcall(yaml.parse, s)
-    if ok and type(v) ~= "table" then
+    if ok and v == yaml.null then
+      return nil
+    elseif ok and type(v) ~= "table" then
       return v
     end
   end

@@ -20,6 +20,10 @@ local SUMMARY_ORDER = { "name", "status", "test_loss", "test_accuracy", "train_l
   "val_accuracy", "epochs", "wall_seconds", "samples_per_second", "parameters", "threads",
   "seed", "error" }
 
+-- config.yaml lists keys in the order of the schema's documentation.
+local KEY_ORDER = { "name", "generator", "input", "layers", "dense", "activation", "seed",
+  "threads", "data", "model", "loss", "optimizer", "schedule", "train", "output" }
+
 -- A run failure (I/O): the CLI exits with status 1.
 local function io_fail(msg)
   error({ exit = 1, message = msg }, 0)
@@ -42,7 +46,7 @@ end
 function M.config_text(cfg)
   local doc = dumpable(cfg)
   if nn.yaml and nn.yaml.dump then
-    local ok, text = pcall(nn.yaml.dump, doc)
+    local ok, text = pcall(nn.yaml.dump, doc, { key_order = KEY_ORDER })
     if ok and type(text) == "string" then
       return text
     end
