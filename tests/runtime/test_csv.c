@@ -196,7 +196,7 @@ static void test_garbage(void)
     tu_seed(11);
     const char alphabet[] = "0123456789.,-e\"\n\r ab";
     char buf[300];
-    for (int it = 0; it < 2000; it++) {
+    for (int it = 0; it < 600; it++) {
         const int n = (int)tu_uniform(0, 299);
         for (int i = 0; i < n; i++)
             buf[i] = alphabet[(int)tu_uniform(0, sizeof alphabet - 1)];

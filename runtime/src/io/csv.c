@@ -350,9 +350,15 @@ nn_status nn_dataset_from_csv(const char *path, const nn_csv_options *opt_in, nn
     }
 
     if (opt.target == NN_CSV_CLASS_TEXT) {
-        cl.names = nn_xcalloc(CSV_MAX_CLASSES, sizeof(char *));
-        cl.slots = nn_xcalloc(2 * CSV_MAX_CLASSES, sizeof(int32_t));
-        cl.mask = 2 * CSV_MAX_CLASSES - 1;
+        /* At most min(rows + listed names, limit) classes; the table keeps
+         * at least half its slots free. */
+        const int64_t most = rows + opt.n_classes < CSV_MAX_CLASSES ? rows + opt.n_classes : CSV_MAX_CLASSES;
+        uint32_t slots = 16;
+        while ((int64_t)slots < 2 * most)
+            slots *= 2;
+        cl.names = nn_xcalloc((size_t)most, sizeof(char *));
+        cl.slots = nn_xcalloc(slots, sizeof(int32_t));
+        cl.mask = slots - 1;
         if (!cl.names || !cl.slots) {
             s = nn_oom(path);
             goto done;
