@@ -138,7 +138,7 @@ AVX2 static void pack_a_avx2(int ta, const float *A, int64_t lda, int64_t i0, in
             for (; k < kc; k++) {
                 const float *src = A + (k0 + k) * lda + i0;
                 const __m128 lo = _mm_loadu_ps(src);
-                const __m128 hi = _mm_castpd_ps(_mm_load_sd((const double *)(src + 4)));
+                const __m128 hi = _mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)(src + 4)));
                 _mm_storeu_ps(Ap + k * MR, lo);
                 _mm_storel_pi((__m64 *)(Ap + k * MR + 4), hi);
             }
