@@ -67,6 +67,7 @@ struct nn_checkpoint {
     nn_norm_kind norm;
     int64_t norm_features;
     float *shift, *div;
+    nn_norm normv; /* the above as an nn_norm, for nn_checkpoint_extra_of */
     char *config;
     int nmeta;
     char **keys, **values;
@@ -800,6 +801,7 @@ static nn_status parse(nn_checkpoint *ck, const uint8_t *b, uint64_t size, const
                                (long long)f);
         ck->norm = (nn_norm_kind)kind;
         ck->norm_features = F;
+        ck->normv = (nn_norm){ck->norm, F, ck->shift, ck->div};
     }
     if (present[S_CONF]) {
         if (sec[S_CONF].n == 0 || memchr(sec[S_CONF].p, 0, (size_t)sec[S_CONF].n))
@@ -1009,7 +1011,7 @@ nn_checkpoint_extra nn_checkpoint_extra_of(const nn_checkpoint *ck)
     nn_checkpoint_extra e = {NULL, NULL, NULL, NULL, 0};
     if (!ck)
         return e;
-    e.norm = NULL; /* see nn_checkpoint_norm; the caller keeps the nn_norm */
+    e.norm = ck->norm != NN_NORM_NONE ? &ck->normv : NULL;
     e.config = ck->config;
     e.meta_keys = (const char *const *)ck->keys;
     e.meta_values = (const char *const *)ck->values;
