@@ -1,24 +1,27 @@
 /* gemm.c — the blocked, packed, multithreaded matrix product (see gemm.h).
  *
- * Loop nest (Goto/BLIS):
- *   for jc in N by NC                       columns of C
- *     for each K block [k0, k0+kc)           ascending; split depends on K only
- *       pack op(B)[k0.., jc..] into NR-column slivers      (threads share it)
- *       for ic in M by MC
- *         pack op(A)[ic.., k0..] into MR-row slivers       (threads share it)
- *         for each MR x NR tile of the MC x NC block:  micro-kernel
- * Threads split sliver packing and the tiles of each block (contiguous runs
- * of tiles, column-sliver major so a thread reuses its B sliver from L1).
+ * Threads: each of up to nn_threads() threads owns a rectangle of C (the
+ * columns are split first, in whole NR-wide slivers; the rows too when
+ * there are fewer slivers than threads) and computes it alone, so there
+ * are no shared panels and no barriers, only the fork and join.
+ * One thread's loop nest over its rectangle:
+ *   for each column chunk of CH_N                    (B chunk stays in L2)
+ *     for each K block [k0, k0+kc)          ascending; split depends on K only
+ *       pack op(B)[k0.., chunk] into NR-column slivers
+ *       for each MR-row sliver of its rows
+ *         pack op(A)[rows, k0..] into an MR x kc sliver     (stays in L1)
+ *         for each NR-column sliver of the chunk: micro-kernel
  * The K blocks are never split across threads, and a tile's sum over one
  * K block does not depend on where the tile is: every C element is summed
  * by one thread in the same order whatever the thread count, and the first
  * K block applies beta, the later ones add.
  *
- * Workspace: the packed panels live in static, aligned buffers owned by the
- * call that holds `ws_busy`; nothing is allocated, so nn_gemm never fails.
- * A call that finds the workspace in use (another host thread is inside
- * nn_gemm) runs the same loop nest on one thread over one-sliver panels on
- * its stack; the arithmetic, hence the result, is the same.
+ * Workspace: the packed B chunks live in a static, aligned buffer (one part
+ * per thread) owned by the call that holds `ws_busy`, A slivers on each
+ * thread's stack; nothing is allocated, so nn_gemm never fails.  A call
+ * that finds the workspace in use (another host thread is inside nn_gemm)
+ * runs the same loops on one thread with a one-sliver chunk on its stack;
+ * the arithmetic, hence the result, is the same.
  */
 #include "gemm.h"
 
@@ -40,29 +43,28 @@
 #define MR NN_GEMM_MR
 #define NR NN_GEMM_NR
 /* Blocking (overridable with -D only for tuning experiments).
- * K block: an MR x KC sliver of A (6 KB) and a KC x NR sliver of B (16 KB)
- * stay in L1 while the micro-kernel runs. */
+ * K block: the MR x KC sliver of A (6 KB) stays in L1 while the micro-kernel
+ * streams KC x NR slivers of B (16 KB each) past it. */
 #ifndef KC_MAX
 #define KC_MAX 256
 #endif
-/* M block: the MC x KC panel of A (144 KB) stays in L2. */
-#ifndef MC_MAX
-#define MC_MAX 144
+/* Column chunk a thread packs at once: KC_MAX x CH_N floats (256 KB) stay
+ * in its L2 while its A slivers stream past. */
+#ifndef CH_N
+#define CH_N 256
 #endif
-/* N block: the KC x NC panel of B (2 MB) stays in L3. */
-#ifndef NC_MAX
-#define NC_MAX 2048
-#endif
+/* The largest team the static workspace serves (more threads than this
+ * give no more speed on the machines this runtime targets). */
+#define MAX_TEAM 8
 /* Products with fewer multiply-adds than this run on one thread: waking a
- * team and three barriers per block cost more than they save. */
+ * team costs more than it saves. */
 #define PAR_MIN_WORK (64 * 64 * 64)
 /* Products up to this many multiply-adds skip packing altogether (the tiny
  * layers of e.g. XOR, where call overhead is everything). */
 #define TINY_WORK 2048
 
-static alignas(64) float ws_a[MC_MAX * KC_MAX];
-static alignas(64) float ws_b[KC_MAX * NC_MAX];
-/* A flag, not a float reduction: it only says which call owns ws_a/ws_b. */
+static alignas(64) float ws_b[MAX_TEAM * KC_MAX * CH_N];
+/* A flag, not a float reduction: it only says which call owns ws_b. */
 static atomic_flag ws_busy = ATOMIC_FLAG_INIT;
 
 /* ---- portable kernel set ------------------------------------------------ */
@@ -244,55 +246,64 @@ static void gemm_tiny(int ta, int tb, int64_t M, int64_t N, int64_t K, float alp
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
-/* The loop nest of the file comment over panels wa (mc_max x KC_MAX) and
- * wb (KC_MAX x nc_max), on up to nt threads. */
-static void gemm_blocked(const nn_gemm_kern *kr, int nt, float *wa, float *wb, int64_t mc_max,
-                         int64_t nc_max, int ta, int tb, int64_t M, int64_t N, int64_t K,
-                         float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
-                         float beta, float *C, int64_t ldc)
+/* One thread's share of gemm_owned: C rows [i0, i1) x columns [j0, j1),
+ * in column chunks of ch_n that it packs into its own part wb of the
+ * workspace (KC_MAX x ch_n), A slivers on its stack. */
+static void gemm_part(const nn_gemm_kern *kr, float *wb, int64_t ch_n, int64_t i0, int64_t i1,
+                      int64_t j0, int64_t j1, int ta, int tb, int64_t K, float alpha,
+                      const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                      float *C, int64_t ldc)
 {
+    alignas(64) float ap[MR * KC_MAX];
     const int64_t nkb = (K + KC_MAX - 1) / KC_MAX;
+    for (int64_t jc = j0; jc < j1; jc += ch_n) {
+        const int64_t nc = min64(ch_n, j1 - jc);
+        for (int64_t kb = 0; kb < nkb; kb++) {
+            /* Near-equal K blocks, a function of K alone. */
+            const int64_t k0 = kb * K / nkb, kc = (kb + 1) * K / nkb - k0;
+            const int overwrite = kb == 0 && beta == 0.0f;
+            const float beta_k = kb == 0 ? beta : 1.0f;
+            kr->pack_b(tb, B, ldb, k0, kc, jc, nc, wb);
+            for (int64_t i = i0; i < i1; i += MR) {
+                const int mr = (int)min64(MR, i1 - i);
+                kr->pack_a(ta, A, lda, i, mr, k0, kc, ap);
+                for (int64_t j = 0; j < nc; j += NR)
+                    kr->ukr(kc, ap, wb + j * kc, C + i * ldc + jc + j, ldc, alpha, beta_k,
+                            overwrite, mr, (int)min64(NR, nc - j));
+            }
+        }
+    }
+}
+
+/* Each of up to nt threads owns a rectangle of C (a grid of pm x pn,
+ * columns split first, in whole slivers) and computes it alone: no
+ * shared panels, no barriers.  wb holds nt parts of KC_MAX x ch_n. */
+static void gemm_owned(const nn_gemm_kern *kr, int nt, float *wb, int64_t ch_n, int ta, int tb,
+                       int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                       const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
+{
+    const int64_t njr = (N + NR - 1) / NR, nir = (M + MR - 1) / MR;
+    const int64_t pn = min64(nt, njr), pm = min64(nt / pn, nir);
     (void)nt;
-#pragma omp parallel num_threads(nt) if (nt > 1)
+#pragma omp parallel num_threads((int)(pm * pn)) if (pm * pn > 1)
     {
-        int64_t tid = 0, nth = 1;
+        int64_t tid = 0;
 #ifdef _OPENMP
         tid = omp_get_thread_num();
+#endif
+        /* A smaller team than asked for (nested region, thread limit)
+         * leaves rectangles undone: take them over in turn. */
+        int64_t nth = 1;
+#ifdef _OPENMP
         nth = omp_get_num_threads();
 #endif
-        for (int64_t jc = 0; jc < N; jc += nc_max) {
-            const int64_t nc = min64(nc_max, N - jc);
-            const int64_t njr = (nc + NR - 1) / NR;
-            for (int64_t kb = 0; kb < nkb; kb++) {
-                /* Near-equal K blocks, a function of K alone. */
-                const int64_t k0 = kb * K / nkb, kc = (kb + 1) * K / nkb - k0;
-                const int overwrite = kb == 0 && beta == 0.0f;
-                const float beta_k = kb == 0 ? beta : 1.0f;
-                {
-                    const int64_t s0 = njr * tid / nth, s1 = njr * (tid + 1) / nth;
-                    if (s1 > s0)
-                        kr->pack_b(tb, B, ldb, k0, kc, jc + s0 * NR,
-                                   min64(nc, s1 * NR) - s0 * NR, wb + s0 * NR * kc);
-                }
-#pragma omp barrier
-                for (int64_t ic = 0; ic < M; ic += mc_max) {
-                    const int64_t mc = min64(mc_max, M - ic);
-                    const int64_t nir = (mc + MR - 1) / MR;
-                    for (int64_t s = nir * tid / nth; s < nir * (tid + 1) / nth; s++)
-                        kr->pack_a(ta, A, lda, ic + s * MR, (int)min64(MR, mc - s * MR), k0, kc,
-                                   wa + s * MR * kc);
-#pragma omp barrier
-                    const int64_t tiles = nir * njr;
-                    for (int64_t t = tiles * tid / nth; t < tiles * (tid + 1) / nth; t++) {
-                        const int64_t jr = t / nir, ir = t % nir;
-                        kr->ukr(kc, wa + ir * MR * kc, wb + jr * NR * kc,
-                                C + (ic + ir * MR) * ldc + jc + jr * NR, ldc, alpha, beta_k,
-                                overwrite, (int)min64(MR, mc - ir * MR),
-                                (int)min64(NR, nc - jr * NR));
-                    }
-#pragma omp barrier
-                }
-            }
+        for (int64_t r = tid; r < pm * pn; r += nth) {
+            const int64_t tn = r % pn, tm = r / pn;
+            const int64_t j0 = njr * tn / pn * NR, j1 = min64(N, njr * (tn + 1) / pn * NR);
+            const int64_t i0 = nir * tm / pm * MR, i1 = min64(M, nir * (tm + 1) / pm * MR);
+            if (j1 > j0 && i1 > i0)
+                gemm_part(kr, wb + tid * KC_MAX * ch_n, ch_n, i0, i1, j0, j1, ta, tb, K, alpha,
+                          A, lda, B, ldb, beta, C, ldc);
         }
     }
 }
@@ -319,16 +330,16 @@ void nn_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const
     }
     const nn_gemm_kern *kr = kern();
     if (atomic_flag_test_and_set_explicit(&ws_busy, memory_order_acquire)) {
-        alignas(64) float sa[MR * KC_MAX];
         alignas(64) float sb[KC_MAX * NR];
-        gemm_blocked(kr, 1, sa, sb, MR, NR, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        gemm_owned(kr, 1, sb, NR, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
     int nt = nn_threads();
     if (nt < 1 || work < PAR_MIN_WORK)
         nt = 1;
-    gemm_blocked(kr, nt, ws_a, ws_b, MC_MAX, NC_MAX, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta,
-                 C, ldc);
+    if (nt > MAX_TEAM)
+        nt = MAX_TEAM;
+    gemm_owned(kr, nt, ws_b, CH_N, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     atomic_flag_clear_explicit(&ws_busy, memory_order_release);
 #endif
 }
