@@ -376,27 +376,136 @@ static int n_params(lua_State *L) {
     return 1;
 }
 
-/* net:save(path): the network (architecture and weights) as a checkpoint,
- * written atomically. */
+/* net:save(path [, { trainer =, config =, norm =, meta = }]): the network
+ * (architecture and weights) as a checkpoint, written atomically.
+ *   trainer  the Trainer passed to nn.fit's on_epoch: adds the training
+ *            state, so that nn.fit{ resume = path } continues exactly
+ *   config   text stored with the model (e.g. the resolved YAML)
+ *   norm     a Dataset (its normalisation) or a table as d:norm() gives
+ *   meta     a table of string keys and string (or number) values */
 static int n_save(lua_State *L) {
+    static const char *const keys[] = {"trainer", "config", "norm", "meta", NULL};
     l_net *ud = nnl_check_net(L, 1);
     const char *path = luaL_checkstring(L, 2);
-    nn_status s = nn_save(path, ud->net, NULL, NULL);
+    const nn_trainer *tr = NULL;
+    nn_checkpoint_extra extra;
+    nn_norm norm;
+    memset(&extra, 0, sizeof extra);
+    if (!lua_isnoneornil(L, 3)) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        nnl_check_options(L, 3, 3, NULL, keys);
+        if (lua_getfield(L, 3, "trainer") != LUA_TNIL) {
+            l_trainer *t = (l_trainer *)luaL_testudata(L, -1, NNL_TRAINER);
+            if (t == NULL || t->tr == NULL) {
+                return nnl_argerror(L, 3, "trainer",
+                                    t ? "the trainer is closed (use it inside on_epoch)"
+                                      : "expected the trainer given to on_epoch");
+            }
+            if (nn_trainer_net(t->tr) != ud->net) {
+                return nnl_argerror(L, 3, "trainer", "it trains another network");
+            }
+            tr = t->tr;
+        }
+        if (lua_getfield(L, 3, "config") != LUA_TNIL) {
+            if (lua_type(L, -1) != LUA_TSTRING) {
+                return nnl_argerror(L, 3, "config", "expected a string");
+            }
+            extra.config = lua_tostring(L, -1);
+        }
+        if (lua_getfield(L, 3, "norm") != LUA_TNIL) {
+            l_dataset *d = (l_dataset *)luaL_testudata(L, -1, NNL_DATASET);
+            if (d != NULL && d->d != NULL) {
+                norm = nn_dataset_norm(d->d);
+            } else {
+                nnl_check_norm(L, -1, 3, &norm);
+            }
+            if (norm.kind != NN_NORM_NONE) {
+                extra.norm = &norm;
+            }
+        }
+        if (lua_getfield(L, 3, "meta") == LUA_TTABLE) {
+            int t = lua_gettop(L);
+            int n = 0;
+            lua_pushnil(L);
+            while (lua_next(L, t) != 0) {
+                lua_pop(L, 1);
+                n++;
+            }
+            const char **k = (const char **)lua_newuserdatauv(L, (size_t)(n + 1) * sizeof(char *), 0);
+            const char **v = (const char **)lua_newuserdatauv(L, (size_t)(n + 1) * sizeof(char *), 0);
+            lua_newtable(L); /* anchors the strings */
+            int a = lua_gettop(L), i = 0;
+            lua_pushnil(L);
+            while (lua_next(L, t) != 0) {
+                if (lua_type(L, -2) != LUA_TSTRING || !lua_isstring(L, -1)) {
+                    return nnl_argerror(L, 3, "meta", "keys and values must be strings");
+                }
+                k[i] = lua_tostring(L, -2);
+                v[i] = lua_tostring(L, -1); /* converts a number in place */
+                lua_rawseti(L, a, i + 1);
+                i++;
+            }
+            extra.meta_keys = k;
+            extra.meta_values = v;
+            extra.n_meta = n;
+        } else if (!lua_isnil(L, -1)) {
+            return nnl_argerror(L, 3, "meta", "expected a table");
+        }
+    }
+    nn_status s = nn_save(path, ud->net, tr, &extra);
     if (s != NN_OK) {
         return nnl_fail(L, s);
     }
     return 0;
 }
 
-/* nn.load(path) -> net, from a checkpoint written by net:save or a run. */
+/* Protected: (checkpoint*) -> info table. */
+static int push_ck_info(lua_State *L) {
+    const nn_checkpoint *ck = (const nn_checkpoint *)lua_touserdata(L, 1);
+    lua_createtable(L, 0, 6);
+    lua_pushinteger(L, (lua_Integer)nn_checkpoint_epoch(ck));
+    lua_setfield(L, -2, "epoch");
+    lua_pushinteger(L, (lua_Integer)nn_checkpoint_step(ck));
+    lua_setfield(L, -2, "step");
+    lua_pushboolean(L, nn_checkpoint_has_trainer(ck));
+    lua_setfield(L, -2, "has_trainer");
+    if (nn_checkpoint_config(ck)) {
+        lua_pushstring(L, nn_checkpoint_config(ck));
+        lua_setfield(L, -2, "config");
+    }
+    nn_norm n = nn_checkpoint_norm(ck);
+    if (n.kind != NN_NORM_NONE) {
+        nnl_push_norm(L, &n);
+        lua_setfield(L, -2, "norm");
+    }
+    lua_newtable(L);
+    for (int i = 0; i < nn_checkpoint_meta_count(ck); i++) {
+        lua_pushstring(L, nn_checkpoint_meta_value(ck, i));
+        lua_setfield(L, -2, nn_checkpoint_meta_key(ck, i));
+    }
+    lua_setfield(L, -2, "meta");
+    return 1;
+}
+
+/* nn.load(path) -> net, info: a network from a checkpoint written by
+ * net:save or a run, and { epoch, step, has_trainer, config (text),
+ * norm (as d:norm()), meta = { key = value } }. */
 static int l_load(lua_State *L) {
     const char *path = luaL_checkstring(L, 1);
     l_net *ud = (l_net *)nnl_newobject(L, sizeof(l_net), 0, NNL_NET);
-    nn_status s = nn_load(path, &ud->net, NULL);
+    nn_checkpoint *ck = NULL;
+    nn_status s = nn_load(path, &ud->net, &ck);
     if (s != NN_OK) {
         return nnl_fail(L, s);
     }
-    return 1;
+    lua_pushcfunction(L, push_ck_info);
+    lua_pushlightuserdata(L, ck);
+    int r = lua_pcall(L, 1, 1, 0); /* free ck whatever happens */
+    nn_checkpoint_free(ck);
+    if (r != LUA_OK) {
+        return lua_error(L);
+    }
+    return 2;
 }
 
 static int n_release(lua_State *L) {

@@ -18,14 +18,10 @@ typedef struct fit_ctx {
     int on_batch; /* stack index of the function, 0 when none   */
     int on_epoch;
     int err;      /* stack index of the slot for a kept error  */
+    int trainer;  /* stack index of the Trainer userdata       */
     int failed;
 } fit_ctx;
 
-/* nnrun.Trainer: holds the runtime trainer during nn.fit, so that an error
- * raised in between leaks nothing. */
-typedef struct l_trainer {
-    nn_trainer *tr;
-} l_trainer;
 
 static int tr_release(lua_State *L) {
     l_trainer *ud = (l_trainer *)luaL_checkudata(L, 1, NNL_TRAINER);
@@ -64,7 +60,8 @@ static int batch_protected(lua_State *L) {
     return 1;
 }
 
-/* Protected: (stats*, history, fn or nil) -> keep going or stop. */
+/* Protected: (stats*, history, fn or nil, trainer) -> keep going or stop.
+ * fn(stats, trainer). */
 static int epoch_protected(lua_State *L) {
     const nn_epoch_stats *s = (const nn_epoch_stats *)lua_touserdata(L, 1);
     lua_createtable(L, 0, 6);
@@ -83,7 +80,8 @@ static int epoch_protected(lua_State *L) {
     }
     lua_pushvalue(L, 3);
     lua_insert(L, -2);
-    lua_call(L, 1, 1);
+    lua_pushvalue(L, 4);
+    lua_call(L, 2, 1);
     lua_pushboolean(L, !(lua_isboolean(L, -1) && !lua_toboolean(L, -1)));
     return 1;
 }
@@ -122,7 +120,8 @@ static int on_epoch(const nn_epoch_stats *s, void *user) {
     } else {
         lua_pushnil(c->L);
     }
-    return finish_callback(c, 3);
+    lua_pushvalue(c->L, c->trainer);
+    return finish_callback(c, 4);
 }
 
 static int opt_function(lua_State *L, int opts, const char *key) {
@@ -138,13 +137,29 @@ static int opt_function(lua_State *L, int opts, const char *key) {
     return lua_gettop(L);
 }
 
+static int ck_release(lua_State *L) {
+    l_checkpoint *ud = (l_checkpoint *)luaL_checkudata(L, 1, NNL_CHECKPOINT);
+    nn_checkpoint_free(ud->ck);
+    ud->ck = NULL;
+    return 0;
+}
+
 /* nn.fit(net, data, { loss=, optimizer=, schedule=, batch_size=, epochs=,
- *                     shuffle=, seed=, validation=, on_epoch=, on_batch= })
- *   -> history (array of epoch stats), stopped (true if a callback stopped) */
+ *                     shuffle=, seed=, validation=, on_epoch=, on_batch=,
+ *                     resume= })
+ *   -> history (array of epoch stats), stopped (true if a callback stopped)
+ * on_epoch(stats, trainer): trainer is valid during the call only; pass it
+ * to net:save(path, { trainer = trainer }) to write a checkpoint that
+ * resumes exactly (only at epoch boundaries, which is where on_epoch runs).
+ * resume = path of such a checkpoint: its weights are copied into net (the
+ * architecture must match), the trainer continues from its momentum,
+ * shuffle generator and position (the configuration must match in all that
+ * shapes the trajectory), and training runs the epochs left to reach
+ * `epochs` (the total, counting those done before the checkpoint). */
 static int l_fit(lua_State *L) {
     static const char *const keys[] = {"loss",    "optimizer",  "schedule", "batch_size",
                                        "epochs",  "shuffle",    "seed",     "validation",
-                                       "on_epoch", "on_batch",  NULL};
+                                       "on_epoch", "on_batch",  "resume",   NULL};
     l_net *net = nnl_check_net(L, 1);
     l_dataset *data = nnl_check_dataset(L, 2);
     const nn_dataset *val = NULL;
@@ -207,15 +222,42 @@ static int l_fit(lua_State *L) {
     cfg.on_epoch = on_epoch;
     cfg.user = &ctx;
 
+    l_checkpoint *ck = NULL;
+    if (lua_istable(L, 3) && lua_getfield(L, 3, "resume") != LUA_TNIL) {
+        const char *path = lua_tostring(L, -1);
+        if (lua_type(L, -1) != LUA_TSTRING) {
+            return nnl_argerror(L, 3, NULL, "option 'resume' must be a checkpoint path");
+        }
+        ck = (l_checkpoint *)nnl_newobject(L, sizeof(l_checkpoint), 0, NNL_CHECKPOINT);
+        nn_status cs = nn_checkpoint_read(path, &ck->ck);
+        if (cs == NN_OK && !nn_checkpoint_has_trainer(ck->ck)) {
+            return luaL_error(L, "%s: holds no training state (cannot resume from it)", path);
+        }
+        if (cs == NN_OK) {
+            cs = nn_checkpoint_apply(ck->ck, net->net);
+        }
+        if (cs != NN_OK) {
+            return nnl_fail(L, cs);
+        }
+    }
+
     l_trainer *tr = (l_trainer *)nnl_newobject(L, sizeof(l_trainer), 1, NNL_TRAINER);
+    ctx.trainer = lua_gettop(L);
     lua_pushvalue(L, 1);
     lua_setiuservalue(L, -2, 1); /* the net outlives the trainer */
     nn_status s = nn_trainer_create(net->net, &cfg, &tr->tr);
+    if (s == NN_OK && ck != NULL) {
+        s = nn_checkpoint_restore(ck->ck, tr->tr);
+        epochs -= (lua_Integer)nn_trainer_epoch(tr->tr);
+    }
     if (s != NN_OK) {
         return nnl_fail(L, s);
     }
     luaL_checkstack(L, 8, "nn.fit callbacks");
-    s = nn_train(tr->tr, data->d, val, (int64_t)epochs, &done);
+    s = epochs > 0 ? nn_train(tr->tr, data->d, val, (int64_t)epochs, &done) : NN_OK;
+    if (epochs < 0) {
+        epochs = 0;
+    }
     nn_trainer_free(tr->tr);
     tr->tr = NULL;
     if (ctx.failed) {
@@ -228,6 +270,93 @@ static int l_fit(lua_State *L) {
     lua_pushvalue(L, ctx.hist);
     lua_pushboolean(L, done < epochs);
     return 2;
+}
+
+static void set_list(lua_State *L, const char *k, const double *v, int64_t n) {
+    lua_createtable(L, (int)n, 0);
+    for (int64_t i = 0; i < n; i++) {
+        lua_pushnumber(L, v[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    lua_setfield(L, -2, k);
+}
+
+/* Protected: (metrics*) -> table. */
+static int push_metrics(lua_State *L) {
+    const nn_metrics *m = (const nn_metrics *)lua_touserdata(L, 1);
+    lua_createtable(L, 0, 16);
+    set_int(L, "samples", m->samples);
+    set_num(L, "loss", m->loss);
+    lua_pushboolean(L, m->classification);
+    lua_setfield(L, -2, "classification");
+    if (m->classification) {
+        int64_t c = m->classes;
+        set_int(L, "classes", c);
+        set_num(L, "accuracy", m->accuracy);
+        set_int(L, "top_k", m->top_k);
+        set_num(L, "top_k_accuracy", m->top_k_accuracy);
+        set_num(L, "macro_precision", m->macro_precision);
+        set_num(L, "macro_recall", m->macro_recall);
+        set_num(L, "macro_f1", m->macro_f1);
+        if (m->precision) {
+            set_list(L, "precision", m->precision, c);
+            set_list(L, "recall", m->recall, c);
+            set_list(L, "f1", m->f1, c);
+        }
+        if (m->confusion) {
+            lua_createtable(L, (int)c, 0);
+            for (int64_t i = 0; i < c; i++) {
+                lua_createtable(L, (int)c, 0);
+                for (int64_t j = 0; j < c; j++) {
+                    lua_pushinteger(L, (lua_Integer)m->confusion[i * c + j]);
+                    lua_rawseti(L, -2, (lua_Integer)j + 1);
+                }
+                lua_rawseti(L, -2, (lua_Integer)i + 1);
+            }
+            lua_setfield(L, -2, "confusion");
+        }
+    } else {
+        set_num(L, "mse", m->mse);
+        set_num(L, "mae", m->mae);
+        set_num(L, "r2", m->r2);
+    }
+    return 1;
+}
+
+/* nn.metrics(net, data, loss [, { top_k = 5, batch_size = 256 }]) ->
+ *   { samples, loss, classification, and for classification: classes,
+ *     accuracy, top_k, top_k_accuracy, confusion (rows = true class, from 1),
+ *     precision, recall, f1 (per class), macro_precision, macro_recall,
+ *     macro_f1; for regression: mse, mae, r2 } */
+static int l_metrics(lua_State *L) {
+    static const char *const keys[] = {"top_k", "batch_size", NULL};
+    l_net *net = nnl_check_net(L, 1);
+    l_dataset *data = nnl_check_dataset(L, 2);
+    nn_loss_kind k = nnl_check_loss_kind(L, 3, 3);
+    nn_metrics_options o = {0, 0};
+    if (!lua_isnoneornil(L, 4)) {
+        luaL_checktype(L, 4, LUA_TTABLE);
+        nnl_check_options(L, 4, 4, NULL, keys);
+        lua_Integer tk = nnl_opt_integer(L, 4, 4, NULL, "top_k", 5);
+        lua_Integer bs = nnl_opt_integer(L, 4, 4, NULL, "batch_size", 0);
+        luaL_argcheck(L, tk >= 1 && tk <= 1000000, 4, "option 'top_k' must be >= 1");
+        luaL_argcheck(L, bs >= 0, 4, "option 'batch_size' must be >= 0");
+        o.top_k = (int)tk;
+        o.batch_size = (int64_t)bs;
+    }
+    nn_metrics *m = NULL;
+    nn_status s = nn_evaluate_metrics(net->net, data->d, k, &o, &m);
+    if (s != NN_OK) {
+        return nnl_fail(L, s);
+    }
+    lua_pushcfunction(L, push_metrics);
+    lua_pushlightuserdata(L, m);
+    int r = lua_pcall(L, 1, 1, 0); /* free m whatever happens */
+    nn_metrics_free(m);
+    if (r != LUA_OK) {
+        return lua_error(L);
+    }
+    return 1;
 }
 
 static void push_eval(lua_State *L, const nn_eval_result *r) {
@@ -373,8 +502,13 @@ static int l_gradcheck(lua_State *L) {
 
 void nnl_open_train(lua_State *L) {
     static const luaL_Reg meta[] = {{"__gc", tr_release}, {"__close", tr_release}, {NULL, NULL}};
-    static const luaL_Reg funcs[] = {
-        {"fit", l_fit}, {"evaluate", l_evaluate}, {"gradcheck", l_gradcheck}, {NULL, NULL}};
+    static const luaL_Reg ck_meta[] = {{"__gc", ck_release}, {"__close", ck_release}, {NULL, NULL}};
+    static const luaL_Reg funcs[] = {{"fit", l_fit},
+                                     {"evaluate", l_evaluate},
+                                     {"metrics", l_metrics},
+                                     {"gradcheck", l_gradcheck},
+                                     {NULL, NULL}};
     nnl_newclass(L, NNL_TRAINER, NULL, meta);
+    nnl_newclass(L, NNL_CHECKPOINT, NULL, ck_meta);
     nnl_setfuncs(L, funcs);
 }

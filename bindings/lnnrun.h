@@ -22,6 +22,7 @@
 #define NNL_SCHEDULE "nnrun.Schedule"
 #define NNL_DATASET "nnrun.Dataset"
 #define NNL_TRAINER "nnrun.Trainer"
+#define NNL_CHECKPOINT "nnrun.Checkpoint"
 
 /* nnrun.Tensor.  User value 1: the object that owns the memory of a view
  * (a Net for parameter views), nil for a tensor owning its data. */
@@ -36,6 +37,18 @@ typedef struct l_net {
 typedef struct l_dataset {
     nn_dataset *d;
 } l_dataset;
+
+/* nnrun.Trainer: the runtime trainer of a running nn.fit, passed to its
+ * on_epoch callback (for net:save{ trainer = }); closed when nn.fit returns.
+ * User value 1: the network. */
+typedef struct l_trainer {
+    nn_trainer *tr;
+} l_trainer;
+
+/* nnrun.Checkpoint: a checkpoint read for nn.fit{ resume = } (internal). */
+typedef struct l_checkpoint {
+    nn_checkpoint *ck;
+} l_checkpoint;
 
 /* nnrun.Optimizer.  opt is NULL until bound to a network (user value 1). */
 typedef struct l_sgd {
@@ -129,6 +142,10 @@ void nnl_open_schedule(lua_State *L);
 void nnl_check_schedule(lua_State *L, int i, int arg, const char *what, l_schedule *out);
 void nnl_open_data(lua_State *L);
 l_dataset *nnl_check_dataset(lua_State *L, int i);
+/* Normalisation statistics as a Lua table { kind =, shift = {...}, div = {...} }.
+ * nnl_check_norm leaves the arrays it fills in userdata on the stack. */
+void nnl_check_norm(lua_State *L, int i, int arg, nn_norm *n);
+void nnl_push_norm(lua_State *L, const nn_norm *n);
 void nnl_open_train(lua_State *L);
 void nnl_open_sys(lua_State *L);
 
