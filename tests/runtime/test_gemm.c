@@ -148,7 +148,10 @@ static void one_case(const gcase *g, const char *kern)
     nn_set_threads(1);
     float *ref = run(g, &d);
     check_values(g, &d, ref, kern);
-    for (int t = 2; t <= 4; t++) {
+    /* The optional BLAS backend (-DNNRUN_BLAS=ON) is for comparison and
+     * does not promise thread-count independent bits. */
+    const int deterministic = strcmp(nn_gemm_kernel_name(), "openblas") != 0;
+    for (int t = 2; t <= 4 && deterministic; t++) {
         nn_set_threads(t);
         float *C = run(g, &d);
         CHECK(memcmp(C, ref, d.nc * sizeof(float)) == 0,
@@ -247,7 +250,8 @@ static void concurrent_calls(void)
         bad += memcmp(C, ref, d.nc * sizeof(float)) != 0;
         free(C);
     }
-    CHECK(bad == 0, "%d of 40 concurrent products differ from a lone one", bad);
+    CHECK(bad == 0 || strcmp(nn_gemm_kernel_name(), "openblas") == 0,
+          "%d of 40 concurrent products differ from a lone one", bad);
     free(ref);
     free_data(&d);
 }

@@ -38,6 +38,9 @@
 
 #ifdef NNRUN_BLAS
 #include <cblas.h>
+/* OpenBLAS's thread control, when the BLAS linked in is OpenBLAS (weak: a
+ * reference BLAS without it leaves the pointer NULL). */
+extern void openblas_set_num_threads(int n) __attribute__((weak));
 #endif
 
 #define MR NN_GEMM_MR
@@ -63,9 +66,11 @@
  * layers of e.g. XOR, where call overhead is everything). */
 #define TINY_WORK 2048
 
+#ifndef NNRUN_BLAS
 static alignas(64) float ws_b[MAX_TEAM * KC_MAX * CH_N];
 /* A flag, not a float reduction: it only says which call owns ws_b. */
 static atomic_flag ws_busy = ATOMIC_FLAG_INIT;
+#endif
 
 /* ---- portable kernel set ------------------------------------------------ */
 
@@ -189,6 +194,7 @@ int nn_gemm_force_kernel(const char *name)
 const char *nn_gemm_kernel_name(void)
 {
 #ifdef NNRUN_BLAS
+    (void)kern;
     return "openblas";
 #else
     return kern()->name;
@@ -223,6 +229,7 @@ static void scale_c(int64_t M, int64_t N, float beta, float *C, int64_t ldc)
     }
 }
 
+#ifndef NNRUN_BLAS
 /* Unpacked product for tiny shapes: each element one dot product over the
  * whole of K in ascending order, on the calling thread. */
 static void gemm_tiny(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
@@ -308,6 +315,8 @@ static void gemm_owned(const nn_gemm_kern *kr, int nt, float *wb, int64_t ch_n, 
     }
 }
 
+#endif
+
 void nn_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
              int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
 {
@@ -318,7 +327,10 @@ void nn_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const
         return;
     }
 #ifdef NNRUN_BLAS
-    openblas_set_num_threads(nn_threads());
+    /* For comparison only: OpenBLAS does not promise results independent of
+     * its thread count, and it may allocate. */
+    if (openblas_set_num_threads)
+        openblas_set_num_threads(nn_threads());
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
                 (int)M, (int)N, (int)K, alpha, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
     return;
