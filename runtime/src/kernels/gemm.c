@@ -230,8 +230,8 @@ static void scale_c(int64_t M, int64_t N, float beta, float *C, int64_t ldc)
 }
 
 #ifndef NNRUN_BLAS
-/* Unpacked product for tiny shapes: each element one dot product over the
- * whole of K in ascending order, on the calling thread. */
+/* Unpacked product for tiny shapes, on the calling thread: each element
+ * one dot product over the whole of K in ascending order. */
 static void gemm_tiny(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                       int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
 {
@@ -239,8 +239,27 @@ static void gemm_tiny(int ta, int tb, int64_t M, int64_t N, int64_t K, float alp
     const int64_t brs = tb ? 1 : ldb, bcs = tb ? ldb : 1;
     for (int64_t i = 0; i < M; i++) {
         float *c = C + i * ldc;
-        for (int64_t j = 0; j < N; j++) {
-            const float *a = A + i * ars;
+        const float *a = A + i * ars;
+        int64_t j = 0;
+        /* Four columns at a time: four independent sums share each a. */
+        for (; j + 4 <= N; j += 4) {
+            const float *b = B + j * bcs;
+            float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+            for (int64_t k = 0; k < K; k++) {
+                const float av = a[k * acs];
+                const float *bk = b + k * brs;
+                s0 += av * bk[0];
+                s1 += av * bk[bcs];
+                s2 += av * bk[2 * bcs];
+                s3 += av * bk[3 * bcs];
+            }
+            const float r[4] = {s0, s1, s2, s3};
+            for (int q = 0; q < 4; q++) {
+                const float as = alpha * r[q];
+                c[j + q] = beta == 0.0f ? as : beta * c[j + q] + as;
+            }
+        }
+        for (; j < N; j++) {
             const float *b = B + j * bcs;
             float s = 0.0f;
             for (int64_t k = 0; k < K; k++)
