@@ -16,7 +16,8 @@ local progress = require "nnrun.progress"
 local M = {}
 
 local METRIC_ORDER = { "epoch", "train_loss", "val_loss", "val_accuracy", "lr", "seconds" }
-local SUMMARY_ORDER = { "name", "status", "test_loss", "test_accuracy", "train_loss", "val_loss",
+local SUMMARY_ORDER = { "name", "status", "test_loss", "test_accuracy", "test_top5_accuracy",
+  "test_macro_f1", "test_mse", "test_mae", "test_r2", "test_on_train", "train_loss", "val_loss",
   "val_accuracy", "epochs", "wall_seconds", "samples_per_second", "parameters", "threads",
   "seed", "error" }
 
@@ -59,7 +60,9 @@ end
 --   cli: the options the command passes to a script (its `...`), or nil:
 --        out (run directory), quiet, mode ("tty" | "lines" | "quiet")
 --   opts: name, config (table written to config.yaml), directory (parent of
---         the default run directory, "runs"), epochs (for the progress)
+--         the default run directory, "runs"), epochs (for the progress),
+--         resume_epochs (continuing the run in cli.out: keep that many
+--         lines of its metrics.jsonl)
 function M.new(cli, opts)
   cli, opts = cli or {}, opts or {}
   local name = opts.name or "run"
@@ -73,14 +76,40 @@ function M.new(cli, opts)
   if not ok then
     io_fail(err)
   end
+  -- A resumed run keeps the lines of the epochs its checkpoint holds (a
+  -- killed run may have written more, which are trained again).
+  local kept = {}
+  if opts.resume_epochs then
+    local old = io.open(dir .. "/metrics.jsonl", "r")
+    for line in old and old:lines() or function() end do
+      if #kept < opts.resume_epochs then
+        kept[#kept + 1] = line
+      end
+    end
+    if old then
+      old:close()
+    end
+  end
   local metrics, merr = io.open(dir .. "/metrics.jsonl", "w")
   if not metrics then
     io_fail(merr)
   end
+  for _, line in ipairs(kept) do
+    metrics:write(line, "\n")
+  end
+  metrics:flush()
   local mode = cli.mode or (cli.quiet and "quiet") or (nn.isatty(1) and "tty" or "lines")
   local self = {
-    name = name, directory = dir, start = nn.now(), epochs = 0, history = {}, mode = mode,
+    name = name, directory = dir, start = nn.now(), epochs = #kept, history = {}, mode = mode,
   }
+  if #kept > 0 then
+    -- The last kept epoch's losses, for the summary.
+    local last = {}
+    for _, k in ipairs({ "train_loss", "val_loss", "val_accuracy" }) do
+      last[k] = tonumber(kept[#kept]:match('"' .. k .. '":([-%d.eE+]+)'))
+    end
+    self.history[1] = last
+  end
   local show = progress.new{ mode = mode, now = nn.now, epochs = opts.epochs or 0 }
   self.progress = show
   -- For nn.fit's on_batch: the live bar on a terminal, else nil.

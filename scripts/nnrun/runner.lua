@@ -1,7 +1,10 @@
 -- nnrun.runner: builds and trains a resolved experiment (see nnrun.config)
--- and writes its run directory: config.yaml, metrics.jsonl, summary.json.
+-- and writes its run directory: config.yaml, metrics.jsonl, summary.json,
+-- model.nnrun and best.nnrun (nnrun.checkpoint), confusion.csv.
 local nn = require "nnrun"
 local record = require "nnrun.record"
+local checkpoint = require "nnrun.checkpoint"
+local eval = require "nnrun.eval"
 
 local M = {}
 
@@ -13,6 +16,9 @@ end
 -- Builds the train / validation / test datasets.
 function M.build_data(r)
   local d = r.data
+  if d.source then
+    return require("nnrun.data").build(r)
+  end
   local full
   if d.train then
     full = d.train
@@ -100,7 +106,8 @@ end
 
 -- runner.run(resolved, cli) -> summary, exit status (0 ok, 1 run failed)
 --   cli: out (run directory; default output.directory/<name>-<timestamp>),
---        mode ("tty" | "lines" | "quiet", see nnrun.progress)
+--        mode ("tty" | "lines" | "quiet", see nnrun.progress), quiet,
+--        resume (a run directory holding model.nnrun: continue that run)
 -- Errors in building (bad arguments) are raised; a failing run (divergence,
 -- I/O) is reported in summary.status and the exit status.
 function M.run(r, cli)
@@ -112,14 +119,27 @@ function M.run(r, cli)
   local net = M.build_model(r)
   local opt = M.build_optimizer(r)
   local sched = M.build_schedule(r)
-  local rec = record.new(cli, { name = r.name, config = r, directory = r.output.directory,
-    epochs = r.train.epochs })
+  local resume_path, resume_epochs
+  if cli.resume then
+    resume_path = cli.resume .. "/" .. checkpoint.LATEST
+    local _, info = nn.load(resume_path)
+    resume_epochs = info.epoch
+  end
+  local rec = record.new({ out = cli.resume or cli.out, quiet = cli.quiet, mode = cli.mode },
+    { name = r.name, config = r, directory = r.output.directory, epochs = r.train.epochs,
+      resume_epochs = resume_epochs })
+  local out = r.output
+  local saver = checkpoint.new(rec.directory, { every = out.checkpoint_every or 1,
+    best = out.checkpoint_best ~= "none" and out.checkpoint_best or nil,
+    config = record.config_text(r), norm = data.train, net = net })
 
   local stop = r.train.early_stopping and M.early_stopper(r.train.early_stopping)
   local stopped_early = false
-  local function on_epoch(stats)
+  local function on_epoch(stats, trainer)
     rec:epoch(stats)
-    if stop and stop(stats) then
+    local stopping = stop and stop(stats)
+    saver:epoch(stats, trainer, stopping or stats.epoch >= r.train.epochs)
+    if stopping then
       stopped_early = true
       return false
     end
@@ -129,7 +149,7 @@ function M.run(r, cli)
   local ok, err = pcall(nn.fit, net, data.train, {
     loss = r.loss, optimizer = opt, schedule = sched, epochs = r.train.epochs,
     batch_size = r.train.batch_size, shuffle = r.train.shuffle, seed = r.seed,
-    validation = data.val, on_epoch = on_epoch, on_batch = rec.on_batch,
+    validation = data.val, on_epoch = on_epoch, on_batch = rec.on_batch, resume = resume_path,
   })
   local train_seconds = nn.now() - train_start
   if not ok and type(err) == "table" then
@@ -137,19 +157,34 @@ function M.run(r, cli)
   end
   local fields = { seed = r.seed, parameters = net:param_count() }
   local status = 0
+  local m
   if not ok then
     fields.status = nn.error_class(err) == "diverged" and "diverged" or "failed"
     fields.error = tostring(err)
     status = 1
   else
     fields.status = stopped_early and "stopped_early" or "completed"
-    local ev = nn.evaluate(net, data.test, r.loss)
-    fields.test_loss, fields.test_accuracy = ev.loss, ev.accuracy
+    m = nn.metrics(net, data.test, r.loss)
+    for k, v in pairs(eval.summary_fields(m)) do
+      fields[k] = v
+    end
     fields.test_on_train = data.test_is_train or nil
+    if m.classification then
+      local okw, werr = require("nnrun.util").write_file(rec.directory .. "/confusion.csv",
+        eval.confusion_csv(m, data.class_names))
+      if not okw then
+        error({ exit = 1, message = werr }, 0)
+      end
+    end
   end
+  local trained = rec.epochs - (resume_epochs or 0)
   fields.samples_per_second = train_seconds > 0
-    and (rec.epochs * data.train:size()) / train_seconds or 0
-  return rec:finish(fields), status
+    and (trained * data.train:size()) / train_seconds or 0
+  local summary = rec:finish(fields)
+  if m and m.classification and rec.mode ~= "quiet" then
+    io.stdout:write(eval.confusion_table(m, data.class_names))
+  end
+  return summary, status
 end
 
 M.summary_line = record.summary_line

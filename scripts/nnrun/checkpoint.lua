@@ -1,0 +1,86 @@
+-- nnrun.checkpoint: the checkpoints of a run directory.
+--
+--   model.nnrun  the latest state: written after every output.checkpoint_every
+--                epochs (0: only at the end) and after the last epoch
+--   best.nnrun   the network of the best epoch by output.checkpoint_best
+--                (val_loss, val_accuracy or train_loss; none: not written)
+--
+-- Both hold the weights, the training state (momentum, shuffle generator,
+-- epoch and step), the normalisation of the training inputs and the
+-- resolved config text; nn_save writes them atomically (temporary file,
+-- fsync, rename, directory fsync).  Saving happens only in nn.fit's
+-- on_epoch, at an epoch boundary, which is what makes resuming exact.
+local nn = require "nnrun"
+
+local M = {}
+
+M.LATEST, M.BEST = "model.nnrun", "best.nnrun"
+
+local function exists(path)
+  local f = io.open(path, "rb")
+  if f then
+    f:close()
+    return true
+  end
+  return false
+end
+M.exists = exists
+
+-- checkpoint.new(dir, opts) -> saver
+--   opts: every (epochs, 0 = only the last), best (metric name or nil),
+--         config (text), norm (the training Dataset), net, epochs (total)
+function M.new(dir, opts)
+  local self = { dir = dir, every = opts.every or 1, metric = opts.best, epochs = opts.epochs }
+  local extra = { config = opts.config, norm = opts.norm }
+  local maximise = self.metric == "val_accuracy"
+  local best
+  -- A resumed run continues the best of before.
+  if self.metric and exists(dir .. "/" .. M.BEST) then
+    local ok, _, info = pcall(nn.load, dir .. "/" .. M.BEST)
+    if ok and info.meta and info.meta.best_metric == self.metric then
+      best = tonumber(info.meta.best_value)
+    end
+  end
+
+  -- saver:epoch(stats, trainer, last): after each completed epoch.
+  function self.epoch(_, stats, trainer, last)
+    local e = stats.epoch
+    if last or (self.every > 0 and e % self.every == 0) then
+      opts.net:save(dir .. "/" .. M.LATEST, { trainer = trainer, config = extra.config,
+        norm = extra.norm })
+    end
+    local v = self.metric and stats[self.metric]
+    if v ~= nil and (best == nil or (maximise and v > best) or (not maximise and v < best)) then
+      best = v
+      opts.net:save(dir .. "/" .. M.BEST, { trainer = trainer, config = extra.config,
+        norm = extra.norm, meta = { best_metric = self.metric,
+          best_value = string.format("%.17g", v), best_epoch = tostring(e) } })
+    end
+  end
+  return self
+end
+
+-- The run directory to resume: dir when given, else the newest
+-- <directory>/<name>-* that holds a model.nnrun.  nil, message if none.
+function M.find_run(dir, directory, name)
+  if dir then
+    if not exists(dir .. "/" .. M.LATEST) then
+      return nil, string.format("%s: no %s to resume from", dir, M.LATEST)
+    end
+    return dir
+  end
+  local runs = nn.listdir and nn.listdir(directory) or {}
+  table.sort(runs)
+  for i = #runs, 1, -1 do
+    local r = runs[i]
+    local stamp = r:sub(#name + 2)
+    if r:sub(1, #name + 1) == name .. "-" and stamp:match("^%d+%-%d+") and exists(directory
+      .. "/" .. r .. "/" .. M.LATEST) then
+      return directory .. "/" .. r
+    end
+  end
+  return nil, string.format("no run of '%s' with a %s in %s/ to resume (give --resume DIR)",
+    name, M.LATEST, directory)
+end
+
+return M

@@ -1,0 +1,233 @@
+-- nnrun.data: data sets read from files — the `data` section's sources
+-- `idx`, `csv` and `fashion_mnist` (schema checks, called by nnrun.config)
+-- and building them into train / validation / test sets (called by
+-- nnrun.runner and `nnrun eval`).
+--
+--   data:
+--     fashion_mnist: { dir: /usr/share/datasets/fashion-mnist }   # or {}
+--     idx: { images: FILE, labels: FILE, classes: 10 }
+--     csv: { path: FILE, label: NAME|INDEX, target: class|class_int|regression,
+--            delimiter: "," }
+--     test: { idx: {...} } | { csv: {...} }   # a separate test set (files)
+--     normalize: none | scale | standardize  # statistics of the training split
+--     stratify: true                          # splits keep class proportions
+--     test_split: 0.2                         # without a separate test set
+--     seed: 1                                 # of the splits
+--
+-- Fashion-MNIST's test set is its t10k files.  The validation split is
+-- train.validation_split, taken from what is left after the test split.
+local M = {}
+
+M.SOURCES = { "fashion_mnist", "idx", "csv" }
+M.NORMALIZE = { "none", "scale", "standardize" }
+M.FASHION_DIR = "/usr/share/datasets/fashion-mnist"
+M.FASHION_CLASSES = { "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+  "Sneaker", "Bag", "Ankle boot" }
+
+-- Is d (a data section) one that this module handles?
+function M.is_file_source(d)
+  if type(d) ~= "table" then
+    return false
+  end
+  for _, k in ipairs(M.SOURCES) do
+    if d[k] ~= nil then
+      return true
+    end
+  end
+  return false
+end
+
+-- The source sub-tables, by kind: spec of each key (see config's field).
+local SOURCE_KEYS = {
+  fashion_mnist = {
+    { "dir", { type = "string", default = M.FASHION_DIR } },
+  },
+  idx = {
+    { "images", { type = "string", required = true } },
+    { "labels", { type = "string", required = true } },
+    { "classes", { type = "integer", min = 0, max = 256, default = 0 } },
+  },
+  csv = {
+    { "path", { type = "string", required = true } },
+    { "label", { type = "label" } },
+    { "target", { type = "string", enum = { "class", "class_int", "regression" },
+      default = "class" } },
+    { "delimiter", { type = "string", default = "," } },
+  },
+}
+
+local function key_names(list)
+  local names = {}
+  for i, kv in ipairs(list) do
+    names[i] = kv[1]
+  end
+  return names
+end
+
+-- Resolves one source table (kind = "idx" ...) at path; returns it or nil.
+local function resolve_source(c, h, kind, v, path)
+  if kind == "fashion_mnist" and (v == true or v == nil) then
+    v = {}
+  end
+  if type(v) ~= "table" then
+    h.fail(c, path, "expected a table, got %s", h.describe(v))
+    return nil
+  end
+  local keys = SOURCE_KEYS[kind]
+  h.check_keys(c, v, path, key_names(keys))
+  local out = {}
+  for _, kv in ipairs(keys) do
+    local k, spec = kv[1], kv[2]
+    if spec.type == "label" then
+      local l = v[k]
+      if l == nil then
+        out[k] = -1
+      elseif math.type(l) == "integer" and (l >= 1 or l == -1) then
+        out[k] = l
+      elseif type(l) == "string" and l ~= "" then
+        out[k] = l
+      else
+        h.fail(c, path .. "." .. k, "expected a column name or an index from 1 (-1: the last), "
+          .. "got %s", h.describe(l))
+      end
+    else
+      out[k] = h.field(c, v, path, k, spec)
+    end
+  end
+  if out.delimiter and #out.delimiter ~= 1 then
+    h.fail(c, path .. ".delimiter", "must be one character, got %q", out.delimiter)
+  end
+  return out
+end
+
+-- Which source key a table uses (exactly one), or nil after an error.
+local function one_source(c, h, d, path, allowed)
+  local found = {}
+  for _, k in ipairs(allowed) do
+    if d[k] ~= nil then
+      found[#found + 1] = k
+    end
+  end
+  if #found > 1 then
+    h.fail(c, path, "give one data source, got %s", table.concat(found, " and "))
+    return nil
+  elseif #found == 0 then
+    h.fail(c, path, "missing a source (one of: %s)", table.concat(allowed, ", "))
+    return nil
+  end
+  return found[1]
+end
+
+-- data.resolve(c, d, seed, h) -> resolved data section, meta
+-- c: config's error collector; h: config's helpers (field, fail,
+-- check_keys, describe).  meta: features, classes, target_cols when known.
+function M.resolve(c, d, seed, h)
+  local out, meta = {}, {}
+  h.check_keys(c, d, "data", { "fashion_mnist", "idx", "csv", "test", "normalize", "stratify",
+    "test_split", "seed" })
+  local kind = one_source(c, h, d, "data", M.SOURCES)
+  if not kind then
+    return nil, meta
+  end
+  out.source = kind
+  out[kind] = resolve_source(c, h, kind, d[kind], "data." .. kind)
+  if kind == "fashion_mnist" then
+    meta.features, meta.classes, meta.target_cols = 784, 10, 1
+    if d.test ~= nil then
+      h.fail(c, "data.test", "fashion_mnist has its own test set (t10k)")
+    end
+  elseif kind == "idx" then
+    meta.target_cols = 1
+    local n = out.idx and out.idx.classes
+    meta.classes = (n and n > 0) and n or nil
+  else
+    meta.target_cols = 1
+  end
+  local regression = kind == "csv" and out.csv and out.csv.target == "regression"
+  if d.test ~= nil then
+    if type(d.test) ~= "table" then
+      h.fail(c, "data.test", "expected a table such as { %s: {...} }, got %s", kind,
+        h.describe(d.test))
+    else
+      local tk = one_source(c, h, d.test, "data.test", { "idx", "csv" })
+      h.check_keys(c, d.test, "data.test", { "idx", "csv" })
+      if tk then
+        out.test = { source = tk }
+        out.test[tk] = resolve_source(c, h, tk, d.test[tk], "data.test." .. tk)
+      end
+    end
+  end
+  out.normalize = h.field(c, d, "data", "normalize", { type = "string", enum = M.NORMALIZE,
+    default = kind == "csv" and "standardize" or "scale" })
+  out.stratify = h.field(c, d, "data", "stratify", { type = "boolean", default = not regression })
+  if regression and out.stratify then
+    h.fail(c, "data.stratify", "needs class labels (data.csv.target is regression)")
+  end
+  local has_test = kind == "fashion_mnist" or d.test ~= nil
+  out.test_split = h.field(c, d, "data", "test_split", { type = "number", min = 0, lt = 1,
+    default = has_test and 0 or 0.2 })
+  if has_test and out.test_split and out.test_split > 0 then
+    h.fail(c, "data.test_split", "the data has a separate test set already")
+  end
+  out.seed = h.field(c, d, "data", "seed", { type = "integer", min = 0, default = seed or 1 })
+  return out, meta
+end
+
+-- ---- building (needs the nnrun module) -------------------------------------
+
+-- classes: the training set's class names, so that a CSV test file numbers
+-- text classes the same way.
+local function load_source(nn, kind, s, split, classes)
+  if kind == "fashion_mnist" then
+    return nn.datasets.fashion_mnist{ split = split, dir = s.dir }
+  elseif kind == "idx" then
+    return nn.datasets.idx{ images = s.images, labels = s.labels, classes = s.classes }
+  end
+  return nn.datasets.csv{ path = s.path, label = s.label, target = s.target,
+    delimiter = s.delimiter, classes = s.target == "class" and classes or nil }
+end
+M.load_source = load_source
+
+-- data.load_test(d) -> the test set of a resolved file data section as
+-- stored (no normalisation), or nil when it is split off the source.
+function M.load_test(nn, d, classes)
+  if d.source == "fashion_mnist" then
+    return load_source(nn, "fashion_mnist", d.fashion_mnist, "test")
+  elseif d.test then
+    local t = d.test
+    return load_source(nn, t.source, t[t.source], "test", classes)
+  end
+  return nil
+end
+
+-- data.build(r) -> { train, val, test, test_is_train, class_names }:
+-- loads the source, splits off test (unless separate) and validation
+-- (train.validation_split) sets, seeded and stratified as configured, and
+-- normalises the training set, applying its statistics to the others.
+function M.build(r)
+  local nn = require "nnrun"
+  local d = r.data
+  local full = load_source(nn, d.source, d[d.source], "train")
+  local names = full:class_names()
+  local opts = { stratify = d.stratify }
+  local train, test = full, M.load_test(nn, d, names)
+  if test == nil and d.test_split > 0 then
+    train, test = full:split(d.test_split, d.seed, opts)
+  end
+  local val
+  local vs = r.train and r.train.validation_split or 0
+  if vs > 0 then
+    train, val = train:split(vs, d.seed + 1, opts)
+  end
+  train:normalize(d.normalize)
+  if val then
+    val:normalize_like(train)
+  end
+  if test then
+    test:normalize_like(train)
+  end
+  return { train = train, val = val, test = test or train, test_is_train = test == nil,
+    class_names = names }
+end
+
+return M

@@ -1,0 +1,316 @@
+-- nnrun.eval: the figures of a trained model on a data set — the summary
+-- fields of a run's test set, the confusion matrix as a table and as CSV —
+-- and the `nnrun eval MODEL DATA` command.
+--
+--   nnrun eval MODEL DATA [--top-k K] [--quiet]
+--     MODEL  a checkpoint (a run's model.nnrun or best.nnrun, or net:save)
+--     DATA   an experiment (.yaml/.yml/.lua) whose data section gives the
+--            test set (as in training), or a CSV file (.csv/.csv.gz; the
+--            last column is the class), or IMAGES LABELS, two IDX files.
+-- The inputs are normalised with the statistics stored in the checkpoint;
+-- the loss is read from the checkpoint's config (cross_entropy for a
+-- classifier without one, mse otherwise).
+local nn = require "nnrun"
+local util = require "nnrun.util"
+
+local M = {}
+
+-- The summary.json fields of metrics m (prefix "test_").
+function M.summary_fields(m, prefix)
+  prefix = prefix or "test_"
+  local f = {}
+  f[prefix .. "loss"] = m.loss
+  if m.classification then
+    f[prefix .. "accuracy"] = m.accuracy
+    if m.classes > m.top_k then
+      f[prefix .. "top" .. m.top_k .. "_accuracy"] = m.top_k_accuracy
+    end
+    f[prefix .. "macro_f1"] = m.macro_f1
+  else
+    f[prefix .. "mse"], f[prefix .. "mae"], f[prefix .. "r2"] = m.mse, m.mae, m.r2
+  end
+  return f
+end
+
+local function name_of(names, i)
+  return names and names[i] or tostring(i - 1)
+end
+
+-- The confusion matrix and per-class figures as a text table:
+-- rows are the true classes, columns the predicted ones (by number).
+function M.confusion_table(m, names)
+  local c = m.classes
+  local lines = {}
+  local label_w = 5
+  for i = 1, c do
+    label_w = math.max(label_w, #name_of(names, i) + #tostring(i - 1) + 1)
+  end
+  local cell_w = 4
+  for i = 1, c do
+    for j = 1, c do
+      cell_w = math.max(cell_w, #tostring(m.confusion[i][j]))
+    end
+  end
+  local head = { string.format("%-" .. label_w .. "s", "true\\pred") }
+  for j = 1, c do
+    head[#head + 1] = string.format("%" .. cell_w .. "d", j - 1)
+  end
+  head[#head + 1] = "  precision recall     f1"
+  lines[1] = "confusion matrix (rows: true class, columns: predicted class)"
+  lines[2] = table.concat(head, " ")
+  for i = 1, c do
+    local row = { string.format("%-" .. label_w .. "s",
+      names and string.format("%d %s", i - 1, names[i]) or tostring(i - 1)) }
+    for j = 1, c do
+      row[#row + 1] = string.format("%" .. cell_w .. "d", m.confusion[i][j])
+    end
+    row[#row + 1] = string.format("  %9.3f %6.3f %6.3f", m.precision[i], m.recall[i], m.f1[i])
+    lines[#lines + 1] = table.concat(row, " ")
+  end
+  return table.concat(lines, "\n") .. "\n"
+end
+
+local function csv_field(s)
+  s = tostring(s)
+  if s:find('[,"\n]') then
+    return '"' .. s:gsub('"', '""') .. '"'
+  end
+  return s
+end
+
+-- confusion.csv: a header of the predicted class names, then one row per
+-- true class: its name and its counts.
+function M.confusion_csv(m, names)
+  local lines = {}
+  local head = { "true\\predicted" }
+  for j = 1, m.classes do
+    head[#head + 1] = csv_field(name_of(names, j))
+  end
+  lines[1] = table.concat(head, ",")
+  for i = 1, m.classes do
+    local row = { csv_field(name_of(names, i)) }
+    for j = 1, m.classes do
+      row[#row + 1] = tostring(m.confusion[i][j])
+    end
+    lines[#lines + 1] = table.concat(row, ",")
+  end
+  return table.concat(lines, "\n") .. "\n"
+end
+
+-- One line of the main figures.
+function M.figures_line(m)
+  if m.classification then
+    local s = string.format("loss %.4f, accuracy %.2f%%", m.loss, 100 * m.accuracy)
+    if m.classes > m.top_k then
+      s = s .. string.format(", top-%d accuracy %.2f%%", m.top_k, 100 * m.top_k_accuracy)
+    end
+    return s .. string.format(", macro F1 %.4f (%d samples)", m.macro_f1, m.samples)
+  end
+  return string.format("loss %.6g, MSE %.6g, MAE %.6g, R^2 %.4f (%d samples)", m.loss, m.mse,
+    m.mae, m.r2, m.samples)
+end
+
+-- ---- nnrun eval ----------------------------------------------------------------
+
+local function usage_error(fmt, ...)
+  error({ exit = 2, message = string.format(fmt, ...) }, 0)
+end
+
+M.USAGE = [[
+usage: nnrun eval MODEL DATA [options]
+       nnrun eval MODEL IMAGES LABELS [options]
+
+MODEL is a checkpoint (model.nnrun, best.nnrun).  DATA is an experiment
+(.yaml, .yml, .lua) whose test set is used, or a CSV file whose last column
+is the class; IMAGES LABELS are two IDX files.
+
+options:
+  --top-k K     k of the top-k accuracy (default 5)
+  --loss NAME   the loss to report (default: the checkpoint's)
+  --threads N   threads of the numerical kernels
+  --quiet       print only the figures line]]
+
+local function parse(args)
+  local o = { files = {}, top_k = 5 }
+  local i = 2
+  while i <= #args do
+    local a = args[i]
+    local function value()
+      i = i + 1
+      if args[i] == nil then
+        usage_error("option %s needs a value (see nnrun eval --help)", a)
+      end
+      return args[i]
+    end
+    if a == "--help" or a == "-h" then
+      o.help = true
+    elseif a == "--quiet" or a == "-q" then
+      o.quiet = true
+    elseif a == "--debug" then
+      o.debug = true
+    elseif a == "--top-k" then
+      local v = value()
+      o.top_k = math.tointeger(tonumber(v))
+      if not o.top_k or o.top_k < 1 then
+        usage_error("option --top-k needs an integer >= 1, got '%s'", v)
+      end
+    elseif a == "--threads" then
+      local v = value()
+      o.threads = math.tointeger(tonumber(v))
+      if not o.threads or o.threads < 1 then
+        usage_error("option --threads needs an integer >= 1, got '%s'", v)
+      end
+    elseif a == "--loss" then
+      o.loss = value()
+    elseif a:sub(1, 1) == "-" and a ~= "-" then
+      usage_error("unknown option '%s' (see nnrun eval --help)", a)
+    else
+      o.files[#o.files + 1] = a
+    end
+    i = i + 1
+  end
+  return o
+end
+
+-- The loss and the data section from the config text of a checkpoint.
+local function from_config(text)
+  if not text then
+    return nil
+  end
+  local loss = text:match("\nloss: *\"?([%w_]+)") or text:match("^loss: *\"?([%w_]+)")
+  return loss
+end
+
+local function strip_nulls(v, null)
+  if v == null then
+    return nil
+  end
+  if type(v) == "table" then
+    for k, x in pairs(v) do
+      v[k] = strip_nulls(x, null)
+    end
+  end
+  return v
+end
+
+-- The experiment table of a .lua or .yaml file.
+local function load_experiment(file)
+  if util.extension(file) == "lua" then
+    local chunk, err = loadfile(file, "t")
+    if not chunk then
+      usage_error("%s", err)
+    end
+    local exp = chunk({ file = file, quiet = true, debug = false })
+    if type(exp) ~= "table" then
+      usage_error("%s: the script returns no experiment table", file)
+    end
+    return exp
+  end
+  if not (nn.yaml and nn.yaml.load) then
+    usage_error("%s: this nnrun was built without YAML support", file)
+  end
+  local ok, doc = pcall(nn.yaml.load, file)
+  if not ok then
+    usage_error("%s", (tostring(doc):match("^[^\n]*")))
+  end
+  doc = strip_nulls(doc, nn.yaml.null)
+  if type(doc) ~= "table" then
+    usage_error("%s: a YAML file holds an experiment mapping", file)
+  end
+  return doc
+end
+
+-- The test set of an experiment file, built as its run builds it.
+local function experiment_test(file)
+  local exp = load_experiment(file)
+  local config = require "nnrun.config"
+  local r, errs = config.resolve(exp, { name = util.stem(file) })
+  if not r then
+    usage_error("%s", config.format_error(errs[1], { source = file }))
+  end
+  local d = r.data
+  if d.source then
+    local data = require "nnrun.data"
+    local full = data.load_source(nn, d.source, d[d.source], "train")
+    local names = full:class_names()
+    local test = data.load_test(nn, d, names)
+    if not test and d.test_split > 0 then
+      local _
+      _, test = full:split(d.test_split, d.seed, { stratify = d.stratify })
+    end
+    test = test or full -- the run measured its test figures on the training data
+    return test, names, r.loss
+  end
+  local runner = require "nnrun.runner"
+  local built = runner.build_data(r)
+  return built.test, nil, r.loss
+end
+
+local function check_file(path)
+  local f, err = io.open(path, "rb")
+  if not f then
+    usage_error("%s", err)
+  end
+  f:close()
+end
+
+-- eval.main(args) -> exit status; args[1] == "eval".  Usage errors are
+-- raised as { exit = 2, message = }.
+function M.main(args)
+  local o = parse(args)
+  if o.help then
+    io.stdout:write(M.USAGE, "\n")
+    return 0
+  end
+  if #o.files < 2 or #o.files > 3 then
+    usage_error("eval needs MODEL and DATA (see nnrun eval --help)")
+  end
+  if o.threads then
+    nn.set_threads(o.threads)
+  end
+  local model = o.files[1]
+  check_file(model)
+  local ok, net, info = pcall(nn.load, model)
+  if not ok then
+    usage_error("%s", tostring(net):gsub("^[^:]*:%d+: ", ""))
+  end
+  local data, names, loss
+  if #o.files == 3 then
+    check_file(o.files[2])
+    check_file(o.files[3])
+    data = nn.datasets.idx{ images = o.files[2], labels = o.files[3] }
+  else
+    local file = o.files[2]
+    check_file(file)
+    local ext = util.extension(file)
+    if ext == "gz" then
+      ext = util.extension(file:sub(1, -4))
+    end
+    if ext == "csv" then
+      data = nn.datasets.csv{ path = file, target = "class_int" }
+    elseif ext == "yaml" or ext == "yml" or ext == "lua" then
+      data, names, loss = experiment_test(file)
+    else
+      usage_error("%s: unsupported data file (expected an experiment .yaml/.yml/.lua, a .csv, "
+        .. "or IDX images and labels)", file)
+    end
+  end
+  loss = o.loss or from_config(info.config) or loss
+    or (net:output_size() >= 2 and "cross_entropy" or "mse")
+  if data:features() ~= net:input_size() then
+    usage_error("%s: the data has %d features, the model takes %d", o.files[2], data:features(),
+      net:input_size())
+  end
+  if info.norm then
+    data:normalize_like(info.norm)
+  end
+  local m = nn.metrics(net, data, loss, { top_k = o.top_k })
+  io.stdout:write(string.format("%s on %s: %s\n", model, table.concat(o.files, " ", 2),
+    M.figures_line(m)))
+  if m.classification and not o.quiet then
+    io.stdout:write(M.confusion_table(m, names or data:class_names()))
+  end
+  return 0
+end
+
+return M
