@@ -1,6 +1,7 @@
 -- Regression: fit y = sin(2 pi x) from noisy samples with a small tanh
 -- network under mean squared error.  Built from Lua objects and returned as
--- an experiment, so nnrun trains and records it.
+-- an experiment, so nnrun trains and records it; experiments/regression.yaml
+-- is the same experiment written as a config file (same figures).
 --   nnrun experiments/regression.lua [--out DIR]
 local nn = require "nnrun"
 
@@ -10,7 +11,7 @@ local train, test = data:split(0.25, 7)
 return {
   name = "regression",
   seed = 3,
-  data = { train = train, test = test },
+  data = { train = train, test = test, seed = 7 }, -- seed: of the validation split
   model = nn.sequential({
     nn.dense(1, 32, { init = "xavier_uniform" }), nn.tanh(),
     nn.dense(32, 32), nn.tanh(),

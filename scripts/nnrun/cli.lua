@@ -46,10 +46,12 @@ local function need_value(args, i, opt)
   return v
 end
 
-local function parse_count(v, opt, min)
+local function parse_count(v, opt, min, max)
   local n = math.tointeger(tonumber(v))
   if not n or n < min then
     usage_error("option %s needs an integer >= %d, got '%s'", opt, min, v)
+  elseif max and n > max then
+    usage_error("option %s needs an integer <= %d, got '%s'", opt, max, v)
   end
   return n
 end
@@ -84,7 +86,7 @@ function M.parse(args)
     elseif name == "--out" then
       o.out = value()
     elseif name == "--threads" then
-      o.threads = parse_count(value(), name, 1)
+      o.threads = parse_count(value(), name, 1, 4096)
     elseif name == "--seed" then
       o.seed = parse_count(value(), name, 0)
     elseif name == "--set" then
@@ -115,54 +117,67 @@ function M.parse(args)
   return o
 end
 
--- Applies --seed, --threads and --set to an experiment table.
-local function apply_overrides(exp, o, file)
-  if o.seed then
-    exp.seed = o.seed
-  end
-  if o.threads then
-    exp.threads = o.threads
-  end
-  for _, s in ipairs(o.set) do
-    local ok, err = config.set(exp, s.path, config.parse_value(s.text, nn.yaml))
-    if not ok then
-      usage_error("%s: --set %s", file, err)
-    end
-  end
-end
-
 local function first_line(s)
   return (tostring(s):match("^[^\n]*"))
 end
 
--- Removes YAML nulls (yaml.null) from a document: a null value means "not
--- given", so the schema's default applies.
-local function strip_nulls(v, null)
-  if v == null then
-    return nil
+-- Applies --seed, --threads and --set to an experiment table.  Returns the
+-- overrides applied, for placing the errors they cause ({ path =, label =,
+-- created =, order = }), and the errors ({ text =, order = }) of the --set
+-- that could not be; order: the place on the command line.
+local function apply_overrides(exp, o)
+  local applied, errs = {}, {}
+  if o.seed then
+    exp.seed = o.seed
+    applied[#applied + 1] = { path = "seed", label = "--seed", order = 0 }
   end
-  if type(v) == "table" then
-    for k, x in pairs(v) do
-      v[k] = strip_nulls(x, null)
+  if o.threads then
+    exp.threads = o.threads
+    applied[#applied + 1] = { path = "threads", label = "--threads", order = 0 }
+  end
+  for i, s in ipairs(o.set) do
+    local path = assert(config.canonical_path(s.path))
+    local label = "--set " .. path
+    local v, err = config.parse_value(s.text, nn.yaml)
+    local ok, created = err == nil, nil
+    if ok then
+      ok, created = config.set(exp, path, v)
+      if not ok then
+        err, created = created, nil
+      end
+    end
+    if ok then
+      applied[#applied + 1] = { path = path, label = label, created = created, order = i }
+    else
+      errs[#errs + 1] = { text = label .. ": " .. err, order = i }
     end
   end
-  return v
+  return applied, errs
 end
 
--- A locator for config errors from the positions table of yaml.load:
--- the key of path, else its value, else the nearest located parent.
-local function yaml_locator(file, positions)
-  return function(path)
-    local p = path
-    while p do
-      local pos = positions[p .. "#key"] or positions[p]
-      if pos then
-        return string.format("%s:%d:%d", file, pos.line, pos.col)
-      end
-      p = p:match("^(.*)[.%[]") -- drop the last component
-    end
-    return nil
+-- Whether path is base or lies inside it.
+local function within(path, base)
+  if path == base then
+    return true
   end
+  local head = path:sub(1, #base + 1)
+  return head == base .. "." or head == base .. "["
+end
+
+-- The line of a config error: placed at the override that caused it (the
+-- last one whose path, or the mapping it created, holds the error's path),
+-- else in the file.  Returns the text and the override that placed it.
+local function error_line(e, applied, file, locate)
+  for i = #applied, 1, -1 do
+    local a = applied[i]
+    if within(e.path, a.path) or (a.created and within(e.path, a.created)) then
+      if e.path == a.path then
+        return a.label .. ": " .. e.message, a
+      end
+      return a.label .. ": " .. config.format_error(e), a
+    end
+  end
+  return config.format_error(e, { source = file, locate = locate }), nil
 end
 
 -- Loads FILE: returns a function running it (a Lua chunk, or one returning
@@ -182,19 +197,17 @@ local function load_file(file)
     end
     return chunk
   elseif ext == "yaml" or ext == "yml" then
-    local yaml = nn.yaml
-    if not (yaml and yaml.load) then
+    if not (nn.yaml and nn.yaml.load) then
       usage_error("%s: this nnrun was built without YAML support", file)
     end
-    local ok, doc, positions = pcall(yaml.load, file)
+    local ok, doc, locate = pcall(config.load, file)
     if not ok then
       usage_error("%s", first_line(doc))
     end
-    doc = strip_nulls(doc, yaml.null)
-    if doc == nil then
-      usage_error("%s: empty document", file)
+    if doc == nn.yaml.null and locate("") == nil then
+      usage_error("%s: empty file (expected a mapping of experiment settings)", file)
     end
-    return function() return doc end, yaml_locator(file, positions or {})
+    return function() return doc end, locate
   end
   usage_error("%s: unsupported file type (expected .lua, .yaml or .yml)", file)
 end
@@ -223,26 +236,48 @@ local function report(e, o, err)
   return e.exit or 2
 end
 
+-- Checks an experiment with the command's overrides applied: resolved, or
+-- nil and its error lines (file errors in file order when they are located,
+-- then those of the overrides).  Nothing is built.
+function M.check_experiment(exp, o, file, locate)
+  local applied, lines = {}, {}
+  if type(exp) == "table" then
+    local set_errs
+    applied, set_errs = apply_overrides(exp, o)
+    for i, se in ipairs(set_errs) do
+      lines[#lines + 1] = { text = se.text, line = math.huge, order = se.order, col = 0, i = i }
+    end
+  end
+  local r, errs = config.resolve(exp, { name = util.stem(file) })
+  for i, e in ipairs(errs or {}) do
+    local text, by = error_line(e, applied, file, locate)
+    local line, col = text:match("^[^\n]-:(%d+):(%d+): ")
+    lines[#lines + 1] = { text = text, line = by and math.huge or tonumber(line) or 0,
+      order = by and by.order or 0, col = tonumber(col) or 0, i = #lines + i }
+  end
+  if #lines == 0 then
+    return r
+  end
+  table.sort(lines, function(a, b)
+    if a.line ~= b.line then return a.line < b.line end
+    if a.order ~= b.order then return a.order < b.order end
+    if a.col ~= b.col then return a.col < b.col end
+    return a.i < b.i
+  end)
+  local out = {}
+  for i, l in ipairs(lines) do
+    out[i] = l.text
+  end
+  return nil, out
+end
+
 -- Resolves, builds and trains an experiment table; returns the exit status.
 -- locate(path) -> "file:line:col" (optional) places config errors.
 function M.run_experiment(exp, o, file, locate)
-  apply_overrides(exp, o, file)
-  local r, errs = config.resolve(exp, { name = util.stem(file) })
+  local r, lines = M.check_experiment(exp, o, file, locate)
   if not r then
-    local lines = {}
-    for i, e in ipairs(errs) do
-      local text = config.format_error(e, { source = file, locate = locate })
-      local line, col = text:match("^[^\n]-:(%d+):(%d+): ")
-      lines[i] = { text = text, line = tonumber(line) or 0, col = tonumber(col) or 0, i = i }
-    end
-    -- In file order when the errors are located (YAML), else as found.
-    table.sort(lines, function(a, b)
-      if a.line ~= b.line then return a.line < b.line end
-      if a.col ~= b.col then return a.col < b.col end
-      return a.i < b.i
-    end)
     for _, l in ipairs(lines) do
-      io.stderr:write("nnrun: ", l.text, "\n")
+      io.stderr:write("nnrun: ", l, "\n")
     end
     return 2
   end
@@ -284,15 +319,15 @@ function M.main(args)
     -- A script receives the command's options as its argument (...).
     local result = chunk({ file = o.file, out = o.out, seed = o.seed, threads = o.threads,
       quiet = o.quiet or false, debug = o.debug or false })
-    if type(result) == "table" then
-      status = M.run_experiment(result, o, o.file, locate)
+    if locate then
+      status = M.run_experiment(result, o, o.file, locate) -- a YAML document
+    elseif type(result) == "table" then
+      status = M.run_experiment(result, o, o.file)
     elseif result ~= nil then
       usage_error("%s: a script returns an experiment table or nothing, it returned %s",
         o.file, type(result))
     elseif #o.set > 0 then
       usage_error("%s: --set needs a script that returns an experiment table", o.file)
-    elseif locate then
-      usage_error("%s: a YAML file holds an experiment mapping, not a %s", o.file, type(result))
     else
       status = 0
     end

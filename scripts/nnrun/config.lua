@@ -1,7 +1,7 @@
 -- nnrun.config: the experiment schema.  Checks an experiment table (from a
--- Lua script or, later, a YAML file), fills in every default explicitly and
--- reports every problem at once as `key.path: problem`.  It builds no
--- runtime objects and trains nothing.
+-- Lua script or a YAML file), fills in every default explicitly and reports
+-- every problem at once as `key.path: problem`.  It builds no runtime
+-- objects and trains nothing.
 --
 -- Paths name keys with dots and array elements with [i] (from 1):
 -- `optimizer.lr`, `model.layers[2].dense`.
@@ -14,20 +14,46 @@ local INITIALISERS = { "zeros", "constant", "uniform", "normal", "xavier_uniform
   "xavier_normal", "he_uniform", "he_normal" }
 local LOSSES = { "mse", "cross_entropy", "bce", "bce_logits", "log_loss" }
 local SCHEDULES = { "constant", "step", "exponential", "inverse_time", "cosine" }
-local GENERATORS = { "xor", "digits03", "curve" }
+local OPTIMIZERS = { "sgd" }
 local METRICS = { "val_loss", "val_accuracy", "train_loss" }
-M.ACTIVATIONS, M.INITIALISERS, M.LOSSES, M.SCHEDULES = ACTIVATIONS, INITIALISERS, LOSSES, SCHEDULES
-M.GENERATORS, M.METRICS = GENERATORS, METRICS
+local CHECKPOINT_BEST = { "none", "val_loss", "val_accuracy", "train_loss" }
+local MAX_UNITS = 1000000 -- per dense layer: far beyond any use, and no size overflow below
 
--- What the synthetic generators produce (see nnrun.h).
-local GENERATED = {
-  xor = { features = 2, target_cols = 1, classes = 2, binary = true },
-  digits03 = { features = 64, target_cols = 1, classes = 4 },
-  curve = { features = 1, target_cols = 1 },
+-- The synthetic generators: what they produce (see nnrun.h), their
+-- parameters, and how many samples those give.
+local GENERATOR_SPECS = {
+  xor = { features = 2, target_cols = 1, classes = 2, binary = true, test_split = 0,
+    params = {}, samples = function() return 4 end },
+  digits03 = { features = 64, target_cols = 1, classes = 4, test_split = 0.2,
+    params = {
+      { "n_per_class", { type = "integer", min = 1, max = 1000000, default = 100 } },
+      { "noise", { type = "number", min = 0, default = 0.1 } },
+    },
+    samples = function(o) return o.n_per_class and 4 * o.n_per_class end },
+  curve = { features = 1, target_cols = 1, test_split = 0.2,
+    params = {
+      { "n", { type = "integer", min = 1, max = 4000000, default = 200 } },
+      { "noise", { type = "number", min = 0, default = 0.1 } },
+    },
+    samples = function(o) return o.n end },
 }
+local GENERATORS = { "xor", "digits03", "curve" }
+-- Every key a generator may take (the others flag the ones it does not).
+local GENERATOR_PARAMS = { "n_per_class", "n", "noise" }
+
+M.ACTIVATIONS, M.INITIALISERS, M.LOSSES, M.SCHEDULES = ACTIVATIONS, INITIALISERS, LOSSES, SCHEDULES
+M.GENERATORS, M.METRICS, M.OPTIMIZERS = GENERATORS, METRICS, OPTIMIZERS
 
 local TOP_KEYS = { "name", "seed", "threads", "data", "model", "loss", "optimizer", "schedule",
   "train", "output" }
+
+-- YAML's null (a light userdata of the nnrun module) when it is there: a
+-- null mapping value means "not given", so its default applies.
+local NULL
+do
+  local ok, nn = pcall(require, "nnrun")
+  NULL = ok and type(nn) == "table" and nn.yaml and nn.yaml.null or nil
+end
 
 -- ---- helpers ---------------------------------------------------------------
 
@@ -37,6 +63,7 @@ local function join(path, key)
   end
   return path == "" and key or (path .. "." .. key)
 end
+M.join = join
 
 local function contains(list, v)
   for _, x in ipairs(list) do
@@ -57,20 +84,51 @@ local function object_type(v)
 end
 M.object_type = object_type
 
+local function is_list(t)
+  local n = 0
+  for k in pairs(t) do
+    if math.type(k) ~= "integer" then
+      return false
+    end
+    n = n + 1
+  end
+  return n > 0
+end
+
 local function describe(v)
   local ty = object_type(v)
   if ty then
     return ty
+  elseif v ~= nil and v == NULL then
+    return "null"
   elseif type(v) == "string" then
     return string.format("string %q", v)
   elseif type(v) == "number" or type(v) == "boolean" then
     return tostring(v)
+  elseif type(v) == "table" then
+    return is_list(v) and "a list" or "a mapping"
   end
   return type(v)
 end
+M.describe = describe
 
 local function fail(c, path, fmt, ...)
   c.errors[#c.errors + 1] = { path = path, message = string.format(fmt, ...) }
+end
+
+-- A copy of an experiment with YAML nulls that stand for mapping values
+-- removed (null in a list stays, to be reported).  Runtime objects are kept.
+local function without_nulls(v)
+  if type(v) ~= "table" then
+    return v
+  end
+  local out = {}
+  for k, x in pairs(v) do
+    if not (x == NULL and type(k) == "string") then
+      out[k] = without_nulls(x)
+    end
+  end
+  return out
 end
 
 -- Other names people use for keys of the schema.
@@ -80,9 +138,13 @@ local SYNONYMS = {
   type = "name", kind = "name", decay = "weight_decay", init_bias = "bias_init",
   activation_function = "activation", optimiser = "optimizer", scheduler = "schedule",
   val_split = "validation_split", dir = "directory", patience_epochs = "patience",
+  inputs = "input", input_size = "input", outputs = "dense", out = "dense",
 }
 
 local function suggest_key(k, allowed)
+  if SYNONYMS[k] and contains(allowed, SYNONYMS[k]) then
+    return SYNONYMS[k]
+  end
   local s = util.suggest(k, allowed)
   if s then
     return s
@@ -122,6 +184,26 @@ local function fmt_num(v)
   return tostring(v)
 end
 
+-- " (did you mean 'x'?)" for a mistyped name, or "": the names that begin
+-- with it (he: he_uniform, he_normal) or hold it (accuracy: val_accuracy),
+-- else the closest one.
+local function suggest_value(v, names)
+  local starts = {}
+  for _, n in ipairs(names) do
+    if (#v >= 2 and n:sub(1, #v) == v) or (#v >= 4 and n:find(v, 1, true)) then
+      starts[#starts + 1] = "'" .. n .. "'"
+    end
+  end
+  if #starts > 0 and #starts <= 3 then
+    return string.format(" (did you mean %s?)", table.concat(starts, " or "))
+  end
+  local s = util.suggest(v, names)
+  return s and string.format(" (did you mean '%s'?)", s) or ""
+end
+
+-- YAML 1.1 words that YAML 1.2 (and so nnrun) reads as strings.
+local YAML11_BOOLS = { yes = true, no = true, on = true, off = true, y = true, n = true }
+
 -- Reads t[key] by spec: { type = "integer"|"number"|"boolean"|"string",
 -- default =, required =, min =, gt =, max =, lt =, enum = }.  Returns the
 -- value (the default when absent), or nil after recording a problem.
@@ -151,13 +233,16 @@ local function field(c, t, path, key, spec)
       return nil
     end
   elseif type(v) ~= ty then
-    fail(c, p, "expected a %s, got %s", ty, describe(v))
+    local hint = ""
+    if ty == "boolean" and type(v) == "string" and YAML11_BOOLS[v:lower()] then
+      hint = " (write true or false)"
+    end
+    fail(c, p, "expected a %s, got %s%s", ty, describe(v), hint)
     return nil
   end
   if spec.enum and not contains(spec.enum, v) then
-    local s = util.suggest(v, spec.enum)
-    fail(c, p, "unknown value '%s'%s (expected one of: %s)", v,
-      s and string.format(" (did you mean '%s'?)", s) or "", table.concat(spec.enum, ", "))
+    fail(c, p, "unknown value '%s'%s (expected one of: %s)", v, suggest_value(v, spec.enum),
+      table.concat(spec.enum, ", "))
     return nil
   end
   if spec.pattern and not v:match(spec.pattern) then
@@ -183,17 +268,21 @@ local function field(c, t, path, key, spec)
   return v
 end
 
--- A section that must be a table (or absent: {}).  Returns nil if not.
-local function section(c, t, key, allow_object)
-  local v = t[key]
+-- A section that must be a mapping (absent: {}).  allow_object: the
+-- runtime object a Lua experiment may give instead; shorthand: a string
+-- standing for { name = string }.  Returns nil if it is neither.
+local function section(c, v, key, allow_object, shorthand)
   if v == nil then
     return {}
   end
-  if type(v) == "table" or (allow_object and object_type(v) == allow_object) then
+  if shorthand and type(v) == "string" then
+    return { name = v }, true
+  end
+  if (type(v) == "table" and not is_list(v)) or (allow_object and object_type(v) == allow_object) then
     return v
   end
-  fail(c, key, "expected a table%s, got %s",
-    allow_object and (" or " .. allow_object) or "", describe(v))
+  fail(c, key, "expected a mapping%s%s, got %s", shorthand and " or a name" or "",
+    allow_object and (" (or an " .. allow_object .. " in Lua)") or "", describe(v))
   return nil
 end
 
@@ -205,91 +294,169 @@ local function unused(c, t, path, keys, what)
     end
   end
 end
-
 -- ---- sections ----------------------------------------------------------------
+
+-- Data sources: data.<key> chooses one, and its resolve(c, d, out, meta)
+-- checks the keys it owns and fills `meta` (features, target_cols, classes,
+-- binary, samples), which the model and loss are checked against.  A new
+-- source (a file format, say) is a new entry here plus its keys in
+-- DATA_KEYS.  Keys common to every source: seed, test_split.
+local DATA_SOURCES
+
+local function resolve_generator(c, d, out, meta)
+  local gen = field(c, d, "data", "generator", { type = "string", enum = GENERATORS,
+    required = true })
+  out.generator = gen
+  local spec = GENERATOR_SPECS[gen]
+  if not spec then
+    return
+  end
+  local own = {}
+  for _, p in ipairs(spec.params) do
+    own[p[1]] = true
+    out[p[1]] = field(c, d, "data", p[1], p[2])
+  end
+  for _, k in ipairs(GENERATOR_PARAMS) do
+    if d[k] ~= nil and not own[k] then
+      local names = {}
+      for _, p in ipairs(spec.params) do
+        names[#names + 1] = "data." .. p[1]
+      end
+      fail(c, join("data", k), "not used by the '%s' generator%s", gen,
+        #names > 0 and (" (it takes " .. table.concat(names, ", ") .. ")") or "")
+    end
+  end
+  for _, k in ipairs({ "features", "target_cols", "classes", "binary" }) do
+    meta[k] = spec[k]
+  end
+  meta.samples = spec.samples(out)
+  meta.test_split = spec.test_split
+end
+
+-- Lua only: data.train (and data.test) given as nn.dataset objects.
+local function resolve_datasets(c, d, out, meta)
+  if object_type(d.train) ~= "nnrun.Dataset" then
+    fail(c, "data.train", "expected an nn.dataset, got %s", describe(d.train))
+  else
+    out.train = d.train
+    meta.features = d.train:features()
+    meta.target_cols = d.train:target_cols()
+    meta.samples = d.train:size()
+  end
+  if d.test ~= nil then
+    if object_type(d.test) ~= "nnrun.Dataset" then
+      fail(c, "data.test", "expected an nn.dataset, got %s", describe(d.test))
+    else
+      out.test = d.test
+      if meta.features and d.test:features() ~= meta.features then
+        fail(c, "data.test", "has %d features, data.train has %d", d.test:features(),
+          meta.features)
+      end
+    end
+  end
+  meta.test_split = 0
+end
+
+DATA_SOURCES = {
+  { key = "generator", resolve = resolve_generator },
+  { key = "train", resolve = resolve_datasets, keys = { "test" } },
+}
+
+-- Data files (nnrun.data, when present) resolve their whole section.
+local FILES
+do
+  local ok, m = pcall(require, "nnrun.data")
+  FILES = ok and type(m) == "table" and m.resolve and m.is_file_source and m or nil
+end
+local FILE_KEYS = FILES and { "normalize", "stratify" } or {}
+
+local DATA_KEYS = { "seed", "test_split" }
+for _, k in ipairs(FILES and FILES.SOURCES or {}) do
+  DATA_KEYS[#DATA_KEYS + 1] = k
+end
+for _, k in ipairs(FILE_KEYS) do
+  DATA_KEYS[#DATA_KEYS + 1] = k
+end
+for _, src in ipairs(DATA_SOURCES) do
+  DATA_KEYS[#DATA_KEYS + 1] = src.key
+  for _, k in ipairs(src.keys or {}) do
+    DATA_KEYS[#DATA_KEYS + 1] = k
+  end
+end
+for _, k in ipairs(GENERATOR_PARAMS) do
+  DATA_KEYS[#DATA_KEYS + 1] = k
+end
 
 local function resolve_data(c, d, seed)
   local out, meta = {}, {}
   if d == nil then
-    fail(c, "data", "missing (give data.generator, or data.train as an nn.dataset)")
+    fail(c, "data", "missing (required: give data.generator)")
     return nil, meta
   end
-  if type(d) ~= "table" then
-    fail(c, "data", "expected a table, got %s", describe(d))
+  d = section(c, d, "data")
+  if not d then
     return nil, meta
   end
-  check_keys(c, d, "data", { "generator", "n_per_class", "n", "noise", "seed", "train", "test",
-    "test_split" })
-  if d.train ~= nil then
-    if d.generator ~= nil then
-      fail(c, "data.generator", "give either data.generator or data.train, not both")
+  if FILES and FILES.is_file_source(d) then
+    local fout, fmeta = FILES.resolve(c, d, seed, { field = field, fail = fail,
+      check_keys = check_keys, describe = describe })
+    return fout, fmeta or meta
+  end
+  check_keys(c, d, "data", DATA_KEYS)
+  for _, k in ipairs(FILE_KEYS) do
+    if d[k] ~= nil then
+      fail(c, join("data", k), "only used with a data file (data.%s)",
+        table.concat(FILES.SOURCES, ", data."))
     end
-    unused(c, d, "data", { "n_per_class", "n", "noise", "seed" }, "data.train")
-    if object_type(d.train) ~= "nnrun.Dataset" then
-      fail(c, "data.train", "expected an nn.dataset, got %s", describe(d.train))
-    else
-      out.train = d.train
-      meta.features = d.train:features()
-      meta.target_cols = d.train:target_cols()
-      meta.samples = d.train:size()
+  end
+  local chosen = {}
+  for _, src in ipairs(DATA_SOURCES) do
+    if d[src.key] ~= nil then
+      chosen[#chosen + 1] = src
     end
-    if d.test ~= nil then
-      if object_type(d.test) ~= "nnrun.Dataset" then
-        fail(c, "data.test", "expected an nn.dataset, got %s", describe(d.test))
-      else
-        out.test = d.test
-        if meta.features and d.test:features() ~= meta.features then
-          fail(c, "data.test", "has %d features, data.train has %d", d.test:features(),
-            meta.features)
+  end
+  if #chosen > 1 then
+    fail(c, join("data", chosen[2].key), "give one data source, not both data.%s and data.%s",
+      chosen[1].key, chosen[2].key)
+  end
+  local src = chosen[1] or DATA_SOURCES[1]
+  for _, other in ipairs(DATA_SOURCES) do
+    if other ~= src then
+      for _, k in ipairs(other.keys or {}) do
+        if d[k] ~= nil then
+          fail(c, join("data", k), "only used with data.%s", other.key)
         end
       end
     end
-    out.test_split = field(c, d, "data", "test_split", { type = "number", min = 0, lt = 1,
-      default = 0 })
-    if out.test ~= nil and out.test_split and out.test_split > 0 then
-      fail(c, "data.test_split", "give either data.test or data.test_split, not both")
+  end
+  if src ~= DATA_SOURCES[1] then
+    for _, k in ipairs(GENERATOR_PARAMS) do
+      if d[k] ~= nil then
+        fail(c, join("data", k), "only used with data.generator")
+      end
     end
-    return out, meta
   end
-  if d.test ~= nil then
-    fail(c, "data.test", "a test set needs data.train too (or use data.test_split)")
-  end
-  local gen = field(c, d, "data", "generator", { type = "string", enum = GENERATORS,
-    required = true })
-  out.generator = gen
-  if gen == "xor" then
-    unused(c, d, "data", { "n_per_class", "n", "noise" }, "the 'xor' generator")
-    meta.samples = 4
-  elseif gen == "digits03" then
-    unused(c, d, "data", { "n" }, "the 'digits03' generator (use data.n_per_class)")
-    out.n_per_class = field(c, d, "data", "n_per_class", { type = "integer", min = 1,
-      default = 100 })
-    out.noise = field(c, d, "data", "noise", { type = "number", min = 0, default = 0.1 })
-    meta.samples = out.n_per_class and 4 * out.n_per_class
-  elseif gen == "curve" then
-    unused(c, d, "data", { "n_per_class" }, "the 'curve' generator (use data.n)")
-    out.n = field(c, d, "data", "n", { type = "integer", min = 1, default = 200 })
-    out.noise = field(c, d, "data", "noise", { type = "number", min = 0, default = 0.1 })
-    meta.samples = out.n
-  end
+  src.resolve(c, d, out, meta)
   out.seed = field(c, d, "data", "seed", { type = "integer", min = 0, default = seed or 1 })
   out.test_split = field(c, d, "data", "test_split", { type = "number", min = 0, lt = 1,
-    default = (gen == "xor") and 0 or 0.2 })
-  for k, v in pairs(GENERATED[gen] or {}) do
-    meta[k] = v
+    default = meta.test_split or 0 })
+  if out.test ~= nil and out.test_split and out.test_split > 0 then
+    fail(c, "data.test_split", "give either data.test or data.test_split, not both")
   end
   return out, meta
 end
 
+local LAYER_EXAMPLE = "{dense: 32, activation: relu}"
+
 local function resolve_layer(c, l, path, first)
-  if type(l) ~= "table" then
-    fail(c, path, "expected a table such as { dense = 32, activation = \"relu\" }, got %s",
-      describe(l))
+  if type(l) ~= "table" or is_list(l) then
+    fail(c, path, "expected a layer such as %s, got %s", LAYER_EXAMPLE, describe(l))
     return nil
   end
-  check_keys(c, l, path, { "dense", "activation", "init", "bias_init", "slope" })
+  check_keys(c, l, path, { "dense", "in", "activation", "init", "bias_init", "slope" })
   local out = {}
-  out.dense = field(c, l, path, "dense", { type = "integer", min = 1 })
+  out.dense = field(c, l, path, "dense", { type = "integer", min = 1, max = MAX_UNITS })
+  out["in"] = field(c, l, path, "in", { type = "integer", min = 1, max = MAX_UNITS })
   out.activation = field(c, l, path, "activation", { type = "string", enum = ACTIVATIONS })
   if l.dense == nil then
     if l.activation == nil then
@@ -297,7 +464,7 @@ local function resolve_layer(c, l, path, first)
     elseif first then
       fail(c, path, "the first layer must be dense")
     end
-    unused(c, l, path, { "init", "bias_init" }, "an activation layer")
+    unused(c, l, path, { "in", "init", "bias_init" }, "an activation layer")
   else
     out.init = field(c, l, path, "init", { type = "string", enum = INITIALISERS,
       default = "xavier_uniform" })
@@ -307,62 +474,75 @@ local function resolve_layer(c, l, path, first)
   if out.activation == "leaky_relu" then
     out.slope = field(c, l, path, "slope", { type = "number", min = 0, default = 0.01 })
   elseif l.slope ~= nil then
-    fail(c, join(path, "slope"), "only used with activation = \"leaky_relu\"")
+    fail(c, join(path, "slope"), "only used with activation: leaky_relu")
   end
   return out
 end
 
+-- info: input, output (widths), output_path (of the last dense), and
+-- last_activation and its path.
 local function resolve_model(c, m, meta)
   local out, info = {}, {}
   if m == nil then
-    fail(c, "model", "missing (give model.layers, or an nn.sequential network)")
+    fail(c, "model", "missing (required: give model.layers)")
     return nil, info
   end
   if object_type(m) == "nnrun.Net" then
     info.input, info.output = m:input_size(), m:output_size()
     return m, info
   end
-  if type(m) ~= "table" then
-    fail(c, "model", "expected a table or an nn.sequential network, got %s", describe(m))
+  m = section(c, m, "model", "nnrun.Net")
+  if not m then
     return nil, info
   end
   check_keys(c, m, "model", { "input", "layers" })
-  out.input = field(c, m, "model", "input", { type = "integer", min = 1,
-    default = meta.features })
-  if m.input == nil and meta.features == nil then
+  local layers = m.layers
+  local first_in = type(layers) == "table" and type(layers[1]) == "table"
+    and math.tointeger(layers[1]["in"]) or nil
+  out.input = field(c, m, "model", "input", { type = "integer", min = 1, max = MAX_UNITS,
+    default = meta.features or first_in })
+  if out.input == nil and m.input == nil and not meta.broken then
     fail(c, "model.input", "missing (the input width cannot be taken from the data)")
   end
   if m.input ~= nil and out.input and meta.features and out.input ~= meta.features then
     fail(c, "model.input", "is %d, but the data has %d features", out.input, meta.features)
   end
   info.input = out.input
-  local layers = m.layers
   if layers == nil then
-    fail(c, "model.layers", "missing (a list such as { { dense = 8, activation = \"relu\" }, "
-      .. "{ dense = 1 } })")
+    fail(c, "model.layers", "missing (a list such as [%s, {dense: 1}])", LAYER_EXAMPLE)
     return out, info
   end
-  if type(layers) ~= "table" or #layers == 0 then
+  if type(layers) ~= "table" or not is_list(layers) then
     fail(c, "model.layers", "expected a non-empty list of layers, got %s", describe(layers))
     return out, info
   end
   for k in pairs(layers) do
-    if math.type(k) ~= "integer" or k < 1 or k > #layers then
+    if k < 1 or k > #layers then
       fail(c, "model.layers", "expected a list, got the key %s", describe(k))
+      return out, info
     end
   end
   out.layers = {}
   local ok = true
+  local width, width_from = out.input, (m.input ~= nil or not meta.features) and "model.input"
+    or "the data"
   for i, l in ipairs(layers) do
-    local r = resolve_layer(c, l, join("model.layers", i), i == 1)
+    local p = join("model.layers", i)
+    local r = resolve_layer(c, l, p, i == 1)
     out.layers[i] = r
+    if r and r["in"] and width and r["in"] ~= width then
+      fail(c, join(p, "in"), "is %d, but %s gives %d", r["in"], width_from, width)
+    end
     if r and r.dense then
-      info.output = r.dense
-      info.last_activation = r.activation
-    elseif r and r.activation then
-      info.last_activation = r.activation
-    else
+      info.output, info.output_path = r.dense, join(p, "dense")
+      width, width_from = r.dense, p
+      info.last_activation, info.last_activation_path = nil, nil
+    elseif not r or not r.activation then
       ok = false
+      width = nil
+    end
+    if r and r.activation then
+      info.last_activation, info.last_activation_path = r.activation, join(p, "activation")
     end
   end
   if not ok then
@@ -375,13 +555,13 @@ local function resolve_optimizer(c, o)
   if object_type(o) == "nnrun.Optimizer" then
     return o
   end
-  o = section(c, { optimizer = o }, "optimizer", "nnrun.Optimizer")
+  o = section(c, o, "optimizer", "nnrun.Optimizer", true)
   if not o then
     return nil
   end
   check_keys(c, o, "optimizer", { "name", "lr", "momentum", "nesterov", "weight_decay" })
   local out = {}
-  out.name = field(c, o, "optimizer", "name", { type = "string", enum = { "sgd" },
+  out.name = field(c, o, "optimizer", "name", { type = "string", enum = OPTIMIZERS,
     default = "sgd" })
   out.lr = field(c, o, "optimizer", "lr", { type = "number", gt = 0, default = 0.01 })
   out.momentum = field(c, o, "optimizer", "momentum", { type = "number", min = 0, lt = 1,
@@ -407,7 +587,7 @@ local function resolve_schedule(c, s, train)
   if object_type(s) == "nnrun.Schedule" then
     return s
   end
-  s = section(c, { schedule = s }, "schedule", "nnrun.Schedule")
+  s = section(c, s, "schedule", "nnrun.Schedule", true)
   if not s then
     return nil
   end
@@ -449,7 +629,7 @@ local function resolve_schedule(c, s, train)
     out.total = field(c, s, "schedule", "total", { type = "integer", min = 1,
       default = default_total })
     if s.total == nil and out.per_batch then
-      fail(c, "schedule.total", "missing (required with per_batch = true: the number of "
+      fail(c, "schedule.total", "missing (required with per_batch: true: the number of "
         .. "batches)")
     end
     out.min_lr = field(c, s, "schedule", "min_lr", { type = "number", min = 0, default = 0 })
@@ -458,16 +638,17 @@ local function resolve_schedule(c, s, train)
 end
 
 local function resolve_train(c, t)
-  t = section(c, { train = t }, "train")
+  t = section(c, t, "train")
   if not t then
     return nil
   end
   check_keys(c, t, "train", { "epochs", "batch_size", "shuffle", "validation_split",
     "early_stopping" })
   local out = {}
-  out.epochs = field(c, t, "train", "epochs", { type = "integer", min = 1, default = 10 })
+  out.epochs = field(c, t, "train", "epochs", { type = "integer", min = 1, max = 100000000,
+    default = 10 })
   out.batch_size = field(c, t, "train", "batch_size", { type = "integer", min = 1,
-    default = 32 })
+    max = 1000000, default = 32 })
   out.shuffle = field(c, t, "train", "shuffle", { type = "boolean", default = true })
   out.validation_split = field(c, t, "train", "validation_split", { type = "number", min = 0,
     lt = 1, default = 0 })
@@ -478,11 +659,11 @@ local function resolve_train(c, t)
     if es == true then
       es = {}
     end
-    if type(es) ~= "table" then
-      fail(c, "train.early_stopping", "expected a table or a boolean, got %s", describe(es))
+    local p = "train.early_stopping"
+    if type(es) ~= "table" or is_list(es) then
+      fail(c, p, "expected a mapping or a boolean, got %s", describe(es))
       return out
     end
-    local p = "train.early_stopping"
     check_keys(c, es, p, { "metric", "patience", "min_delta" })
     out.early_stopping = {
       metric = field(c, es, p, "metric", { type = "string", enum = METRICS,
@@ -495,14 +676,22 @@ local function resolve_train(c, t)
 end
 
 local function resolve_output(c, o)
-  o = section(c, { output = o }, "output")
+  o = section(c, o, "output")
   if not o then
     return nil
   end
-  check_keys(c, o, "output", { "directory" })
-  return {
+  check_keys(c, o, "output", { "directory", "checkpoint_every", "checkpoint_best" })
+  local out = {
     directory = field(c, o, "output", "directory", { type = "string", default = "runs" }),
+    checkpoint_every = field(c, o, "output", "checkpoint_every", { type = "integer", min = 0,
+      default = 1 }),
+    checkpoint_best = field(c, o, "output", "checkpoint_best", { type = "string",
+      enum = CHECKPOINT_BEST, default = "none" }),
   }
+  if out.directory == "" then
+    fail(c, "output.directory", "must not be empty")
+  end
+  return out
 end
 
 -- Rows left after taking round(n * f) out; nil when a part would be empty.
@@ -514,16 +703,37 @@ local function split_ok(n, f)
   return k >= 1 and k < n, n - k
 end
 
+local CLASSIFYING = { cross_entropy = true, log_loss = true, bce = true, bce_logits = true }
+
+-- What each loss expects of the last activation (a table model only).
+local function check_output_activation(c, loss, model)
+  local act, where = model.last_activation, model.last_activation_path
+  if loss == "cross_entropy" and act == "softmax" then
+    fail(c, where, "softmax before cross_entropy, which applies softmax itself (remove it, "
+      .. "or use loss: log_loss, which takes probabilities)")
+  elseif loss == "bce_logits" and act == "sigmoid" then
+    fail(c, where, "sigmoid before bce_logits, which applies sigmoid itself (remove it, "
+      .. "or use loss: bce, which takes probabilities)")
+  elseif loss == "log_loss" and act ~= "softmax" then
+    fail(c, "loss", "log_loss takes probabilities: end the model with activation: softmax "
+      .. "(or use cross_entropy, which applies softmax itself)")
+  elseif loss == "bce" and act ~= "sigmoid" then
+    fail(c, "loss", "bce takes probabilities: end the model with activation: sigmoid "
+      .. "(or use bce_logits, which applies sigmoid itself)")
+  end
+end
+
 local function combinations(c, r, meta, model)
   local loss = r.loss
   local out = model.output
   if loss and out then
     if (loss == "cross_entropy" or loss == "log_loss") and out < 2 then
-      fail(c, "loss", "%s needs a network with 2 or more outputs, the model has %d", loss, out)
+      fail(c, "loss", "%s needs a network with 2 or more outputs, the model has %d%s", loss, out,
+        loss == "cross_entropy" and " (for one output use bce_logits)" or "")
     elseif (loss == "cross_entropy" or loss == "log_loss") and meta.classes
       and meta.target_cols == 1 and out < meta.classes then
-      fail(c, "model.layers", "the network has %d outputs, the data has %d classes", out,
-        meta.classes)
+      fail(c, model.output_path or "model", "the network has %d outputs, the data has %d classes",
+        out, meta.classes)
     elseif (loss == "mse" or loss == "bce" or loss == "bce_logits") and meta.target_cols
       and meta.target_cols ~= out then
       fail(c, "loss", "%s compares %d outputs with %d target column%s%s", loss, out,
@@ -531,6 +741,9 @@ local function combinations(c, r, meta, model)
         (meta.classes and meta.target_cols == 1 and not meta.binary)
           and " (class labels need cross_entropy or log_loss)" or "")
     end
+  end
+  if loss and type(r.model) == "table" and r.model.layers and out then
+    check_output_activation(c, loss, model)
   end
   if object_type(r.model) == "nnrun.Net" and meta.features and model.input ~= meta.features then
     fail(c, "model", "the network takes %d inputs, the data has %d features", model.input,
@@ -552,10 +765,16 @@ local function combinations(c, r, meta, model)
         train.validation_split, rest)
     end
   end
-  if train and train.early_stopping and train.early_stopping.metric
-    and train.early_stopping.metric:sub(1, 4) == "val_" and train.validation_split == 0 then
-    fail(c, "train.early_stopping.metric", "'%s' needs train.validation_split > 0",
-      train.early_stopping.metric)
+  local es = train and train.early_stopping
+  if es and es.metric and es.metric:sub(1, 4) == "val_" and train.validation_split == 0 then
+    fail(c, "train.early_stopping.metric", "'%s' needs train.validation_split > 0", es.metric)
+  elseif es and es.metric == "val_accuracy" and loss and not CLASSIFYING[loss] then
+    fail(c, "train.early_stopping.metric", "'val_accuracy' needs a classifying loss, not %s",
+      loss)
+  end
+  local best = r.output and r.output.checkpoint_best
+  if best and best:sub(1, 4) == "val_" and train and train.validation_split == 0 then
+    fail(c, "output.checkpoint_best", "'%s' needs train.validation_split > 0", best)
   end
   local s, o = r.schedule, r.optimizer
   if type(s) == "table" and type(o) == "table" and s.min_lr and o.lr and s.min_lr > o.lr then
@@ -570,14 +789,16 @@ end
 --   opts.name: the default experiment name (e.g. the file's stem).
 -- errors: array of { path =, message = }.  The resolved table holds every
 -- setting with its default written in; runtime objects given in a Lua
--- experiment (nn.dataset, nn.sequential, ...) are kept as they are.
+-- experiment (nn.dataset, nn.sequential, ...) are kept as they are.  YAML
+-- nulls (yaml.null) as mapping values count as not given.
 function M.resolve(exp, opts)
   opts = opts or {}
   local c = { errors = {} }
-  if type(exp) ~= "table" then
-    fail(c, "experiment", "expected a table, got %s", describe(exp))
+  if type(exp) ~= "table" or is_list(exp) then
+    fail(c, "", "expected a mapping of experiment settings, got %s", describe(exp))
     return nil, c.errors
   end
+  exp = without_nulls(exp)
   check_keys(c, exp, "", TOP_KEYS)
   local r = {}
   r.name = field(c, exp, "", "name", { type = "string", default = opts.name or "experiment",
@@ -587,7 +808,9 @@ function M.resolve(exp, opts)
   r.threads = field(c, exp, "", "threads", { type = "integer", min = 0, max = 4096,
     default = 0 })
   local meta
+  local before = #c.errors
   r.data, meta = resolve_data(c, exp.data, r.seed)
+  meta.broken = #c.errors > before -- do not report what follows from it
   r.train = resolve_train(c, exp.train)
   local model
   r.model, model = resolve_model(c, exp.model, meta)
@@ -604,15 +827,45 @@ end
 
 -- One line for an error: "<where>: key.path: problem".  where is
 -- opts.locate(path) -> "file:line:col" when it knows the key, else
--- opts.source (the file name).
+-- opts.source (the file name).  The root's path "" is left out.
 function M.format_error(e, opts)
   opts = opts or {}
   local where = opts.locate and opts.locate(e.path) or opts.source
-  local s = e.path .. ": " .. e.message
+  local s = e.path == "" and e.message or (e.path .. ": " .. e.message)
   if where then
     s = where .. ": " .. s
   end
   return s
+end
+
+-- config.locator(file, positions) -> locate(path) -> "file:line:col"
+-- From the positions table of yaml.load: the key of path, else its value,
+-- else the nearest located parent, else the document itself.
+function M.locator(file, positions)
+  return function(path)
+    local p = path
+    while p do
+      local pos = positions[p .. "#key"] or positions[p]
+      if pos then
+        return string.format("%s:%d:%d", file, pos.line, pos.col)
+      end
+      p = p ~= "" and (p:match("^(.*)[.%[]") or "") or nil -- drop the last component
+    end
+    return nil
+  end
+end
+
+-- config.load(path) -> experiment table, locate
+-- Reads a YAML experiment (raising the reader's "file:line:col: message"
+-- on bad YAML); locate(path) places config errors in the file.  The table
+-- can be changed and then resolved, or returned from a Lua script:
+--   local exp = config.load("experiments/digits03.yaml")
+--   exp.optimizer.lr = 0.05
+--   return exp
+function M.load(path)
+  local yaml = require("nnrun").yaml
+  local doc, positions = yaml.load(path)
+  return doc, M.locator(path, positions or {})
 end
 
 -- Splits "model.layers[2].dense" (or "model.layers.2.dense") into
@@ -640,40 +893,79 @@ function M.split_path(path)
   return parts
 end
 
--- config.set(exp, "optimizer.lr", 0.05): sets a value in an experiment
--- table, creating missing tables on the way.  nil, message on failure.
+-- The canonical form of a key path: "model.layers.2.dense" gives
+-- "model.layers[2].dense"; nil, message if malformed.
+function M.canonical_path(path)
+  local parts, err = M.split_path(path)
+  if not parts then
+    return nil, err
+  end
+  local p = ""
+  for _, k in ipairs(parts) do
+    p = join(p, k)
+  end
+  return p
+end
+
+-- config.set(exp, "optimizer.lr", 0.05) -> true, created | nil, message
+-- Sets a value in an experiment table, creating missing mappings on the
+-- way (created: the path of the first one, or nil).  A list index may be
+-- at most one past the end (to append).  nil as value removes the key.
 function M.set(exp, path, value)
   local parts, perr = M.split_path(path)
   if not parts then
     return nil, perr
   end
-  local cur, done = exp, ""
-  for i = 1, #parts - 1 do
+  local cur, done, created = exp, "", nil
+  for i = 1, #parts do
     local k = parts[i]
+    local here = done == "" and "the experiment" or done
+    if math.type(k) == "integer" then
+      if next(cur) ~= nil and not is_list(cur) then
+        return nil, string.format("%s is a mapping, not a list", here)
+      elseif k < 1 or k > #cur + 1 then
+        return nil, string.format("%s has %d item%s (give an index from 1 to %d)", here, #cur,
+          #cur == 1 and "" or "s", #cur + 1)
+      end
+    elseif is_list(cur) then
+      return nil, string.format("%s is a list, not a mapping", here)
+    end
+    if i == #parts then
+      break
+    end
     done = join(done, k)
     local nxt = cur[k]
-    if nxt == nil then
+    if nxt == nil or nxt == NULL then
       nxt = {}
       cur[k] = nxt
+      created = created or done
     elseif type(nxt) ~= "table" then
-      return nil, string.format("%s: cannot set a key inside %s", done, describe(nxt))
+      return nil, string.format("cannot set a key inside %s (it is %s)", done, describe(nxt))
     end
     cur = nxt
   end
   cur[parts[#parts]] = value
-  return true
+  return true, created
 end
 
--- Parses the value of --set: YAML scalar rules when the YAML module is
--- there, otherwise: true/false, null/~, numbers, quoted or bare strings.
+-- config.parse_value(text, yaml) -> value | nil, message
+-- The value of --set, read as one YAML scalar (yaml: the nnrun.yaml
+-- module): 0.05, 3, true, relu, "3" (a string).  An empty value or null
+-- gives nil: the key is removed and its default applies.  Without a
+-- YAML module: true/false, null/~, numbers, quoted or bare strings.
 function M.parse_value(s, yaml)
   if yaml and yaml.parse then
     local ok, v = pcall(yaml.parse, s)
-    if ok and v == yaml.null then
+    if not ok then
+      local msg = tostring(v):match("^[^\n]-:%d+:%d+: ([^\n]*)") or tostring(v)
+      return nil, string.format("cannot read the value '%s' (%s)", s, msg)
+    elseif v == yaml.null then
       return nil
-    elseif ok and type(v) ~= "table" then
-      return v
+    elseif type(v) == "table" then
+      return nil, string.format("the value '%s' is %s; give one scalar (set the keys one by "
+        .. "one)", s, describe(v))
     end
+    return v
   end
   if s == "true" then
     return true

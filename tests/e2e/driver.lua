@@ -1,9 +1,10 @@
 -- End-to-end cases: run build/nnrun as a user would and check its exit
 -- status, its stderr and the run directory it leaves.
---   lua5.4 driver.lua NNRUN_EXE SOURCE_DIR WORK_DIR CASE
+--   lua5.4 driver.lua NNRUN_EXE SOURCE_DIR WORK_DIR CASE [FILE]
+-- CASE "invalid" runs FILE of tests/e2e/invalid/ (see invalid_file below).
 -- The driver itself loads no nnrun code (so it works in the sanitizer
 -- build, where only the nnrun executable is instrumented).
-local exe, src, work, case = ...
+local exe, src, work, case, case_file = ...
 assert(case, "usage: driver.lua NNRUN_EXE SOURCE_DIR WORK_DIR CASE")
 
 local function sh_quote(s)
@@ -26,7 +27,7 @@ local function write(path, text)
   f:close()
 end
 
-local dir = work .. "/" .. case
+local dir = work .. "/" .. case .. (case_file and ("_" .. case_file) or "")
 os.execute("rm -rf " .. sh_quote(dir) .. " && mkdir -p " .. sh_quote(dir))
 
 -- Runs nnrun with args (a string) in dir; returns exit status, stdout, stderr.
@@ -200,15 +201,14 @@ return {
   expect_stderr(err, table.concat({
     "nnrun: cfg.lua: optimizer.lerning_rate: unknown key (did you mean 'lr'?)",
     "nnrun: cfg.lua: optimizer.lr: must be > 0, got -1",
-    "nnrun: cfg.lua: model.layers: the network has 3 outputs, the data has 4 classes",
+    "nnrun: cfg.lua: model.layers[1].dense: the network has 3 outputs, the data has 4 classes",
   }, "\n"))
   check(read(dir .. "/never/summary.json") == nil and read(dir .. "/never/config.yaml") == nil,
     "a bad configuration left a run directory")
   code, out, err = nnrun(string.format("%s/experiments/digits03.lua --set train.epoch=3",
     sh_quote(src)))
   expect_exit(code, 2, out, err)
-  expect_stderr(err, "nnrun: " .. src .. "/experiments/digits03.lua: train.epoch: unknown key "
-    .. "(did you mean 'epochs'?)")
+  expect_stderr(err, "nnrun: --set train.epoch: unknown key (did you mean 'epochs'?)")
 end
 
 function cases.error_diverged()
@@ -245,6 +245,116 @@ end
 function cases.leak()
   local code, out, err = nnrun(string.format("%s/tests/e2e/leak.lua", sh_quote(src)))
   expect_exit(code, 0, out, err)
+end
+
+-- A number of a JSON file as written (the text, so that equal means bitwise).
+local function raw(json, key)
+  return json and json:match('"' .. key .. '":%s*([-%d.eE+]+)')
+end
+
+-- The .lua and .yaml twins of an example give the same figures, bit for bit.
+local function twins(name, fields)
+  local s = {}
+  for _, ext in ipairs({ "lua", "yaml" }) do
+    local code, out, err = nnrun(string.format("%s/experiments/%s.%s --out %s --threads 2 --quiet",
+      sh_quote(src), name, ext, ext))
+    expect_exit(code, 0, out, err)
+    s[ext] = summary(ext)
+  end
+  for _, f in ipairs(fields) do
+    check(raw(s.lua, f) ~= nil and raw(s.lua, f) == raw(s.yaml, f), "%s: %s %s (lua) vs %s (yaml)",
+      name, f, raw(s.lua, f), raw(s.yaml, f))
+  end
+  return s.yaml
+end
+
+function cases.twin_xor()
+  local s = twins("xor", { "test_loss", "test_accuracy", "parameters" })
+  check(field(s, "test_accuracy") == 1, "xor accuracy %s", field(s, "test_accuracy"))
+end
+
+function cases.twin_digits03()
+  local s = twins("digits03", { "test_loss", "test_accuracy", "train_loss", "val_loss",
+    "epochs", "parameters" })
+  check(field(s, "test_accuracy") >= 0.9, "digits03 accuracy %s", field(s, "test_accuracy"))
+end
+
+function cases.twin_regression()
+  local s = twins("regression", { "test_loss", "train_loss", "val_loss", "parameters" })
+  check(field(s, "test_loss") < 0.05, "regression loss %s", field(s, "test_loss"))
+end
+
+-- The config.yaml a run leaves behind runs again to the same figures.
+function cases.roundtrip()
+  local code, out, err = nnrun(string.format("%s/experiments/digits03.yaml --out a --threads 2 "
+    .. "--quiet --set train.epochs=6 --set optimizer.lr=0.05", sh_quote(src)))
+  expect_exit(code, 0, out, err)
+  code, out, err = nnrun("a/config.yaml --out b --threads 2 --quiet")
+  expect_exit(code, 0, out, err)
+  local a, b = summary("a"), summary("b")
+  for _, f in ipairs({ "test_loss", "test_accuracy", "train_loss", "val_loss", "val_accuracy",
+    "epochs", "parameters", "seed", "threads" }) do
+    check(raw(a, f) ~= nil and raw(a, f) == raw(b, f), "%s: %s then %s", f, raw(a, f), raw(b, f))
+  end
+  check(field(a, "epochs") == 6, "epochs %s", field(a, "epochs"))
+  check(read(dir .. "/a/config.yaml") == read(dir .. "/b/config.yaml"),
+    "config.yaml differs after a round trip:\n%s\n%s", read(dir .. "/a/config.yaml"),
+    read(dir .. "/b/config.yaml"))
+  check(read(dir .. "/a/config.yaml"):match("\n  lr: 0%.05\n"), "--set not recorded:\n%s",
+    read(dir .. "/a/config.yaml"))
+end
+
+-- A byte-order mark and CRLF line ends are fine; a Lua script can load a
+-- YAML experiment, change it and return it.
+function cases.yaml_friendly()
+  write(dir .. "/bom.yaml", "\239\187\191# saved by an editor\r\nname: bom\r\ndata: {generator: xor}"
+    .. "\r\nmodel:\r\n  layers: [{dense: 4, activation: tanh}, {dense: 1, activation: sigmoid}]"
+    .. "\r\nloss: bce\r\noptimizer: sgd\r\ntrain: {epochs: 3, batch_size: 4}\r\n")
+  local code, out, err = nnrun("bom.yaml --out bom --quiet")
+  expect_exit(code, 0, out, err)
+  check(field(summary("bom"), "epochs") == 3, "bom epochs")
+  write(dir .. "/load.lua", string.format([[
+local config = require "nnrun.config"
+local exp = config.load(%q)
+exp.name, exp.train.epochs = "loaded", 2
+return exp
+]], src .. "/experiments/digits03.yaml"))
+  code, out, err = nnrun("load.lua --out l --quiet")
+  expect_exit(code, 0, out, err)
+  check(out:match("^loaded: completed after 2 epochs"), "stdout %s", out)
+end
+
+-- One file of tests/e2e/invalid/: its header holds the command's extra
+-- arguments ("# args: ...") and the exact stderr, one "# expect: " line per
+-- line (or FILE.expect holds them, for a file that cannot have a header).
+-- nnrun must exit with 2, print nothing on stdout, train nothing and leave
+-- no run directory.
+function cases.invalid()
+  local idir = src .. "/tests/e2e/invalid"
+  local text = read(idir .. "/" .. case_file)
+  check(text ~= nil, "no file %s", case_file)
+  local header = read(idir .. "/" .. case_file .. ".expect") or text or ""
+  local args, want = "", {}
+  for line in header:gmatch("[^\n]*") do
+    local a = line:match("^# args: (.*)$")
+    local e = line:match("^# expect: (.*)$")
+    if a then
+      args = a
+    elseif e then
+      want[#want + 1] = e
+    end
+  end
+  check(#want > 0, "%s has no '# expect:' line", case_file)
+  local run = dir .. "/run"
+  local cmd = string.format("cd %s && %s %s %s --out %s >%s 2>%s", sh_quote(idir), sh_quote(exe),
+    sh_quote(case_file), args, sh_quote(run), sh_quote(dir .. "/out.txt"),
+    sh_quote(dir .. "/err.txt"))
+  local _, _, code = os.execute(cmd)
+  local out, err = read(dir .. "/out.txt") or "", read(dir .. "/err.txt") or ""
+  expect_exit(code, 2, out, err)
+  expect_stderr(err, table.concat(want, "\n"))
+  check(out == "", "stdout not empty: %s", out)
+  check(io.open(run) == nil, "a run directory was left behind: %s", run)
 end
 
 local fn = cases[case]

@@ -37,7 +37,7 @@ describe("config.resolve", function()
       schedule = { name = "constant", warmup = 0, warmup_start = 0, per_batch = false },
       train = { epochs = 10, batch_size = 32, shuffle = true, validation_split = 0,
         early_stopping = false },
-      output = { directory = "runs" },
+      output = { directory = "runs", checkpoint_every = 1, checkpoint_best = "none" },
     }, r)
   end)
 
@@ -70,7 +70,8 @@ describe("config.resolve", function()
     assert.same({ "trian: unknown key (did you mean 'train'?)" }, problems(minimal{ trian = {} }))
     assert.same({ "train.epoch: unknown key (did you mean 'epochs'?)" },
       problems(minimal{ train = { epoch = 3 } }))
-    assert.same({ "output.zzz: unknown key (expected one of: directory)" },
+    assert.same({ "output.zzz: unknown key (expected one of: checkpoint_best, checkpoint_every, "
+      .. "directory)" },
       problems(minimal{ output = { zzz = 1 } }))
   end)
 
@@ -79,7 +80,7 @@ describe("config.resolve", function()
       "seed: expected an integer, got string \"one\"",
       "train.epochs: must be >= 1, got -2",
       "train.batch_size: must be >= 1, got 0",
-      "train.shuffle: expected a boolean, got string \"yes\"",
+      "train.shuffle: expected a boolean, got string \"yes\" (write true or false)",
       "optimizer.lr: must be > 0, got 0",
       "optimizer.momentum: must be < 1, got 1",
     }, problems(minimal{ seed = "one", train = { epochs = -2, batch_size = 0, shuffle = "yes" },
@@ -103,8 +104,8 @@ describe("config.resolve", function()
 
   it("reports missing sections", function()
     assert.same({
-      "data: missing (give data.generator, or data.train as an nn.dataset)",
-      "model: missing (give model.layers, or an nn.sequential network)",
+      "data: missing (required: give data.generator)",
+      "model: missing (required: give model.layers)",
     }, problems{})
     assert.same({ "data.generator: missing (required)" },
       problems{ data = {}, model = { input = 2, layers = { { dense = 1 } } } })
@@ -115,15 +116,16 @@ describe("config.resolve", function()
       problems(minimal{ schedule = { name = "cosine", gamma = 0.5 } }))
     assert.same({ "data.noise: not used by the 'xor' generator" },
       problems(minimal{ data = { generator = "xor", noise = 0.1 } }))
-    assert.same({ "model.layers[2].slope: only used with activation = \"leaky_relu\"" },
+    assert.same({ "model.layers[2].slope: only used with activation: leaky_relu" },
       problems(minimal{ model = { layers = { { dense = 3 }, { dense = 1, activation = "relu",
         slope = 0.1 } } } }))
   end)
 
   it("reports combinations that cannot work", function()
-    assert.same({ "loss: cross_entropy needs a network with 2 or more outputs, the model has 1" },
+    assert.same({ "loss: cross_entropy needs a network with 2 or more outputs, the model has 1 "
+      .. "(for one output use bce_logits)" },
       problems(minimal{ loss = "cross_entropy" }))
-    assert.same({ "model.layers: the network has 3 outputs, the data has 4 classes" },
+    assert.same({ "model.layers[1].dense: the network has 3 outputs, the data has 4 classes" },
       problems{ data = { generator = "digits03" }, model = { layers = { { dense = 3 } } },
         loss = "cross_entropy" })
     assert.same({ "loss: mse compares 4 outputs with 1 target column (class labels need "
@@ -157,6 +159,154 @@ describe("config.resolve", function()
   end)
 end)
 
+describe("config.resolve, YAML-shaped input", function()
+  local yaml = require("nnrun").yaml
+
+  it("treats a null mapping value as not given, and reports null in a list", function()
+    local r = assert(config.resolve(minimal{ train = yaml.null, optimizer = { lr = yaml.null } }))
+    assert.same(0.01, r.optimizer.lr)
+    assert.same(10, r.train.epochs)
+    assert.same({ "model.layers[2]: expected a layer such as {dense: 32, activation: relu}, "
+      .. "got null" }, problems(minimal{ model = { layers = { { dense = 1 }, yaml.null } } }))
+  end)
+
+  it("names lists and mappings", function()
+    assert.same({ "optimizer: expected a mapping or a name (or an nnrun.Optimizer in Lua), "
+      .. "got a list" }, problems(minimal{ optimizer = { 1, 2 } }))
+    assert.same({ "model.layers: expected a non-empty list of layers, got a mapping" },
+      problems(minimal{ model = { layers = { dense = 3 } } }))
+    assert.same({ "train.early_stopping: expected a mapping or a boolean, got string \"on\"" },
+      problems(minimal{ train = { early_stopping = "on" } }))
+    assert.same({ "expected a mapping of experiment settings, got a list" }, problems{ 1, 2 })
+    assert.same({ "expected a mapping of experiment settings, got string \"x\"" }, problems("x"))
+  end)
+
+  it("reads an optimizer or schedule name alone as { name = ... }", function()
+    local r = assert(config.resolve(minimal{ optimizer = "sgd", schedule = "cosine" }))
+    assert.equals("sgd", r.optimizer.name)
+    assert.same({ name = "cosine", total = 10, min_lr = 0, warmup = 0, warmup_start = 0,
+      per_batch = false }, r.schedule)
+    assert.same({ "optimizer.name: unknown value 'adam' (expected one of: sgd)" },
+      problems(minimal{ optimizer = "adam" }))
+  end)
+end)
+
+describe("config.resolve, every kind of problem", function()
+  it("reports unknown keys at every level", function()
+    assert.same({
+      "data.generater: unknown key (did you mean 'generator'?)",
+      "data.generator: missing (required)",
+    }, problems(minimal{ data = { generater = "xor" } }))
+    assert.same({ "model.layers[1].units: unknown key (did you mean 'dense'?)",
+      "model.layers[1]: needs 'dense' (units) or 'activation'" },
+      problems(minimal{ model = { layers = { { units = 4 }, { dense = 1 } } } }))
+    assert.same({ "train.early_stopping.patients: unknown key (did you mean 'patience'?)" },
+      problems(minimal{ train = { validation_split = 0.5,
+        early_stopping = { metric = "train_loss", patients = 3 } } }))
+    assert.same({ "schedule.warmpu: unknown key (did you mean 'warmup'?)" },
+      problems(minimal{ schedule = { warmpu = 2 } }))
+    assert.same({ "colour: unknown key (expected one of: data, loss, model, name, optimizer, "
+      .. "output, schedule, seed, threads, train)" }, problems(minimal{ colour = "red" }))
+  end)
+
+  it("reports bad names of every kind", function()
+    assert.same({ "model.layers[1].init: unknown value 'he' (did you mean 'he_uniform' or 'he_normal'?) (expected one "
+      .. "of: zeros, constant, uniform, normal, xavier_uniform, xavier_normal, he_uniform, "
+      .. "he_normal)" },
+      problems(minimal{ model = { layers = { { dense = 2, init = "he" }, { dense = 1 } } } }))
+    assert.same({ "schedule.name: unknown value 'cosin' (did you mean 'cosine'?) (expected one of: "
+      .. "constant, step, exponential, inverse_time, cosine)" },
+      problems(minimal{ schedule = { name = "cosin" } }))
+    assert.same({ "data.generator: unknown value 'mnist' (expected one of: xor, digits03, curve)" },
+      problems{ data = { generator = "mnist" }, model = { input = 2, layers = { { dense = 1 } } } })
+    assert.same({ "train.early_stopping.metric: unknown value 'accuracy' (did you mean "
+      .. "'val_accuracy'?) (expected one of: val_loss, val_accuracy, train_loss)" },
+      problems(minimal{ train = { early_stopping = { metric = "accuracy" } } }))
+  end)
+
+  it("reports values out of range", function()
+    assert.same({ "threads: must be <= 4096, got 5000" }, problems(minimal{ threads = 5000 }))
+    assert.same({ "model.layers[1].dense: must be >= 1, got 0" },
+      problems(minimal{ model = { layers = { { dense = 0 }, { dense = 1 } } } }))
+    assert.same({ "model.layers[1].dense: must be <= 1000000, got 1000000000" },
+      problems(minimal{ model = { layers = { { dense = 1000000000 }, { dense = 1 } } } }))
+    assert.same({ "train.validation_split: must be < 1, got 1" },
+      problems(minimal{ train = { validation_split = 1 } }))
+    assert.same({ "schedule.gamma: must be > 0, got 0" },
+      problems(minimal{ schedule = { name = "step", gamma = 0 } }))
+    assert.same({ "optimizer.weight_decay: must be >= 0, got -0.1" },
+      problems(minimal{ optimizer = { weight_decay = -0.1 } }))
+    assert.same({ "output.directory: must not be empty" },
+      problems(minimal{ output = { directory = "" } }))
+  end)
+
+  it("checks that explicit layer widths chain", function()
+    assert.same({ "model.layers[2].in: is 16, but model.layers[1] gives 4" },
+      problems(minimal{ model = { layers = { { dense = 4, ["in"] = 2 }, { dense = 1, ["in"] = 16 } } } }))
+    assert.same({ "model.layers[1].in: is 3, but the data gives 2" },
+      problems(minimal{ model = { layers = { { dense = 4, ["in"] = 3 }, { dense = 1 } } } }))
+    assert.same({ "model.layers[1].in: is 3, but model.input gives 2" },
+      problems(minimal{ model = { input = 2, layers = { { dense = 4, ["in"] = 3 }, { dense = 1 } } } }))
+    local r = assert(config.resolve(minimal{ model = { layers = { { dense = 4, ["in"] = 2 },
+      { activation = "relu" }, { dense = 1, ["in"] = 4 } } }, loss = "mse" }))
+    assert.equals(2, r.model.input)
+    assert.equals(4, r.model.layers[3]["in"])
+  end)
+
+  it("checks the last activation against the loss", function()
+    local digits = function(layers, loss)
+      return { data = { generator = "digits03" }, model = { layers = layers }, loss = loss }
+    end
+    assert.same({ "model.layers[2].activation: softmax before cross_entropy, which applies softmax "
+      .. "itself (remove it, or use loss: log_loss, which takes probabilities)" },
+      problems(digits({ { dense = 8 }, { dense = 4, activation = "softmax" } }, "cross_entropy")))
+    assert.same({ "model.layers[3].activation: softmax before cross_entropy, which applies softmax "
+      .. "itself (remove it, or use loss: log_loss, which takes probabilities)" },
+      problems(digits({ { dense = 8 }, { dense = 4 }, { activation = "softmax" } },
+        "cross_entropy")))
+    assert(config.resolve(digits({ { dense = 4, activation = "softmax" } }, "log_loss")))
+    assert.same({ "loss: log_loss takes probabilities: end the model with activation: softmax "
+      .. "(or use cross_entropy, which applies softmax itself)" },
+      problems(digits({ { dense = 4 } }, "log_loss")))
+    assert.same({ "loss: bce takes probabilities: end the model with activation: sigmoid "
+      .. "(or use bce_logits, which applies sigmoid itself)" },
+      problems(minimal{ loss = "bce", model = { layers = { { dense = 1 } } } }))
+    assert.same({ "model.layers[2].activation: sigmoid before bce_logits, which applies sigmoid "
+      .. "itself (remove it, or use loss: bce, which takes probabilities)" },
+      problems(minimal{ loss = "bce_logits" }))
+    assert(config.resolve(minimal{ loss = "bce" }))
+  end)
+
+  it("checks the metric of early stopping against the loss", function()
+    assert.same({ "train.early_stopping.metric: 'val_accuracy' needs a classifying loss, not mse" },
+      problems{ data = { generator = "curve" }, model = { layers = { { dense = 1 } } },
+        train = { validation_split = 0.2, early_stopping = { metric = "val_accuracy" } } })
+  end)
+
+  it("keeps the data section to one source", function()
+    assert.same({ "data.n: not used by the 'digits03' generator (it takes data.n_per_class, "
+      .. "data.noise)" },
+      problems{ data = { generator = "digits03", n = 3 }, model = { layers = { { dense = 4 } } },
+        loss = "cross_entropy" })
+    assert.same({ "data.train: expected an nn.dataset, got a mapping" },
+      problems(minimal{ data = { train = {} } }))
+  end)
+end)
+
+describe("config.locator", function()
+  it("places a key, else its nearest parent, else the document", function()
+    local locate = config.locator("e.yaml", {
+      [""] = { line = 1, col = 1 }, ["train"] = { line = 3, col = 3 },
+      ["train#key"] = { line = 2, col = 1 }, ["train.epochs#key"] = { line = 3, col = 3 },
+    })
+    assert.equals("e.yaml:3:3", locate("train.epochs"))
+    assert.equals("e.yaml:2:1", locate("train.batch_size"))
+    assert.equals("e.yaml:2:1", locate("train.early_stopping.metric"))
+    assert.equals("e.yaml:1:1", locate("data"))
+    assert.is_nil(config.locator("e.yaml", {})("data"))
+  end)
+end)
+
 describe("config.set", function()
   it("sets values by key path, creating tables", function()
     local exp = { optimizer = { lr = 0.1 }, model = { layers = { { dense = 3 } } } }
@@ -169,9 +319,25 @@ describe("config.set", function()
   end)
 
   it("refuses to descend into values", function()
-    assert.same({ nil, "optimizer.lr: cannot set a key inside 0.1" },
+    assert.same({ nil, "cannot set a key inside optimizer.lr (it is 0.1)" },
       { config.set({ optimizer = { lr = 0.1 } }, "optimizer.lr.x", 1) })
     assert.same({ nil, "malformed key path 'a..b'" }, { config.set({}, "a..b", 1) })
+    assert.same({ nil, "model.layers has 1 item (give an index from 1 to 2)" },
+      { config.set({ model = { layers = { {} } } }, "model.layers[3].dense", 1) })
+    assert.same({ nil, "model is a mapping, not a list" },
+      { config.set({ model = { input = 2 } }, "model[1]", 1) })
+    assert.same({ nil, "model.layers is a list, not a mapping" },
+      { config.set({ model = { layers = { {} } } }, "model.layers.dense", 1) })
+  end)
+
+  it("tells which mapping it created", function()
+    assert.same({ true, "trian" }, { config.set({}, "trian.epochs", 3) })
+    assert.same({ true, "train.early_stopping" },
+      { config.set({ train = {} }, "train.early_stopping.patience", 3) })
+    assert.same({ true }, { config.set({ train = {} }, "train.epochs", 3) })
+    local exp = { model = { layers = { { dense = 2 } } } }
+    assert.same({ true, "model.layers[2]" }, { config.set(exp, "model.layers[2].dense", 1) })
+    assert.same({ { dense = 2 }, { dense = 1 } }, exp.model.layers)
   end)
 end)
 
@@ -187,5 +353,24 @@ describe("config.parse_value", function()
     assert.equals("relu", config.parse_value("relu"))
     assert.equals("3", config.parse_value("'3'"))
     assert.equals("true", config.parse_value('"true"'))
+  end)
+
+  it("reads YAML scalars with the YAML module, and refuses anything else", function()
+    local yaml = require("nnrun").yaml
+    assert.equals(16, config.parse_value("0x10", yaml))
+    assert.equals("yes", config.parse_value("yes", yaml))
+    assert.equals(1000.0, config.parse_value("1e3", yaml))
+    assert.equals("3", config.parse_value("'3'", yaml))
+    assert.same({}, { config.parse_value("", yaml) })
+    assert.same({}, { config.parse_value("null", yaml) })
+    assert.same({ nil, "the value '[1, 2]' is a list; give one scalar (set the keys one by one)" },
+      { config.parse_value("[1, 2]", yaml) })
+    assert.same({ nil, "cannot read the value ''x' (found unexpected end of stream (while "
+      .. "scanning a quoted scalar at line 1, column 1))" }, { config.parse_value("'x", yaml) })
+  end)
+
+  it("canonicalises key paths", function()
+    assert.equals("model.layers[2].dense", config.canonical_path("model.layers.2.dense"))
+    assert.equals("optimizer.lr", config.canonical_path("optimizer.lr"))
   end)
 end)
