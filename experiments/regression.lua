@@ -21,4 +21,5 @@ return {
   optimizer = nn.optim.sgd{ lr = 0.05, momentum = 0.9 },
   schedule = nn.schedule{ name = "step", step_size = 100, gamma = 0.5 },
   train = { epochs = 300, batch_size = 16, validation_split = 0.2 },
+  output = { checkpoint_every = 0 }, -- 300 short epochs: save at the end only
 }
