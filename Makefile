@@ -5,7 +5,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test sanitize bench install clean
+.PHONY: all deps build run run-c test sanitize bench install clean
 
 all: build
 
@@ -16,7 +16,13 @@ build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
+# The default experiment: Fashion-MNIST (dataset-fashion-mnist, installed by
+# tools/deps.sh), its run directory under runs/.
 run: build
+	$(BUILD)/nnrun experiments/fashion_mnist.yaml
+
+# The C embedding example (digits 0-3, no Lua).
+run-c: build
 	$(BUILD)/examples/digits03
 
 test: build
