@@ -4,6 +4,7 @@
 --                                table, build and train it
 --   nnrun FILE.yaml [options]    train the experiment of a YAML file
 --   nnrun sweep FILE [options]   hyperparameter sweep (not implemented yet)
+--   nnrun eval MODEL DATA        metrics of a checkpoint (nnrun.eval)
 --
 -- Exit status: 0 success, 1 the run failed (diverged, I/O), 2 bad usage or
 -- bad configuration.  Errors are one line on stderr, `nnrun: ...`.
@@ -16,6 +17,7 @@ local M = {}
 M.USAGE = [[
 usage: nnrun FILE [options]        FILE is .lua, .yaml or .yml
        nnrun sweep FILE [options]  (not implemented yet)
+       nnrun eval MODEL DATA       metrics of a saved model (nnrun eval --help)
 
 A Lua FILE may just run code, or return an experiment table that nnrun
 builds, trains and records in a run directory.
@@ -24,6 +26,8 @@ options:
   --out DIR            run directory (default: runs/<name>-<timestamp>)
   --threads N          threads of the numerical kernels
   --seed N             seed of the experiment
+  --resume [DIR]       continue the run in DIR (default: --out, else the
+                       newest run of the experiment) from its model.nnrun
   --set KEY.PATH=VALUE override a value of the experiment (repeatable),
                        e.g. --set optimizer.lr=0.05 --set train.epochs=5
   --quiet              print only the final summary
@@ -89,6 +93,11 @@ function M.parse(args)
       o.threads = parse_count(value(), name, 1, 4096)
     elseif name == "--seed" then
       o.seed = parse_count(value(), name, 0)
+    elseif name == "--resume" then
+      o.resume = true
+      if inline or require("nnrun.checkpoint").is_dir_argument(args[i + 1]) then
+        o.resume_dir = value()
+      end
     elseif name == "--set" then
       local s = value()
       local path, v = s:match("^([^=]+)=(.*)$")
@@ -107,7 +116,7 @@ function M.parse(args)
       o.file = a
     else
       local known = { "--out", "--threads", "--seed", "--set", "--quiet", "--debug", "--help",
-        "--version" }
+        "--version", "--resume" }
       local s = util.suggest(name, known)
       usage_error("unknown option '%s'%s (see nnrun --help)", name,
         s and string.format(" (did you mean '%s'?)", s) or "")
@@ -282,13 +291,19 @@ function M.run_experiment(exp, o, file, locate)
     return 2
   end
   local runner = require "nnrun.runner"
-  local summary, status = runner.run(r, { out = o.out, quiet = o.quiet })
+  local resume = o.resume and require("nnrun.checkpoint").resume_dir(o, r)
+  local summary, status = runner.run(r, { out = o.out, quiet = o.quiet, resume = resume })
   io.stdout:write(runner.summary_line(summary), "\n")
   return status
 end
 
 -- cli.main(args [, scripts_dir]) -> exit status
 function M.main(args)
+  if args[1] == "eval" then
+    local status
+    local ok, perr = protect({}, function() status = require("nnrun.eval").main(args) end)
+    return ok and status or report(perr, {})
+  end
   local o
   local ok, perr = pcall(function() o = M.parse(args) end)
   if not ok then
