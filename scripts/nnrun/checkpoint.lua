@@ -83,4 +83,26 @@ function M.find_run(dir, directory, name)
     name, M.LATEST, directory)
 end
 
+-- Whether the argument after --resume is its DIR (not an option, not the
+-- experiment FILE).
+function M.is_dir_argument(a)
+  if a == nil or a:sub(1, 1) == "-" then
+    return false
+  end
+  local ext = a:match("%.([^./]+)$")
+  ext = ext and ext:lower()
+  return ext ~= "lua" and ext ~= "yaml" and ext ~= "yml"
+end
+
+-- The run directory `--resume [DIR]` names for the resolved experiment r:
+-- DIR, else --out, else the newest run of r.name.  Raises a usage error
+-- (exit status 2) when there is nothing to resume.
+function M.resume_dir(o, r)
+  local dir, err = M.find_run(o.resume_dir or o.out, r.output.directory, r.name)
+  if not dir then
+    error({ exit = 2, message = "--resume: " .. err }, 0)
+  end
+  return dir
+end
+
 return M

@@ -246,6 +246,20 @@ local function experiment_test(file)
   return built.test, nil, r.loss
 end
 
+-- fn(...), with a failure (a bad file) raised as a usage error: one line
+-- without the Lua position.
+local function try(fn, ...)
+  local r = table.pack(pcall(fn, ...))
+  if not r[1] then
+    local e = r[2]
+    if type(e) == "table" then
+      error(e, 0)
+    end
+    usage_error("%s", (tostring(e):gsub("^[^\n]-%.lua:%d+: ", ""):match("^[^\n]*")))
+  end
+  return table.unpack(r, 2, r.n)
+end
+
 local function check_file(path)
   local f, err = io.open(path, "rb")
   if not f then
@@ -270,15 +284,12 @@ function M.main(args)
   end
   local model = o.files[1]
   check_file(model)
-  local ok, net, info = pcall(nn.load, model)
-  if not ok then
-    usage_error("%s", tostring(net):gsub("^[^:]*:%d+: ", ""))
-  end
+  local net, info = try(nn.load, model)
   local data, names, loss
   if #o.files == 3 then
     check_file(o.files[2])
     check_file(o.files[3])
-    data = nn.datasets.idx{ images = o.files[2], labels = o.files[3] }
+    data = try(nn.datasets.idx, { images = o.files[2], labels = o.files[3] })
   else
     local file = o.files[2]
     check_file(file)
@@ -287,9 +298,10 @@ function M.main(args)
       ext = util.extension(file:sub(1, -4))
     end
     if ext == "csv" then
-      data = nn.datasets.csv{ path = file, target = "class_int" }
+      data = try(nn.datasets.csv, { path = file,
+        target = net:output_size() >= 2 and "class_int" or "regression" })
     elseif ext == "yaml" or ext == "yml" or ext == "lua" then
-      data, names, loss = experiment_test(file)
+      data, names, loss = try(experiment_test, file)
     else
       usage_error("%s: unsupported data file (expected an experiment .yaml/.yml/.lua, a .csv, "
         .. "or IDX images and labels)", file)
@@ -304,7 +316,7 @@ function M.main(args)
   if info.norm then
     data:normalize_like(info.norm)
   end
-  local m = nn.metrics(net, data, loss, { top_k = o.top_k })
+  local m = try(nn.metrics, net, data, loss, { top_k = o.top_k })
   io.stdout:write(string.format("%s on %s: %s\n", model, table.concat(o.files, " ", 2),
     M.figures_line(m)))
   if m.classification and not o.quiet then
