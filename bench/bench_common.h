@@ -21,6 +21,20 @@ static void bench_sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+/* The 1-minute load average (-1 if unknown): on a shared machine a value
+ * near or above the core count means other work competed with the run. */
+static double bench_loadavg(void)
+{
+    double v = -1.0;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &v) != 1)
+            v = -1.0;
+        fclose(f);
+    }
+    return v;
+}
+
 static int bench_cmp_double(const void *a, const void *b)
 {
     const double x = *(const double *)a, y = *(const double *)b;

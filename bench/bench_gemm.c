@@ -5,13 +5,15 @@
  * network at batch 64 as training issues them, then 256^3 and 1024^3.
  * Each measurement: a warm-up, then >= 5 repetitions of a fixed number of
  * calls (calibrated to ~40 ms); GFLOPS = 2 M N K calls / seconds; median,
- * min and max over the repetitions.  The implementations alternate with a
- * pause between them so that one library's spinning threads do not eat the
- * other's cores.
+ * min and max over the repetitions.  The repetitions of the two libraries
+ * alternate, with a pause between them so that one library's spinning
+ * threads do not eat the other's cores, and so that both see the same
+ * background load on a shared machine.
  *
- * Before that, the core check: the same fixed scalar work on one thread
- * and on each of two threads at once.  Two real cores take the same time;
- * one core shared by two threads takes twice as long.
+ * Before that, the core check: the same fixed floating-point work on one
+ * thread and on each of two threads at once.  Two real cores take the same
+ * time; one core (or two hyperthreads of one core) shared by two threads
+ * takes twice as long.
  *
  * Output: a table on stdout, JSON lines to --out (bench "gemm", impl
  * "nnrun" / "openblas" in GFLOPS, impl "ratio" = nnrun / openblas, and
@@ -52,17 +54,25 @@ static const shape shapes[] = {
 
 static volatile double sink;
 
-/* Fixed scalar work: dependent multiply-add chains, no memory traffic. */
+/* Fixed work that keeps the floating-point units busy (sixteen independent
+ * vector multiply-add chains, no memory traffic): two threads on one core,
+ * or on the two hyperthreads of one core, share those units and take twice
+ * as long; two real cores do not. */
+static volatile float work_factor = 0.9999999f;
+
 static double core_work(void)
 {
-    double a = 1.0, b = 0.5, c = 0.25, d = 0.125;
-    for (long i = 0; i < 40000000L; i++) {
-        a = a * 0.9999999 + 1e-9;
-        b = b * 0.9999999 + 1e-9;
-        c = c * 0.9999999 + 1e-9;
-        d = d * 0.9999999 + 1e-9;
-    }
-    return a + b + c + d;
+    const float f = work_factor; /* read at run time: the work is not folded */
+    float acc[64];
+    for (int j = 0; j < 64; j++)
+        acc[j] = (float)j;
+    for (long i = 0; i < 18000000L; i++)
+        for (int j = 0; j < 64; j++)
+            acc[j] = acc[j] * f + 1e-7f;
+    double s = 0.0;
+    for (int j = 0; j < 64; j++)
+        s += acc[j];
+    return s;
 }
 
 /* Returns t(2 threads, 2 units) / t(1 thread, 1 unit): ~1 with two real
@@ -128,28 +138,48 @@ static void call(const prob *p, int blas)
                 p->ldc);
 }
 
-/* GFLOPS of reps repetitions after a warm-up that also calibrates. */
-static bench_stats measure(const prob *p, int blas, int reps)
+/* Number of calls that take about 40 ms (after a warm-up). */
+static long calibrate(const prob *p, int blas)
 {
-    const double flop = 2.0 * (double)p->s->M * (double)p->s->N * (double)p->s->K;
     long calls = 1;
-    for (;;) { /* warm-up and calibration: ~40 ms per repetition */
+    for (;;) {
         const double t0 = bench_now();
         for (long i = 0; i < calls; i++)
             call(p, blas);
         const double dt = bench_now() - t0;
         if (dt > 0.04)
-            break;
+            return calls;
         calls = dt < 0.004 ? calls * 10 : (long)ceil((double)calls * 0.045 / dt);
     }
-    double g[64];
+}
+
+static double one_rep(const prob *p, int blas, long calls)
+{
+    const double flop = 2.0 * (double)p->s->M * (double)p->s->N * (double)p->s->K;
+    const double t0 = bench_now();
+    for (long i = 0; i < calls; i++)
+        call(p, blas);
+    return flop * (double)calls / (bench_now() - t0) / 1e9;
+}
+
+/* GFLOPS of both implementations, repetitions interleaved (nnrun, pause,
+ * OpenBLAS, pause, ...) so that both see the same background load on a
+ * shared machine; the pause lets the other library's idle threads stop
+ * spinning (OpenBLAS's spin for up to ~0.1 s). */
+static void measure_pair(const prob *p, int reps, bench_stats *ours, bench_stats *ref)
+{
+    double g0[64], g1[64];
+    const long c0 = calibrate(p, 0);
+    bench_sleep_ms(120);
+    const long c1 = calibrate(p, 1);
     for (int r = 0; r < reps; r++) {
-        const double t0 = bench_now();
-        for (long i = 0; i < calls; i++)
-            call(p, blas);
-        g[r] = flop * (double)calls / (bench_now() - t0) / 1e9;
+        bench_sleep_ms(120);
+        g0[r] = one_rep(p, 0, c0);
+        bench_sleep_ms(120);
+        g1[r] = one_rep(p, 1, c1);
     }
-    return bench_summarise(g, reps);
+    *ours = bench_summarise(g0, reps);
+    *ref = bench_summarise(g1, reps);
 }
 
 int main(int argc, char **argv)
@@ -173,7 +203,8 @@ int main(int argc, char **argv)
            c1.median, c2.median, cr,
            cr < 1.3 ? "is real" : cr > 1.7 ? "is NOT real (two threads share one core)"
                                           : "is partly shared (busy machine?)");
-    printf("nnrun kernel: %s;  medians of %d reps (min-max)\n\n", nn_gemm_kernel_name(), reps);
+    printf("nnrun kernel: %s;  medians of %d reps (min-max);  load average %.2f\n\n",
+           nn_gemm_kernel_name(), reps, bench_loadavg());
     printf("%-18s %-17s %3s  %-22s %-22s %6s %7s\n", "M x N x K", "what", "thr", "nnrun GFLOPS",
            "OpenBLAS GFLOPS", "ratio", "target");
 
@@ -193,10 +224,8 @@ int main(int argc, char **argv)
         for (int t = 1; t <= 2; t++) {
             nn_set_threads(t);
             openblas_set_num_threads(t);
-            const bench_stats ours = measure(&p, 0, reps);
-            bench_sleep_ms(150);
-            const bench_stats ref = measure(&p, 1, reps);
-            bench_sleep_ms(150);
+            bench_stats ours, ref;
+            measure_pair(&p, reps, &ours, &ref);
             const double ratio = ours.median / ref.median;
             bench_json(out, "gemm", "nnrun", "shape", key, -1, t, ours, "GFLOPS", NULL);
             bench_json(out, "gemm", "openblas", "shape", key, -1, t, ref, "GFLOPS", NULL);
@@ -219,7 +248,7 @@ int main(int argc, char **argv)
         free(p.B);
         free(p.C);
     }
-    printf("\n%d of %d ratio targets missed%s\n", missed, 8,
+    printf("\n%d of %d ratio targets missed; load average now %.2f%s\n", missed, 8, bench_loadavg(),
            cr > 1.3 ? " (second core not fully available: 2-thread figures are not meaningful)"
                     : "");
     if (out)

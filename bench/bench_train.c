@@ -170,7 +170,8 @@ int main(int argc, char **argv)
     const char *source = big ? "fashion-mnist" : "random (Fashion-MNIST shape)";
     if (!big)
         big = random_fashion(16384);
-    printf("data: %s; medians of %d epochs (min-max)\n\n", source, reps);
+    printf("data: %s; medians of %d epochs (min-max); load average %.2f\n\n", source, reps,
+           bench_loadavg());
     printf("%-18s %5s %3s  %-30s %s\n", "model", "batch", "thr", "nnrun", "target");
 
     char extra[128];
@@ -258,6 +259,7 @@ int main(int argc, char **argv)
         nn_net_free(net);
     }
     nn_dataset_free(xor);
+    printf("load average now %.2f\n", bench_loadavg());
     if (out)
         fclose(out);
     return 0;
