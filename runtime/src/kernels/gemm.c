@@ -67,8 +67,15 @@ extern void openblas_set_num_threads(int n) __attribute__((weak));
 #define TINY_WORK 2048
 
 #ifndef NNRUN_BLAS
+/* All of op(A) packed, for products where that is at most A_WS floats
+ * (4 MB: every product of the training shapes; only the pages used are
+ * ever touched). */
+#ifndef A_WS
+#define A_WS (1024 * 1024)
+#endif
+static alignas(64) float ws_a[A_WS];
 static alignas(64) float ws_b[MAX_TEAM * KC_MAX * CH_N];
-/* A flag, not a float reduction: it only says which call owns ws_b. */
+/* A flag, not a float reduction: it only says which call owns ws_a/ws_b. */
 static atomic_flag ws_busy = ATOMIC_FLAG_INIT;
 #endif
 
@@ -336,6 +343,62 @@ static void gemm_owned(const nn_gemm_kern *kr, int nt, float *wb, int64_t ch_n, 
 
 #endif
 
+/* Products whose packed A fits wa (A_WS floats): the team packs all of
+ * op(A) once (K block by K block, MR-row slivers), then the columns are
+ * dealt out in units of w columns, dynamically, so a thread slowed down by
+ * other work on its core does fewer of them.  Which thread computes a unit
+ * does not change a bit of it.  wb holds one KC_MAX x CH_N part per
+ * thread. */
+static void gemm_shared_a(const nn_gemm_kern *kr, int nt, float *wa, float *wb, int ta, int tb,
+                          int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                          int64_t lda, const float *B, int64_t ldb, float beta, float *C,
+                          int64_t ldc)
+{
+    const int64_t nir = (M + MR - 1) / MR, njr = (N + NR - 1) / NR;
+    const int64_t nkb = (K + KC_MAX - 1) / KC_MAX;
+    /* About four units per thread, each a whole number of slivers. */
+    const int64_t per = (njr + 4 * nt - 1) / (4 * nt);
+    const int64_t w = min64(CH_N, NR * per), units = (N + w - 1) / w;
+    (void)nt;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int64_t tid = 0, nth = 1;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+        nth = omp_get_num_threads();
+#endif
+        /* A block kb starts at wa + k0 * nir * MR; sliver ir of it at
+         * + ir * MR * kc. */
+        const int64_t slivers = nkb * nir;
+        for (int64_t q = slivers * tid / nth; q < slivers * (tid + 1) / nth; q++) {
+            const int64_t kb = q / nir, ir = q % nir;
+            const int64_t k0 = kb * K / nkb, kc = (kb + 1) * K / nkb - k0;
+            kr->pack_a(ta, A, lda, ir * MR, (int)min64(MR, M - ir * MR), k0, kc,
+                       wa + k0 * nir * MR + ir * MR * kc);
+        }
+#pragma omp barrier
+        float *bp = wb + tid * KC_MAX * CH_N;
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t u = 0; u < units; u++) {
+            const int64_t jc = u * w, nc = min64(w, N - jc);
+            for (int64_t kb = 0; kb < nkb; kb++) {
+                /* Near-equal K blocks, a function of K alone. */
+                const int64_t k0 = kb * K / nkb, kc = (kb + 1) * K / nkb - k0;
+                const int overwrite = kb == 0 && beta == 0.0f;
+                const float beta_k = kb == 0 ? beta : 1.0f;
+                const float *ap = wa + k0 * nir * MR;
+                kr->pack_b(tb, B, ldb, k0, kc, jc, nc, bp);
+                for (int64_t ir = 0; ir < nir; ir++) {
+                    const int mr = (int)min64(MR, M - ir * MR);
+                    for (int64_t j = 0; j < nc; j += NR)
+                        kr->ukr(kc, ap + ir * MR * kc, bp + j * kc, C + ir * MR * ldc + jc + j,
+                                ldc, alpha, beta_k, overwrite, mr, (int)min64(NR, nc - j));
+                }
+            }
+        }
+    }
+}
+
 void nn_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
              int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
 {
@@ -370,7 +433,10 @@ void nn_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const
         nt = 1;
     if (nt > MAX_TEAM)
         nt = MAX_TEAM;
-    gemm_owned(kr, nt, ws_b, CH_N, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if ((M + MR - 1) / MR * MR * K <= A_WS)
+        gemm_shared_a(kr, nt, ws_a, ws_b, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    else
+        gemm_owned(kr, nt, ws_b, CH_N, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     atomic_flag_clear_explicit(&ws_busy, memory_order_release);
 #endif
 }
