@@ -341,8 +341,6 @@ static void gemm_owned(const nn_gemm_kern *kr, int nt, float *wb, int64_t ch_n, 
     }
 }
 
-#endif
-
 /* Products whose packed A fits wa (A_WS floats): the team packs all of
  * op(A) once (K block by K block, MR-row slivers), then the columns are
  * dealt out in units of w columns, dynamically, so a thread slowed down by
@@ -398,6 +396,7 @@ static void gemm_shared_a(const nn_gemm_kern *kr, int nt, float *wa, float *wb, 
         }
     }
 }
+#endif
 
 void nn_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
              int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
