@@ -56,12 +56,13 @@ local function lines(s)
   return t
 end
 
--- A small generated experiment: 4800 glyphs, about 0.1-0.3 s per epoch in a
--- release build, checkpoints after every epoch.
-local EXPERIMENT = [[
+-- A small generated experiment, checkpoints after every epoch.  N = 1500
+-- (6000 glyphs) gives epochs of about 0.05-0.1 s in a release build, long
+-- enough to kill one in the middle.
+local EXPERIMENT_TEXT = [[
 name: killme
 seed: 3
-data: { generator: digits03, n_per_class: 1500, noise: 0.3, test_split: 0.2 }
+data: { generator: digits03, n_per_class: N, noise: 0.3, test_split: 0.2 }
 model:
   input: 64
   layers: [ { dense: 256, activation: relu }, { dense: 256, activation: relu }, { dense: 4 } ]
@@ -71,6 +72,10 @@ schedule: { name: cosine, per_batch: true, total: 3000, warmup: 50 }
 train: { epochs: EPOCHS, batch_size: 32, validation_split: 0.1 }
 output: { checkpoint_every: 1, checkpoint_best: val_loss }
 ]]
+
+local function experiment(epochs, n)
+  return (EXPERIMENT_TEXT:gsub("EPOCHS", tostring(epochs)):gsub("N,", tostring(n) .. ","))
+end
 
 local function sleep(s)
   os.execute(string.format("sleep %.3f", s))
@@ -86,8 +91,10 @@ local cases = {}
 -- Start a run, SIGKILL it in the middle of an epoch after a checkpoint
 -- exists, resume it, and compare with a run that was never interrupted.
 function cases.kill_resume()
-  local epochs = 16
-  write(dir .. "/k.yaml", (EXPERIMENT:gsub("EPOCHS", tostring(epochs))))
+  -- Sanitizer builds run about ten times slower: less data, fewer epochs.
+  local slow = os.getenv("NNRUN_E2E_SANITIZE") == "1"
+  local epochs = slow and 8 or 16
+  write(dir .. "/k.yaml", experiment(epochs, slow and 300 or 1500))
   local code, out, err = nnrun("k.yaml --out whole --quiet")
   expect_exit(code, 0, out, err)
 
@@ -131,7 +138,7 @@ end
 
 -- --resume without DIR: --out, else the newest run of the experiment.
 function cases.resume_default()
-  write(dir .. "/k.yaml", (EXPERIMENT:gsub("EPOCHS", "3")))
+  write(dir .. "/k.yaml", experiment(3, 100))
   local code, out, err = nnrun("k.yaml --quiet --set train.epochs=2")
   expect_exit(code, 0, out, err)
   code, out, err = nnrun("k.yaml --resume --quiet")
@@ -141,7 +148,7 @@ function cases.resume_default()
   code, out, err = nnrun("k.yaml --resume nowhere")
   expect_exit(code, 2, out, err)
   check(err == "nnrun: --resume: nowhere: no model.nnrun to resume from\n", "stderr %s", err)
-  write(dir .. "/other.yaml", (EXPERIMENT:gsub("EPOCHS", "3"):gsub("killme", "other")))
+  write(dir .. "/other.yaml", (experiment(3, 100):gsub("killme", "other")))
   code, out, err = nnrun("other.yaml --resume")
   expect_exit(code, 2, out, err)
   check(err == "nnrun: --resume: no run of 'other' with a model.nnrun in runs/ to resume "
@@ -151,7 +158,7 @@ end
 -- nnrun eval on a run's checkpoint: the experiment's test set, a CSV file;
 -- bad input exits 2 with one line.
 function cases.eval()
-  write(dir .. "/k.yaml", (EXPERIMENT:gsub("EPOCHS", "3")))
+  write(dir .. "/k.yaml", experiment(3, 100))
   local code, out, err = nnrun("k.yaml --out r --quiet")
   expect_exit(code, 0, out, err)
   local acc = (read(dir .. "/r/summary.json") or ""):match('"test_accuracy": ([%d.]+)')
