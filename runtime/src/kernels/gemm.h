@@ -11,8 +11,14 @@
  * Determinism contract: every C element is computed by exactly one thread,
  * summing over k in an order that does not depend on the thread count, so the
  * result is bitwise identical for any nn_set_threads() value.
- * Allocation contract: no allocation after nn_gemm_reserve() for the sizes in
- * use (the training step must allocate nothing).
+ * (The optional comparison backend, -DNNRUN_BLAS=ON, calls OpenBLAS and
+ * does not carry this promise.)
+ * Allocation contract: nn_gemm never allocates and never fails: its packed
+ * panels live in static buffers (see gemm.c), so the training step
+ * allocates nothing.  nn_gemm_reserve stays for callers that size things up
+ * front; it has nothing to do.
+ * Thread safety: may be called from several host threads at once (a call
+ * that finds the workspace busy computes the same bits on one thread).
  *
  * The three products of training for a dense layer y = x W^T + b:
  *   forward   y(B,out)  = x(B,in) W(out,in)^T      ta=0 tb=1
@@ -30,7 +36,7 @@ void nn_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const
              int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 
 /* Makes sure that products up to these sizes need no allocation inside
- * nn_gemm.  May allocate; returns NN_ENOMEM on failure. */
+ * nn_gemm (always true: returns NN_OK). */
 nn_status nn_gemm_reserve(int64_t M, int64_t N, int64_t K);
 
 /* Name of the kernel in use ("portable", "avx2", "openblas"), for logs and
