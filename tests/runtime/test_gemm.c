@@ -198,7 +198,7 @@ static void all_cases(const char *kern)
         {1, 0, 256, 784, 64, 1.0f, 1.0f, 1},   /* dW += dy^T x */
         {0, 0, 64, 784, 256, 1.0f, 0.0f, 0},   /* dx = dy W */
         {1, 1, 300, 2100, 40, -0.5f, 0.25f, 0},
-        {1, 0, 1100, 9, 1000, 1.0f, 0.5f, 1}, /* packed A over 4 MB: other path */
+        {1, 0, 1100, 9, 1000, 1.0f, 0.5f, 1}, /* packed A over 4 MB: two row panels */
     };
     for (size_t s = 0; s < sizeof big / sizeof *big; s++)
         one_case(&big[s], kern);

@@ -67,9 +67,8 @@ extern void openblas_set_num_threads(int n) __attribute__((weak));
 #define TINY_WORK 2048
 
 #ifndef NNRUN_BLAS
-/* All of op(A) packed, for products where that is at most A_WS floats
- * (4 MB: every product of the training shapes; only the pages used are
- * ever touched). */
+/* op(A) packed, a panel of rows at a time (4 MB: all of it for every
+ * product of the training shapes; only the pages used are ever touched). */
 #ifndef A_WS
 #define A_WS (1024 * 1024)
 #endif
@@ -341,19 +340,22 @@ static void gemm_owned(const nn_gemm_kern *kr, int nt, float *wb, int64_t ch_n, 
     }
 }
 
-/* Products whose packed A fits wa (A_WS floats): the team packs all of
- * op(A) once (K block by K block, MR-row slivers), then the columns are
- * dealt out in units of w columns, dynamically, so a thread slowed down by
- * other work on its core does fewer of them.  Which thread computes a unit
- * does not change a bit of it.  wb holds one KC_MAX x CH_N part per
- * thread. */
+/* The team packs op(A) for a panel of rows (all of K, K block by K block,
+ * in MR-row slivers; as many rows as fit wa's A_WS floats), then deals the
+ * columns out in units of w columns, dynamically, so a thread slowed down
+ * by other work on its core does fewer of them; the next panel follows.
+ * A unit packs its B chunk (stays in L2) and runs each A sliver (stays in
+ * L1) past it.  Which thread computes a unit does not change a bit of it.
+ * wb holds one KC_MAX x CH_N part per thread. */
 static void gemm_shared_a(const nn_gemm_kern *kr, int nt, float *wa, float *wb, int ta, int tb,
                           int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                           int64_t lda, const float *B, int64_t ldb, float beta, float *C,
                           int64_t ldc)
 {
-    const int64_t nir = (M + MR - 1) / MR, njr = (N + NR - 1) / NR;
+    const int64_t nir_all = (M + MR - 1) / MR, njr = (N + NR - 1) / NR;
     const int64_t nkb = (K + KC_MAX - 1) / KC_MAX;
+    /* Row panels: near-equal numbers of slivers, each panel's A in wa. */
+    const int64_t panels = (nir_all * MR * K + A_WS - 1) / A_WS;
     /* About four units per thread, each a whole number of slivers. */
     const int64_t per = (njr + 4 * nt - 1) / (4 * nt);
     const int64_t w = min64(CH_N, NR * per), units = (N + w - 1) / w;
@@ -365,34 +367,40 @@ static void gemm_shared_a(const nn_gemm_kern *kr, int nt, float *wa, float *wb, 
         tid = omp_get_thread_num();
         nth = omp_get_num_threads();
 #endif
-        /* A block kb starts at wa + k0 * nir * MR; sliver ir of it at
-         * + ir * MR * kc. */
-        const int64_t slivers = nkb * nir;
-        for (int64_t q = slivers * tid / nth; q < slivers * (tid + 1) / nth; q++) {
-            const int64_t kb = q / nir, ir = q % nir;
-            const int64_t k0 = kb * K / nkb, kc = (kb + 1) * K / nkb - k0;
-            kr->pack_a(ta, A, lda, ir * MR, (int)min64(MR, M - ir * MR), k0, kc,
-                       wa + k0 * nir * MR + ir * MR * kc);
-        }
-#pragma omp barrier
         float *bp = wb + tid * KC_MAX * CH_N;
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t u = 0; u < units; u++) {
-            const int64_t jc = u * w, nc = min64(w, N - jc);
-            for (int64_t kb = 0; kb < nkb; kb++) {
-                /* Near-equal K blocks, a function of K alone. */
+        for (int64_t pnl = 0; pnl < panels; pnl++) {
+            const int64_t s0 = nir_all * pnl / panels, nir = nir_all * (pnl + 1) / panels - s0;
+            const int64_t i0 = s0 * MR, m = min64(M - i0, nir * MR);
+            /* A block kb starts at wa + k0 * nir * MR; sliver ir of it at
+             * + ir * MR * kc. */
+            const int64_t slivers = nkb * nir;
+            for (int64_t q = slivers * tid / nth; q < slivers * (tid + 1) / nth; q++) {
+                const int64_t kb = q / nir, ir = q % nir;
                 const int64_t k0 = kb * K / nkb, kc = (kb + 1) * K / nkb - k0;
-                const int overwrite = kb == 0 && beta == 0.0f;
-                const float beta_k = kb == 0 ? beta : 1.0f;
-                const float *ap = wa + k0 * nir * MR;
-                kr->pack_b(tb, B, ldb, k0, kc, jc, nc, bp);
-                for (int64_t ir = 0; ir < nir; ir++) {
-                    const int mr = (int)min64(MR, M - ir * MR);
-                    for (int64_t j = 0; j < nc; j += NR)
-                        kr->ukr(kc, ap + ir * MR * kc, bp + j * kc, C + ir * MR * ldc + jc + j,
-                                ldc, alpha, beta_k, overwrite, mr, (int)min64(NR, nc - j));
+                kr->pack_a(ta, A, lda, i0 + ir * MR, (int)min64(MR, m - ir * MR), k0, kc,
+                           wa + k0 * nir * MR + ir * MR * kc);
+            }
+#pragma omp barrier
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t u = 0; u < units; u++) {
+                const int64_t jc = u * w, nc = min64(w, N - jc);
+                for (int64_t kb = 0; kb < nkb; kb++) {
+                    /* Near-equal K blocks, a function of K alone. */
+                    const int64_t k0 = kb * K / nkb, kc = (kb + 1) * K / nkb - k0;
+                    const int overwrite = kb == 0 && beta == 0.0f;
+                    const float beta_k = kb == 0 ? beta : 1.0f;
+                    const float *ap = wa + k0 * nir * MR;
+                    kr->pack_b(tb, B, ldb, k0, kc, jc, nc, bp);
+                    for (int64_t ir = 0; ir < nir; ir++) {
+                        const int mr = (int)min64(MR, m - ir * MR);
+                        for (int64_t j = 0; j < nc; j += NR)
+                            kr->ukr(kc, ap + ir * MR * kc, bp + j * kc,
+                                    C + (i0 + ir * MR) * ldc + jc + j, ldc, alpha, beta_k,
+                                    overwrite, mr, (int)min64(NR, nc - j));
+                    }
                 }
             }
+            /* (the loop's implicit barrier: A is not repacked under a unit) */
         }
     }
 }
@@ -432,9 +440,9 @@ void nn_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const
         nt = 1;
     if (nt > MAX_TEAM)
         nt = MAX_TEAM;
-    if ((M + MR - 1) / MR * MR * K <= A_WS)
+    if (MR * K <= A_WS)
         gemm_shared_a(kr, nt, ws_a, ws_b, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    else
+    else /* K beyond ~170000: one sliver of A does not fit */
         gemm_owned(kr, nt, ws_b, CH_N, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     atomic_flag_clear_explicit(&ws_busy, memory_order_release);
 #endif
