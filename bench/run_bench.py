@@ -86,8 +86,8 @@ def main():
 
     lines = []
     say = lines.append
-    say("nnrun benchmarks, %s, %s, %d CPUs" % (datetime.date.today().isoformat(), cpu_name(),
-                                               os.cpu_count() or 0))
+    say("nnrun benchmarks, %s, %s, %d CPUs, load average %.2f at the end" % (
+        datetime.date.today().isoformat(), cpu_name(), os.cpu_count() or 0, os.getloadavg()[0]))
     gemm = load(gj)
     for r in gemm:
         if r["bench"] == "cores" and r["threads"] == 2:
@@ -122,7 +122,8 @@ def main():
         for r in rows:
             key = (r["model"], r["batch"], r["threads"])
             p = torch.get(key)
-            pv = "%10.1f" % p["median"] if p else "%10s" % "-"
+            fmt = "%10.3f" if r["unit"] == "us/step" else "%10.0f"
+            pv = fmt % p["median"] if p else "%10s" % "-"
             if r["unit"] == "us/step":
                 x = p["median"] / r["median"] if p else float("nan")
                 tgt = "<= 1 us %s" % ("ok" if r["median"] <= 1.0 else "MISSED")
@@ -132,8 +133,8 @@ def main():
                 if r["model"] == "784-256-128-10" and r["threads"] == 2:
                     need = 100000 if r["batch"] == 64 else 120000
                     tgt = ">= %d %s" % (need, "ok" if r["median"] >= need else "MISSED")
-            say("%-18s %5d %3d %10.1f %s %7.2f  %s" % (r["model"], r["batch"], r["threads"],
-                                                      r["median"], pv, x, tgt))
+            say("%-18s %5d %3d %s %s %7.2f  %s" % (r["model"], r["batch"], r["threads"],
+                                                  fmt % r["median"], pv, x, tgt))
         for r in train:
             if r["unit"] == "ratio":
                 say("%s: %.2f (target >= 1.8 %s)" % (r["model"], r["median"],
