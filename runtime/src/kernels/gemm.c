@@ -83,16 +83,21 @@ static atomic_flag ws_busy = ATOMIC_FLAG_INIT;
 static void ukr_portable(int64_t kc, const float *Ap, const float *Bp, float *C, int64_t ldc,
                          float alpha, float beta, int overwrite, int mr, int nr)
 {
+    /* One row of the tile at a time: its NR sums fit in registers (the
+     * compiler vectorises the j loop), and the B sliver stays in L1. */
     float acc[MR * NR];
-    memset(acc, 0, sizeof acc);
-    for (int64_t k = 0; k < kc; k++) {
-        const float *a = Ap + k * MR;
-        const float *b = Bp + k * NR;
-        for (int i = 0; i < MR; i++) {
-            const float ai = a[i];
+    for (int i = 0; i < MR; i++) {
+        float r[NR];
+        for (int j = 0; j < NR; j++)
+            r[j] = 0.0f;
+        for (int64_t k = 0; k < kc; k++) {
+            const float ai = Ap[k * MR + i];
+            const float *b = Bp + k * NR;
             for (int j = 0; j < NR; j++)
-                acc[i * NR + j] += ai * b[j];
+                r[j] += ai * b[j];
         }
+        for (int j = 0; j < NR; j++)
+            acc[i * NR + j] = r[j];
     }
     nn_gemm_store_edge(acc, C, ldc, alpha, beta, overwrite, mr, nr);
 }
