@@ -56,6 +56,12 @@ extern void openblas_set_num_threads(int n) __attribute__((weak));
 #ifndef CH_N
 #define CH_N 256
 #endif
+/* gemm_shared_a cuts the columns into about this many units per thread:
+ * enough for the dynamic schedule to even out a slow thread, and narrow
+ * B chunks that stay close to L1. */
+#ifndef UNITS_PER_THREAD
+#define UNITS_PER_THREAD 4
+#endif
 /* The largest team the static workspace serves (more threads than this
  * give no more speed on the machines this runtime targets). */
 #define MAX_TEAM 8
@@ -361,8 +367,9 @@ static void gemm_shared_a(const nn_gemm_kern *kr, int nt, float *wa, float *wb, 
     const int64_t nkb = (K + KC_MAX - 1) / KC_MAX;
     /* Row panels: near-equal numbers of slivers, each panel's A in wa. */
     const int64_t panels = (nir_all * MR * K + A_WS - 1) / A_WS;
-    /* About four units per thread, each a whole number of slivers. */
-    const int64_t per = (njr + 4 * nt - 1) / (4 * nt);
+    /* About UNITS_PER_THREAD units per thread, each a whole number of
+     * slivers. */
+    const int64_t per = (njr + UNITS_PER_THREAD * nt - 1) / (UNITS_PER_THREAD * nt);
     const int64_t w = min64(CH_N, NR * per), units = (N + w - 1) / w;
     (void)nt;
 #pragma omp parallel num_threads(nt) if (nt > 1)
