@@ -199,6 +199,7 @@ static void all_cases(const char *kern)
         {0, 0, 64, 784, 256, 1.0f, 0.0f, 0},   /* dx = dy W */
         {1, 1, 300, 2100, 40, -0.5f, 0.25f, 0},
         {1, 0, 1100, 9, 1000, 1.0f, 0.5f, 1}, /* packed A over 4 MB: two row panels */
+        {0, 1, 7, 33, 180000, 1.0f, 0.0f, 0},  /* one A sliver over 4 MB: gemm_owned */
     };
     for (size_t s = 0; s < sizeof big / sizeof *big; s++)
         one_case(&big[s], kern);
