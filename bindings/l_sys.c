@@ -1,15 +1,26 @@
 /* l_sys.c — the few operating-system helpers the CLI needs that stock Lua
- * lacks: nn.isatty, nn.now (a monotonic clock), nn.mkdir and nn.listdir. */
-#define _POSIX_C_SOURCE 200809L
+ * lacks: nn.isatty, nn.now (a monotonic clock), nn.mkdir and nn.listdir;
+ * for sweeps (scripts/nnrun/sweep.lua), child processes: nn.exe_path,
+ * nn.cpu_count, nn.spawn, nn.wait, nn.kill and nn.trap_signals. */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "lnnrun.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+extern char **environ;
 
 /* nn.isatty([fd = 1]) -> boolean */
 static int l_isatty(lua_State *L) {
@@ -67,9 +78,225 @@ static int l_listdir(lua_State *L) {
     return 1;
 }
 
+/* nn.exe_path() -> the resolved path of the running executable (Linux
+ * /proc/self/exe), or nil if it cannot be known. */
+static int l_exe_path(lua_State *L) {
+    char buf[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (len <= 0) {
+        lua_pushnil(L);
+        return 1;
+    }
+    buf[len] = '\0';
+    lua_pushstring(L, buf);
+    return 1;
+}
+
+/* nn.cpu_count() -> the CPUs this process may run on (its affinity mask,
+ * which Slurm and taskset restrict), at least 1. */
+static int l_cpu_count(lua_State *L) {
+    long n = 0;
+#ifdef CPU_COUNT
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        n = CPU_COUNT(&set);
+    }
+#endif
+    if (n <= 0) {
+        n = sysconf(_SC_NPROCESSORS_ONLN);
+    }
+    lua_pushinteger(L, n > 0 ? n : 1);
+    return 1;
+}
+
+#define SPAWN_MAX_ARGS 256
+
+/* nn.spawn(argv [, log]) -> pid | nil, message
+ * Starts argv[1] (a path, not searched in PATH) with arguments argv[2..]
+ * and this process's environment; with log, the child's stdout and stderr
+ * go to that file (created or truncated).  Reap it with nn.wait. */
+static int l_spawn(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    const char *log = luaL_optstring(L, 2, NULL);
+    lua_Integer n = luaL_len(L, 1);
+    luaL_argcheck(L, n >= 1 && n < SPAWN_MAX_ARGS, 1, "expected 1 to 255 strings");
+    const char *argv[SPAWN_MAX_ARGS];
+    for (lua_Integer i = 1; i <= n; i++) {
+        /* The string stays referenced by the table while we run. */
+        if (lua_rawgeti(L, 1, i) != LUA_TSTRING) {
+            return luaL_argerror(L, 1, lua_pushfstring(L, "item %d is not a string", (int)i));
+        }
+        argv[i - 1] = lua_tostring(L, -1);
+        lua_pop(L, 1);
+    }
+    argv[n] = NULL;
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    int err = posix_spawn_file_actions_init(&fa);
+    if (err != 0) {
+        goto fail;
+    }
+    err = posix_spawnattr_init(&attr);
+    if (err != 0) {
+        posix_spawn_file_actions_destroy(&fa);
+        goto fail;
+    }
+    /* The child starts with default SIGINT/SIGTERM and nothing blocked,
+       whatever this process has set up. */
+    sigset_t def, none;
+    sigemptyset(&def);
+    sigaddset(&def, SIGINT);
+    sigaddset(&def, SIGTERM);
+    sigemptyset(&none);
+    err = posix_spawnattr_setsigdefault(&attr, &def);
+    if (err == 0) {
+        err = posix_spawnattr_setsigmask(&attr, &none);
+    }
+    if (err == 0) {
+        err = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    }
+    if (err == 0 && log != NULL) {
+        err = posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+        if (err == 0) {
+            err = posix_spawn_file_actions_adddup2(&fa, 1, 2);
+        }
+    }
+    pid_t pid = 0;
+    if (err == 0) {
+        err = posix_spawn(&pid, argv[0], &fa, &attr, (char *const *)argv, environ);
+    }
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    if (err == 0) {
+        lua_pushinteger(L, pid);
+        return 1;
+    }
+fail:
+    lua_pushnil(L);
+    lua_pushfstring(L, "cannot start %s: %s", argv[0], strerror(err));
+    return 2;
+}
+
+static volatile sig_atomic_t caught_signal = 0;
+
+static void on_signal(int sig) {
+    caught_signal = sig;
+}
+
+/* nn.trap_signals() -> true: from now on SIGINT and SIGTERM only set a flag
+ * that nn.wait reports, so the caller can stop its children first. */
+static int l_trap_signals(lua_State *L) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static const char *signal_name(int sig) {
+    switch (sig) {
+    case SIGINT: return "INT";
+    case SIGTERM: return "TERM";
+    case SIGKILL: return "KILL";
+    case SIGSEGV: return "SEGV";
+    case SIGABRT: return "ABRT";
+    case SIGBUS: return "BUS";
+    case SIGFPE: return "FPE";
+    case SIGHUP: return "HUP";
+    default: return NULL;
+    }
+}
+
+static void push_signal(lua_State *L, int sig) {
+    const char *name = signal_name(sig);
+    if (name) {
+        lua_pushstring(L, name);
+    } else {
+        lua_pushfstring(L, "%d", sig);
+    }
+}
+
+/* nn.wait([timeout = -1]) -> pid, "exit", code | pid, "signal", name
+ *                          | nil, "timeout" | nil, "signal", name
+ *                          | nil, "none" (no child left)
+ * Reaps any one child.  Waits at most timeout seconds (< 0: no limit),
+ * returning early when a signal trapped by nn.trap_signals arrives (its
+ * name: "INT", "TERM"; the flag is cleared).  Polls every 10 ms. */
+static int l_wait(lua_State *L) {
+    lua_Number timeout = luaL_optnumber(L, 1, -1);
+    luaL_argcheck(L, timeout == timeout, 1, "timeout is NaN");
+    struct timespec start, now, tick = {0, 10 * 1000 * 1000};
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        int st = 0;
+        pid_t pid = waitpid(-1, &st, WNOHANG);
+        if (pid > 0) {
+            lua_pushinteger(L, pid);
+            if (WIFSIGNALED(st)) {
+                lua_pushliteral(L, "signal");
+                push_signal(L, WTERMSIG(st));
+            } else {
+                lua_pushliteral(L, "exit");
+                lua_pushinteger(L, WIFEXITED(st) ? WEXITSTATUS(st) : 1);
+            }
+            return 3;
+        }
+        if (pid < 0 && errno == ECHILD) {
+            lua_pushnil(L);
+            lua_pushliteral(L, "none");
+            return 2;
+        }
+        if (caught_signal != 0) {
+            int sig = caught_signal;
+            caught_signal = 0;
+            lua_pushnil(L);
+            lua_pushliteral(L, "signal");
+            push_signal(L, sig);
+            return 3;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double waited = (double)(now.tv_sec - start.tv_sec) + (double)(now.tv_nsec - start.tv_nsec) * 1e-9;
+        if (timeout >= 0 && waited >= timeout) {
+            lua_pushnil(L);
+            lua_pushliteral(L, "timeout");
+            return 2;
+        }
+        nanosleep(&tick, NULL);
+    }
+}
+
+/* nn.kill(pid, [signal = "TERM"]) -> true | nil, message
+ * signal: "TERM", "INT" or "KILL"; pid must be > 0 (one process). */
+static int l_kill(lua_State *L) {
+    lua_Integer pid = luaL_checkinteger(L, 1);
+    static const char *const names[] = {"TERM", "INT", "KILL", NULL};
+    static const int sigs[] = {SIGTERM, SIGINT, SIGKILL};
+    int which = luaL_checkoption(L, 2, "TERM", names);
+    luaL_argcheck(L, pid > 0 && pid <= INT_MAX, 1, "not a process id");
+    if (kill((pid_t)pid, sigs[which]) != 0) {
+        int e = errno;
+        lua_pushnil(L);
+        lua_pushfstring(L, "kill %d: %s", (int)pid, strerror(e));
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 void nnl_open_sys(lua_State *L) {
-    static const luaL_Reg funcs[] = {{"isatty", l_isatty}, {"now", l_now},
-                                     {"mkdir", l_mkdir},   {"listdir", l_listdir},
+    static const luaL_Reg funcs[] = {{"isatty", l_isatty},
+                                     {"now", l_now},
+                                     {"mkdir", l_mkdir},
+                                     {"listdir", l_listdir},
+                                     {"exe_path", l_exe_path},
+                                     {"cpu_count", l_cpu_count},
+                                     {"spawn", l_spawn},
+                                     {"wait", l_wait},
+                                     {"kill", l_kill},
+                                     {"trap_signals", l_trap_signals},
                                      {NULL, NULL}};
     nnl_setfuncs(L, funcs);
 }
