@@ -3,7 +3,7 @@
 --   nnrun FILE.lua [options]     run a script; if it returns an experiment
 --                                table, build and train it
 --   nnrun FILE.yaml [options]    train the experiment of a YAML file
---   nnrun sweep FILE [options]   hyperparameter sweep (not implemented yet)
+--   nnrun sweep FILE [options]   hyperparameter sweep (nnrun.sweep)
 --   nnrun eval MODEL DATA        metrics of a checkpoint (nnrun.eval)
 --
 -- Exit status: 0 success, 1 the run failed (diverged, I/O), 2 bad usage or
@@ -16,7 +16,7 @@ local M = {}
 
 M.USAGE = [[
 usage: nnrun FILE [options]        FILE is .lua, .yaml or .yml
-       nnrun sweep FILE [options]  (not implemented yet)
+       nnrun sweep FILE [options]  hyperparameter sweep: trials in parallel
        nnrun eval MODEL DATA       metrics of a saved model (nnrun eval --help)
 
 A Lua FILE may just run code, or return an experiment table that nnrun
@@ -31,6 +31,14 @@ options:
   --set KEY.PATH=VALUE override a value of the experiment (repeatable),
                        e.g. --set optimizer.lr=0.05 --set train.epochs=5
   --quiet              print only the final summary
+
+sweep options (nnrun sweep FILE: --out DIR, default sweeps/<name>, holds a
+run directory per trial; --threads T: threads of each trial):
+  --jobs N             trials at a time (default: CPUs / T; T defaults to 1)
+  --shard i/n          run only trials with (id-1) % n == i-1 (1 <= i <= n);
+                       --shard slurm takes i and n from a Slurm job array
+  --resume [DIR]       continue the sweep in DIR (running the same command
+                       again does too): finished trials are skipped
   --debug              show Lua tracebacks with errors
   --help               this text
   --version            print the version
@@ -91,6 +99,10 @@ function M.parse(args)
       o.out = value()
     elseif name == "--threads" then
       o.threads = parse_count(value(), name, 1, 4096)
+    elseif name == "--jobs" then
+      o.jobs = parse_count(value(), name, 1, 4096)
+    elseif name == "--shard" then
+      o.shard = value()
     elseif name == "--seed" then
       o.seed = parse_count(value(), name, 0)
     elseif name == "--resume" then
@@ -116,7 +128,7 @@ function M.parse(args)
       o.file = a
     else
       local known = { "--out", "--threads", "--seed", "--set", "--quiet", "--debug", "--help",
-        "--version", "--resume" }
+        "--version", "--resume", "--jobs", "--shard" }
       local s = util.suggest(name, known)
       usage_error("unknown option '%s'%s (see nnrun --help)", name,
         s and string.format(" (did you mean '%s'?)", s) or "")
@@ -318,7 +330,24 @@ function M.main(args)
     return 0
   end
   if o.sweep then
-    io.stderr:write("nnrun: sweep: not implemented yet\n")
+    local status
+    ok, perr = protect(o, function()
+      for _, opt in ipairs({ { o.seed, "--seed" }, { #o.set > 0 or nil, "--set" } }) do
+        if opt[1] then
+          usage_error("option %s is not used by nnrun sweep (set it in the sweep file's set:)",
+            opt[2])
+        end
+      end
+      status = require("nnrun.sweep").main(o, nn.exe_path() or args[0])
+    end)
+    if not ok then
+      return report(perr, o)
+    end
+    return status
+  end
+  if o.jobs or o.shard then
+    io.stderr:write("nnrun: option ", o.jobs and "--jobs" or "--shard",
+      " is for nnrun sweep (see nnrun --help)\n")
     return 2
   end
   if not o.file then

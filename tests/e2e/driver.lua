@@ -236,12 +236,6 @@ function cases.error_io()
   expect_stderr(err, "nnrun: cannot create the run directory /dev/null/run (/dev/null: File exists)")
 end
 
-function cases.sweep_reserved()
-  local code, out, err = nnrun("sweep x.yaml")
-  expect_exit(code, 2, out, err)
-  expect_stderr(err, "nnrun: sweep: not implemented yet")
-end
-
 function cases.leak()
   local code, out, err = nnrun(string.format("%s/tests/e2e/leak.lua", sh_quote(src)))
   expect_exit(code, 0, out, err)

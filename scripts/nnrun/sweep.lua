@@ -1,0 +1,1043 @@
+-- nnrun.sweep: hyperparameter sweeps (`nnrun sweep FILE`).
+--
+-- A sweep file names a base experiment and the values to try (a grid, random
+-- draws, or both); every trial is that experiment with some key paths set
+-- (config.set) and is checked by the experiment schema (config.resolve)
+-- before anything runs.  Trials run as child processes of the nnrun
+-- executable, each in a run directory of the sweep directory:
+--
+--   <out>/sweep.yaml           the resolved sweep (base experiment inlined)
+--   <out>/trial-0001/          experiment.yaml, log.txt, and the run files
+--   <out>/trials.jsonl         one line per finished trial, appended
+--   <out>/best.yaml            the best trial's experiment (nnrun best.yaml)
+--
+-- The schema, expansion, ranking and sharding below build no runtime objects
+-- and start no process (tests/spec/sweep_spec.lua); M.run does the rest.
+local nn = require "nnrun"
+local config = require "nnrun.config"
+local json = require "nnrun.json"
+local util = require "nnrun.util"
+
+local M = {}
+
+local TOP_KEYS = { "name", "experiment", "base", "metric", "mode", "set", "grid", "random" }
+local RANDOM_KEYS = { "trials", "seed", "params" }
+local DISTRIBUTIONS = { "uniform", "log_uniform", "int_uniform", "choice" }
+-- Keys of summary.json (or of the last metrics.jsonl line) a sweep can rank by.
+M.METRICS = { "val_accuracy", "val_loss", "train_loss", "test_accuracy", "test_loss",
+  "test_top5_accuracy", "test_macro_f1", "test_mse", "test_mae", "test_r2", "lr", "epochs",
+  "wall_seconds", "samples_per_second" }
+local MAXIMISED = { val_accuracy = true, test_accuracy = true, test_top5_accuracy = true,
+  test_macro_f1 = true, test_r2 = true, samples_per_second = true }
+M.MAX_TRIALS = 100000
+-- Statuses of summary.json that count as a finished trial.
+local DONE = { completed = true, stopped_early = true }
+
+local NULL = nn.yaml and nn.yaml.null
+
+-- ---- schema -----------------------------------------------------------------
+
+local function join(path, key)
+  return path == "" and key or (path .. "." .. key)
+end
+
+local function is_list(t)
+  if type(t) ~= "table" then
+    return false
+  end
+  local n = 0
+  for k in pairs(t) do
+    if math.type(k) ~= "integer" then
+      return false
+    end
+    n = n + 1
+  end
+  return n > 0 and n == #t
+end
+
+local function is_mapping(t)
+  return type(t) == "table" and (next(t) == nil or not is_list(t))
+end
+
+local function contains(list, v)
+  for _, x in ipairs(list) do
+    if x == v then
+      return true
+    end
+  end
+  return false
+end
+
+local function fail(c, path, fmt, ...)
+  c.errors[#c.errors + 1] = { path = path, message = string.format(fmt, ...) }
+end
+
+local function check_keys(c, t, path, allowed)
+  for _, k in ipairs(util.sorted_keys(t)) do
+    if type(k) ~= "string" then
+      fail(c, path, "unexpected key %s (keys are names)", config.describe(k))
+    elseif not contains(allowed, k) then
+      local s = util.suggest(k, allowed)
+      if s then
+        fail(c, join(path, k), "unknown key (did you mean '%s'?)", s)
+      else
+        local sorted = { table.unpack(allowed) }
+        table.sort(sorted)
+        fail(c, join(path, k), "unknown key (expected one of: %s)", table.concat(sorted, ", "))
+      end
+    end
+  end
+end
+
+local function is_scalar(v)
+  local t = type(v)
+  return t == "number" or t == "string" or t == "boolean"
+end
+
+local function finite(v)
+  return type(v) == "number" and v == v and v ~= math.huge and v ~= -math.huge
+end
+
+-- The keys of mapping t in the order they are written (by pos(key) ->
+-- line, col, when known), else sorted.
+local function ordered_keys(t, pos)
+  local keys = util.sorted_keys(t)
+  local at = {}
+  for i, k in ipairs(keys) do
+    local line, col = pos(k)
+    at[k] = { line or math.huge, col or 0, i }
+  end
+  table.sort(keys, function(a, b)
+    local x, y = at[a], at[b]
+    if x[1] ~= y[1] then return x[1] < y[1] end
+    if x[2] ~= y[2] then return x[2] < y[2] end
+    return x[3] < y[3]
+  end)
+  return keys
+end
+
+-- A key path of the experiment (grid., set. or random.params. key): its
+-- canonical form, or nil after an error; seen: canonical -> where.
+local function param_path(c, key, where, seen)
+  local p, err = config.canonical_path(key)
+  if not p then
+    fail(c, where, "%s", err)
+    return nil
+  end
+  if seen[p] then
+    fail(c, where, "the same key as %s", seen[p])
+    return nil
+  end
+  seen[p] = where
+  return p
+end
+
+local function check_range(c, name, v, path)
+  if not (is_list(v) and #v == 2 and finite(v[1]) and finite(v[2])) then
+    fail(c, path, "expected [low, high] (two numbers), got %s", config.describe(v))
+    return nil
+  end
+  local lo, hi = v[1], v[2]
+  if name == "int_uniform" and not (math.tointeger(lo) and math.tointeger(hi)) then
+    fail(c, path, "expected two integers, got [%s, %s]", lo, hi)
+    return nil
+  end
+  if lo > hi then
+    fail(c, path, "low must be <= high, got [%s, %s]", lo, hi)
+    return nil
+  end
+  if name == "log_uniform" and lo <= 0 then
+    fail(c, path, "bounds must be > 0, got [%s, %s]", lo, hi)
+    return nil
+  end
+  if name == "int_uniform" then
+    return { math.tointeger(lo), math.tointeger(hi) }
+  end
+  return { lo + 0.0, hi + 0.0 }
+end
+
+local function check_values(c, v, path, what)
+  if not is_list(v) then
+    fail(c, path, "expected a list of %s, got %s", what, config.describe(v))
+    return nil
+  end
+  local ok = true
+  for i, x in ipairs(v) do
+    if not is_scalar(x) then
+      fail(c, path .. "[" .. i .. "]", "expected a number, string or boolean, got %s",
+        config.describe(x))
+      ok = false
+    end
+  end
+  return ok and v or nil
+end
+
+local function resolve_distribution(c, d, path)
+  if not is_mapping(d) or next(d) == nil then
+    fail(c, path, "expected a mapping such as { uniform: [0, 1] }, got %s", config.describe(d))
+    return nil
+  end
+  check_keys(c, d, path, DISTRIBUTIONS)
+  local names = {}
+  for _, n in ipairs(DISTRIBUTIONS) do
+    if d[n] ~= nil then
+      names[#names + 1] = n
+    end
+  end
+  if #names > 1 then
+    fail(c, path, "give one distribution, got %s", table.concat(names, " and "))
+    return nil
+  elseif #names == 0 then
+    return nil -- its unknown key is reported
+  end
+  local name = names[1]
+  local p = join(path, name)
+  if name == "choice" then
+    local v = check_values(c, d.choice, p, "choices")
+    return v and { choice = v }
+  end
+  local r = check_range(c, name, d[name], p)
+  return r and { [name] = r }
+end
+
+local function resolve_random(c, r, pos)
+  if not is_mapping(r) then
+    fail(c, "random", "expected a mapping (trials, seed, params), got %s", config.describe(r))
+    return nil
+  end
+  check_keys(c, r, "random", RANDOM_KEYS)
+  local out = {}
+  local t = r.trials
+  if t == nil then
+    fail(c, "random.trials", "missing (required)")
+  elseif math.type(t) ~= "integer" and not (finite(t) and math.tointeger(t)) then
+    fail(c, "random.trials", "expected an integer, got %s", config.describe(t))
+  elseif t < 1 or t > M.MAX_TRIALS then
+    fail(c, "random.trials", "must be from 1 to %d, got %d", M.MAX_TRIALS, math.tointeger(t))
+  else
+    out.trials = math.tointeger(t)
+  end
+  local seed = r.seed == nil and 1 or r.seed
+  if math.type(seed) ~= "integer" or seed < 0 then
+    fail(c, "random.seed", "expected an integer >= 0, got %s", config.describe(seed))
+  end
+  out.seed = seed
+  out.params = {}
+  if r.params == nil then
+    fail(c, "random.params", "missing (required)")
+  elseif not is_mapping(r.params) or next(r.params) == nil then
+    fail(c, "random.params", "expected a mapping of key paths to distributions, got %s",
+      config.describe(r.params))
+  else
+    local seen = {}
+    for _, k in ipairs(ordered_keys(r.params, function(k) return pos("random.params." .. k) end)) do
+      local where = "random.params." .. k
+      local p = param_path(c, k, where, seen)
+      local d = resolve_distribution(c, r.params[k], where)
+      if p and d then
+        d.path, d.where = p, where
+        out.params[#out.params + 1] = d
+      end
+    end
+  end
+  return out
+end
+
+-- sweep.resolve(doc [, opts]) -> sweep | nil, errors ({ path =, message = })
+-- Checks a sweep document (schema only: the base experiment is checked by
+-- M.prepare).  opts.name: the default name; opts.position(path) -> line,
+-- col orders grid and random parameters as written (else sorted by path).
+-- The sweep: name, experiment (file) or base (table), metric, mode, set
+-- ({ path, value }...), grid ({ path, values, where }...), random ({ trials,
+-- seed, params = { { path, where, uniform|log_uniform|int_uniform|choice } } }).
+function M.resolve(doc, opts)
+  opts = opts or {}
+  local pos = opts.position or function() return nil end
+  local c = { errors = {} }
+  if not is_mapping(doc) then
+    fail(c, "", "expected a mapping of sweep settings, got %s", config.describe(doc))
+    return nil, c.errors
+  end
+  check_keys(c, doc, "", TOP_KEYS)
+  local s = { set = {}, grid = {} }
+  local name = doc.name
+  if name == nil then
+    name = opts.name or "sweep"
+  elseif type(name) ~= "string" then
+    fail(c, "name", "expected a string, got %s", config.describe(name))
+  elseif not name:match("^[%w_.-]+$") then
+    fail(c, "name", "may contain only letters, digits, '_', '-' and '.'")
+  end
+  s.name = name
+  if doc.experiment ~= nil and doc.base ~= nil then
+    fail(c, "base", "give experiment (a file) or base (a mapping), not both")
+  elseif doc.experiment ~= nil then
+    if type(doc.experiment) ~= "string" or doc.experiment == "" then
+      fail(c, "experiment", "expected a file name, got %s", config.describe(doc.experiment))
+    elseif not contains({ "yaml", "yml" }, util.extension(doc.experiment)) then
+      fail(c, "experiment", "expected a .yaml or .yml file, got '%s'", doc.experiment)
+    else
+      s.experiment = doc.experiment
+    end
+  elseif doc.base ~= nil then
+    if not is_mapping(doc.base) then
+      fail(c, "base", "expected a mapping of experiment settings, got %s",
+        config.describe(doc.base))
+    else
+      s.base = doc.base
+    end
+  else
+    fail(c, "experiment", "missing (give experiment: FILE, or base: an experiment mapping)")
+  end
+  local metric = doc.metric
+  if metric == nil then
+    fail(c, "metric", "missing (required: %s, ...)", table.concat(M.METRICS, ", ", 1, 4))
+  elseif type(metric) ~= "string" then
+    fail(c, "metric", "expected a string, got %s", config.describe(metric))
+  elseif not contains(M.METRICS, metric) then
+    local sug = util.suggest(metric, M.METRICS)
+    fail(c, "metric", "unknown metric '%s'%s (expected one of: %s)", metric,
+      sug and string.format(" (did you mean '%s'?)", sug) or "", table.concat(M.METRICS, ", "))
+  else
+    s.metric = metric
+  end
+  local mode = doc.mode
+  if mode == nil then
+    s.mode = MAXIMISED[metric] and "max" or "min"
+  elseif mode ~= "max" and mode ~= "min" then
+    fail(c, "mode", "expected max or min, got %s", config.describe(mode))
+  else
+    s.mode = mode
+  end
+  local seen = {}
+  if doc.set ~= nil then
+    if not is_mapping(doc.set) then
+      fail(c, "set", "expected a mapping of key paths to values, got %s", config.describe(doc.set))
+    else
+      for _, k in ipairs(ordered_keys(doc.set, function(k) return pos("set." .. k) end)) do
+        local where = "set." .. k
+        local p = param_path(c, k, where, seen)
+        local v = doc.set[k]
+        if p and not is_scalar(v) then
+          fail(c, where, "expected a number, string or boolean, got %s", config.describe(v))
+        elseif p then
+          s.set[#s.set + 1] = { path = p, value = v, where = where }
+        end
+      end
+    end
+  end
+  local gseen = {}
+  for p, w in pairs(seen) do
+    gseen[p] = w
+  end
+  local size = 1
+  if doc.grid ~= nil then
+    if not is_mapping(doc.grid) or next(doc.grid) == nil then
+      fail(c, "grid", "expected a mapping of key paths to lists of values, got %s",
+        config.describe(doc.grid))
+    else
+      for _, k in ipairs(ordered_keys(doc.grid, function(k) return pos("grid." .. k) end)) do
+        local where = "grid." .. k
+        local p = param_path(c, k, where, gseen)
+        local v = check_values(c, doc.grid[k], where, "values")
+        if p and v then
+          s.grid[#s.grid + 1] = { path = p, values = v, where = where }
+          size = size * #v
+        end
+      end
+      if size > M.MAX_TRIALS then
+        fail(c, "grid", "%d trials, over the limit of %d", size, M.MAX_TRIALS)
+      end
+    end
+  end
+  if doc.random ~= nil then
+    local rseen = {}
+    for p, w in pairs(seen) do
+      rseen[p] = w
+    end
+    local r = resolve_random(c, doc.random, pos)
+    if r then
+      for _, d in ipairs(r.params) do
+        if rseen[d.path] then
+          fail(c, d.where, "the same key as %s", rseen[d.path])
+        end
+      end
+      s.random = r
+    end
+  elseif doc.grid == nil then
+    fail(c, "grid", "missing (give grid, random or both)")
+  end
+  if #c.errors > 0 then
+    return nil, c.errors
+  end
+  return s
+end
+
+-- ---- trials -----------------------------------------------------------------
+
+-- A small seeded generator (splitmix64), so that draws depend on the seed
+-- only (not on Lua's global math.random).  Returns next() -> [0, 1).
+function M.rng(seed)
+  local state = seed
+  return function()
+    state = state + 0x9E3779B97F4A7C15
+    local z = state
+    z = (z ~ (z >> 30)) * 0xBF58476D1CE4E5B9
+    z = (z ~ (z >> 27)) * 0x94D049BB133111EB
+    z = z ~ (z >> 31)
+    return (z >> 11) * 2.0 ^ -53
+  end
+end
+
+local function draw(d, u)
+  if d.uniform then
+    local lo, hi = d.uniform[1], d.uniform[2]
+    return lo + u * (hi - lo)
+  elseif d.log_uniform then
+    local lo, hi = math.log(d.log_uniform[1]), math.log(d.log_uniform[2])
+    return math.exp(lo + u * (hi - lo))
+  elseif d.int_uniform then
+    local lo, hi = d.int_uniform[1], d.int_uniform[2]
+    return math.min(hi, lo + math.floor(u * (hi - lo + 1)))
+  end
+  return d.choice[math.min(#d.choice, 1 + math.floor(u * #d.choice))]
+end
+
+-- sweep.expand(sweep) -> trials: { id =, params = { { path, value, where } } }
+-- The grid's cartesian product first (its first key varies slowest), then
+-- the random trials: one draw per parameter, in order, from one stream
+-- seeded by random.seed (so more trials keep the first ones as they were).
+function M.expand(s)
+  local trials = {}
+  if #s.grid > 0 then
+    local idx = {}
+    for i = 1, #s.grid do
+      idx[i] = 1
+    end
+    while true do
+      local params = {}
+      for i, g in ipairs(s.grid) do
+        params[i] = { path = g.path, value = g.values[idx[i]],
+          where = g.where .. "[" .. idx[i] .. "]" }
+      end
+      trials[#trials + 1] = { id = #trials + 1, params = params }
+      local i = #s.grid
+      while i >= 1 and idx[i] == #s.grid[i].values do
+        idx[i] = 1
+        i = i - 1
+      end
+      if i < 1 then
+        break
+      end
+      idx[i] = idx[i] + 1
+    end
+  end
+  if s.random then
+    local next_u = M.rng(s.random.seed)
+    for _ = 1, s.random.trials do
+      local params = {}
+      for i, d in ipairs(s.random.params) do
+        params[i] = { path = d.path, value = draw(d, next_u()), where = d.where }
+      end
+      trials[#trials + 1] = { id = #trials + 1, params = params }
+    end
+  end
+  return trials
+end
+
+-- The experiment path p lies within q, or q within p.
+local function related(p, q)
+  local function within(a, b)
+    local head = a:sub(1, #b + 1)
+    return a == b or head == b .. "." or head == b .. "["
+  end
+  return within(p, q) or within(q, p)
+end
+
+-- sweep.prepare(sweep, base, trials [, opts]) -> experiments | nil, errors
+-- Applies set and each trial's parameters to a copy of the base experiment
+-- (config.set) and resolves it (config.resolve).  experiments[id]: the
+-- resolved experiment of trial id, named <sweep>-<id>.  errors: { path =
+-- (of the sweep file), message = "trial N: key.path: problem" }, one per
+-- distinct problem (the first trial that has it).
+function M.prepare(s, base, trials)
+  local out, errs, said = {}, {}, {}
+  for _, t in ipairs(trials) do
+    local exp = util.copy(base)
+    local applied = {}
+    for _, a in ipairs(s.set) do
+      applied[#applied + 1] = a
+    end
+    for _, a in ipairs(t.params) do
+      applied[#applied + 1] = a
+    end
+    local problems = {}
+    for _, a in ipairs(applied) do
+      local ok, err = config.set(exp, a.path, a.value)
+      if not ok then
+        problems[#problems + 1] = { where = a.where, text = a.path .. ": " .. err }
+      end
+    end
+    config.set(exp, "name", string.format("%s-%04d", s.name, t.id))
+    if #problems == 0 then
+      local r, rerrs = config.resolve(exp)
+      if r then
+        out[t.id] = r
+      end
+      for _, e in ipairs(rerrs or {}) do
+        local where = applied[#applied] and applied[#applied].where or ""
+        for i = #applied, 1, -1 do
+          if related(e.path, applied[i].path) then
+            where = applied[i].where
+            break
+          end
+        end
+        problems[#problems + 1] = { where = where, text = config.format_error(e) }
+      end
+    end
+    for _, p in ipairs(problems) do
+      local key = p.where .. "\0" .. p.text
+      if not said[key] then
+        said[key] = true
+        errs[#errs + 1] = { path = p.where, message = string.format("trial %d: %s", t.id, p.text) }
+      end
+    end
+  end
+  if #errs > 0 then
+    return nil, errs
+  end
+  return out
+end
+
+-- ---- shards, results and ranking -------------------------------------------------
+
+-- sweep.parse_shard(text [, env]) -> i, n | nil, message
+-- "i/n" with 1 <= i <= n, or "slurm": the task of a Slurm job array, from
+-- SLURM_ARRAY_TASK_ID, _MIN and _COUNT (any first index).  env(name) reads
+-- the environment (default os.getenv).
+function M.parse_shard(text, env)
+  env = env or os.getenv
+  if text == "slurm" then
+    local id = math.tointeger(tonumber(env("SLURM_ARRAY_TASK_ID") or ""))
+    local min = math.tointeger(tonumber(env("SLURM_ARRAY_TASK_MIN") or ""))
+    local count = math.tointeger(tonumber(env("SLURM_ARRAY_TASK_COUNT") or ""))
+    if not (id and min and count) then
+      return nil, "option --shard slurm needs SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_MIN and "
+        .. "SLURM_ARRAY_TASK_COUNT (run it in a Slurm job array)"
+    end
+    text = string.format("%d/%d", id - min + 1, count)
+  end
+  local i, n = text:match("^(%d+)/(%d+)$")
+  i, n = math.tointeger(tonumber(i)), math.tointeger(tonumber(n))
+  if not (i and n and n >= 1 and i >= 1 and i <= n) then
+    return nil, string.format("option --shard needs i/n with 1 <= i <= n (or slurm), got '%s'",
+      text)
+  end
+  return i, n
+end
+
+-- Whether trial id belongs to shard i of n.
+function M.in_shard(id, i, n)
+  return (id - 1) % n == i - 1
+end
+
+-- sweep.read_trials(text) -> { [id] = line } of trials.jsonl (a line that
+-- does not read, e.g. torn by a crash, is skipped; a later line of an id
+-- wins).
+function M.read_trials(text)
+  local out = {}
+  for line in (text or ""):gmatch("[^\n]+") do
+    local ok, t = pcall(nn.yaml.parse, line)
+    if ok and type(t) == "table" and math.type(t.id) == "integer" then
+      if t.metric == NULL then
+        t.metric = nil
+      end
+      out[t.id] = t
+    end
+  end
+  return out
+end
+
+-- sweep.rank(results, mode) -> list of results, best first; each gets rank
+-- (nil for the unranked: not completed, or without the metric).
+function M.rank(results, mode)
+  local list = {}
+  for _, t in pairs(results) do
+    list[#list + 1] = t
+  end
+  local function ranked(t)
+    return DONE[t.status] and type(t.metric) == "number" and t.metric == t.metric
+  end
+  table.sort(list, function(a, b)
+    local ra, rb = ranked(a), ranked(b)
+    if ra ~= rb then
+      return ra
+    end
+    if ra and a.metric ~= b.metric then
+      if mode == "max" then
+        return a.metric > b.metric
+      end
+      return a.metric < b.metric
+    end
+    return a.id < b.id
+  end)
+  for i, t in ipairs(list) do
+    t.rank = ranked(t) and i or nil
+  end
+  return list
+end
+
+local function fmt_value(v)
+  if math.type(v) == "float" then
+    return string.format("%.6g", v)
+  end
+  return tostring(v)
+end
+
+-- "optimizer.lr=0.05 train.batch_size=16", in the order of params.
+function M.params_text(params, order)
+  local parts = {}
+  for _, p in ipairs(order) do
+    if params[p] ~= nil then
+      parts[#parts + 1] = p .. "=" .. fmt_value(params[p])
+    end
+  end
+  return table.concat(parts, " ")
+end
+
+-- The order of the parameter paths of a sweep (set first, then grid, random).
+function M.param_order(s)
+  local order, seen = {}, {}
+  local function add(p)
+    if not seen[p] then
+      seen[p] = true
+      order[#order + 1] = p
+    end
+  end
+  for _, g in ipairs(s.grid) do
+    add(g.path)
+  end
+  for _, d in ipairs(s.random and s.random.params or {}) do
+    add(d.path)
+  end
+  return order
+end
+
+-- sweep.table(ranked, sweep) -> the ranked table as text.
+function M.table(list, s)
+  local order = M.param_order(s)
+  local rows = { { "rank", "trial", s.metric, "status", "parameters" } }
+  for _, t in ipairs(list) do
+    rows[#rows + 1] = { t.rank and tostring(t.rank) or "-", string.format("%04d", t.id),
+      type(t.metric) == "number" and string.format("%.6g", t.metric) or "-", t.status,
+      M.params_text(t.parameters or {}, order) }
+  end
+  local width = {}
+  for _, r in ipairs(rows) do
+    for i = 1, 4 do
+      width[i] = math.max(width[i] or 0, #r[i])
+    end
+  end
+  local lines = {}
+  for _, r in ipairs(rows) do
+    lines[#lines + 1] = string.format("%" .. width[1] .. "s  %" .. width[2] .. "s  %"
+      .. width[3] .. "s  %-" .. width[4] .. "s  %s", r[1], r[2], r[3], r[4], r[5]):gsub("%s+$", "")
+  end
+  return table.concat(lines, "\n") .. "\n"
+end
+
+-- The figure of a finished trial: summary.json's metric, else the last
+-- metrics.jsonl line's; and its status ("failed" without a summary).
+function M.trial_result(dir, metric)
+  local summary
+  local f = io.open(dir .. "/summary.json", "r")
+  if f then
+    local ok, t = pcall(nn.yaml.parse, f:read("a"))
+    f:close()
+    summary = ok and type(t) == "table" and t or nil
+  end
+  if not summary then
+    return "failed", nil
+  end
+  local v = summary[metric]
+  if type(v) ~= "number" then
+    v = nil
+    local m = io.open(dir .. "/metrics.jsonl", "r")
+    local last
+    for line in m and m:lines() or function() end do
+      last = line
+    end
+    if m then
+      m:close()
+    end
+    local ok, t = pcall(nn.yaml.parse, last or "")
+    if ok and type(t) == "table" and type(t[metric]) == "number" then
+      v = t[metric]
+    end
+  end
+  return type(summary.status) == "string" and summary.status or "failed", v
+end
+
+-- ---- running -----------------------------------------------------------------
+
+local function usage_error(fmt, ...)
+  error({ exit = 2, message = string.format(fmt, ...) }, 0)
+end
+
+local function io_error(fmt, ...)
+  error({ exit = 1, message = string.format(fmt, ...) }, 0)
+end
+
+local function read_file(path)
+  local f = io.open(path, "r")
+  if not f then
+    return nil
+  end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- Prints config errors (already formatted) and raises exit status 2.
+local function config_errors(lines)
+  for i = 1, #lines - 1 do
+    io.stderr:write("nnrun: ", lines[i], "\n")
+  end
+  usage_error("%s", lines[#lines])
+end
+
+-- Loads and checks a sweep file and its base experiment: the sweep, its
+-- trials and their resolved experiments, the resolved base.  Raises exit
+-- status 2 with every problem (file:line:col: key.path: message).
+function M.load(file)
+  local ok, doc, positions = pcall(nn.yaml.load, file)
+  if not ok then
+    usage_error("%s", tostring(doc):match("^[^\n]*"))
+  end
+  positions = positions or {}
+  if doc == NULL and positions[""] == nil then
+    usage_error("%s: empty file (expected a mapping of sweep settings)", file)
+  end
+  local locate = config.locator(file, positions)
+  local function position(path)
+    local p = positions[path .. "#key"] or positions[path]
+    if p then
+      return p.line, p.col
+    end
+  end
+  local function fmt(errs, prefix, loc)
+    local lines = {}
+    for i, e in ipairs(errs) do
+      local path = prefix and (e.path == "" and prefix or (prefix .. "." .. e.path)) or e.path
+      lines[i] = config.format_error({ path = path, message = e.message },
+        { source = file, locate = loc or locate })
+    end
+    return lines
+  end
+  local s, errs = M.resolve(doc, { name = util.stem(file), position = position })
+  if not s then
+    config_errors(fmt(errs))
+  end
+  local base, base_lines
+  if s.experiment then
+    local path = s.experiment
+    if path:sub(1, 1) ~= "/" then
+      path = (file:match("^(.*/)") or "") .. path
+    end
+    local f = io.open(path, "r")
+    if not f then
+      local _, err = io.open(path, "r")
+      config_errors(fmt({ { path = "experiment", message = "cannot open " .. tostring(err) } }))
+    end
+    f:close()
+    local lok, edoc, elocate = pcall(config.load, path)
+    if not lok then
+      usage_error("%s", tostring(edoc):match("^[^\n]*"))
+    end
+    base = edoc
+    local r, rerrs = config.resolve(base, { name = util.stem(path) })
+    if not r then
+      base_lines = {}
+      for i, e in ipairs(rerrs) do
+        base_lines[i] = config.format_error(e, { source = path, locate = elocate })
+      end
+    end
+    s.resolved_base = r
+  else
+    base = s.base
+    local r, rerrs = config.resolve(base, { name = s.name })
+    if not r then
+      base_lines = fmt(rerrs, "base")
+    end
+    s.resolved_base = r
+  end
+  if base_lines then
+    config_errors(base_lines)
+  end
+  local trials = M.expand(s)
+  local exps, perrs = M.prepare(s, base, trials)
+  if not exps then
+    config_errors(fmt(perrs))
+  end
+  if s.metric:match("^val_") then
+    for _, t in ipairs(trials) do
+      if exps[t.id].train.validation_split == 0 then
+        config_errors(fmt({ { path = "metric", message = string.format("%s needs a validation "
+          .. "set, and trial %d has train.validation_split 0", s.metric, t.id) } }))
+      end
+    end
+  end
+  return s, trials, exps
+end
+
+-- The resolved sweep as a document for sweep.yaml (the base inlined).
+local function resolved_doc(s)
+  local doc = { name = s.name, metric = s.metric, mode = s.mode, base = s.resolved_base }
+  local order = { "name", "metric", "mode", "set", "grid", "random", "trials", "seed", "params" }
+  if #s.set > 0 then
+    doc.set = {}
+    for _, a in ipairs(s.set) do
+      doc.set[a.path] = a.value
+      order[#order + 1] = a.path
+    end
+  end
+  if #s.grid > 0 then
+    doc.grid = {}
+    for _, g in ipairs(s.grid) do
+      doc.grid[g.path] = g.values
+      order[#order + 1] = g.path
+    end
+  end
+  if s.random then
+    local params = {}
+    for _, d in ipairs(s.random.params) do
+      params[d.path] = { uniform = d.uniform, log_uniform = d.log_uniform,
+        int_uniform = d.int_uniform, choice = d.choice }
+      order[#order + 1] = d.path
+    end
+    doc.random = { trials = s.random.trials, seed = s.random.seed, params = params }
+  end
+  order[#order + 1] = "base"
+  local once, seen = {}, {}
+  for _, k in ipairs(order) do
+    if not seen[k] then
+      seen[k] = true
+      once[#once + 1] = k
+    end
+  end
+  local ok, text = pcall(nn.yaml.dump, doc, { key_order = once })
+  if not ok then
+    return json.encode(doc, { indent = "  " }) .. "\n"
+  end
+  return text
+end
+
+-- Appends one line to path in one write (O_APPEND), so that concurrent
+-- shards on one file system do not interleave lines.
+local function append_line(path, line)
+  local f, err = io.open(path, "a")
+  if not f then
+    io_error("%s", err)
+  end
+  f:setvbuf("full", #line + 2)
+  local ok, werr = f:write(line, "\n")
+  local cok, cerr = f:close()
+  if not ok or not cok then
+    io_error("%s: %s", path, tostring(werr or cerr))
+  end
+end
+
+local function trial_dir(out, id)
+  return string.format("%s/trial-%04d", out, id)
+end
+
+-- Stops the running trials: SIGTERM, then SIGKILL after a few seconds.
+local function stop_children(running)
+  for pid in pairs(running) do
+    nn.kill(pid, "TERM")
+  end
+  local deadline = nn.now() + 5
+  while next(running) do
+    local pid, how = nn.wait(math.max(0, deadline - nn.now()))
+    if pid then
+      running[pid] = nil
+    elseif how == "timeout" then
+      for p in pairs(running) do
+        nn.kill(p, "KILL")
+      end
+      deadline = nn.now() + 5
+    elseif how == "none" then
+      break
+    end
+  end
+end
+
+-- How many trials at once and threads each: --jobs and --threads as given;
+-- by default one single-threaded trial per CPU.
+function M.plan(cpus, jobs, threads, todo)
+  if not jobs and not threads then
+    jobs, threads = cpus, 1
+  elseif not jobs then
+    jobs = math.max(1, cpus // threads)
+  elseif not threads then
+    threads = math.max(1, cpus // jobs)
+  end
+  return math.max(1, math.min(jobs, todo)), threads
+end
+
+-- sweep.main(o, exe) -> exit status.  o: the CLI options (file, out, jobs,
+-- threads, shard, resume, resume_dir, quiet); exe: the nnrun executable.
+function M.main(o, exe)
+  if not o.file then
+    usage_error("sweep: no FILE given (see nnrun --help)")
+  end
+  local ext = util.extension(o.file)
+  if ext ~= "yaml" and ext ~= "yml" then
+    usage_error("%s: a sweep is a .yaml or .yml file", o.file)
+  end
+  local shard_i, shard_n = 1, 1
+  if o.shard then
+    local i, n = M.parse_shard(o.shard)
+    if not i then
+      usage_error("%s", n)
+    end
+    shard_i, shard_n = i, n
+  end
+  local s, trials, exps = M.load(o.file)
+  local out = o.resume_dir or o.out or ("sweeps/" .. s.name)
+  local text = resolved_doc(s)
+  local old = read_file(out .. "/sweep.yaml")
+  if old and old ~= text then
+    usage_error("%s holds another sweep (its sweep.yaml differs); give another --out", out)
+  elseif o.resume and not old then
+    usage_error("--resume: %s holds no sweep to resume", out)
+  end
+  local ok, err = util.mkdir_p(nn.mkdir, out)
+  if not ok then
+    io_error("cannot create the sweep directory %s (%s)", out, err)
+  end
+  if not old then
+    ok, err = util.write_file(out .. "/sweep.yaml", text)
+    if not ok then
+      io_error("%s", err)
+    end
+  end
+  local trials_path = out .. "/trials.jsonl"
+  local done = M.read_trials(read_file(trials_path))
+  local todo = {}
+  local ndone = 0
+  for _, t in ipairs(trials) do
+    if M.in_shard(t.id, shard_i, shard_n) then
+      if done[t.id] then
+        ndone = ndone + 1
+      else
+        todo[#todo + 1] = t
+      end
+    end
+  end
+  local jobs, threads = M.plan(nn.cpu_count(), o.jobs, o.threads, #todo)
+  local order = M.param_order(s)
+  local say = o.quiet and function() end or function(fmt, ...)
+    io.stdout:write(string.format(fmt, ...), "\n")
+    io.stdout:flush()
+  end
+  say("sweep %s: %d trial%s%s, %d done, %d to run (%d at a time, %d thread%s each) -> %s",
+    s.name, #trials, #trials == 1 and "" or "s",
+    shard_n > 1 and string.format(", shard %d/%d", shard_i, shard_n) or "", ndone, #todo, jobs,
+    threads, threads == 1 and "" or "s", out)
+
+  exe = exe or nn.exe_path()
+  local running, nrunning, next_i, finished = {}, 0, 1, 0
+  local interrupted
+  if #todo > 0 then
+    nn.trap_signals()
+  end
+  local function start(t)
+    local dir = trial_dir(out, t.id)
+    local mok, merr = nn.mkdir(dir)
+    if not mok then
+      io_error("cannot create %s", merr)
+    end
+    os.remove(dir .. "/summary.json") -- a trial left unfinished runs again from scratch
+    local r = exps[t.id]
+    local wok, werr = util.write_file(dir .. "/experiment.yaml",
+      require("nnrun.record").config_text(r))
+    if not wok then
+      io_error("%s", werr)
+    end
+    local pid, serr = nn.spawn({ exe, dir .. "/experiment.yaml", "--out", dir, "--quiet",
+      "--threads", tostring(threads) }, dir .. "/log.txt")
+    if not pid then
+      io_error("%s", serr)
+    end
+    running[pid] = { trial = t, start = nn.now(), dir = dir }
+    nrunning = nrunning + 1
+  end
+  local function finish(job, how, code)
+    local t = job.trial
+    local status, metric = M.trial_result(job.dir, s.metric)
+    if how ~= "exit" then
+      status = "failed"
+    elseif code ~= 0 and DONE[status] then
+      status = "failed"
+    end
+    local params = {}
+    for _, p in ipairs(t.params) do
+      params[p.path] = p.value
+    end
+    local seconds = nn.now() - job.start
+    append_line(trials_path, json.encode({ id = t.id, trial = util.basename(job.dir),
+      parameters = params, status = status, metric = metric, seconds = seconds },
+      { order = { "id", "trial", "parameters", "status", "metric", "seconds" } }))
+    finished = finished + 1
+    say("[%d/%d] trial %04d %s %s %s in %.1f s  %s", finished, #todo, t.id, status, s.metric,
+      metric and string.format("%.6g", metric) or "-", seconds, M.params_text(params, order))
+  end
+  while next_i <= #todo or nrunning > 0 do
+    while not interrupted and nrunning < jobs and next_i <= #todo do
+      start(todo[next_i])
+      next_i = next_i + 1
+    end
+    local pid, how, code = nn.wait()
+    if how == "signal" and not pid then
+      interrupted = code
+    elseif pid and running[pid] then
+      local job = running[pid]
+      running[pid] = nil
+      nrunning = nrunning - 1
+      if not interrupted then
+        finish(job, how, code)
+      end
+    elseif how == "none" then
+      break
+    end
+    if interrupted then
+      stop_children(running)
+      io.stderr:write(string.format("nnrun: sweep interrupted (SIG%s): %d trial%s finished here; "
+        .. "run the same command again to resume\n", interrupted, finished,
+        finished == 1 and "" or "s"))
+      return interrupted == "INT" and 130 or 143
+    end
+  end
+
+  local results = M.read_trials(read_file(trials_path))
+  local list = M.rank(results, s.mode)
+  if #list > 0 then
+    io.stdout:write(M.table(list, s))
+  end
+  local best = list[1]
+  if best and best.rank then
+    local wok, werr = util.write_file(out .. "/best.yaml",
+      require("nnrun.record").config_text(exps[best.id]))
+    if not wok then
+      io_error("%s", werr)
+    end
+    io.stdout:write(string.format("best: trial %04d, %s %.6g -> %s/best.yaml\n", best.id,
+      s.metric, best.metric, out))
+    return 0
+  end
+  io.stdout:write(string.format("no trial of %s completed with a %s\n", s.name, s.metric))
+  return 1
+end
+
+return M
