@@ -295,9 +295,19 @@ function M.resolve(doc, opts)
   elseif type(metric) ~= "string" then
     fail(c, "metric", "expected a string, got %s", config.describe(metric))
   elseif not contains(M.METRICS, metric) then
-    local sug = util.suggest(metric, M.METRICS)
+    local sug = {}
+    for _, m in ipairs(M.METRICS) do
+      if #metric >= 3 and m:sub(1, #metric) == metric then
+        sug[#sug + 1] = "'" .. m .. "'"
+      end
+    end
+    if #sug == 0 or #sug > 3 then
+      local one = util.suggest(metric, M.METRICS)
+      sug = { one and ("'" .. one .. "'") }
+    end
     fail(c, "metric", "unknown metric '%s'%s (expected one of: %s)", metric,
-      sug and string.format(" (did you mean '%s'?)", sug) or "", table.concat(M.METRICS, ", "))
+      #sug > 0 and string.format(" (did you mean %s?)", table.concat(sug, " or ")) or "",
+      table.concat(M.METRICS, ", "))
   else
     s.metric = metric
   end
@@ -700,6 +710,19 @@ end
 
 -- Prints config errors (already formatted) and raises exit status 2.
 local function config_errors(lines)
+  local keyed = {}
+  for i, l in ipairs(lines) do
+    local line, col = l:match("^[^\n]-:(%d+):(%d+): ")
+    keyed[i] = { text = l, line = tonumber(line) or 0, col = tonumber(col) or 0, i = i }
+  end
+  table.sort(keyed, function(a, b)
+    if a.line ~= b.line then return a.line < b.line end
+    if a.col ~= b.col then return a.col < b.col end
+    return a.i < b.i
+  end)
+  for i, k in ipairs(keyed) do
+    lines[i] = k.text
+  end
   for i = 1, #lines - 1 do
     io.stderr:write("nnrun: ", lines[i], "\n")
   end
