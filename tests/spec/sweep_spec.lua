@@ -59,7 +59,7 @@ describe("sweep.resolve", function()
     assert.same({ "experiment: missing (give experiment: FILE, or base: an experiment mapping)",
       "metric: missing (required: val_accuracy, val_loss, train_loss, test_accuracy, ...)",
       "grid: missing (give grid, random or both)" }, errors({}))
-    assert.same({ "grid.model.layers.1.dense: the same key as grid.model.layers[1].dense" },
+    assert.same({ "grid.model.layers[1].dense: the same key as grid.model.layers.1.dense" },
       errors({ base = BASE, metric = "test_loss", grid = { ["model.layers[1].dense"] = { 2 },
         ["model.layers.1.dense"] = { 3 } } }))
     assert.same({ "grid.seed[2]: expected a number, string or boolean, got a mapping" },
