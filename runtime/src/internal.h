@@ -57,8 +57,11 @@ double nn_loss_raw(nn_loss_kind kind, const float *y, const float *t, int labels
                    int64_t B, int64_t C);
 
 /* Network internals the trainer uses: forward on a borrowed buffer of B
- * rows (must stay valid until backward), and backward without dx. */
+ * rows (must stay valid until backward), and backward with dx only when
+ * wanted; accumulate == 0 overwrites the gradients instead of adding to
+ * them (the same as nn_net_zero_grad first, without the extra pass). */
 nn_status nn_net_forward_raw(nn_net *net, const float *x, int64_t B, const float **y);
-nn_status nn_net_backward_raw(nn_net *net, const float *dy, int want_dx, const float **dx);
+nn_status nn_net_backward_raw(nn_net *net, const float *dy, int want_dx, int accumulate,
+                              const float **dx);
 
 #endif

@@ -326,7 +326,8 @@ nn_status nn_net_forward_raw(nn_net *net, const float *x, int64_t B, const float
     return NN_OK;
 }
 
-nn_status nn_net_backward_raw(nn_net *net, const float *dy, int want_dx, const float **dx)
+nn_status nn_net_backward_raw(nn_net *net, const float *dy, int want_dx, int accumulate,
+                              const float **dx)
 {
     if (!net->batch)
         return nn_fail(NN_ESTATE, "backward: no forward pass to propagate through");
@@ -339,8 +340,8 @@ nn_status nn_net_backward_raw(nn_net *net, const float *dy, int want_dx, const f
         const int need_dx = i > 0 || want_dx;
         float *gx = need_dx ? net->gbuf[next] : NULL;
         if (l->kind == NN_LAYER_DENSE)
-            nn_dense_backward(in, net->params + l->woff, g, net->grads + l->woff,
-                              net->grads + l->boff, gx, B, l->in, l->out);
+            nn_dense_backward_ex(in, net->params + l->woff, g, net->grads + l->woff,
+                                 net->grads + l->boff, gx, B, l->in, l->out, accumulate);
         else
             nn_act_backward(l->act, l->param, in, net->outs[i], g, gx, B, l->out);
         g = gx;
@@ -389,7 +390,7 @@ nn_status nn_net_backward(nn_net *net, const nn_tensor *dy, const nn_tensor **dx
                        (long long)nn_tensor_rows(dy), (long long)nn_tensor_cols(dy),
                        (long long)net->batch, (long long)out);
     const float *g;
-    nn_status s = nn_net_backward_raw(net, nn_tensor_cdata(dy), dx != NULL, &g);
+    nn_status s = nn_net_backward_raw(net, nn_tensor_cdata(dy), dx != NULL, 1, &g);
     if (s)
         return s;
     if (dx) {

@@ -5,6 +5,7 @@
 #include <math.h>
 
 #include "internal.h"
+#include "kernels/parallel.h"
 
 struct nn_sgd {
     nn_net *net;
@@ -64,6 +65,38 @@ void nn_sgd_free(nn_sgd *o)
     nn_xfree(o);
 }
 
+typedef struct sgd_job {
+    float *w, *v;
+    const float *g;
+    float lr, mu, wd;
+    int nesterov;
+} sgd_job;
+
+/* Parameters [lo, hi): each is updated on its own, so any split gives the
+ * same bits. */
+static void sgd_range(int64_t lo, int64_t hi, void *ctx)
+{
+    const sgd_job *j = ctx;
+    float *restrict w = j->w, *restrict v = j->v;
+    const float *restrict g = j->g;
+    const float lr = j->lr, mu = j->mu, wd = j->wd;
+    if (mu == 0.0f) {
+        for (int64_t i = lo; i < hi; i++)
+            w[i] -= lr * (g[i] + wd * w[i]);
+    } else if (j->nesterov) {
+        for (int64_t i = lo; i < hi; i++) {
+            const float gi = g[i] + wd * w[i];
+            v[i] = mu * v[i] + gi;
+            w[i] -= lr * (gi + mu * v[i]);
+        }
+    } else {
+        for (int64_t i = lo; i < hi; i++) {
+            v[i] = mu * v[i] + (g[i] + wd * w[i]);
+            w[i] -= lr * v[i];
+        }
+    }
+}
+
 nn_status nn_sgd_step(nn_sgd *o, float lr)
 {
     if (!o)
@@ -73,26 +106,9 @@ nn_status nn_sgd_step(nn_sgd *o, float lr)
         return nn_fail(NN_EINVAL, "sgd: step lr must be finite and >= 0, got %g", lr);
     if (nn_net_param_count(o->net) != o->n)
         return nn_fail(NN_ESTATE, "sgd: the network changed after the optimiser was made");
-    float *restrict w = nn_net_params(o->net);
-    const float *restrict g = nn_net_grads(o->net);
-    float *restrict v = o->v;
-    const float mu = o->cfg.momentum, wd = o->cfg.weight_decay;
-    const int64_t n = o->n;
-    if (mu == 0.0f) {
-        for (int64_t i = 0; i < n; i++)
-            w[i] -= lr * (g[i] + wd * w[i]);
-    } else if (o->cfg.nesterov) {
-        for (int64_t i = 0; i < n; i++) {
-            const float gi = g[i] + wd * w[i];
-            v[i] = mu * v[i] + gi;
-            w[i] -= lr * (gi + mu * v[i]);
-        }
-    } else {
-        for (int64_t i = 0; i < n; i++) {
-            v[i] = mu * v[i] + (g[i] + wd * w[i]);
-            w[i] -= lr * v[i];
-        }
-    }
+    sgd_job j = {nn_net_params(o->net), o->v, nn_net_grads(o->net), lr,
+                 o->cfg.momentum, o->cfg.weight_decay, o->cfg.nesterov};
+    nn_parallel_range(o->n, NN_GRAIN_ELEMENTS, sgd_range, &j);
     return NN_OK;
 }
 

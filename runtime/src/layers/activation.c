@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../internal.h"
+#include "../kernels/parallel.h"
 #include "layers.h"
 
 static const char *const act_names[] = {"identity", "sigmoid", "tanh", "relu", "leaky_relu", "softmax"};
@@ -36,85 +37,133 @@ static float sigmoidf(float x)
     return e / (1.0f + e);
 }
 
-void nn_act_forward(nn_act act, float param, const float *x, float *y, int64_t B, int64_t n)
+/* One activation call over elements [lo, hi) (rows for softmax). */
+typedef struct act_job {
+    nn_act act;
+    float param;
+    const float *x, *y, *dy;
+    float *out;
+    int64_t n; /* row width */
+} act_job;
+
+static void softmax_rows(const float *x, float *y, int64_t lo, int64_t hi, int64_t n)
 {
-    const int64_t len = B * n;
-    switch (act) {
+    for (int64_t r = lo; r < hi; r++) {
+        const float *xr = x + r * n;
+        float *yr = y + r * n;
+        float m = xr[0];
+        for (int64_t j = 1; j < n; j++)
+            m = xr[j] > m ? xr[j] : m;
+        double s = 0.0;
+        for (int64_t j = 0; j < n; j++) {
+            yr[j] = expf(xr[j] - m);
+            s += yr[j];
+        }
+        const float inv = (float)(1.0 / s);
+        for (int64_t j = 0; j < n; j++)
+            yr[j] *= inv;
+    }
+}
+
+static void forward_range(int64_t lo, int64_t hi, void *ctx)
+{
+    const act_job *j = ctx;
+    const float *x = j->x;
+    float *y = j->out;
+    const float a = j->param;
+    switch (j->act) {
     case NN_ACT_IDENTITY:
         if (y != x)
-            memcpy(y, x, (size_t)len * sizeof *y);
+            memcpy(y + lo, x + lo, (size_t)(hi - lo) * sizeof *y);
         break;
     case NN_ACT_SIGMOID:
-        for (int64_t i = 0; i < len; i++)
+        for (int64_t i = lo; i < hi; i++)
             y[i] = sigmoidf(x[i]);
         break;
     case NN_ACT_TANH:
-        for (int64_t i = 0; i < len; i++)
+        for (int64_t i = lo; i < hi; i++)
             y[i] = tanhf(x[i]);
         break;
     case NN_ACT_RELU:
-        for (int64_t i = 0; i < len; i++)
+        for (int64_t i = lo; i < hi; i++)
             y[i] = x[i] > 0.0f ? x[i] : 0.0f;
         break;
     case NN_ACT_LEAKY_RELU:
-        for (int64_t i = 0; i < len; i++)
-            y[i] = x[i] > 0.0f ? x[i] : param * x[i];
+        for (int64_t i = lo; i < hi; i++)
+            y[i] = x[i] > 0.0f ? x[i] : a * x[i];
         break;
     case NN_ACT_SOFTMAX:
-        for (int64_t r = 0; r < B; r++) {
-            const float *xr = x + r * n;
-            float *yr = y + r * n;
-            float m = xr[0];
-            for (int64_t j = 1; j < n; j++)
-                m = xr[j] > m ? xr[j] : m;
-            double s = 0.0;
-            for (int64_t j = 0; j < n; j++) {
-                yr[j] = expf(xr[j] - m);
-                s += yr[j];
-            }
-            const float inv = (float)(1.0 / s);
-            for (int64_t j = 0; j < n; j++)
-                yr[j] *= inv;
+        softmax_rows(x, y, lo, hi, j->n);
+        break;
+    }
+}
+
+/* Loads are unconditional and the selects branch-free so that the loops
+ * vectorise (random signs would make a branchy loop mispredict). */
+static void backward_range(int64_t lo, int64_t hi, void *ctx)
+{
+    const act_job *j = ctx;
+    const float *x = j->x, *y = j->y, *dy = j->dy;
+    float *dx = j->out; /* may alias dy: each element reads its own dy first */
+    const float a = j->param;
+    switch (j->act) {
+    case NN_ACT_IDENTITY:
+        if (dx != dy)
+            memcpy(dx + lo, dy + lo, (size_t)(hi - lo) * sizeof *dx);
+        break;
+    case NN_ACT_SIGMOID:
+        for (int64_t i = lo; i < hi; i++)
+            dx[i] = dy[i] * y[i] * (1.0f - y[i]);
+        break;
+    case NN_ACT_TANH:
+        for (int64_t i = lo; i < hi; i++)
+            dx[i] = dy[i] * (1.0f - y[i] * y[i]);
+        break;
+    case NN_ACT_RELU:
+        for (int64_t i = lo; i < hi; i++) {
+            const float g = dy[i];
+            dx[i] = x[i] > 0.0f ? g : 0.0f;
+        }
+        break;
+    case NN_ACT_LEAKY_RELU:
+        for (int64_t i = lo; i < hi; i++) {
+            const float g = dy[i];
+            dx[i] = x[i] > 0.0f ? g : a * g;
+        }
+        break;
+    case NN_ACT_SOFTMAX:
+        for (int64_t r = lo; r < hi; r++) {
+            const int64_t n = j->n;
+            const float *yr = y + r * n, *dyr = dy + r * n;
+            float *dxr = dx + r * n;
+            double dot = 0.0;
+            for (int64_t k = 0; k < n; k++)
+                dot += (double)dyr[k] * yr[k];
+            for (int64_t k = 0; k < n; k++)
+                dxr[k] = yr[k] * (dyr[k] - (float)dot);
         }
         break;
     }
 }
 
+/* Softmax splits over rows, everything else over elements. */
+static void run(const act_job *j, int64_t B, nn_range_fn fn)
+{
+    if (j->act == NN_ACT_SOFTMAX)
+        nn_parallel_range(B, NN_GRAIN_ELEMENTS / (j->n > 0 ? j->n : 1) + 1, fn, (void *)j);
+    else
+        nn_parallel_range(B * j->n, NN_GRAIN_ELEMENTS, fn, (void *)j);
+}
+
+void nn_act_forward(nn_act act, float param, const float *x, float *y, int64_t B, int64_t n)
+{
+    const act_job j = {act, param, x, NULL, NULL, y, n};
+    run(&j, B, forward_range);
+}
+
 void nn_act_backward(nn_act act, float param, const float *x, const float *y, const float *dy,
                      float *dx, int64_t B, int64_t n)
 {
-    const int64_t len = B * n;
-    switch (act) {
-    case NN_ACT_IDENTITY:
-        if (dx != dy)
-            memcpy(dx, dy, (size_t)len * sizeof *dx);
-        break;
-    case NN_ACT_SIGMOID:
-        for (int64_t i = 0; i < len; i++)
-            dx[i] = dy[i] * y[i] * (1.0f - y[i]);
-        break;
-    case NN_ACT_TANH:
-        for (int64_t i = 0; i < len; i++)
-            dx[i] = dy[i] * (1.0f - y[i] * y[i]);
-        break;
-    case NN_ACT_RELU:
-        for (int64_t i = 0; i < len; i++)
-            dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
-        break;
-    case NN_ACT_LEAKY_RELU:
-        for (int64_t i = 0; i < len; i++)
-            dx[i] = x[i] > 0.0f ? dy[i] : param * dy[i];
-        break;
-    case NN_ACT_SOFTMAX:
-        for (int64_t r = 0; r < B; r++) {
-            const float *yr = y + r * n, *dyr = dy + r * n;
-            float *dxr = dx + r * n;
-            double dot = 0.0;
-            for (int64_t j = 0; j < n; j++)
-                dot += (double)dyr[j] * yr[j];
-            for (int64_t j = 0; j < n; j++)
-                dxr[j] = yr[j] * (dyr[j] - (float)dot);
-        }
-        break;
-    }
+    const act_job j = {act, param, x, y, dy, dx, n};
+    run(&j, B, backward_range);
 }

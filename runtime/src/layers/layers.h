@@ -14,6 +14,9 @@ void nn_dense_forward(const float *x, const float *W, const float *b, float *y, 
  * dx is NULL). */
 void nn_dense_backward(const float *x, const float *W, const float *dy, float *dW, float *db,
                        float *dx, int64_t B, int64_t in, int64_t out);
+/* The same; with accumulate == 0, dW and db are overwritten instead. */
+void nn_dense_backward_ex(const float *x, const float *W, const float *dy, float *dW, float *db,
+                          float *dx, int64_t B, int64_t in, int64_t out, int accumulate);
 
 /* y(B,n) = f(x(B,n)); softmax per row. */
 void nn_act_forward(nn_act act, float param, const float *x, float *y, int64_t B, int64_t n);
