@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "kernels/parallel.h"
 #include "io/io.h"
 
 nn_status nn_dataset_create(const nn_tensor *x, const nn_tensor *t, nn_dataset **out)
@@ -95,13 +96,23 @@ const char *nn_dataset_class_name(const nn_dataset *d, int64_t i)
     return d && i >= 0 && i < d->nclasses ? d->classes[i] : NULL;
 }
 
-void nn_dataset_gather_x(const nn_dataset *d, const int64_t *idx, int64_t start, int64_t n,
-                         float *out)
+typedef struct gather_job {
+    const nn_dataset *d;
+    const int64_t *idx;
+    int64_t start;
+    float *out;
+} gather_job;
+
+/* Rows [lo, hi) of the batch: each row is converted on its own, so the
+ * rows can be split over threads. */
+static void gather_range(int64_t lo, int64_t hi, void *ctx)
 {
+    const gather_job *j = ctx;
+    const nn_dataset *d = j->d;
     const int64_t F = d->features;
-    for (int64_t r = 0; r < n; r++) {
-        const int64_t src = idx ? idx[r] : start + r;
-        float *o = out + r * F;
+    for (int64_t r = lo; r < hi; r++) {
+        const int64_t src = j->idx ? j->idx[r] : j->start + r;
+        float *o = j->out + r * F;
         if (d->x) {
             memcpy(o, d->x->data + src * F, (size_t)F * sizeof(float));
             continue;
@@ -118,6 +129,13 @@ void nn_dataset_gather_x(const nn_dataset *d, const int64_t *idx, int64_t start,
                 o[f] = ((float)u[f] - sh[f]) / dv[f];
         }
     }
+}
+
+void nn_dataset_gather_x(const nn_dataset *d, const int64_t *idx, int64_t start, int64_t n,
+                         float *out)
+{
+    gather_job j = {d, idx, start, out};
+    nn_parallel_range(n, NN_GRAIN_ELEMENTS / (d->features > 0 ? d->features : 1) + 1, gather_range, &j);
 }
 
 nn_status nn_dataset_rows(const nn_dataset *d, int64_t start, int64_t count, float *out)
