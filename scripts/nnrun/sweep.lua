@@ -1004,13 +1004,17 @@ function M.main(o, exe)
     elseif code ~= 0 and DONE[status] then
       status = "failed"
     end
+    if not DONE[status] then
+      metric = nil -- the figures of a run that did not finish rank nothing
+    end
     local params = {}
     for _, p in ipairs(t.params) do
       params[p.path] = p.value
     end
     local seconds = nn.now() - job.start
+    -- (NaN is written as null: "no figure", and reads back as nil.)
     append_line(trials_path, json.encode({ id = t.id, trial = util.basename(job.dir),
-      parameters = params, status = status, metric = metric, seconds = seconds },
+      parameters = params, status = status, metric = metric or 0 / 0, seconds = seconds },
       { order = { "id", "trial", "parameters", "status", "metric", "seconds" } }))
     finished = finished + 1
     say("[%d/%d] trial %04d %s %s %s in %.1f s  %s", finished, #todo, t.id, status, s.metric,

@@ -1,0 +1,287 @@
+-- End-to-end cases of `nnrun sweep`, through the nnrun executable:
+--   lua5.4 sweep.lua NNRUN_EXE SOURCE_DIR WORK_DIR CASE [FILE]
+-- CASE "invalid" runs FILE of tests/e2e/sweep_invalid/ (its "# expect:"
+-- lines are the exact stderr).  Like driver.lua it loads no nnrun code, so
+-- it runs in the sanitizer build.
+local exe, src, work, case, case_file = ...
+assert(case, "usage: sweep.lua NNRUN_EXE SOURCE_DIR WORK_DIR CASE [FILE]")
+
+local function q(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+local function read(path)
+  local f = io.open(path, "rb")
+  if not f then
+    return nil
+  end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local function write(path, text)
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+end
+
+local dir = work .. "/sweep_" .. case .. (case_file and ("_" .. case_file) or "")
+os.execute("rm -rf " .. q(dir) .. " && mkdir -p " .. q(dir))
+
+local function nnrun(args)
+  local cmd = string.format("cd %s && %s %s >out.txt 2>err.txt", q(dir), q(exe), args)
+  local _, _, code = os.execute(cmd)
+  return code, read(dir .. "/out.txt") or "", read(dir .. "/err.txt") or ""
+end
+
+local failures = 0
+local function check(cond, fmt, ...)
+  if not cond then
+    failures = failures + 1
+    io.stderr:write("FAIL: ", string.format(fmt, ...), "\n")
+  end
+  return cond
+end
+
+local function expect_exit(code, want, out, err)
+  check(code == want, "exit status %s, expected %s\nstdout:\n%s\nstderr:\n%s", tostring(code),
+    want, out, err)
+end
+
+-- A sweep of 6 short trials of digits03 (a 2 x 2 grid, then 2 random).
+local SWEEP = string.format([[
+name: small
+experiment: %s/experiments/digits03.yaml
+metric: val_accuracy
+set: { train.epochs: 4, data.n_per_class: 60 }
+grid:
+  optimizer.lr: [0.02, 0.2]
+  train.batch_size: [8, 32]
+random:
+  trials: 2
+  seed: 3
+  params:
+    optimizer.momentum: { uniform: [0.5, 0.9] }
+    model.layers[1].dense: { choice: [8, 16] }
+]], src)
+
+-- trials.jsonl as { [id] = line without its seconds }.
+local function trials(out)
+  local t, n = {}, 0
+  for line in (read(dir .. "/" .. out .. "/trials.jsonl") or ""):gmatch("[^\n]+") do
+    local id = tonumber(line:match('^{"id":(%d+),'))
+    check(id ~= nil, "bad line %s", line)
+    if id then
+      check(t[id] == nil, "trial %d twice", id)
+      t[id] = line:gsub(',"seconds":[^,}]*', "")
+      n = n + 1
+    end
+  end
+  return t, n
+end
+
+local function raw(json, key)
+  return json and json:match('"' .. key .. '":%s*([-%d.eE+]+)')
+end
+
+local cases = {}
+
+function cases.run()
+  write(dir .. "/small.yaml", SWEEP)
+  local code, out, err = nnrun("sweep small.yaml --jobs 2")
+  expect_exit(code, 0, out, err)
+  check(err == "", "stderr: %s", err)
+  local t, n = trials("sweeps/small")
+  check(n == 6, "%d lines in trials.jsonl", n)
+  check((t[1] or ""):match('^{"id":1,"trial":"trial%-0001","parameters":{"optimizer.lr":0.02,'
+    .. '"train.batch_size":8},"status":"completed","metric":[%d.e-]+}$'), "line 1: %s", t[1])
+  check((t[2] or ""):match('"optimizer.lr":0.02,"train.batch_size":32'), "line 2: %s", t[2])
+  check((t[6] or ""):match('"model.layers%[1%].dense":%d+,"optimizer.momentum":0%.[5-8]'),
+    "line 6: %s", t[6])
+  for id = 1, 6 do
+    local d = string.format("%s/sweeps/small/trial-%04d/", dir, id)
+    for _, f in ipairs({ "experiment.yaml", "config.yaml", "metrics.jsonl", "summary.json" }) do
+      check(read(d .. f) ~= nil, "no %s%s", d, f)
+    end
+  end
+  check(out:match("\nrank  trial  val_accuracy  status     parameters\n   1   %d%d%d%d  "),
+    "no ranked table in\n%s", out)
+  local best = tonumber(out:match("best: trial (%d+)"))
+  check(best, "no best line in\n%s", out)
+  -- best.yaml runs and gives the best trial's figures, bit for bit.
+  code, out, err = nnrun("sweeps/small/best.yaml --out again --quiet")
+  expect_exit(code, 0, out, err)
+  local a = read(string.format("%s/sweeps/small/trial-%04d/summary.json", dir, best or 0))
+  local b = read(dir .. "/again/summary.json")
+  for _, k in ipairs({ "val_accuracy", "val_loss", "test_loss", "test_accuracy" }) do
+    check(raw(a, k) and raw(a, k) == raw(b, k), "%s: %s (trial) vs %s (best.yaml)", k,
+      raw(a, k), raw(b, k))
+  end
+  check(t[best or 0] and t[best]:match('"metric":' .. (raw(a, "val_accuracy") or "?"):gsub("%.",
+    "%%.") .. "}"), "trials.jsonl metric of the best: %s", t[best or 0])
+end
+
+function cases.resume()
+  write(dir .. "/small.yaml", SWEEP)
+  local code, out, err = nnrun("sweep small.yaml --out s --jobs 2 --quiet")
+  expect_exit(code, 0, out, err)
+  local full = trials("s")
+  -- Trials 2 and 5 did not finish; every log says "stale" to tell reruns.
+  local lines = {}
+  for line in read(dir .. "/s/trials.jsonl"):gmatch("[^\n]+") do
+    if not (line:match('^{"id":2,') or line:match('^{"id":5,')) then
+      lines[#lines + 1] = line
+    end
+  end
+  write(dir .. "/s/trials.jsonl", table.concat(lines, "\n") .. "\n")
+  for id = 1, 6 do
+    write(string.format("%s/s/trial-%04d/log.txt", dir, id), "stale")
+  end
+  code, out, err = nnrun("sweep small.yaml --resume s --jobs 2")
+  expect_exit(code, 0, out, err)
+  check(out:match("^sweep small: 6 trials, 4 done, 2 to run "), "stdout:\n%s", out)
+  for id = 1, 6 do
+    local rerun = read(string.format("%s/s/trial-%04d/log.txt", dir, id)) ~= "stale"
+    check(rerun == (id == 2 or id == 5), "trial %d rerun: %s", id, tostring(rerun))
+  end
+  local again, n = trials("s")
+  check(n == 6, "%d lines after resuming", n)
+  for id = 1, 6 do
+    check(again[id] == full[id], "trial %d: %s then %s", id, full[id], again[id])
+  end
+  -- Nothing left: the same command only ranks.
+  code, out, err = nnrun("sweep small.yaml --out s --quiet")
+  expect_exit(code, 0, out, err)
+  check(select(2, trials("s")) == 6, "a finished sweep ran trials again")
+  -- Another sweep in the same directory is refused.
+  write(dir .. "/other.yaml", (SWEEP:gsub("0%.02, 0%.2", "0.03, 0.2")))
+  code, out, err = nnrun("sweep other.yaml --out s")
+  expect_exit(code, 2, out, err)
+  check(err == "nnrun: s holds another sweep (its sweep.yaml differs); give another --out\n",
+    "stderr: %s", err)
+  code, out, err = nnrun("sweep small.yaml --resume nothere")
+  expect_exit(code, 2, out, err)
+  check(err == "nnrun: --resume: nothere holds no sweep to resume\n", "stderr: %s", err)
+end
+
+function cases.shard()
+  write(dir .. "/small.yaml", SWEEP)
+  local code, out, err = nnrun("sweep small.yaml --out full --jobs 2 --quiet")
+  expect_exit(code, 0, out, err)
+  code, out, err = nnrun("sweep small.yaml --out parts --shard 1/2 --jobs 1")
+  expect_exit(code, 0, out, err)
+  check(out:match("^sweep small: 6 trials, shard 1/2, 0 done, 3 to run "), "stdout:\n%s", out)
+  local first, n1 = trials("parts")
+  check(n1 == 3 and first[1] and first[3] and first[5], "shard 1/2 ran other trials")
+  code, out, err = os.execute(string.format("cd %s && SLURM_ARRAY_TASK_ID=7 SLURM_ARRAY_TASK_MIN=6 "
+    .. "SLURM_ARRAY_TASK_COUNT=2 %s sweep small.yaml --out parts --shard slurm --jobs 1 "
+    .. ">out.txt 2>err.txt", q(dir), q(exe)))
+  expect_exit(select(3, code, out, err), 0, read(dir .. "/out.txt"), read(dir .. "/err.txt"))
+  local full, nf = trials("full")
+  local parts, np = trials("parts")
+  check(nf == 6 and np == 6, "%d and %d trials", nf, np)
+  for id = 1, 6 do
+    check(full[id] == parts[id], "trial %d: %s vs %s", id, full[id], parts[id])
+  end
+  check(read(dir .. "/full/best.yaml") == read(dir .. "/parts/best.yaml"), "best.yaml differs")
+end
+
+-- SIGTERM to the sweep stops its trials (no orphans) and records none.
+function cases.interrupt()
+  write(dir .. "/long.yaml", (SWEEP:gsub("train.epochs: 4", "train.epochs: 100000, train.early_stopping: false")))
+  os.execute(string.format("cd %s && (%s sweep long.yaml --out %s --jobs 2 >out.txt 2>err.txt & "
+    .. "echo $! >pid; wait $!; echo $? >rc) &", q(dir), q(exe), q(dir .. "/l")))
+  local function sleep(s) os.execute("sleep " .. s) end
+  local pid
+  for _ = 1, 200 do
+    pid = pid or tonumber(read(dir .. "/pid") or "")
+    if pid and read(dir .. "/l/trial-0002/log.txt") then
+      break
+    end
+    sleep(0.05)
+  end
+  check(pid, "no pid")
+  sleep(0.3)
+  local function trial_pids()
+    -- (a regular expression that does not match its own shell's command)
+    local p = io.popen("pgrep -f " .. q(dir .. "/l/trial-000[1-9]/experiment"))
+    local s = p:read("a")
+    p:close()
+    return s
+  end
+  check(trial_pids() ~= "", "no trial running")
+  os.execute("kill -TERM " .. pid)
+  local rc
+  for _ = 1, 200 do
+    rc = tonumber(read(dir .. "/rc") or "")
+    if rc then
+      break
+    end
+    sleep(0.05)
+  end
+  check(rc == 143, "exit status %s", rc)
+  local left = trial_pids()
+  check(left == "", "orphans: %s", left)
+  for p in left:gmatch("%d+") do
+    os.execute("kill -KILL " .. p) -- started by this test
+  end
+  check(read(dir .. "/err.txt"):match("^nnrun: sweep interrupted %(SIGTERM%): 0 trials finished "
+    .. "here; run the same command again to resume\n$"), "stderr: %s", read(dir .. "/err.txt"))
+  check(select(2, trials("l")) == 0, "an interrupted trial was recorded")
+end
+
+-- A failed trial is recorded and the sweep goes on; none completed: exit 1.
+function cases.failures()
+  write(dir .. "/div.yaml", [[
+base:
+  data: { generator: xor }
+  model: { layers: [ { dense: 4, activation: relu }, { dense: 1 } ] }
+  train: { epochs: 50 }
+metric: train_loss
+grid:
+  optimizer.lr: [1e30, 0.1]
+]])
+  local code, out, err = nnrun("sweep div.yaml --out d --jobs 2 --quiet")
+  expect_exit(code, 0, out, err)
+  local t = trials("d")
+  check((t[1] or ""):match('"status":"diverged","metric":null}$'), "trial 1: %s", t[1])
+  check((t[2] or ""):match('"status":"completed","metric":[%d.e-]+}$'), "trial 2: %s", t[2])
+  check(out:match("\n   %-   0001 +%-  diverged   optimizer%.lr=1e%+30\n"), "table:\n%s", out)
+  write(dir .. "/alldiv.yaml", (read(dir .. "/div.yaml"):gsub("%[1e30, 0.1%]", "[1e30, 1e31]")))
+  code, out, err = nnrun("sweep alldiv.yaml --out a --jobs 2 --quiet")
+  expect_exit(code, 1, out, err)
+  check(read(dir .. "/a/best.yaml") == nil, "best.yaml without a completed trial")
+end
+
+-- One file of tests/e2e/sweep_invalid/: exit 2, the exact stderr of its
+-- "# expect:" lines, nothing on stdout, no sweep directory.
+function cases.invalid()
+  local idir = src .. "/tests/e2e/sweep_invalid"
+  local text = read(idir .. "/" .. case_file) or ""
+  local want = {}
+  for line in text:gmatch("[^\n]*") do
+    want[#want + 1] = line:match("^# expect: (.*)$")
+  end
+  check(#want > 0, "%s has no '# expect:' line", case_file)
+  local run = dir .. "/run"
+  local _, _, code = os.execute(string.format("cd %s && %s sweep %s --out %s >%s 2>%s", q(idir),
+    q(exe), q(case_file), q(run), q(dir .. "/out.txt"), q(dir .. "/err.txt")))
+  local out, err = read(dir .. "/out.txt") or "", read(dir .. "/err.txt") or ""
+  expect_exit(code, 2, out, err)
+  check(err == table.concat(want, "\n") .. "\n", "stderr is\n%s\nexpected\n%s", err,
+    table.concat(want, "\n"))
+  check(out == "", "stdout not empty: %s", out)
+  check(io.open(run) == nil, "a sweep directory was left behind: %s", run)
+end
+
+local fn = cases[case]
+if not fn then
+  io.stderr:write("unknown case ", case, "\n")
+  os.exit(2)
+end
+fn()
+if failures > 0 then
+  os.exit(1)
+end
+print("sweep " .. case .. ": ok")
