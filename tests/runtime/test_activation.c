@@ -91,6 +91,42 @@ static void test_forward_values(void)
     CHECK_NEAR(tanh(-1.0), inplace[0], 1e-6, 0);
 }
 
+/* tanh is computed by the runtime's own approximation: within 4 ulp of the
+ * exact value everywhere, NaN stays NaN, infinities give +-1. */
+static void test_tanh_accuracy(void)
+{
+    enum { N = 4096 };
+    static float x[N], y[N];
+    double worst = 0;
+    float at = 0;
+    for (float lo = -12.0f; lo < 12.0f;) {
+        int n = 0;
+        for (; n < N && lo < 12.0f; n++, lo = nextafterf(lo, 13.0f))
+            x[n] = lo;
+        nn_act_forward(NN_ACT_TANH, 0, x, y, 1, n);
+        for (int i = 0; i < n; i++) {
+            if (x[i] == 0.0f)
+                continue;
+            const double ref = tanh((double)x[i]);
+            const double rel = fabs(y[i] - ref) / fabs(ref);
+            if (rel > worst) {
+                worst = rel;
+                at = x[i];
+            }
+        }
+    }
+    if (!(worst <= 4 * 5.960464477539063e-08))
+        printf("tanh: worst relative error %g at %.9g\n", worst, at);
+    CHECK(worst <= 4 * 5.960464477539063e-08); /* 4 ulp of a float near 1 */
+    const float special[4] = {INFINITY, -INFINITY, NAN, -0.0f};
+    float out[4];
+    nn_act_forward(NN_ACT_TANH, 0, special, out, 1, 4);
+    CHECK_FLOAT_EQ(1, out[0]);
+    CHECK_FLOAT_EQ(-1, out[1]);
+    CHECK(isnan(out[2]));
+    CHECK(out[3] == 0.0f && signbit(out[3]));
+}
+
 /* ---- gradient check ---- */
 
 typedef struct actctx {
@@ -158,6 +194,7 @@ int main(void)
 {
     test_names();
     test_forward_values();
+    test_tanh_accuracy();
     test_gradients();
     return tu_finish();
 }
