@@ -178,9 +178,18 @@ fail:
 }
 
 static volatile sig_atomic_t caught_signal = 0;
+/* The first trapped signal, kept (nn.wait clears caught_signal when it
+ * reports it): training polls it at batch boundaries to stop cleanly. */
+static volatile sig_atomic_t interrupt_signal = 0;
 
 static void on_signal(int sig) {
     caught_signal = sig;
+    if (!interrupt_signal)
+        interrupt_signal = sig;
+}
+
+int nnl_interrupt_signal(void) {
+    return interrupt_signal;
 }
 
 /* nn.trap_signals() -> true: from now on SIGINT and SIGTERM only set a flag
@@ -268,6 +277,19 @@ static int l_wait(lua_State *L) {
     }
 }
 
+/* nn.interrupted() -> "INT" | "TERM" | nil: the first SIGINT or SIGTERM
+ * received since nn.trap_signals(); nn.fit stops at the next batch when
+ * one arrives. */
+static int l_interrupted(lua_State *L) {
+    int sig = nnl_interrupt_signal();
+    if (!sig) {
+        lua_pushnil(L);
+        return 1;
+    }
+    push_signal(L, sig);
+    return 1;
+}
+
 /* nn.kill(pid, [signal = "TERM"]) -> true | nil, message
  * signal: "TERM", "INT" or "KILL"; pid must be > 0 (one process). */
 static int l_kill(lua_State *L) {
@@ -297,6 +319,7 @@ void nnl_open_sys(lua_State *L) {
                                      {"wait", l_wait},
                                      {"kill", l_kill},
                                      {"trap_signals", l_trap_signals},
+                                     {"interrupted", l_interrupted},
                                      {NULL, NULL}};
     nnl_setfuncs(L, funcs);
 }

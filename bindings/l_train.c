@@ -104,6 +104,12 @@ static int finish_callback(fit_ctx *c, int nargs) {
  * so pushing here cannot raise. */
 static int on_batch(const nn_batch_stats *s, void *user) {
     fit_ctx *c = (fit_ctx *)user;
+    /* Ctrl-C or SIGTERM (once nn.trap_signals() is on): stop cleanly at
+     * this batch boundary; the caller asks nn.interrupted() why. */
+    if (nnl_interrupt_signal())
+        return 1;
+    if (!c->on_batch)
+        return 0;
     lua_pushcfunction(c->L, batch_protected);
     lua_pushlightuserdata(c->L, (void *)s);
     lua_pushvalue(c->L, c->on_batch);
@@ -218,7 +224,7 @@ static int l_fit(lua_State *L) {
     ctx.hist = lua_gettop(L);
     lua_pushnil(L);
     ctx.err = lua_gettop(L);
-    cfg.on_batch = ctx.on_batch ? on_batch : NULL;
+    cfg.on_batch = on_batch; /* also polls for an interrupt */
     cfg.on_epoch = on_epoch;
     cfg.user = &ctx;
 

@@ -141,6 +141,8 @@ void nnl_open_schedule(lua_State *L);
 /* Reads a schedule given as a Schedule, a name or an option table. */
 void nnl_check_schedule(lua_State *L, int i, int arg, const char *what, l_schedule *out);
 void nnl_open_data(lua_State *L);
+/* The first SIGINT/SIGTERM caught since nn.trap_signals(), or 0 (l_sys.c). */
+int nnl_interrupt_signal(void);
 l_dataset *nnl_check_dataset(lua_State *L, int i);
 /* Normalisation statistics as a Lua table { kind =, shift = {...}, div = {...} }.
  * nnl_check_norm leaves the arrays it fills in userdata on the stack. */

@@ -306,6 +306,21 @@ function M.run_experiment(exp, o, file, locate)
   local resume = o.resume and require("nnrun.checkpoint").resume_dir(o, r)
   local summary, status = runner.run(r, { out = o.out, quiet = o.quiet, resume = resume })
   io.stdout:write(runner.summary_line(summary), "\n")
+  if summary.status == "interrupted" then
+    io.stdout:flush()
+    local dir = summary.directory or o.out or "."
+    local ck = io.open(dir .. "/" .. require("nnrun.checkpoint").LATEST, "rb")
+    if ck then
+      ck:close()
+      io.stderr:write(string.format("nnrun: interrupted by %s after %d epoch%s; continue with: "
+        .. "nnrun %s --resume %s\n", summary.signal, summary.epochs,
+        summary.epochs == 1 and "" or "s", file or o.file or "FILE", dir))
+    else
+      io.stderr:write(string.format("nnrun: interrupted by %s after %d epoch%s; no checkpoint "
+        .. "to resume from (output.checkpoint_every is 0 or no epoch finished)\n",
+        summary.signal, summary.epochs, summary.epochs == 1 and "" or "s"))
+    end
+  end
   return status
 end
 

@@ -145,6 +145,9 @@ function M.run(r, cli)
     end
   end
 
+  -- Ctrl-C / SIGTERM stop training at the next batch boundary; the run
+  -- directory then keeps its last checkpoint and says "interrupted".
+  nn.trap_signals()
   local train_start = nn.now()
   local ok, err = pcall(nn.fit, net, data.train, {
     loss = r.loss, optimizer = opt, schedule = sched, epochs = r.train.epochs,
@@ -158,10 +161,16 @@ function M.run(r, cli)
   local fields = { seed = r.seed, parameters = net:param_count() }
   local status = 0
   local m
+  local signal = nn.interrupted()
   if not ok then
     fields.status = nn.error_class(err) == "diverged" and "diverged" or "failed"
     fields.error = tostring(err)
     status = 1
+  elseif signal then
+    -- No test figures: the user asked to stop now.
+    fields.status = "interrupted"
+    fields.signal = "SIG" .. signal
+    status = signal == "INT" and 130 or 143
   else
     fields.status = stopped_early and "stopped_early" or "completed"
     m = nn.metrics(net, data.test, r.loss)

@@ -136,6 +136,57 @@ function cases.kill_resume()
   check(read(dir .. "/cut/best.nnrun") ~= nil, "no best.nnrun")
 end
 
+-- Ctrl-C (SIGINT) in the middle of an epoch: the run stops at the next
+-- batch, says so (exit 130, summary status "interrupted", the command to
+-- continue), and --resume then ends bitwise where an uninterrupted run ends.
+function cases.interrupt()
+  local slow = os.getenv("NNRUN_E2E_SANITIZE") == "1"
+  local epochs = slow and 8 or 16
+  write(dir .. "/k.yaml", experiment(epochs, slow and 300 or 1500))
+  local code, out, err = nnrun("k.yaml --out whole --quiet")
+  expect_exit(code, 0, out, err)
+
+  -- The inner shell writes its pid and becomes nnrun (exec), so the pid is
+  -- nnrun's; the outer subshell records the exit status.
+  os.execute(string.format("cd %s && { sh -c 'echo $$ >pid; exec \"$0\" k.yaml --out cut "
+    .. "--quiet >cut.out 2>cut.err' %s; echo $? >rc; } &", q(dir), q(exe)))
+  local ms, sent = 0, false
+  while ms < 120000 do
+    local m = lines(read(dir .. "/cut/metrics.jsonl"))
+    if #m >= 2 and read(dir .. "/cut/model.nnrun") then
+      local secs = tonumber(m[#m]:match('"seconds":([-%d.eE+]+)')) or 0.05
+      sleep(secs / 2)
+      local pid = (read(dir .. "/pid") or ""):match("%d+")
+      sent = pid ~= nil and os.execute("kill -INT " .. pid .. " 2>/dev/null") == true
+      break
+    end
+    sleep(0.02)
+    ms = ms + 20
+  end
+  check(sent, "no SIGINT was sent (the run ended first, or never wrote a checkpoint)")
+  ms = 0
+  while not read(dir .. "/rc") and ms < 60000 do
+    sleep(0.05)
+    ms = ms + 50
+  end
+  local rc = tonumber((read(dir .. "/rc") or ""):match("%d+"))
+  local cerr = read(dir .. "/cut.err") or ""
+  check(rc == 130, "exit status %s after SIGINT, expected 130; stderr: %s", tostring(rc), cerr)
+  local summary = read(dir .. "/cut/summary.json") or ""
+  check(summary:match('"status": "interrupted"') and summary:match('"signal": "SIGINT"'),
+    "summary.json: %s", summary)
+  local done = #lines(read(dir .. "/cut/metrics.jsonl"))
+  check(done >= 2 and done < epochs, "interrupted after %d epochs", done)
+  check(cerr == string.format("nnrun: interrupted by SIGINT after %d epochs; continue with: "
+    .. "nnrun k.yaml --resume cut\n", done), "stderr: %s", cerr)
+
+  code, out, err = nnrun("k.yaml --resume cut --quiet")
+  expect_exit(code, 0, out, err)
+  local a, b = read(dir .. "/cut/model.nnrun"), read(dir .. "/whole/model.nnrun")
+  check(a ~= nil and a == b, "model.nnrun after interrupt and resume differs from the "
+    .. "uninterrupted one")
+end
+
 -- --resume without DIR: --out, else the newest run of the experiment.
 function cases.resume_default()
   write(dir .. "/k.yaml", experiment(3, 100))
