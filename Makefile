@@ -34,6 +34,13 @@ sanitize: deps
 	@cmake --build build-sanitize -j $(JOBS)
 	cd build-sanitize && ctest --output-on-failure -j $(JOBS) -L 'c|e2e'
 
+# The same tests on a build without OpenMP (single-threaded): the runtime
+# must not depend on it.
+nomp: deps
+	@cmake -S . -B build-nomp -DCMAKE_BUILD_TYPE=Release -DNNRUN_OPENMP=OFF >/dev/null
+	@cmake --build build-nomp -j $(JOBS)
+	cd build-nomp && ctest --output-on-failure -j $(JOBS) -L 'c|lua|e2e'
+
 bench: deps
 	@tools/deps.sh bench
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
@@ -44,4 +51,4 @@ install: build
 	cmake --install $(BUILD)
 
 clean:
-	rm -rf $(BUILD) build-sanitize
+	rm -rf $(BUILD) build-sanitize build-nomp
