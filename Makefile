@@ -41,6 +41,12 @@ nomp: deps
 	@cmake --build build-nomp -j $(JOBS)
 	cd build-nomp && ctest --output-on-failure -j $(JOBS) -L 'c|lua|e2e'
 
+# libFuzzer (clang) on the checkpoint, CSV, IDX and YAML readers:
+# FUZZ_SECONDS per target, crashes in build-fuzz/<target>/.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	tools/fuzz.sh $(FUZZ_SECONDS)
+
 bench: deps
 	@tools/deps.sh bench
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
@@ -51,4 +57,4 @@ install: build
 	cmake --install $(BUILD)
 
 clean:
-	rm -rf $(BUILD) build-sanitize build-nomp
+	rm -rf $(BUILD) build-sanitize build-nomp build-fuzz

@@ -16,11 +16,12 @@ struct nn_trainer {
     nn_train_config cfg;
     nn_schedule sched;
     nn_sgd *opt;
-    int64_t bs;           /* batch capacity (cfg.batch_size)         */
-    float *xb;            /* gathered inputs (bs, in)                */
-    float *tb;            /* gathered targets (bs, tcols)            */
+    int64_t bs;           /* batch size (cfg.batch_size)             */
+    int64_t cap;          /* rows the batch buffers hold: min(bs, N) */
+    float *xb;            /* gathered inputs (cap, in)               */
+    float *tb;            /* gathered targets (cap, tcols)           */
     int64_t tcols;        /* width tb was sized for                  */
-    float *dy;            /* dL/dy (bs, out)                         */
+    float *dy;            /* dL/dy (cap, out)                        */
     int64_t *perm;        /* sample order of the epoch               */
     int64_t perm_n;
     nn_rng rng;           /* shuffle generator                       */
@@ -60,6 +61,46 @@ void nn_trainer_free(nn_trainer *tr)
     nn_xfree(tr);
 }
 
+#define PRESIZE 1024
+
+/* Batch buffers (and the network's activations) for batches of rows rows;
+ * allocates only when rows exceeds what they hold. */
+static nn_status reserve_rows(nn_trainer *tr, int64_t rows)
+{
+    if (rows <= tr->cap)
+        return NN_OK;
+    const int64_t in = nn_net_input_size(tr->net), outw = nn_net_output_size(tr->net);
+    int64_t xn, dyn, tn;
+    if (!nn_mul_ok(rows, in, &xn) || !nn_mul_ok(rows, outw, &dyn) ||
+        !nn_mul_ok(rows, tr->tcols > 0 ? tr->tcols : 1, &tn) ||
+        xn > (int64_t)(SIZE_MAX / sizeof(float)) || tn > (int64_t)(SIZE_MAX / sizeof(float)))
+        return nn_fail(NN_ERANGE, "trainer: batches of %lld rows are too large", (long long)rows);
+    float *xb = nn_xalloc((size_t)xn * sizeof(float));
+    float *dy = nn_xalloc((size_t)dyn * sizeof(float));
+    float *tb = tr->tcols > 0 ? nn_xalloc((size_t)tn * sizeof(float)) : NULL;
+    if (!xb || !dy || (tr->tcols > 0 && !tb)) {
+        nn_xfree(xb);
+        nn_xfree(dy);
+        nn_xfree(tb);
+        return nn_oom("trainer");
+    }
+    nn_status s = nn_net_prepare(tr->net, rows);
+    if (s) {
+        nn_xfree(xb);
+        nn_xfree(dy);
+        nn_xfree(tb);
+        return s;
+    }
+    nn_xfree(tr->xb);
+    nn_xfree(tr->dy);
+    nn_xfree(tr->tb);
+    tr->xb = xb;
+    tr->dy = dy;
+    tr->tb = tb;
+    tr->cap = rows;
+    return NN_OK;
+}
+
 nn_status nn_trainer_create(nn_net *net, const nn_train_config *cfg, nn_trainer **out)
 {
     if (!out)
@@ -82,11 +123,6 @@ nn_status nn_trainer_create(nn_net *net, const nn_train_config *cfg, nn_trainer 
         sched.lr0 = cfg->sgd.lr;
     if ((s = nn_schedule_check(&sched)))
         return s;
-    const int64_t in = nn_net_input_size(net), outw = nn_net_output_size(net);
-    int64_t xn, dyn;
-    if (!nn_mul_ok(cfg->batch_size, in, &xn) || !nn_mul_ok(cfg->batch_size, outw, &dyn))
-        return nn_fail(NN_ERANGE, "trainer: batch_size %lld is too large", (long long)cfg->batch_size);
-
     nn_trainer *tr = nn_xcalloc(1, sizeof *tr);
     if (!tr)
         return nn_oom("trainer");
@@ -98,24 +134,11 @@ nn_status nn_trainer_create(nn_net *net, const nn_train_config *cfg, nn_trainer 
     nn_rng_seed(&tr->rng, cfg->seed);
     if ((s = nn_sgd_create(net, &cfg->sgd, &tr->opt)))
         goto fail;
-    tr->xb = nn_xalloc((size_t)xn * sizeof(float));
-    tr->dy = nn_xalloc((size_t)dyn * sizeof(float));
-    if (!tr->xb || !tr->dy) {
-        s = nn_oom("trainer");
+    /* Batches of up to PRESIZE rows are sized now; a larger batch size is
+     * sized at the first epoch, as min(batch_size, N) rows, so that a huge
+     * batch_size (full-batch descent written as 1e9) costs only the data. */
+    if ((s = reserve_rows(tr, tr->bs < PRESIZE ? tr->bs : PRESIZE)))
         goto fail;
-    }
-    if ((s = nn_net_prepare(net, tr->bs)))
-        goto fail;
-    /* Reserve kernel workspace for the three products of every dense layer. */
-    for (int i = 0; i < nn_net_layers(net); i++) {
-        nn_layer_info li;
-        nn_net_layer_info(net, i, &li);
-        if (li.kind != NN_LAYER_DENSE)
-            continue;
-        if ((s = nn_gemm_reserve(tr->bs, li.out, li.in)) || (s = nn_gemm_reserve(li.out, li.in, tr->bs)) ||
-            (s = nn_gemm_reserve(tr->bs, li.in, li.out)))
-            goto fail;
-    }
     *out = tr;
     return NN_OK;
 fail:
@@ -138,11 +161,13 @@ static nn_status fit_data(nn_trainer *tr, const nn_dataset *d, int *labels)
         return s;
     if (tcols != tr->tcols) {
         nn_xfree(tr->tb);
-        tr->tb = nn_xalloc((size_t)(tr->bs * tcols) * sizeof(float));
+        tr->tb = nn_xalloc((size_t)(tr->cap * tcols) * sizeof(float));
         tr->tcols = tr->tb ? tcols : 0;
         if (!tr->tb)
             return nn_oom("trainer");
     }
+    if ((s = reserve_rows(tr, tr->bs < N ? tr->bs : N)))
+        return s;
     if (N != tr->perm_n) {
         nn_xfree(tr->perm);
         tr->perm = nn_xalloc((size_t)N * sizeof *tr->perm);

@@ -733,8 +733,12 @@ static nn_status parse(nn_checkpoint *ck, const uint8_t *b, uint64_t size, const
     const uint8_t zero[4] = {0};
     crc = (uint32_t)crc32_z(crc, zero, 4);
     crc = (uint32_t)crc32_z(crc, b + 28, (size_t)(hlen - 28));
+    /* Fuzzing builds (tools/fuzz.sh) skip the checksums, or random inputs
+     * would never get past them to the parsing they protect. */
+#ifndef NNRUN_FUZZING
     if (crc != rd32(b + 24))
         return nn_fail(NN_EFORMAT, "%s: header checksum mismatch", path);
+#endif
 
     rbuf sec[S_COUNT];
     memset(sec, 0, sizeof sec);
@@ -756,8 +760,13 @@ static nn_status parse(nn_checkpoint *ck, const uint8_t *b, uint64_t size, const
         if (o != off || len > size - off)
             return nn_fail(NN_EFORMAT, "%s: section %s at offset %llu, length %llu does not tile the file", path,
                            tag_names[k], (unsigned long long)o, (unsigned long long)len);
+#ifndef NNRUN_FUZZING
         if ((uint32_t)crc32_z(0, b + o, (size_t)len) != scrc)
             return nn_fail(NN_EFORMAT, "%s: section %s: checksum mismatch", path, tag_names[k]);
+#else
+        (void)scrc;
+        (void)crc;
+#endif
         sec[k] = (rbuf){b + o, len, 0, 0};
         present[k] = 1;
         off += len;
