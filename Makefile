@@ -45,6 +45,7 @@ nomp: deps
 # FUZZ_SECONDS per target, crashes in build-fuzz/<target>/.
 FUZZ_SECONDS ?= 60
 fuzz: deps
+	@tools/deps.sh fuzz
 	tools/fuzz.sh $(FUZZ_SECONDS)
 
 bench: deps

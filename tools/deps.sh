@@ -6,13 +6,15 @@
 #   base   build and test: compiler, CMake, Lua 5.4, busted, libyaml, zlib,
 #          and the Fashion-MNIST data of the default experiment
 #   bench  benchmark references: OpenBLAS and PyTorch
+#   fuzz   clang and its libFuzzer runtime
 set -eu
 
 pkgs_for() {
     case "$1" in
     base) echo "build-essential cmake pkg-config lua5.4 liblua5.4-dev lua-busted libyaml-dev zlib1g-dev dataset-fashion-mnist" ;;
     bench) echo "libopenblas-dev python3-torch" ;;
-    *) echo "deps.sh: unknown group '$1' (expected base or bench)" >&2; exit 2 ;;
+    fuzz) echo "clang libclang-rt-14-dev" ;;
+    *) echo "deps.sh: unknown group '$1' (expected base, bench or fuzz)" >&2; exit 2 ;;
     esac
 }
 
