@@ -61,7 +61,10 @@ def main():
     ap.add_argument("--train")
     ap.add_argument("--out-dir", required=True)
     ap.add_argument("--reps", default="7")
-    ap.add_argument("--data", default=os.path.join(os.path.dirname(HERE), "data", "fashion-mnist"))
+    # Debian's dataset-fashion-mnist (installed by make run's dependency step).
+    debian = "/usr/share/datasets/fashion-mnist"
+    ap.add_argument("--data", default=debian if os.path.isdir(debian)
+                    else os.path.join(os.path.dirname(HERE), "data", "fashion-mnist"))
     args = ap.parse_args()
     os.makedirs(args.out_dir, exist_ok=True)
     gj = os.path.join(args.out_dir, "gemm.jsonl")
