@@ -101,6 +101,7 @@ function M.new(cli, opts)
   local mode = cli.mode or (cli.quiet and "quiet") or (nn.isatty(1) and "tty" or "lines")
   local self = {
     name = name, directory = dir, start = nn.now(), epochs = #kept, history = {}, mode = mode,
+    kept = kept, -- the metrics.jsonl lines of the epochs a resumed run keeps
   }
   if #kept > 0 then
     -- The last kept epoch's losses, for the summary.

@@ -134,6 +134,15 @@ function M.run(r, cli)
     config = record.config_text(r), norm = data.train, net = net })
 
   local stop = r.train.early_stopping and M.early_stopper(r.train.early_stopping)
+  if stop and rec.kept then
+    -- A resumed run stops where the uninterrupted run would: the stopper
+    -- sees the epochs already done again (metrics.jsonl holds their
+    -- figures exactly, to 17 digits).
+    local metric = r.train.early_stopping.metric
+    for _, line in ipairs(rec.kept) do
+      stop({ [metric] = tonumber(line:match('"' .. metric .. '":([-%d.eE+]+)')) })
+    end
+  end
   local stopped_early = false
   local function on_epoch(stats, trainer)
     rec:epoch(stats)

@@ -981,15 +981,32 @@ function M.main(o, exe)
     if not mok then
       io_error("cannot create %s", merr)
     end
-    os.remove(dir .. "/summary.json") -- a trial left unfinished runs again from scratch
+    os.remove(dir .. "/summary.json")
     local r = exps[t.id]
-    local wok, werr = util.write_file(dir .. "/experiment.yaml",
-      require("nnrun.record").config_text(r))
-    if not wok then
-      io_error("%s", werr)
+    local text = require("nnrun.record").config_text(r)
+    -- A trial left unfinished (an interrupted sweep: its trials stop at a
+    -- batch and keep their last checkpoint) continues from that checkpoint
+    -- when it is the same experiment; resuming is exact, so its figures are
+    -- those of an uninterrupted trial.  Otherwise it runs from scratch.
+    local resume = false
+    local f = io.open(dir .. "/experiment.yaml", "rb")
+    if f then
+      resume = f:read("a") == text
+      f:close()
+      local ck = io.open(dir .. "/model.nnrun", "rb")
+      resume = resume and ck ~= nil
+      if ck then
+        ck:close()
+      end
     end
-    local pid, serr = nn.spawn({ exe, dir .. "/experiment.yaml", "--out", dir, "--quiet",
-      "--threads", tostring(threads) }, dir .. "/log.txt")
+    if not resume then
+      local wok, werr = util.write_file(dir .. "/experiment.yaml", text)
+      if not wok then
+        io_error("%s", werr)
+      end
+    end
+    local pid, serr = nn.spawn({ exe, dir .. "/experiment.yaml", resume and "--resume" or "--out",
+      dir, "--quiet", "--threads", tostring(threads) }, dir .. "/log.txt")
     if not pid then
       io_error("%s", serr)
     end

@@ -231,6 +231,67 @@ function cases.interrupt()
   check(select(2, trials("l")) == 0, "an interrupted trial was recorded")
 end
 
+-- Interrupted trials keep their checkpoints; running the sweep again
+-- continues them from there (the epochs already in metrics.jsonl are kept,
+-- seconds and all) and ends with the figures of an uninterrupted sweep.
+function cases.interrupt_resume()
+  local text = SWEEP:gsub("set: { train.epochs: 4, data.n_per_class: 60 }",
+    "set: { train.epochs: 60, data.n_per_class: 400 }"):gsub("random:.*$", "")
+  text = text:gsub("train.batch_size: %[8, 32%]", "train.batch_size: [8]")
+  write(dir .. "/mid.yaml", text)
+  local code, out, err = nnrun("sweep mid.yaml --jobs 2 --out whole")
+  expect_exit(code, 0, out, err)
+  os.execute(string.format("cd %s && (%s sweep mid.yaml --out %s --jobs 2 >out.txt 2>err.txt & "
+    .. "echo $! >pid; wait $!; echo $? >rc) &", q(dir), q(exe), q(dir .. "/cut")))
+  local function sleep(sec) os.execute("sleep " .. sec) end
+  local function epochs(id, run)
+    local n = 0
+    for _ in (read(string.format("%s/%s/trial-%04d/metrics.jsonl", dir, run or "cut", id)) or "")
+      :gmatch("\n") do
+      n = n + 1
+    end
+    return n
+  end
+  local pid
+  for _ = 1, 1200 do
+    pid = pid or tonumber(read(dir .. "/pid") or "")
+    if pid and epochs(1) >= 2 and epochs(2) >= 2 then
+      break
+    end
+    sleep(0.05)
+  end
+  check(pid and epochs(1) >= 2 and epochs(2) >= 2, "the trials did not get going")
+  os.execute("kill -TERM " .. tostring(pid))
+  local rc
+  for _ = 1, 400 do
+    rc = tonumber(read(dir .. "/rc") or "")
+    if rc then
+      break
+    end
+    sleep(0.05)
+  end
+  check(rc == 143, "exit status %s", rc)
+  local before = {}
+  for id = 1, 2 do
+    local d = string.format("%s/cut/trial-%04d/", dir, id)
+    check(read(d .. "model.nnrun") ~= nil, "trial %d left no checkpoint", id)
+    before[id] = read(d .. "metrics.jsonl") or ""
+    check(epochs(id) < epochs(id, "whole"), "trial %d finished before the interrupt", id)
+  end
+  code, out, err = nnrun("sweep mid.yaml --jobs 2 --out cut")
+  expect_exit(code, 0, out, err)
+  for id = 1, 2 do
+    local m = read(string.format("%s/cut/trial-%04d/metrics.jsonl", dir, id)) or ""
+    check(m:sub(1, #before[id]) == before[id], "trial %d ran again from scratch", id)
+    check(epochs(id) == epochs(id, "whole"), "trial %d has %d epochs, %d uninterrupted", id,
+      epochs(id), epochs(id, "whole"))
+  end
+  local a, b = trials("whole"), trials("cut")
+  for id = 1, 2 do
+    check(a[id] ~= nil and a[id] == b[id], "trial %d: %s vs %s", id, a[id], b[id])
+  end
+end
+
 -- A failed trial is recorded and the sweep goes on; none completed: exit 1.
 function cases.failures()
   write(dir .. "/div.yaml", [[
