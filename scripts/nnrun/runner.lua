@@ -134,16 +134,17 @@ function M.run(r, cli)
     config = record.config_text(r), norm = data.train, net = net })
 
   local stop = r.train.early_stopping and M.early_stopper(r.train.early_stopping)
+  local already_stopped = false -- resuming a run that early stopping ended
   if stop and rec.kept then
     -- A resumed run stops where the uninterrupted run would: the stopper
     -- sees the epochs already done again (metrics.jsonl holds their
     -- figures exactly, to 17 digits).
     local metric = r.train.early_stopping.metric
     for _, line in ipairs(rec.kept) do
-      stop({ [metric] = tonumber(line:match('"' .. metric .. '":([-%d.eE+]+)')) })
+      already_stopped = stop({ [metric] = tonumber(line:match('"' .. metric .. '":([-%d.eE+]+)')) })
     end
   end
-  local stopped_early = false
+  local stopped_early = already_stopped
   local function on_epoch(stats, trainer)
     rec:epoch(stats)
     local stopping = stop and stop(stats)
@@ -159,7 +160,8 @@ function M.run(r, cli)
   nn.trap_signals()
   local train_start = nn.now()
   local ok, err = pcall(nn.fit, net, data.train, {
-    loss = r.loss, optimizer = opt, schedule = sched, epochs = r.train.epochs,
+    loss = r.loss, optimizer = opt, schedule = sched,
+    epochs = already_stopped and resume_epochs or r.train.epochs,
     batch_size = r.train.batch_size, shuffle = r.train.shuffle, seed = r.seed,
     validation = data.val, on_epoch = on_epoch, on_batch = rec.on_batch, resume = resume_path,
   })
