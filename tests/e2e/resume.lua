@@ -187,6 +187,25 @@ function cases.interrupt()
     .. "uninterrupted one")
 end
 
+-- Resuming a run that early stopping ended trains no further: the same
+-- status, epochs and figures.
+function cases.resume_stopped()
+  local exp = src .. "/experiments/digits03.yaml"
+  local code, out, err = nnrun(q(exp) .. " --set train.epochs=200 --out es --quiet")
+  expect_exit(code, 0, out, err)
+  local first, metrics = read(dir .. "/es/summary.json") or "", read(dir .. "/es/metrics.jsonl")
+  check(first:match('"status": "stopped_early"'), "not stopped early: %s", first)
+  code, out, err = nnrun(q(exp) .. " --set train.epochs=200 --resume es --quiet")
+  expect_exit(code, 0, out, err)
+  local again = read(dir .. "/es/summary.json") or ""
+  for _, k in ipairs({ "status", "epochs", "test_loss", "test_accuracy" }) do
+    local pat = '"' .. k .. '": ([^,\n]+)'
+    check(first:match(pat) ~= nil and first:match(pat) == again:match(pat), "%s: %s vs %s", k,
+      first:match(pat), again:match(pat))
+  end
+  check(read(dir .. "/es/metrics.jsonl") == metrics, "metrics.jsonl changed")
+end
+
 -- --resume without DIR: --out, else the newest run of the experiment.
 function cases.resume_default()
   write(dir .. "/k.yaml", experiment(3, 100))
