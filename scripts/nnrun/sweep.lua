@@ -897,7 +897,7 @@ end
 
 -- How many trials at once and threads each: --jobs and --threads as given;
 -- by default one single-threaded trial per CPU.
-function M.plan(cpus, jobs, threads, todo)
+function M.plan(cpus, jobs, threads, pending)
   if not jobs and not threads then
     jobs, threads = cpus, 1
   elseif not jobs then
@@ -905,7 +905,7 @@ function M.plan(cpus, jobs, threads, todo)
   elseif not threads then
     threads = math.max(1, cpus // jobs)
   end
-  return math.max(1, math.min(jobs, todo)), threads
+  return math.max(1, math.min(jobs, pending)), threads
 end
 
 -- sweep.main(o, exe) -> exit status.  o: the CLI options (file, out, jobs,
@@ -947,18 +947,18 @@ function M.main(o, exe)
   end
   local trials_path = out .. "/trials.jsonl"
   local done = M.read_trials(read_file(trials_path))
-  local todo = {}
+  local pending = {}
   local ndone = 0
   for _, t in ipairs(trials) do
     if M.in_shard(t.id, shard_i, shard_n) then
       if done[t.id] then
         ndone = ndone + 1
       else
-        todo[#todo + 1] = t
+        pending[#pending + 1] = t
       end
     end
   end
-  local jobs, threads = M.plan(nn.cpu_count(), o.jobs, o.threads, #todo)
+  local jobs, threads = M.plan(nn.cpu_count(), o.jobs, o.threads, #pending)
   local order = M.param_order(s)
   local say = o.quiet and function() end or function(fmt, ...)
     io.stdout:write(string.format(fmt, ...), "\n")
@@ -966,13 +966,13 @@ function M.main(o, exe)
   end
   say("sweep %s: %d trial%s%s, %d done, %d to run (%d at a time, %d thread%s each) -> %s",
     s.name, #trials, #trials == 1 and "" or "s",
-    shard_n > 1 and string.format(", shard %d/%d", shard_i, shard_n) or "", ndone, #todo, jobs,
+    shard_n > 1 and string.format(", shard %d/%d", shard_i, shard_n) or "", ndone, #pending, jobs,
     threads, threads == 1 and "" or "s", out)
 
   exe = exe or nn.exe_path()
   local running, nrunning, next_i, finished = {}, 0, 1, 0
   local interrupted
-  if #todo > 0 then
+  if #pending > 0 then
     nn.trap_signals()
   end
   local function start(t)
@@ -1034,12 +1034,12 @@ function M.main(o, exe)
       parameters = params, status = status, metric = metric or 0 / 0, seconds = seconds },
       { order = { "id", "trial", "parameters", "status", "metric", "seconds" } }))
     finished = finished + 1
-    say("[%d/%d] trial %04d %s %s %s in %.1f s  %s", finished, #todo, t.id, status, s.metric,
+    say("[%d/%d] trial %04d %s %s %s in %.1f s  %s", finished, #pending, t.id, status, s.metric,
       metric and string.format("%.6g", metric) or "-", seconds, M.params_text(params, order))
   end
-  while next_i <= #todo or nrunning > 0 do
-    while not interrupted and nrunning < jobs and next_i <= #todo do
-      start(todo[next_i])
+  while next_i <= #pending or nrunning > 0 do
+    while not interrupted and nrunning < jobs and next_i <= #pending do
+      start(pending[next_i])
       next_i = next_i + 1
     end
     local pid, how, code = nn.wait()

@@ -5,48 +5,9 @@
 local exe, src, work, case = ...
 assert(case, "usage: resume.lua NNRUN_EXE SOURCE_DIR WORK_DIR CASE")
 
-local function q(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then
-    return nil
-  end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
-
-local dir = work .. "/resume_" .. case
-os.execute("rm -rf " .. q(dir) .. " && mkdir -p " .. q(dir))
-
-local function nnrun(args)
-  local cmd = string.format("cd %s && %s %s >out.txt 2>err.txt", q(dir), q(exe), args)
-  local _, _, code = os.execute(cmd)
-  return code, read(dir .. "/out.txt") or "", read(dir .. "/err.txt") or ""
-end
-
-local failures = 0
-local function check(cond, fmt, ...)
-  if not cond then
-    failures = failures + 1
-    io.stderr:write("FAIL: ", string.format(fmt, ...), "\n")
-  end
-  return cond
-end
-
-local function expect_exit(code, want, out, err)
-  check(code == want, "exit status %s, expected %s\nstdout:\n%s\nstderr:\n%s", tostring(code),
-    want, out, err)
-end
+local h = dofile((arg[0]:match("^(.*)/") or ".") .. "/harness.lua").new(exe, work .. "/resume_" .. case)
+local q, read, write, dir = h.q, h.read, h.write, h.dir
+local nnrun, check, expect_exit = h.nnrun, h.check, h.expect_exit
 
 local function lines(s)
   local t = {}
@@ -311,7 +272,7 @@ if not fn then
   os.exit(2)
 end
 fn()
-if failures > 0 then
+if h.failures() > 0 then
   os.exit(1)
 end
 print(case .. ": ok")
