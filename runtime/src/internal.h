@@ -64,4 +64,15 @@ nn_status nn_net_forward_raw(nn_net *net, const float *x, int64_t B, const float
 nn_status nn_net_backward_raw(nn_net *net, const float *dy, int want_dx, int accumulate,
                               const float **dx);
 
+/* Index of the first largest of v[0..n), n >= 1: the predicted class
+ * (shared by nn_evaluate and nn_evaluate_metrics, so they agree on ties). */
+static inline int64_t nn_argmax(const float *v, int64_t n)
+{
+    int64_t k = 0;
+    for (int64_t j = 1; j < n; j++)
+        if (v[j] > v[k])
+            k = j;
+    return k;
+}
+
 #endif

@@ -30,15 +30,6 @@ static int64_t rank_of(const float *y, int64_t C, int64_t cls)
     return higher;
 }
 
-static int64_t argmax(const float *v, int64_t n)
-{
-    int64_t k = 0;
-    for (int64_t j = 1; j < n; j++)
-        if (v[j] > v[k])
-            k = j;
-    return k;
-}
-
 nn_status nn_evaluate_metrics(nn_net *net, const nn_dataset *data, nn_loss_kind loss,
                               const nn_metrics_options *opt, nn_metrics **out)
 {
@@ -135,8 +126,8 @@ nn_status nn_evaluate_metrics(nn_net *net, const nn_dataset *data, nn_loss_kind 
                     truth = tr[0] > 0.5f;
                     pred = yr[0] > thresh;
                 } else {
-                    truth = tcols == 1 ? (int64_t)tr[0] : argmax(tr, tcols);
-                    pred = argmax(yr, C);
+                    truth = tcols == 1 ? (int64_t)tr[0] : nn_argmax(tr, tcols);
+                    pred = nn_argmax(yr, C);
                 }
                 m->confusion[truth * K + pred]++;
                 correct += truth == pred;

@@ -328,15 +328,6 @@ void nn_trainer_set_position(nn_trainer *tr, int64_t epoch, int64_t step)
     tr->step = step > 0 ? step : 0;
 }
 
-static int64_t argmax(const float *v, int64_t n)
-{
-    int64_t k = 0;
-    for (int64_t j = 1; j < n; j++)
-        if (v[j] > v[k])
-            k = j;
-    return k;
-}
-
 nn_status nn_evaluate(nn_net *net, const nn_dataset *data, nn_loss_kind loss, int64_t batch_size,
                       nn_eval_result *res)
 {
@@ -389,8 +380,8 @@ nn_status nn_evaluate(nn_net *net, const nn_dataset *data, nn_loss_kind loss, in
             continue;
         for (int64_t r = 0; r < n; r++) {
             if (C >= 2) {
-                const int64_t cls = tcols == 1 ? (int64_t)tb[r] : argmax(tb + r * tcols, tcols);
-                correct += argmax(y + r * C, C) == cls;
+                const int64_t cls = tcols == 1 ? (int64_t)tb[r] : nn_argmax(tb + r * tcols, tcols);
+                correct += nn_argmax(y + r * C, C) == cls;
             } else {
                 correct += (y[r] > thresh) == (tb[r] > 0.5f);
             }
