@@ -70,7 +70,20 @@ function M.find_run(dir, directory, name)
     return dir
   end
   local runs = nn.listdir and nn.listdir(directory) or {}
-  table.sort(runs)
+  -- Oldest first: by name and timestamp, then by the -N that tells apart
+  -- runs started in the same second (so that -10 comes after -9).
+  local function key(r)
+    local head, n = r:match("^(.-%d+%-%d+)%-(%d+)$")
+    return head or r, tonumber(n) or 1
+  end
+  table.sort(runs, function(a, b)
+    local ha, na = key(a)
+    local hb, nb = key(b)
+    if ha ~= hb then
+      return ha < hb
+    end
+    return na < nb
+  end)
   for i = #runs, 1, -1 do
     local r = runs[i]
     local stamp = r:sub(#name + 2)

@@ -66,8 +66,21 @@ end
 function M.new(cli, opts)
   cli, opts = cli or {}, opts or {}
   local name = opts.name or "run"
-  local dir = cli.out or opts.out or string.format("%s/%s-%s", opts.directory or "runs", name,
-    os.date("%Y%m%d-%H%M%S"))
+  local dir = cli.out or opts.out
+  if not dir then
+    -- runs/<name>-<timestamp>, made unique: two runs started in the same
+    -- second must not share (and overwrite) one directory.
+    local base = string.format("%s/%s-%s", opts.directory or "runs", name, os.date("%Y%m%d-%H%M%S"))
+    dir = base
+    for i = 2, math.huge do
+      local f = io.open(dir .. "/config.yaml", "r")
+      if not f then
+        break
+      end
+      f:close()
+      dir = base .. "-" .. i
+    end
+  end
   local ok, err = util.mkdir_p(nn.mkdir, dir)
   if not ok then
     io_fail(string.format("cannot create the run directory %s (%s)", dir, err))

@@ -86,6 +86,36 @@ describe("runner", function()
     os.remove(dir)
   end)
 
+  it("gives runs started in the same second their own directories", function()
+    local parent = tmpdir()
+    local record = require "nnrun.record"
+    local made = {}
+    for i = 1, 3 do
+      local rec = record.new({ mode = "quiet" }, { name = "same", directory = parent, epochs = 1 })
+      made[i] = rec.directory
+    end
+    -- (the clock may tick between two of them: then the suffix restarts)
+    assert.is_true(made[1] ~= made[2] and made[2] ~= made[3] and made[1] ~= made[3])
+    if made[2]:sub(1, #made[1]) == made[1] then
+      assert.equals(made[1] .. "-2", made[2])
+    end
+    os.execute("rm -rf '" .. parent .. "'")
+  end)
+
+  it("resumes the newest run by default, -10 after -9", function()
+    local parent = tmpdir()
+    local ck = require "nnrun.checkpoint"
+    for _, d in ipairs({ "x-20261125-151726", "x-20261125-151726-9", "x-20261125-151726-10",
+      "x-20261124-235959-12", "y-20261126-000000" }) do
+      nn.mkdir(parent)
+      nn.mkdir(parent .. "/" .. d)
+      local f = assert(io.open(parent .. "/" .. d .. "/" .. ck.LATEST, "w"))
+      f:close()
+    end
+    assert.equals(parent .. "/x-20261125-151726-10", ck.find_run(nil, parent, "x"))
+    os.execute("rm -rf '" .. parent .. "'")
+  end)
+
   it("reports divergence as a failed run", function()
     local dir = tmpdir()
     local r = assert(config.resolve{ name = "d", data = { generator = "xor" },
