@@ -277,6 +277,29 @@ static int l_wait(lua_State *L) {
     }
 }
 
+/* The gate the end-to-end tests interrupt runs at, so that a signal lands
+ * at a known epoch on a fast machine and a slow one alike: the test makes
+ * the FIFO, reads "gate K PID" from it (the open blocks until it does), then
+ * signals PID.  The run has written epoch K's metrics and checkpoint; it
+ * polls the flag a trapped signal sets (whichever thread the handler ran
+ * on), then stops at the next batch; SIGKILL ends it here. */
+void nnl_test_gate(long long epoch) {
+    const char *g = getenv("NNRUN_TEST_GATE");
+    char *path = NULL;
+    if (g == NULL || strtoll(g, &path, 10) != epoch || *path != ':')
+        return;
+    int fd = open(path + 1, O_WRONLY);
+    if (fd < 0)
+        return;
+    char line[64];
+    int n = snprintf(line, sizeof line, "gate %lld %ld\n", epoch, (long)getpid());
+    ssize_t w = write(fd, line, (size_t)n);
+    close(fd);
+    const struct timespec tick = {0, 1000 * 1000};
+    while (w == n && !interrupt_signal)
+        nanosleep(&tick, NULL);
+}
+
 /* nn.interrupted() -> "INT" | "TERM" | nil: the first SIGINT or SIGTERM
  * received since nn.trap_signals(); nn.fit stops at the next batch when
  * one arrives. */

@@ -127,7 +127,9 @@ static int on_epoch(const nn_epoch_stats *s, void *user) {
         lua_pushnil(c->L);
     }
     lua_pushvalue(c->L, c->trainer);
-    return finish_callback(c, 4);
+    const int r = finish_callback(c, 4);
+    nnl_test_gate((long long)s->epoch + 1);
+    return r;
 }
 
 static int opt_function(lua_State *L, int opts, const char *key) {

@@ -143,6 +143,10 @@ void nnl_check_schedule(lua_State *L, int i, int arg, const char *what, l_schedu
 void nnl_open_data(lua_State *L);
 /* The first SIGINT/SIGTERM caught since nn.trap_signals(), or 0 (l_sys.c). */
 int nnl_interrupt_signal(void);
+/* Test-only (tests/e2e): with NNRUN_TEST_GATE=K:FIFO set, called after the
+ * callback of epoch k (from 1): at k == K it writes "gate K PID" to FIFO and
+ * waits for SIGINT/SIGTERM (l_sys.c).  Otherwise nothing. */
+void nnl_test_gate(long long epoch);
 l_dataset *nnl_check_dataset(lua_State *L, int i);
 /* Normalisation statistics as a Lua table { kind =, shift = {...}, div = {...} }.
  * nnl_check_norm leaves the arrays it fills in userdata on the stack. */

@@ -40,6 +40,62 @@ function M.new(exe, dir)
     return code, read(dir .. "/out.txt") or "", read(dir .. "/err.txt") or ""
   end
 
+  -- Starts nnrun with args in dir in the background, its runs gated after
+  -- epoch `epoch` (NNRUN_TEST_GATE, bindings/l_sys.c: each run, a sweep's
+  -- trials too, writes "gate EPOCH PID" to the FIFO dir/gate and waits
+  -- there for a signal).  Nothing here waits on a clock: every step blocks
+  -- on the FIFO, which the background shell also writes "pid PID" (of the
+  -- nnrun it started) and "exit CODE" (once that nnrun ended) to.
+  --   run.gates(n) -> the pids of n runs waiting at the gate, or nil and the
+  --                   lines read instead (the command ended first)
+  --   run.finish() -> nnrun's exit status, stdout, stderr
+  --   run.pid: nnrun's pid (once gates() or finish() returned)
+  function h.spawn(args, epoch)
+    local fifo = dir .. "/gate"
+    os.remove(fifo)
+    assert(os.execute("mkfifo " .. q(fifo)))
+    os.execute(string.format("cd %s && { NNRUN_TEST_GATE=%d:%s %s %s >spawn.out 2>spawn.err & "
+      .. "echo \"pid $!\" >gate; wait $!; echo \"exit $?\" >gate; } &", q(dir), epoch, q(fifo),
+      q(exe), args))
+    local run, lines, code = {}, {}, nil
+    -- The next line from the FIFO (each writer opens, writes a line, closes).
+    local function next_line()
+      while #lines == 0 do
+        local f = assert(io.open(fifo, "r"))
+        for l in f:lines() do
+          lines[#lines + 1] = l
+        end
+        f:close()
+      end
+      local l = table.remove(lines, 1)
+      run.pid = run.pid or tonumber(l:match("^pid (%d+)$"))
+      code = code or tonumber(l:match("^exit (%d+)$"))
+      return l
+    end
+    function run.gates(n)
+      local pids, seen = {}, {}
+      while #pids < n and not code do
+        local l = next_line()
+        seen[#seen + 1] = l
+        pids[#pids + 1] = tonumber(l:match("^gate %d+ (%d+)$"))
+      end
+      while not run.pid and not code do
+        next_line()
+      end
+      if #pids < n then
+        return nil, table.concat(seen, "; ")
+      end
+      return pids
+    end
+    function run.finish()
+      while not code do
+        next_line()
+      end
+      return code, read(dir .. "/spawn.out") or "", read(dir .. "/spawn.err") or ""
+    end
+    return run
+  end
+
   function h.check(cond, fmt, ...)
     if not cond then
       failures = failures + 1

@@ -17,9 +17,7 @@ local function lines(s)
   return t
 end
 
--- A small generated experiment, checkpoints after every epoch.  N = 1500
--- (6000 glyphs) gives epochs of about 0.05-0.1 s in a release build, long
--- enough to kill one in the middle.
+-- A small generated experiment, checkpoints after every epoch.
 local EXPERIMENT_TEXT = [[
 name: killme
 seed: 3
@@ -38,10 +36,6 @@ local function experiment(epochs, n)
   return (EXPERIMENT_TEXT:gsub("EPOCHS", tostring(epochs)):gsub("N,", tostring(n) .. ","))
 end
 
-local function sleep(s)
-  os.execute(string.format("sleep %.3f", s))
-end
-
 -- Metrics lines without their wall times.
 local function trajectory(path)
   return (read(path) or ""):gsub(',"seconds":[-%d.eE+]+', "")
@@ -49,38 +43,25 @@ end
 
 local cases = {}
 
--- Start a run, SIGKILL it in the middle of an epoch after a checkpoint
--- exists, resume it, and compare with a run that was never interrupted.
+-- The run waits at the test gate (h.spawn) after epoch 3 of 6, its
+-- checkpoint written: SIGKILL it there, resume it, and compare with a run
+-- that was never interrupted.  (A kill in the middle of an epoch leaves
+-- the same files: the checkpoint and metrics of the epochs done.)
 function cases.kill_resume()
-  -- Sanitizer builds run about ten times slower: less data, fewer epochs.
-  local slow = os.getenv("NNRUN_E2E_SANITIZE") == "1"
-  local epochs = slow and 8 or 16
-  write(dir .. "/k.yaml", experiment(epochs, slow and 300 or 1500))
+  local epochs = 6
+  write(dir .. "/k.yaml", experiment(epochs, 150))
   local code, out, err = nnrun("k.yaml --out whole --quiet")
   expect_exit(code, 0, out, err)
 
-  os.execute(string.format("cd %s && { %s k.yaml --out cut --quiet >cut.out 2>cut.err & "
-    .. "echo $! >pid; }", q(dir), q(exe)))
-  local pid = (read(dir .. "/pid") or ""):match("%d+")
-  local ms, killed = 0, false
-  while ms < 120000 do
-    local m = lines(read(dir .. "/cut/metrics.jsonl"))
-    if #m >= 2 and read(dir .. "/cut/model.nnrun") then
-      -- Into the next epoch: half an epoch after the last line.
-      local secs = tonumber(m[#m]:match('"seconds":([-%d.eE+]+)')) or 0.05
-      sleep(secs / 2)
-      killed = os.execute("kill -9 " .. pid .. " 2>/dev/null") == true
-      break
-    end
-    sleep(0.02)
-    ms = ms + 20
-  end
-  os.execute("sleep 0.2")
-  check(killed, "the run was not killed (it ended first, or never wrote a checkpoint)")
+  local run = h.spawn("k.yaml --out cut --quiet", 3)
+  local pids, got = run.gates(1)
+  check(pids, "the run did not reach the gate: %s", got)
+  os.execute("kill -KILL " .. run.pid)
+  local rc = run.finish()
+  check(rc == 137, "exit status %s after SIGKILL", rc)
   check(read(dir .. "/cut/summary.json") == nil, "the killed run finished anyway")
   local done = #lines(read(dir .. "/cut/metrics.jsonl"))
-  check(done >= 2 and done < epochs, "killed after %d epochs", done)
-  print(string.format("killed during epoch %d of %d", done + 1, epochs))
+  check(done == 3, "killed after %d epochs, not 3", done)
 
   code, out, err = nnrun("k.yaml --resume cut --quiet")
   expect_exit(code, 0, out, err)
@@ -97,49 +78,29 @@ function cases.kill_resume()
   check(read(dir .. "/cut/best.nnrun") ~= nil, "no best.nnrun")
 end
 
--- Ctrl-C (SIGINT) in the middle of an epoch: the run stops at the next
--- batch, says so (exit 130, summary status "interrupted", the command to
--- continue), and --resume then ends bitwise where an uninterrupted run ends.
+-- Ctrl-C (SIGINT) while the run waits at the test gate after epoch 3: the
+-- run stops at the next batch, says so (exit 130, summary status
+-- "interrupted", the command to continue), and --resume then ends bitwise
+-- where an uninterrupted run ends.
 function cases.interrupt()
-  local slow = os.getenv("NNRUN_E2E_SANITIZE") == "1"
-  local epochs = slow and 8 or 16
-  write(dir .. "/k.yaml", experiment(epochs, slow and 300 or 1500))
+  local epochs = 6
+  write(dir .. "/k.yaml", experiment(epochs, 150))
   local code, out, err = nnrun("k.yaml --out whole --quiet")
   expect_exit(code, 0, out, err)
 
-  -- The inner shell writes its pid and becomes nnrun (exec), so the pid is
-  -- nnrun's; the outer subshell records the exit status.
-  os.execute(string.format("cd %s && { sh -c 'echo $$ >pid; exec \"$0\" k.yaml --out cut "
-    .. "--quiet >cut.out 2>cut.err' %s; echo $? >rc; } &", q(dir), q(exe)))
-  local ms, sent = 0, false
-  while ms < 120000 do
-    local m = lines(read(dir .. "/cut/metrics.jsonl"))
-    if #m >= 2 and read(dir .. "/cut/model.nnrun") then
-      local secs = tonumber(m[#m]:match('"seconds":([-%d.eE+]+)')) or 0.05
-      sleep(secs / 2)
-      local pid = (read(dir .. "/pid") or ""):match("%d+")
-      sent = pid ~= nil and os.execute("kill -INT " .. pid .. " 2>/dev/null") == true
-      break
-    end
-    sleep(0.02)
-    ms = ms + 20
-  end
-  check(sent, "no SIGINT was sent (the run ended first, or never wrote a checkpoint)")
-  ms = 0
-  while not read(dir .. "/rc") and ms < 60000 do
-    sleep(0.05)
-    ms = ms + 50
-  end
-  local rc = tonumber((read(dir .. "/rc") or ""):match("%d+"))
-  local cerr = read(dir .. "/cut.err") or ""
+  local run = h.spawn("k.yaml --out cut --quiet", 3)
+  local pids, got = run.gates(1)
+  check(pids, "the run did not reach the gate: %s", got)
+  os.execute("kill -INT " .. run.pid)
+  local rc, _, cerr = run.finish()
   check(rc == 130, "exit status %s after SIGINT, expected 130; stderr: %s", tostring(rc), cerr)
   local summary = read(dir .. "/cut/summary.json") or ""
   check(summary:match('"status": "interrupted"') and summary:match('"signal": "SIGINT"'),
     "summary.json: %s", summary)
   local done = #lines(read(dir .. "/cut/metrics.jsonl"))
-  check(done >= 2 and done < epochs, "interrupted after %d epochs", done)
-  check(cerr == string.format("nnrun: interrupted by SIGINT after %d epochs; continue with: "
-    .. "nnrun k.yaml --resume cut\n", done), "stderr: %s", cerr)
+  check(done == 3, "interrupted after %d epochs, not 3", done)
+  check(cerr == "nnrun: interrupted by SIGINT after 3 epochs; continue with: "
+    .. "nnrun k.yaml --resume cut\n", "stderr: %s", cerr)
 
   code, out, err = nnrun("k.yaml --resume cut --quiet")
   expect_exit(code, 0, out, err)

@@ -148,47 +148,38 @@ function cases.shard()
   check(read(dir .. "/full/best.yaml") == read(dir .. "/parts/best.yaml"), "best.yaml differs")
 end
 
--- SIGTERM to the sweep stops its trials (no orphans) and records none.
+-- The sweep of SWEEP's grid alone, 4 epochs without early stopping (so
+-- that every trial reaches the test gate, h.spawn).
+local function gated_sweep()
+  local text = SWEEP:gsub("set: { train.epochs: 4,", "set: { train.epochs: 4, train.early_stopping: false,")
+  return (text:gsub("random:.*$", ""))
+end
+
+local function alive(pid)
+  return os.execute("kill -0 " .. pid .. " 2>/dev/null") == true
+end
+
+-- SIGTERM to the sweep while two trials run stops them (no orphans) and
+-- records none.  The trials wait at the gate after epoch 1, so they are
+-- running when the signal comes, on any machine.
 function cases.interrupt()
-  write(dir .. "/long.yaml", (SWEEP:gsub("train.epochs: 4", "train.epochs: 100000, train.early_stopping: false")))
-  os.execute(string.format("cd %s && (%s sweep long.yaml --out %s --jobs 2 >out.txt 2>err.txt & "
-    .. "echo $! >pid; wait $!; echo $? >rc) &", q(dir), q(exe), q(dir .. "/l")))
-  local function sleep(s) os.execute("sleep " .. s) end
-  local pid
-  for _ = 1, 200 do
-    pid = pid or tonumber(read(dir .. "/pid") or "")
-    if pid and read(dir .. "/l/trial-0002/log.txt") then
-      break
-    end
-    sleep(0.05)
+  write(dir .. "/long.yaml", gated_sweep())
+  local run = h.spawn("sweep long.yaml --out l --jobs 2", 1)
+  local pids, got = run.gates(2)
+  check(pids, "the trials did not reach the gate: %s", got)
+  for _, p in ipairs(pids or {}) do
+    check(alive(p), "trial %d is not running", p)
   end
-  check(pid, "no pid")
-  sleep(0.3)
-  local function trial_pids()
-    -- (a regular expression that does not match its own shell's command)
-    local p = io.popen("pgrep -f " .. q(dir .. "/l/trial-000[1-9]/experiment"))
-    local s = p:read("a")
-    p:close()
-    return s
-  end
-  check(trial_pids() ~= "", "no trial running")
-  os.execute("kill -TERM " .. pid)
-  local rc
-  for _ = 1, 200 do
-    rc = tonumber(read(dir .. "/rc") or "")
-    if rc then
-      break
-    end
-    sleep(0.05)
-  end
+  os.execute("kill -TERM " .. run.pid)
+  local rc, _, err = run.finish()
   check(rc == 143, "exit status %s", rc)
-  local left = trial_pids()
-  check(left == "", "orphans: %s", left)
-  for p in left:gmatch("%d+") do
-    os.execute("kill -KILL " .. p) -- started by this test
+  for _, p in ipairs(pids or {}) do
+    if not check(not alive(p), "orphan: trial %d still runs", p) then
+      os.execute("kill -KILL " .. p) -- started by this test
+    end
   end
-  check(read(dir .. "/err.txt"):match("^nnrun: sweep interrupted %(SIGTERM%): 0 trials finished "
-    .. "here; run the same command again to resume\n$"), "stderr: %s", read(dir .. "/err.txt"))
+  check(err:match("^nnrun: sweep interrupted %(SIGTERM%): 0 trials finished "
+    .. "here; run the same command again to resume\n$"), "stderr: %s", err)
   check(select(2, trials("l")) == 0, "an interrupted trial was recorded")
 end
 
@@ -196,15 +187,9 @@ end
 -- continues them from there (the epochs already in metrics.jsonl are kept,
 -- seconds and all) and ends with the figures of an uninterrupted sweep.
 function cases.interrupt_resume()
-  local text = SWEEP:gsub("set: { train.epochs: 4, data.n_per_class: 60 }",
-    "set: { train.epochs: 60, data.n_per_class: 400 }"):gsub("random:.*$", "")
-  text = text:gsub("train.batch_size: %[8, 32%]", "train.batch_size: [8]")
-  write(dir .. "/mid.yaml", text)
+  write(dir .. "/mid.yaml", gated_sweep())
   local code, out, err = nnrun("sweep mid.yaml --jobs 2 --out whole")
   expect_exit(code, 0, out, err)
-  os.execute(string.format("cd %s && (%s sweep mid.yaml --out %s --jobs 2 >out.txt 2>err.txt & "
-    .. "echo $! >pid; wait $!; echo $? >rc) &", q(dir), q(exe), q(dir .. "/cut")))
-  local function sleep(sec) os.execute("sleep " .. sec) end
   local function epochs(id, run)
     local n = 0
     for _ in (read(string.format("%s/%s/trial-%04d/metrics.jsonl", dir, run or "cut", id)) or "")
@@ -213,42 +198,35 @@ function cases.interrupt_resume()
     end
     return n
   end
-  local pid
-  for _ = 1, 1200 do
-    pid = pid or tonumber(read(dir .. "/pid") or "")
-    if pid and epochs(1) >= 2 and epochs(2) >= 2 then
-      break
-    end
-    sleep(0.05)
-  end
-  check(pid and epochs(1) >= 2 and epochs(2) >= 2, "the trials did not get going")
-  os.execute("kill -TERM " .. tostring(pid))
-  local rc
-  for _ = 1, 400 do
-    rc = tonumber(read(dir .. "/rc") or "")
-    if rc then
-      break
-    end
-    sleep(0.05)
-  end
+  -- Trials 1 and 2 wait after epoch 2 (of 4) for the SIGTERM the sweep
+  -- passes on; trials 3 and 4 have not started.
+  local run = h.spawn("sweep mid.yaml --jobs 2 --out cut", 2)
+  local pids, got = run.gates(2)
+  check(pids, "the trials did not reach the gate: %s", got)
+  os.execute("kill -TERM " .. run.pid)
+  local rc = run.finish()
   check(rc == 143, "exit status %s", rc)
   local before = {}
-  for id = 1, 2 do
+  for id = 1, 4 do
     local d = string.format("%s/cut/trial-%04d/", dir, id)
-    check(read(d .. "model.nnrun") ~= nil, "trial %d left no checkpoint", id)
+    if id <= 2 then
+      check(read(d .. "model.nnrun") ~= nil, "trial %d left no checkpoint", id)
+      check(epochs(id) == 2, "trial %d stopped after %d epochs, not 2", id, epochs(id))
+    else
+      check(read(d .. "log.txt") == nil, "trial %d started", id)
+    end
     before[id] = read(d .. "metrics.jsonl") or ""
-    check(epochs(id) < epochs(id, "whole"), "trial %d finished before the interrupt", id)
   end
   code, out, err = nnrun("sweep mid.yaml --jobs 2 --out cut")
   expect_exit(code, 0, out, err)
-  for id = 1, 2 do
+  for id = 1, 4 do
     local m = read(string.format("%s/cut/trial-%04d/metrics.jsonl", dir, id)) or ""
     check(m:sub(1, #before[id]) == before[id], "trial %d ran again from scratch", id)
-    check(epochs(id) == epochs(id, "whole"), "trial %d has %d epochs, %d uninterrupted", id,
-      epochs(id), epochs(id, "whole"))
+    check(epochs(id) == 4 and epochs(id, "whole") == 4, "trial %d has %d epochs, %d uninterrupted",
+      id, epochs(id), epochs(id, "whole"))
   end
   local a, b = trials("whole"), trials("cut")
-  for id = 1, 2 do
+  for id = 1, 4 do
     check(a[id] ~= nil and a[id] == b[id], "trial %d: %s vs %s", id, a[id], b[id])
   end
 end
