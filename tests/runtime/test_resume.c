@@ -3,11 +3,13 @@
  * 1. In process: N epochs straight give bitwise the same weights (and
  *    momentum) as k epochs, save, free everything, load, restore, N-k more.
  * 2. Kill and resume: a child process trains from scratch, saving a
- *    checkpoint after every epoch, and is sent SIGKILL by this process at
- *    several points (mid-epoch, and at whatever the child happens to be doing
- *    then, a save included); another child resumes from the last checkpoint
- *    on disk (or from scratch if none was written) and finishes.  Its final
- *    weights must equal those of an uninterrupted run, bitwise.
+ *    checkpoint after every epoch, and is sent SIGKILL by this process after
+ *    batch k, for several k (mid-epoch, just before and just after a save):
+ *    the child reports each batch through a pipe and waits for this process
+ *    to let it go on, so k is exact on any machine.  Another child resumes
+ *    from the last checkpoint on disk (or from scratch if none was written)
+ *    and finishes.  Its final weights must equal those of an uninterrupted
+ *    run, bitwise.
  * Every training run happens in a child process: libgomp's thread pool does
  * not survive fork(), so this process stays free of OpenMP until the end.
  *
@@ -18,7 +20,6 @@
 #include <errno.h>
 #include <signal.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "io/io.h"
@@ -79,6 +80,7 @@ typedef struct run {
     nn_trainer *tr;
     const nn_dataset *data;
     int pipe_fd; /* child: a byte per batch to the parent; -1: none */
+    int ack_fd;  /* child: waits for a byte from the parent after each */
 } run;
 
 static int save(run *r)
@@ -99,12 +101,9 @@ static int on_batch(const nn_batch_stats *s, void *user)
     (void)s;
     run *r = user;
     if (r->pipe_fd >= 0) {
-        const char c = 'b';
-        if (write(r->pipe_fd, &c, 1) != 1)
+        char c = 'b';
+        if (write(r->pipe_fd, &c, 1) != 1 || read(r->ack_fd, &c, 1) != 1)
             return -1;
-        /* Slow the child down a little so that the kills land mid-run. */
-        const struct timespec ts = {0, 300000};
-        nanosleep(&ts, NULL);
     }
     return 0;
 }
@@ -123,10 +122,10 @@ static int dump(run *r)
 
 /* Training from scratch for EPOCHS epochs, checkpointing each; returns the
  * exit status for the child. */
-static int child_train(int pipe_fd)
+static int child_train(int pipe_fd, int ack_fd)
 {
     nn_set_threads(2);
-    run r = {make_net(), NULL, make_data(), pipe_fd};
+    run r = {make_net(), NULL, make_data(), pipe_fd, ack_fd};
     nn_train_config c = make_cfg();
     c.on_epoch = on_epoch;
     c.on_batch = on_batch;
@@ -140,7 +139,7 @@ static int child_train(int pipe_fd)
 static int child_resume(void)
 {
     nn_set_threads(2);
-    run r = {NULL, NULL, make_data(), -1};
+    run r = {NULL, NULL, make_data(), -1, -1};
     nn_checkpoint *ck = NULL;
     nn_train_config c = make_cfg();
     if (access(ckpath, F_OK) == 0) {
@@ -188,7 +187,7 @@ static void test_kill_and_resume(void)
     unlink(ckpath);
     pid_t pid = fork();
     if (pid == 0)
-        _exit(child_train(-1));
+        _exit(child_train(-1, -1));
     int st = wait_child(pid);
     CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "reference run failed (status 0x%x)", st);
     size_t nref;
@@ -196,26 +195,35 @@ static void test_kill_and_resume(void)
     CHECK(ref != NULL);
     unlink(outpath);
 
-    /* 10 batches per epoch (160 rows / 16), 60 in all. */
-    const int kill_at[] = {1, 5, 11, 19, 26, 35, 44, 57};
+    /* 10 batches per epoch (160 rows / 16), 60 in all; the save of epoch e
+     * comes after batch 10 e. */
+    const int kill_at[] = {1, 5, 10, 11, 19, 26, 35, 44, 57, 60};
     for (size_t i = 0; ref && i < sizeof kill_at / sizeof kill_at[0]; i++) {
         unlink(ckpath);
-        int fds[2];
+        int fds[2], ack[2];
         if (pipe(fds) != 0)
+            return;
+        if (pipe(ack) != 0)
             return;
         pid = fork();
         if (pid == 0) {
             close(fds[0]);
-            _exit(child_train(fds[1]));
+            close(ack[1]);
+            _exit(child_train(fds[1], ack[0]));
         }
         close(fds[1]);
+        close(ack[0]);
+        /* The child waits after each batch; batch kill_at[i] gets no reply. */
         int seen = 0;
-        char c;
-        while (seen < kill_at[i] && read(fds[0], &c, 1) == 1)
-            seen++;
+        char c = 'a';
+        while (read(fds[0], &c, 1) == 1 && ++seen < kill_at[i])
+            if (write(ack[1], &c, 1) != 1)
+                break;
+        CHECK_MSG(seen == kill_at[i], "the child reported %d batches, not %d", seen, kill_at[i]);
         kill(pid, SIGKILL);
         st = wait_child(pid);
         close(fds[0]);
+        close(ack[1]);
         CHECK_MSG(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "kill at batch %d: the child was not killed (status 0x%x)",
                   kill_at[i], st);
         nn_checkpoint *ck = NULL;
@@ -225,6 +233,10 @@ static void test_kill_and_resume(void)
             epoch = nn_checkpoint_epoch(ck);
             nn_checkpoint_free(ck);
         }
+        /* Killed before the save after batch 10 e: the last is epoch e - 1's. */
+        const int64_t want = (kill_at[i] - 1) / 10;
+        CHECK_MSG(epoch == (want ? want : -1), "killed after batch %d: checkpoint of epoch %lld",
+                  kill_at[i], (long long)epoch);
         pid = fork();
         if (pid == 0)
             _exit(child_resume());
@@ -260,7 +272,7 @@ static void test_in_process(void)
     nn_trainer *tb = NULL;
     CHECK_OK(nn_trainer_create(b, &c, &tb));
     CHECK_OK(nn_train(tb, data, NULL, SPLIT, NULL));
-    run r = {b, tb, data, -1};
+    run r = {b, tb, data, -1, -1};
     CHECK_INT(0, save(&r));
     nn_trainer_free(tb);
     nn_net_free(b);
