@@ -205,6 +205,55 @@ static void all_cases(const char *kern)
         one_case(&big[s], kern);
 }
 
+/* The row panels of packed A fit the static workspace for every shape
+ * (issue 9, item 1: K = 784 with M = 2665..2670 or 3997..4002, K = 4096
+ * with M = 505..510 packed past it).  The plan is checked for every M up
+ * to 12000 at the reported K, and near 1..4 panels' worth of rows for many
+ * K; then real products at the panel limits (under ASan, make sanitize, a
+ * write past the workspace is reported), checked against the reference
+ * and across thread counts. */
+static void panel_limits(const char *kern)
+{
+    int64_t cap = 0;
+    static const int64_t every_k[] = {784, 4096};
+    for (size_t ki = 0; ki < sizeof every_k / sizeof *every_k; ki++)
+        for (int64_t M = 1; M <= 12000; M++) {
+            const int64_t used = nn_gemm_a_panel_floats(M, every_k[ki], &cap);
+            if (used > cap) {
+                CHECK(0, "M=%lld K=%lld: a row panel packs %lld floats into a %lld-float workspace",
+                      (long long)M, (long long)every_k[ki], (long long)used, (long long)cap);
+                break;
+            }
+        }
+    static const int64_t Ks[] = {1, 7, 255, 300, 784, 1000, 1500, 2048, 4096, 10000, 100000, 174762};
+    for (size_t ki = 0; ki < sizeof Ks / sizeof *Ks; ki++) {
+        const int64_t K = Ks[ki];
+        nn_gemm_a_panel_floats(1, K, &cap);
+        if (cap == 0)
+            return; /* the BLAS backend: no workspace */
+        const int64_t rows = cap / (6 * K) * 6; /* one panel's rows (MR = 6) */
+        for (int64_t p = 1; p <= 4; p++)
+            for (int64_t M = p * rows - 20; M <= p * rows + 20; M++) {
+                const int64_t used = nn_gemm_a_panel_floats(M, K, &cap);
+                CHECK(M < 1 || used <= cap, "M=%lld K=%lld: a row panel packs %lld floats into %lld",
+                      (long long)M, (long long)K, (long long)used, (long long)cap);
+            }
+    }
+    static const int64_t run_k[] = {784, 4096};
+    int n = 0;
+    for (size_t ki = 0; ki < sizeof run_k / sizeof *run_k; ki++) {
+        const int64_t rows = cap / (6 * run_k[ki]) * 6;
+        for (int64_t p = 1; p <= 3; p++) {
+            const int64_t Ms[] = {p * rows, p * rows + 1, p * rows + 7};
+            for (size_t mi = 0; mi < sizeof Ms / sizeof *Ms; mi++, n++) {
+                const gcase g = {n & 1, (n >> 1) & 1, Ms[mi], 5, run_k[ki], 1.0f,
+                                 (n % 3) ? 0.0f : 0.5f, 0};
+                one_case(&g, kern);
+            }
+        }
+    }
+}
+
 /* K == 0 and alpha == 0: C = beta * C and A, B (here NaN) are not read;
  * M or N == 0: nothing is touched. */
 static void edge_cases(void)
@@ -268,6 +317,7 @@ int main(void)
             continue;
         }
         all_cases(kerns[i]);
+        panel_limits(kerns[i]);
     }
     nn_gemm_force_kernel(NULL);
     concurrent_calls();

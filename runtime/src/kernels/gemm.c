@@ -351,6 +351,32 @@ static void gemm_owned(const nn_gemm_kern *kr, int nt, float *wb, int64_t ch_n, 
     }
 }
 
+/* Row panels of gemm_shared_a for nir_all MR-row slivers of K columns:
+ * panel p holds slivers [nir_all*p/panels, nir_all*(p+1)/panels), at most
+ * ceil(nir_all/panels) of them, and with panels = ceil(nir_all/cap) that is
+ * at most cap, the slivers of MR x K floats that fit A_WS (MR * K <= A_WS).
+ * (Dividing the total floats by A_WS instead gives panels whose share of
+ * slivers, rounded up, can pass A_WS: issue 9, item 1.) */
+static int64_t a_panels(int64_t nir_all, int64_t K)
+{
+    const int64_t cap = A_WS / (MR * K);
+    return (nir_all + cap - 1) / cap;
+}
+
+int64_t nn_gemm_a_panel_floats(int64_t M, int64_t K, int64_t *capacity)
+{
+    *capacity = A_WS;
+    if (M <= 0 || K <= 0 || MR * K > A_WS)
+        return 0;
+    const int64_t nir_all = (M + MR - 1) / MR, panels = a_panels(nir_all, K);
+    int64_t most = 0;
+    for (int64_t p = 0; p < panels; p++) {
+        const int64_t nir = nir_all * (p + 1) / panels - nir_all * p / panels;
+        most = nir > most ? nir : most;
+    }
+    return most * MR * K;
+}
+
 /* The team packs op(A) for a panel of rows (all of K, K block by K block,
  * in MR-row slivers; as many rows as fit wa's A_WS floats), then deals the
  * columns out in units of w columns, dynamically, so a thread slowed down
@@ -365,8 +391,7 @@ static void gemm_shared_a(const nn_gemm_kern *kr, int nt, float *wa, float *wb, 
 {
     const int64_t nir_all = (M + MR - 1) / MR, njr = (N + NR - 1) / NR;
     const int64_t nkb = (K + KC_MAX - 1) / KC_MAX;
-    /* Row panels: near-equal numbers of slivers, each panel's A in wa. */
-    const int64_t panels = (nir_all * MR * K + A_WS - 1) / A_WS;
+    const int64_t panels = a_panels(nir_all, K);
     /* About UNITS_PER_THREAD units per thread, each a whole number of
      * slivers. */
     const int64_t per = (njr + UNITS_PER_THREAD * nt - 1) / (UNITS_PER_THREAD * nt);
@@ -415,6 +440,14 @@ static void gemm_shared_a(const nn_gemm_kern *kr, int nt, float *wa, float *wb, 
             /* (the loop's implicit barrier: A is not repacked under a unit) */
         }
     }
+}
+#else
+int64_t nn_gemm_a_panel_floats(int64_t M, int64_t K, int64_t *capacity)
+{
+    (void)M;
+    (void)K;
+    *capacity = 0;
+    return 0;
 }
 #endif
 

@@ -50,4 +50,10 @@ const char *nn_gemm_kernel_name(void);
  * backend. */
 int nn_gemm_force_kernel(const char *name);
 
+/* For tests: how many floats of the static A workspace (its size in
+ * *capacity) the largest row panel of an M x K product packs; 0 when the
+ * product does not use it (the BLAS backend, or K too large for one
+ * sliver). */
+int64_t nn_gemm_a_panel_floats(int64_t M, int64_t K, int64_t *capacity);
+
 #endif
