@@ -271,6 +271,10 @@ static int d_is_compact(lua_State *L) {
 
 static int d_release(lua_State *L) {
     l_dataset *ud = (l_dataset *)luaL_checkudata(L, 1, NNL_DATASET);
+    if (ud->busy) {
+        return luaL_error(L, "cannot close the dataset: a running nn.fit uses it "
+                             "(close it after nn.fit returns)");
+    }
     nn_dataset_free(ud->d);
     ud->d = NULL;
     return 0;

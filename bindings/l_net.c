@@ -510,6 +510,10 @@ static int l_load(lua_State *L) {
 
 static int n_release(lua_State *L) {
     l_net *ud = (l_net *)luaL_checkudata(L, 1, NNL_NET);
+    if (ud->busy) {
+        return luaL_error(L, "cannot close the network: a running nn.fit trains it "
+                             "(close it after nn.fit returns)");
+    }
     nn_net_free(ud->net);
     ud->net = NULL;
     return 0;

@@ -25,6 +25,10 @@ typedef struct fit_ctx {
 
 static int tr_release(lua_State *L) {
     l_trainer *ud = (l_trainer *)luaL_checkudata(L, 1, NNL_TRAINER);
+    if (ud->running) {
+        return luaL_error(L, "cannot close the trainer inside nn.fit's callbacks "
+                             "(nn.fit closes it when it returns)");
+    }
     nn_trainer_free(ud->tr);
     ud->tr = NULL;
     return 0;
@@ -170,6 +174,7 @@ static int l_fit(lua_State *L) {
                                        "on_epoch", "on_batch",  "resume",   NULL};
     l_net *net = nnl_check_net(L, 1);
     l_dataset *data = nnl_check_dataset(L, 2);
+    l_dataset *valud = NULL;
     const nn_dataset *val = NULL;
     nn_train_config cfg = nn_train_defaults();
     l_schedule sched;
@@ -180,7 +185,12 @@ static int l_fit(lua_State *L) {
         luaL_checktype(L, 3, LUA_TTABLE);
         nnl_check_options(L, 3, 3, NULL, keys);
     }
-    lua_settop(L, 3);
+    if (net->busy) {
+        return luaL_argerror(L, 1, "the network is being trained by a running nn.fit");
+    }
+    /* Slot 4 anchors the validation set: a callback may drop the option
+     * table's reference to it, and it must not be collected mid-run. */
+    lua_settop(L, 4);
     if (lua_istable(L, 3)) {
         if (lua_getfield(L, 3, "loss") != LUA_TNIL) {
             cfg.loss = nnl_check_loss_kind(L, lua_gettop(L), 3);
@@ -207,8 +217,10 @@ static int l_fit(lua_State *L) {
                                                  luaL_typename(L, -1)));
             }
             val = v->d;
+            valud = v;
+            lua_copy(L, -1, 4);
         }
-        lua_settop(L, 3);
+        lua_settop(L, 4);
     }
     lua_Integer epochs = nnl_opt_integer(L, 3, 3, NULL, "epochs", 1);
     lua_Integer batch = nnl_opt_integer(L, 3, 3, NULL, "batch_size", cfg.batch_size);
@@ -262,7 +274,21 @@ static int l_fit(lua_State *L) {
         return nnl_fail(L, s);
     }
     luaL_checkstack(L, 8, "nn.fit callbacks");
+    /* Pinned while the loop runs: the callbacks cannot close what it uses.
+     * Nothing between here and the unpinning raises. */
+    net->busy++;
+    data->busy++;
+    if (valud) {
+        valud->busy++;
+    }
+    tr->running = 1;
     s = epochs > 0 ? nn_train(tr->tr, data->d, val, (int64_t)epochs, &done) : NN_OK;
+    tr->running = 0;
+    net->busy--;
+    data->busy--;
+    if (valud) {
+        valud->busy--;
+    }
     if (epochs < 0) {
         epochs = 0;
     }
@@ -510,13 +536,14 @@ static int l_gradcheck(lua_State *L) {
 
 void nnl_open_train(lua_State *L) {
     static const luaL_Reg meta[] = {{"__gc", tr_release}, {"__close", tr_release}, {NULL, NULL}};
+    static const luaL_Reg methods[] = {{"close", tr_release}, {NULL, NULL}};
     static const luaL_Reg ck_meta[] = {{"__gc", ck_release}, {"__close", ck_release}, {NULL, NULL}};
     static const luaL_Reg funcs[] = {{"fit", l_fit},
                                      {"evaluate", l_evaluate},
                                      {"metrics", l_metrics},
                                      {"gradcheck", l_gradcheck},
                                      {NULL, NULL}};
-    nnl_newclass(L, NNL_TRAINER, NULL, meta);
+    nnl_newclass(L, NNL_TRAINER, methods, meta);
     nnl_newclass(L, NNL_CHECKPOINT, NULL, ck_meta);
     nnl_setfuncs(L, funcs);
 }

@@ -30,19 +30,24 @@ typedef struct l_tensor {
     nn_tensor *t;
 } l_tensor;
 
+/* busy: the running nn.fit calls that use the object; it cannot be closed
+ * while busy > 0 (their loop would use freed memory). */
 typedef struct l_net {
     nn_net *net;
+    int busy;
 } l_net;
 
 typedef struct l_dataset {
     nn_dataset *d;
+    int busy;
 } l_dataset;
 
 /* nnrun.Trainer: the runtime trainer of a running nn.fit, passed to its
- * on_epoch callback (for net:save{ trainer = }); closed when nn.fit returns.
- * User value 1: the network. */
+ * on_epoch callback (for net:save{ trainer = }); closed when nn.fit returns
+ * (running: it cannot be closed before).  User value 1: the network. */
 typedef struct l_trainer {
     nn_trainer *tr;
+    int running;
 } l_trainer;
 
 /* nnrun.Checkpoint: a checkpoint read for nn.fit{ resume = } (internal). */

@@ -97,6 +97,9 @@ function M.parse(args)
       o.debug = true
     elseif name == "--out" then
       o.out = value()
+      if o.out == "" then
+        usage_error("option --out needs a directory, got an empty string")
+      end
     elseif name == "--threads" then
       o.threads = parse_count(value(), name, 1, 4096)
     elseif name == "--jobs" then
@@ -109,6 +112,9 @@ function M.parse(args)
       o.resume = true
       if inline or require("nnrun.checkpoint").is_dir_argument(args[i + 1]) then
         o.resume_dir = value()
+        if o.resume_dir == "" then
+          usage_error("option --resume needs a directory, got an empty string")
+        end
       end
     elseif name == "--set" then
       local s = value()

@@ -196,9 +196,30 @@ function cases.error_io()
   expect_stderr(err, "nnrun: cannot create the run directory /dev/null/run (/dev/null: File exists)")
 end
 
+-- An empty --out (or --resume DIR) is refused like an empty
+-- output.directory, before anything else: it used to mean "/".
+function cases.error_empty_out()
+  for _, args in ipairs({ "x.yaml --out ''", "sweep x.yaml --out ''", "x.yaml --out=",
+    "--out '' x.yaml" }) do
+    local code, out, err = nnrun(args)
+    expect_exit(code, 2, out, err)
+    expect_stderr(err, "nnrun: option --out needs a directory, got an empty string")
+  end
+  local code, out, err = nnrun("x.yaml --resume ''")
+  expect_exit(code, 2, out, err)
+  expect_stderr(err, "nnrun: option --resume needs a directory, got an empty string")
+end
+
 function cases.leak()
   local code, out, err = nnrun(string.format("%s/tests/e2e/leak.lua", sh_quote(src)))
   expect_exit(code, 0, out, err)
+end
+
+-- Closing what a running nn.fit uses, from its callbacks (fit_close.lua).
+function cases.fit_close()
+  local code, out, err = nnrun(string.format("%s/tests/e2e/fit_close.lua", sh_quote(src)))
+  expect_exit(code, 0, out, err)
+  check(out == "fit_close: ok\n", "stdout %s", out)
 end
 
 -- A number of a JSON file as written (the text, so that equal means bitwise).
