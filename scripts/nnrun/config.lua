@@ -825,6 +825,29 @@ function M.resolve(exp, opts)
   return r
 end
 
+-- config.object_note(resolved, file) -> nil, or why the config.yaml of the
+-- resolved experiment cannot run again: the runtime objects a Lua
+-- experiment passed (nn.dataset, nn.sequential, ...) are only written as
+-- their descriptions.  "data.train, model and optimizer are Lua objects of
+-- FILE (run that script instead)".
+function M.object_note(r, file)
+  local paths = {}
+  local d = type(r.data) == "table" and r.data or {}
+  for _, p in ipairs({ { d.train, "data.train" }, { d.test, "data.test" }, { r.model, "model" },
+    { r.optimizer, "optimizer" }, { r.schedule, "schedule" } }) do
+    if object_type(p[1]) then
+      paths[#paths + 1] = p[2]
+    end
+  end
+  if #paths == 0 then
+    return nil
+  end
+  local list = #paths == 1 and paths[1]
+    or (table.concat(paths, ", ", 1, #paths - 1) .. " and " .. paths[#paths])
+  return string.format("%s %s Lua object%s of %s (run that script instead)", list,
+    #paths == 1 and "is a" or "are", #paths == 1 and "" or "s", file or "the script")
+end
+
 -- One line for an error: "<where>: key.path: problem".  where is
 -- opts.locate(path) -> "file:line:col" when it knows the key, else
 -- opts.source (the file name).  The root's path "" is left out.

@@ -24,17 +24,24 @@ M.FASHION_DIR = "/usr/share/datasets/fashion-mnist"
 M.FASHION_CLASSES = { "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
   "Sneaker", "Bag", "Ankle boot" }
 
--- Is d (a data section) one that this module handles?
-function M.is_file_source(d)
+-- The source key of d (a data section, or its `test`: "fashion_mnist",
+-- "idx" or "csv"), the first one it has, or nil.  The resolved section
+-- holds no other mark of its source, so config.yaml runs again as it is.
+function M.kind(d)
   if type(d) ~= "table" then
-    return false
+    return nil
   end
   for _, k in ipairs(M.SOURCES) do
     if d[k] ~= nil then
-      return true
+      return k
     end
   end
-  return false
+  return nil
+end
+
+-- Is d (a data section) one that this module handles?
+function M.is_file_source(d)
+  return M.kind(d) ~= nil
 end
 
 -- The source sub-tables, by kind: spec of each key (see config's field).
@@ -129,7 +136,6 @@ function M.resolve(c, d, seed, h)
   if not kind then
     return nil, meta
   end
-  out.source = kind
   out[kind] = resolve_source(c, h, kind, d[kind], "data." .. kind)
   if kind == "fashion_mnist" then
     meta.features, meta.classes, meta.target_cols = 784, 10, 1
@@ -152,7 +158,7 @@ function M.resolve(c, d, seed, h)
       local tk = one_source(c, h, d.test, "data.test", { "idx", "csv" })
       h.check_keys(c, d.test, "data.test", { "idx", "csv" })
       if tk then
-        out.test = { source = tk }
+        out.test = {}
         out.test[tk] = resolve_source(c, h, tk, d.test[tk], "data.test." .. tk)
       end
     end
@@ -191,11 +197,11 @@ M.load_source = load_source
 -- data.load_test(d) -> the test set of a resolved file data section as
 -- stored (no normalisation), or nil when it is split off the source.
 function M.load_test(nn, d, classes)
-  if d.source == "fashion_mnist" then
+  if M.kind(d) == "fashion_mnist" then
     return load_source(nn, "fashion_mnist", d.fashion_mnist, "test")
   elseif d.test then
-    local t = d.test
-    return load_source(nn, t.source, t[t.source], "test", classes)
+    local tk = M.kind(d.test)
+    return load_source(nn, tk, d.test[tk], "test", classes)
   end
   return nil
 end
@@ -207,7 +213,8 @@ end
 function M.build(r)
   local nn = require "nnrun"
   local d = r.data
-  local full = load_source(nn, d.source, d[d.source], "train")
+  local kind = M.kind(d)
+  local full = load_source(nn, kind, d[kind], "train")
   local names = full:class_names()
   local opts = { stratify = d.stratify }
   local train, test = full, M.load_test(nn, d, names)

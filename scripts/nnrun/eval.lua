@@ -229,9 +229,10 @@ local function experiment_test(file)
     usage_error("%s", config.format_error(errs[1], { source = file }))
   end
   local d = r.data
-  if d.source then
-    local data = require "nnrun.data"
-    local full = data.load_source(nn, d.source, d[d.source], "train")
+  local data = require "nnrun.data"
+  local kind = data.kind(d)
+  if kind then
+    local full = data.load_source(nn, kind, d[kind], "train")
     local names = full:class_names()
     local test = data.load_test(nn, d, names)
     if not test and d.test_split > 0 then

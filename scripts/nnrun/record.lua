@@ -44,7 +44,13 @@ local function dumpable(v)
   return v
 end
 
-function M.config_text(cfg)
+-- note: why the configuration cannot run again (config.object_note), put
+-- first as a comment.
+function M.config_text(cfg, note)
+  if note then
+    return "# This configuration cannot be run again: " .. note:gsub(" are ", "\n# are ", 1)
+      .. ".\n" .. M.config_text(cfg)
+  end
   local doc = dumpable(cfg)
   if nn.yaml and nn.yaml.dump then
     local ok, text = pcall(nn.yaml.dump, doc, { key_order = KEY_ORDER })
@@ -59,7 +65,8 @@ end
 -- record.new(cli, opts) -> recorder
 --   cli: the options the command passes to a script (its `...`), or nil:
 --        out (run directory), quiet, mode ("tty" | "lines" | "quiet")
---   opts: name, config (table written to config.yaml), directory (parent of
+--   opts: name, config (table written to config.yaml), config_note (why it
+--         cannot run again, see config.object_note), directory (parent of
 --         the default run directory, "runs"), epochs (for the progress),
 --         resume_epochs (continuing the run in cli.out: keep that many
 --         lines of its metrics.jsonl)
@@ -85,7 +92,8 @@ function M.new(cli, opts)
   if not ok then
     io_fail(string.format("cannot create the run directory %s (%s)", dir, err))
   end
-  ok, err = util.write_file(dir .. "/config.yaml", M.config_text(opts.config or { name = name }))
+  ok, err = util.write_file(dir .. "/config.yaml", M.config_text(opts.config or { name = name },
+    opts.config_note))
   if not ok then
     io_fail(err)
   end

@@ -16,7 +16,7 @@ end
 -- Builds the train / validation / test datasets.
 function M.build_data(r)
   local d = r.data
-  if d.source then
+  if require("nnrun.data").is_file_source(d) then
     return require("nnrun.data").build(r)
   end
   local full
@@ -107,7 +107,8 @@ end
 -- runner.run(resolved, cli) -> summary, exit status (0 ok, 1 run failed)
 --   cli: out (run directory; default output.directory/<name>-<timestamp>),
 --        mode ("tty" | "lines" | "quiet", see nnrun.progress), quiet,
---        resume (a run directory holding model.nnrun: continue that run)
+--        resume (a run directory holding model.nnrun: continue that run),
+--        file (the experiment's file, named when its config cannot run again)
 -- Errors in building (bad arguments) are raised; a failing run (divergence,
 -- I/O) is reported in summary.status and the exit status.
 function M.run(r, cli)
@@ -125,13 +126,18 @@ function M.run(r, cli)
     local _, info = nn.load(resume_path)
     resume_epochs = info.epoch
   end
+  local note = require("nnrun.config").object_note(r, cli.file)
   local rec = record.new({ out = cli.resume or cli.out, quiet = cli.quiet, mode = cli.mode },
-    { name = r.name, config = r, directory = r.output.directory, epochs = r.train.epochs,
-      resume_epochs = resume_epochs })
+    { name = r.name, config = r, config_note = note, directory = r.output.directory,
+      epochs = r.train.epochs, resume_epochs = resume_epochs })
+  if note then
+    io.stderr:write(string.format("nnrun: %s/config.yaml cannot be run again: %s\n",
+      rec.directory, note))
+  end
   local out = r.output
   local saver = checkpoint.new(rec.directory, { every = out.checkpoint_every or 1,
     best = out.checkpoint_best ~= "none" and out.checkpoint_best or nil,
-    config = record.config_text(r), norm = data.train, net = net })
+    config = record.config_text(r, note), norm = data.train, net = net })
 
   local stop = r.train.early_stopping and M.early_stopper(r.train.early_stopping)
   local already_stopped = false -- resuming a run that early stopping ended

@@ -1,0 +1,206 @@
+-- End-to-end cases of the data section and of what a run records about it
+-- (run under the stock lua5.4, loading no nnrun code):
+--   lua5.4 data.lua NNRUN SOURCE_DIR WORK_DIR CASE
+-- roundtrip_*: a run's config.yaml, run again, gives the same figures bit
+-- for bit (config.yaml, metrics.jsonl without the timings, summary.json
+-- without the timings, model.nnrun), for every data source.
+local exe, src, work, case = arg[1], arg[2], arg[3], arg[4]
+local here = arg[0]:match("^(.*)/[^/]*$") or "."
+local harness = dofile(here .. "/harness.lua")
+local dir = work .. "/data_" .. case
+local h = harness.new(exe, dir)
+local q, read, write, check, expect_exit = h.q, h.read, h.write, h.check, h.expect_exit
+local SKIP = 77
+
+-- A deterministic generator of numbers in [0, 1).
+local function lcg(seed)
+  local s = seed
+  return function()
+    s = (s * 1103515245 + 12345) % 2147483648
+    return s / 2147483648
+  end
+end
+
+-- An iris-like CSV: 4 features, text classes in `label`, n rows.
+local function class_csv(name, n, seed, opts)
+  opts = opts or {}
+  local r = lcg(seed)
+  local kinds = opts.kinds or { "setosa", "versicolor", "virginica" }
+  local lines = opts.header == false and {} or { "a,b,c,d,species" }
+  for i = 1, n do
+    local k = (i - 1) % #kinds
+    lines[#lines + 1] = string.format("%.3f,%.3f,%.3f,%.3f,%s", k + r(), 2 * k + r(), r(),
+      r() - k, kinds[k + 1])
+  end
+  write(dir .. "/" .. name, table.concat(lines, "\n") .. "\n")
+end
+
+-- A regression CSV: y = 100 + 50 x1 - 30 x2 + noise.
+local function regression_csv(name, n, seed)
+  local r = lcg(seed)
+  local lines = { "x1,x2,y" }
+  for _ = 1, n do
+    local a, b = r(), r()
+    lines[#lines + 1] = string.format("%.4f,%.4f,%.4f", a, b, 100 + 50 * a - 30 * b + r())
+  end
+  write(dir .. "/" .. name, table.concat(lines, "\n") .. "\n")
+end
+
+-- IDX images (n of 3x3 bytes) and labels (classes).
+local function idx_files(prefix, n, classes, seed)
+  local r = lcg(seed)
+  local img = { string.pack(">I4I4I4I4", 0x803, n, 3, 3) }
+  local lab = { string.pack(">I4I4", 0x801, n) }
+  for i = 0, n - 1 do
+    local k = i % classes
+    for p = 0, 8 do
+      img[#img + 1] = string.char(math.floor(((p % classes == k) and 150 or 0) + 100 * r()))
+    end
+    lab[#lab + 1] = string.char(k)
+  end
+  write(dir .. "/" .. prefix .. "-images.idx", table.concat(img))
+  write(dir .. "/" .. prefix .. "-labels.idx", table.concat(lab))
+end
+
+-- summary.json and metrics.jsonl without the fields that are timings.
+local function untimed(text)
+  return (text:gsub('"seconds":[-%d.eE+]+', '"seconds":T')
+    :gsub('"wall_seconds": [-%d.eE+]+', '"wall_seconds": T')
+    :gsub('"samples_per_second": [-%d.eE+]+', '"samples_per_second": T'))
+end
+
+-- Runs FILE (args: extra arguments) into a/, then a/config.yaml into b/,
+-- and checks the two runs are the same.  Returns a's directory.
+local function roundtrip(file, args)
+  local code, out, err = h.nnrun(string.format("%s --out a --quiet --threads 2 %s", q(file),
+    args or ""))
+  expect_exit(code, 0, out, err)
+  check(err == "", "first run's stderr: %s", err)
+  code, out, err = h.nnrun("a/config.yaml --out b --quiet --threads 2")
+  expect_exit(code, 0, out, err)
+  check(err == "", "second run's stderr: %s", err)
+  local ca, cb = read(dir .. "/a/config.yaml") or "", read(dir .. "/b/config.yaml") or ""
+  check(ca == cb, "config.yaml differs:\n%s\n----\n%s", ca, cb)
+  for _, f in ipairs({ "metrics.jsonl", "summary.json" }) do
+    local a, b = untimed(read(dir .. "/a/" .. f) or "a"), untimed(read(dir .. "/b/" .. f) or "b")
+    check(a == b, "%s differs:\n%s\n----\n%s", f, a, b)
+  end
+  local ma, mb = read(dir .. "/a/model.nnrun"), read(dir .. "/b/model.nnrun")
+  check(ma ~= nil and ma == mb, "model.nnrun differs (%s, %s bytes)", ma and #ma, mb and #mb)
+  return ca
+end
+
+local cases = {}
+
+function cases.roundtrip_generators()
+  for _, e in ipairs({ "xor", "digits03", "regression" }) do
+    os.execute("rm -rf " .. q(dir .. "/a") .. " " .. q(dir .. "/b"))
+    roundtrip(src .. "/experiments/" .. e .. ".yaml", "--set train.epochs=3")
+  end
+end
+
+function cases.roundtrip_csv()
+  class_csv("iris.csv", 120, 1)
+  class_csv("iris-test.csv", 30, 2)
+  write(dir .. "/iris.yaml", [[
+name: iris
+data:
+  csv: { path: iris.csv, label: species }
+  test: { csv: { path: iris-test.csv, label: species } }
+model:
+  input: 4
+  layers: [{dense: 8, activation: relu}, {dense: 3}]
+loss: cross_entropy
+optimizer: { lr: 0.1, momentum: 0.9 }
+train: { epochs: 4, batch_size: 16, validation_split: 0.2 }
+]])
+  local text = roundtrip(dir .. "/iris.yaml")
+  check(not text:find("source"), "config.yaml holds an internal key:\n%s", text)
+end
+
+function cases.roundtrip_csv_regression()
+  regression_csv("reg.csv", 200, 3)
+  write(dir .. "/reg.yaml", [[
+name: reg
+data:
+  csv: { path: reg.csv, label: y, target: regression }
+  test_split: 0.25
+model:
+  input: 2
+  layers: [{dense: 8, activation: tanh}, {dense: 1}]
+loss: mse
+optimizer: { lr: 0.01 }
+train: { epochs: 3, batch_size: 16 }
+]])
+  roundtrip(dir .. "/reg.yaml")
+end
+
+function cases.roundtrip_idx()
+  idx_files("train", 200, 4, 5)
+  idx_files("test", 40, 4, 6)
+  write(dir .. "/idx.yaml", [[
+name: idx
+data:
+  idx: { images: train-images.idx, labels: train-labels.idx, classes: 4 }
+  test: { idx: { images: test-images.idx, labels: test-labels.idx, classes: 4 } }
+model:
+  input: 9
+  layers: [{dense: 8, activation: relu}, {dense: 4}]
+loss: cross_entropy
+optimizer: { lr: 0.1 }
+train: { epochs: 3, batch_size: 20 }
+]])
+  roundtrip(dir .. "/idx.yaml")
+end
+
+-- The default experiment of `make run` (one epoch of it).
+function cases.roundtrip_fashion_mnist()
+  if not read("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz") then
+    io.stderr:write("SKIP: dataset-fashion-mnist is not installed\n")
+    os.exit(SKIP)
+  end
+  -- One epoch on 6000 images (the other 54000 validate) keeps it short.
+  roundtrip(src .. "/experiments/fashion_mnist.yaml", "--set train.epochs=1 "
+    .. "--set train.validation_split=0.9 --set output.checkpoint_best=none")
+end
+
+-- A Lua experiment that passes objects (nn.dataset, nn.sequential, ...):
+-- its config.yaml says it cannot run again, and so does stderr.
+function cases.lua_objects()
+  local code, out, err = h.nnrun(string.format("%s --out a --quiet --set train.epochs=2",
+    q(src .. "/experiments/regression.lua")))
+  expect_exit(code, 0, out, err)
+  local want = "nnrun: a/config.yaml cannot be run again: data.train, data.test, model, "
+    .. "optimizer and schedule are Lua objects of " .. src .. "/experiments/regression.lua "
+    .. "(run that script instead)\n"
+  check(err == want, "stderr:\n%s\nexpected:\n%s", err, want)
+  local text = read(dir .. "/a/config.yaml") or ""
+  local head = "# This configuration cannot be run again: data.train, data.test, model, "
+    .. "optimizer and schedule\n# are Lua objects of " .. src .. "/experiments/regression.lua "
+    .. "(run that script instead).\n"
+  check(text:sub(1, #head) == head, "config.yaml begins:\n%s\nexpected:\n%s",
+    text:sub(1, #head + 40), head)
+  code, out, err = h.nnrun("a/config.yaml --out b --quiet")
+  expect_exit(code, 2, out, err)
+  check(not read(dir .. "/b/config.yaml"), "b/ created")
+  -- A Lua experiment of plain tables records a config that runs again.
+  write(dir .. "/plain.lua", [[
+return { name = "plain", data = { generator = "xor" }, loss = "bce",
+  model = { layers = { { dense = 4, activation = "tanh" }, { dense = 1, activation = "sigmoid" } } },
+  optimizer = { lr = 0.5 }, train = { epochs = 5, batch_size = 4 } }
+]])
+  os.execute("rm -rf " .. q(dir .. "/a") .. " " .. q(dir .. "/b"))
+  local t = roundtrip(dir .. "/plain.lua")
+  check(not t:find("^#"), "plain config.yaml has a comment:\n%s", t)
+end
+
+local fn = cases[case]
+if not fn then
+  io.stderr:write("unknown case ", tostring(case), "\n")
+  os.exit(2)
+end
+fn()
+if h.failures() > 0 then
+  os.exit(1)
+end
+print("ok " .. case)
