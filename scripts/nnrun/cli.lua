@@ -10,6 +10,7 @@
 -- bad configuration.  Errors are one line on stderr, `nnrun: ...`.
 local nn = require "nnrun"
 local config = require "nnrun.config"
+local options = require "nnrun.options"
 local util = require "nnrun.util"
 
 local M = {}
@@ -45,79 +46,23 @@ run directory per trial; --threads T: threads of each trial):
 
 exit status: 0 success, 1 the run failed, 2 bad usage or configuration]]
 
--- An error the CLI reports and maps to an exit status.
-local function usage_error(fmt, ...)
-  error({ exit = 2, message = string.format(fmt, ...) }, 0)
-end
+local usage_error = options.usage_error
 
-local function need_value(args, i, opt)
-  local v = args[i + 1]
-  if v == nil then
-    usage_error("option %s needs a value (see nnrun --help)", opt)
-  end
-  return v
-end
-
-local function parse_count(v, opt, min, max)
-  local n = math.tointeger(tonumber(v))
-  if not n or n < min then
-    usage_error("option %s needs an integer >= %d, got '%s'", opt, min, v)
-  elseif max and n > max then
-    usage_error("option %s needs an integer <= %d, got '%s'", opt, max, v)
-  end
-  return n
-end
-
--- cli.parse(args) -> options table; raises usage errors.
-function M.parse(args)
-  local o = { set = {} }
-  local i = 1
-  if args[1] == "sweep" then
-    o.sweep = true
-    i = 2
-  end
-  while i <= #args do
-    local a = args[i]
-    local name, inline = a:match("^(%-%-[%w-]+)=(.*)$")
-    name = name or a
-    local function value()
-      if inline then
-        return inline
-      end
-      i = i + 1
-      return need_value(args, i - 1, name)
-    end
-    if name == "--help" or name == "-h" then
-      o.help = true
-    elseif name == "--version" then
-      o.version = true
-    elseif name == "--quiet" or name == "-q" then
-      o.quiet = true
-    elseif name == "--debug" then
-      o.debug = true
-    elseif name == "--out" then
-      o.out = value()
-      if o.out == "" then
-        usage_error("option --out needs a directory, got an empty string")
-      end
-    elseif name == "--threads" then
-      o.threads = parse_count(value(), name, 1, 4096)
-    elseif name == "--jobs" then
-      o.jobs = parse_count(value(), name, 1, 4096)
-    elseif name == "--shard" then
-      o.shard = value()
-    elseif name == "--seed" then
-      o.seed = parse_count(value(), name, 0)
-    elseif name == "--resume" then
+-- The options of `nnrun FILE` and `nnrun sweep FILE` (one set: each
+-- command says which of them it does not use).
+local RUN_OPTIONS = {
+  options.OUT, options.THREADS, options.QUIET, options.DEBUG, options.HELP,
+  { "--version", key = "version" },
+  { "--seed", key = "seed", value = "count", min = 0 },
+  { "--jobs", key = "jobs", value = "count", min = 1, max = 4096 },
+  { "--shard", key = "shard", value = "string" },
+  { "--resume", value = "dir",
+    optional = function(next) return require("nnrun.checkpoint").is_dir_argument(next) end,
+    apply = function(o, v)
       o.resume = true
-      if inline or require("nnrun.checkpoint").is_dir_argument(args[i + 1]) then
-        o.resume_dir = value()
-        if o.resume_dir == "" then
-          usage_error("option --resume needs a directory, got an empty string")
-        end
-      end
-    elseif name == "--set" then
-      local s = value()
+      o.resume_dir = v
+    end },
+  { "--set", value = "string", apply = function(o, s)
       local path, v = s:match("^([^=]+)=(.*)$")
       if not path then
         usage_error("option --set needs KEY.PATH=VALUE, got '%s'", s)
@@ -127,21 +72,22 @@ function M.parse(args)
         usage_error("option --set: %s", perr)
       end
       o.set[#o.set + 1] = { path = path, text = v }
-    elseif a == "-" or a:sub(1, 1) ~= "-" then
+    end },
+}
+
+-- cli.parse(args) -> options table of `nnrun FILE` or `nnrun sweep FILE`;
+-- raises usage errors.
+function M.parse(args)
+  local sweep = args[1] == "sweep"
+  return options.parse(args, sweep and 2 or 1, RUN_OPTIONS, {
+    init = { set = {}, sweep = sweep or nil },
+    positional = function(o, a)
       if o.file then
         usage_error("unexpected argument '%s' (one FILE only; see nnrun --help)", a)
       end
       o.file = a
-    else
-      local known = { "--out", "--threads", "--seed", "--set", "--quiet", "--debug", "--help",
-        "--version", "--resume", "--jobs", "--shard" }
-      local s = util.suggest(name, known)
-      usage_error("unknown option '%s'%s (see nnrun --help)", name,
-        s and string.format(" (did you mean '%s'?)", s) or "")
-    end
-    i = i + 1
-  end
-  return o
+    end,
+  })
 end
 
 local function first_line(s)
@@ -331,42 +277,20 @@ function M.run_experiment(exp, o, file, locate)
   return status
 end
 
--- cli.main(args [, scripts_dir]) -> exit status
-function M.main(args)
-  if args[1] == "eval" then
-    local status
-    local ok, perr = protect({}, function() status = require("nnrun.eval").main(args) end)
-    return ok and status or report(perr, {})
-  end
-  local o
-  local ok, perr = pcall(function() o = M.parse(args) end)
-  if not ok then
-    return report(type(perr) == "table" and perr or { exit = 2, message = tostring(perr) }, {})
-  end
-  if o.help then
-    io.stdout:write(M.USAGE, "\n")
-    return 0
-  end
-  if o.version then
-    io.stdout:write("nnrun ", nn.version(), " (", _VERSION, ")\n")
-    return 0
-  end
-  if o.sweep then
-    local status
-    ok, perr = protect(o, function()
-      for _, opt in ipairs({ { o.seed, "--seed" }, { #o.set > 0 or nil, "--set" } }) do
-        if opt[1] then
-          usage_error("option %s is not used by nnrun sweep (set it in the sweep file's set:)",
-            opt[2])
-        end
-      end
-      status = require("nnrun.sweep").main(o, nn.exe_path() or args[0])
-    end)
-    if not ok then
-      return report(perr, o)
-    end
-    return status
-  end
+-- The subcommands: name -> module (or the name of one) with
+--   usage            the text of `nnrun NAME --help`
+--   parse(args)      -> options table (args[1] is NAME); raises usage errors
+--   main(o, args)    -> exit status; raises usage errors and failures
+-- A first argument that names none is the FILE of the default command.
+local run, sweep = {}, {}
+M.COMMANDS = {
+  sweep = sweep,
+  eval = "nnrun.eval",
+}
+
+-- nnrun FILE: runs a script or trains an experiment.
+run.usage, run.parse = M.USAGE, M.parse
+function run.main(o)
   if o.jobs or o.shard then
     io.stderr:write("nnrun: option ", o.jobs and "--jobs" or "--shard",
       " is for nnrun sweep (see nnrun --help)\n")
@@ -376,28 +300,59 @@ function M.main(args)
     io.stderr:write("nnrun: no FILE given (see nnrun --help)\n")
     return 2
   end
+  local chunk, locate = load_file(o.file)
+  if o.threads then
+    nn.set_threads(o.threads)
+  end
+  -- A script receives the command's options as its argument (...).
+  local result = chunk({ file = o.file, out = o.out, seed = o.seed, threads = o.threads,
+    quiet = o.quiet or false, debug = o.debug or false })
+  if locate then
+    return M.run_experiment(result, o, o.file, locate) -- a YAML document
+  elseif type(result) == "table" then
+    return M.run_experiment(result, o, o.file)
+  elseif result ~= nil then
+    usage_error("%s: a script returns an experiment table or nothing, it returned %s",
+      o.file, type(result))
+  elseif #o.set > 0 then
+    usage_error("%s: --set needs a script that returns an experiment table", o.file)
+  end
+  return 0
+end
+
+-- nnrun sweep FILE: the trials of a sweep (nnrun.sweep).
+sweep.usage, sweep.parse = M.USAGE, M.parse
+function sweep.main(o, args)
+  for _, opt in ipairs({ { o.seed, "--seed" }, { #o.set > 0 or nil, "--set" } }) do
+    if opt[1] then
+      usage_error("option %s is not used by nnrun sweep (set it in the sweep file's set:)",
+        opt[2])
+    end
+  end
+  return require("nnrun.sweep").main(o, nn.exe_path() or args[0])
+end
+
+-- cli.main(args) -> exit status
+function M.main(args)
+  local cmd = M.COMMANDS[args[1]] or run
+  if type(cmd) == "string" then
+    cmd = require(cmd)
+  end
+  local o
+  local ok, perr = pcall(function() o = cmd.parse(args) end)
+  if not ok then
+    return report(type(perr) == "table" and perr or { exit = 2, message = tostring(perr) }, {})
+  end
+  if o.help then
+    io.stdout:write(cmd.usage, "\n")
+    return 0
+  end
+  if o.version then
+    io.stdout:write("nnrun ", nn.version(), " (", _VERSION, ")\n")
+    return 0
+  end
   local status
-  ok, perr = protect(o, function()
-    local chunk, locate = load_file(o.file)
-    if o.threads then
-      nn.set_threads(o.threads)
-    end
-    -- A script receives the command's options as its argument (...).
-    local result = chunk({ file = o.file, out = o.out, seed = o.seed, threads = o.threads,
-      quiet = o.quiet or false, debug = o.debug or false })
-    if locate then
-      status = M.run_experiment(result, o, o.file, locate) -- a YAML document
-    elseif type(result) == "table" then
-      status = M.run_experiment(result, o, o.file)
-    elseif result ~= nil then
-      usage_error("%s: a script returns an experiment table or nothing, it returned %s",
-        o.file, type(result))
-    elseif #o.set > 0 then
-      usage_error("%s: --set needs a script that returns an experiment table", o.file)
-    else
-      status = 0
-    end
-  end)
+  ok, perr = protect(o, function() status = cmd.main(o, args) end)
   if not ok then
     return report(perr, o)
   end

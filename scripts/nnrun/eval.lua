@@ -11,6 +11,7 @@
 -- the loss is read from the checkpoint's config (cross_entropy for a
 -- classifier without one, mse otherwise).
 local nn = require "nnrun"
+local options = require "nnrun.options"
 local util = require "nnrun.util"
 
 local M = {}
@@ -112,11 +113,9 @@ end
 
 -- ---- nnrun eval ----------------------------------------------------------------
 
-local function usage_error(fmt, ...)
-  error({ exit = 2, message = string.format(fmt, ...) }, 0)
-end
+local usage_error = options.usage_error
 
-M.USAGE = [[
+M.usage = [[
 usage: nnrun eval MODEL DATA [options]
        nnrun eval MODEL IMAGES LABELS [options]
 
@@ -130,46 +129,16 @@ options:
   --threads N   threads of the numerical kernels
   --quiet       print only the figures line]]
 
-local function parse(args)
-  local o = { files = {}, top_k = 5 }
-  local i = 2
-  while i <= #args do
-    local a = args[i]
-    local function value()
-      i = i + 1
-      if args[i] == nil then
-        usage_error("option %s needs a value (see nnrun eval --help)", a)
-      end
-      return args[i]
-    end
-    if a == "--help" or a == "-h" then
-      o.help = true
-    elseif a == "--quiet" or a == "-q" then
-      o.quiet = true
-    elseif a == "--debug" then
-      o.debug = true
-    elseif a == "--top-k" then
-      local v = value()
-      o.top_k = math.tointeger(tonumber(v))
-      if not o.top_k or o.top_k < 1 then
-        usage_error("option --top-k needs an integer >= 1, got '%s'", v)
-      end
-    elseif a == "--threads" then
-      local v = value()
-      o.threads = math.tointeger(tonumber(v))
-      if not o.threads or o.threads < 1 then
-        usage_error("option --threads needs an integer >= 1, got '%s'", v)
-      end
-    elseif a == "--loss" then
-      o.loss = value()
-    elseif a:sub(1, 1) == "-" and a ~= "-" then
-      usage_error("unknown option '%s' (see nnrun eval --help)", a)
-    else
-      o.files[#o.files + 1] = a
-    end
-    i = i + 1
-  end
-  return o
+local OPTIONS = {
+  options.THREADS, options.QUIET, options.DEBUG, options.HELP,
+  { "--top-k", key = "top_k", value = "count", min = 1 },
+  { "--loss", key = "loss", value = "string" },
+}
+
+-- eval.parse(args) -> options; args[1] == "eval".
+function M.parse(args)
+  return options.parse(args, 2, OPTIONS, { command = "nnrun eval",
+    init = { files = {}, top_k = 5 } })
 end
 
 -- The loss and the data section from the config text of a checkpoint.
@@ -269,14 +238,9 @@ local function check_file(path)
   f:close()
 end
 
--- eval.main(args) -> exit status; args[1] == "eval".  Usage errors are
+-- eval.main(o) -> exit status, o from eval.parse.  Usage errors are
 -- raised as { exit = 2, message = }.
-function M.main(args)
-  local o = parse(args)
-  if o.help then
-    io.stdout:write(M.USAGE, "\n")
-    return 0
-  end
+function M.main(o)
   if #o.files < 2 or #o.files > 3 then
     usage_error("eval needs MODEL and DATA (see nnrun eval --help)")
   end
