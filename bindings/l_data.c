@@ -264,6 +264,38 @@ static int d_class_names(lua_State *L) {
     return 1;
 }
 
+/* d:class_count() -> the number of classes of one-column class labels: the
+ * count of its class names when it has them, else the largest label + 1;
+ * nil when a target is not a whole number >= 0 (regression targets) or the
+ * targets have several columns. */
+static int d_class_count(lua_State *L) {
+    const nn_dataset *d = nnl_check_dataset(L, 1)->d;
+    if (lua_getiuservalue(L, 1, 1) == LUA_TTABLE) {
+        lua_pushinteger(L, (lua_Integer)lua_rawlen(L, -1));
+        return 1;
+    }
+    if (nn_dataset_class_count(d) > 0) {
+        lua_pushinteger(L, (lua_Integer)nn_dataset_class_count(d));
+        return 1;
+    }
+    const nn_tensor *t = nn_dataset_t(d);
+    if (nn_dataset_target_cols(d) != 1) {
+        lua_pushnil(L);
+        return 1;
+    }
+    const float *v = nn_tensor_cdata(t);
+    float most = -1.0f;
+    for (int64_t i = 0, n = nn_dataset_size(d); i < n; i++) {
+        if (!(v[i] >= 0.0f && v[i] <= 16777216.0f && v[i] == (float)(int32_t)v[i])) {
+            lua_pushnil(L);
+            return 1;
+        }
+        most = v[i] > most ? v[i] : most;
+    }
+    lua_pushinteger(L, (lua_Integer)most + 1);
+    return 1;
+}
+
 static int d_is_compact(lua_State *L) {
     lua_pushboolean(L, nn_dataset_is_compact(nnl_check_dataset(L, 1)->d));
     return 1;
@@ -527,6 +559,7 @@ void nnl_open_data(lua_State *L) {
                                        {"normalize_like", d_normalize_like},
                                        {"norm", d_norm},       {"class_names", d_class_names},
                                        {"is_compact", d_is_compact},
+                                       {"class_count", d_class_count},
                                        {NULL, NULL}};
     static const luaL_Reg meta[] = {{"__gc", d_release},       {"__close", d_release},
                                     {"__len", d_size},         {"__tostring", d_tostring},

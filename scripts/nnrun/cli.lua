@@ -257,7 +257,7 @@ function M.run_experiment(exp, o, file, locate)
   local runner = require "nnrun.runner"
   local resume = o.resume and require("nnrun.checkpoint").resume_dir(o, r)
   local summary, status = runner.run(r, { out = o.out, quiet = o.quiet, resume = resume,
-    file = file })
+    file = file, locate = locate })
   io.stdout:write(runner.summary_line(summary), "\n")
   if summary.status == "interrupted" then
     io.stdout:flush()

@@ -206,6 +206,45 @@ function M.load_test(nn, d, classes)
   return nil
 end
 
+-- The name of the data a class count comes from: the file of its labels.
+local function labels_name(d)
+  local kind = M.kind(d)
+  if kind == "csv" then
+    return d.csv.path
+  elseif kind == "idx" then
+    return d.idx.labels
+  end
+  return kind and "Fashion-MNIST" or nil
+end
+
+-- data.check_classes(r, built, outputs) -> nil | key path, message
+-- Under cross_entropy and log_loss, one-column class labels must be below
+-- the network's outputs: checked on the data as read (r.data of any source,
+-- built by data.build or runner.build_data), before a run starts.
+function M.check_classes(r, built, outputs)
+  if r.loss ~= "cross_entropy" and r.loss ~= "log_loss" then
+    return nil
+  end
+  local d = r.data
+  local test_name = type(d.test) == "table" and labels_name(d.test)
+  for _, set in ipairs({ { built.train, labels_name(d) or "data.train" },
+    { built.val, labels_name(d) or "data.train" },
+    { not built.test_is_train and built.test, test_name or labels_name(d) or "data.test" } }) do
+    local n = set[1] and set[1]:class_count()
+    if n and n > outputs then
+      local path = "model"
+      for i, l in ipairs(type(r.model) == "table" and r.model.layers or {}) do
+        if l.dense then
+          path = string.format("model.layers[%d].dense", i)
+        end
+      end
+      return path, string.format("the network has %d outputs, %s has %d classes", outputs,
+        set[2], n)
+    end
+  end
+  return nil
+end
+
 -- data.build(r) -> { train, val, test, test_is_train, class_names }:
 -- loads the source, splits off test (unless separate) and validation
 -- (train.validation_split) sets, seeded and stratified as configured, and

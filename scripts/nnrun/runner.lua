@@ -108,7 +108,8 @@ end
 --   cli: out (run directory; default output.directory/<name>-<timestamp>),
 --        mode ("tty" | "lines" | "quiet", see nnrun.progress), quiet,
 --        resume (a run directory holding model.nnrun: continue that run),
---        file (the experiment's file, named when its config cannot run again)
+--        file (the experiment's file, named when its config cannot run again),
+--        locate (path -> "file:line:col", placing errors found in the data)
 -- Errors in building (bad arguments) are raised; a failing run (divergence,
 -- I/O) is reported in summary.status and the exit status.
 function M.run(r, cli)
@@ -118,6 +119,11 @@ function M.run(r, cli)
   end
   local data = M.build_data(r)
   local net = M.build_model(r)
+  local bad, why = require("nnrun.data").check_classes(r, data, net:output_size())
+  if bad then
+    error({ exit = 2, message = require("nnrun.config").format_error({ path = bad, message = why },
+      { source = cli.file, locate = cli.locate }) }, 0)
+  end
   local opt = M.build_optimizer(r)
   local sched = M.build_schedule(r)
   local resume_path, resume_epochs

@@ -194,6 +194,57 @@ return { name = "plain", data = { generator = "xor" }, loss = "bce",
   check(not t:find("^#"), "plain config.yaml has a comment:\n%s", t)
 end
 
+-- Class labels that the network's outputs cannot hold are refused once the
+-- data is read, before anything is created: exit 2, located at the layer.
+function cases.class_count()
+  local kinds = {}
+  for i = 1, 10 do
+    kinds[i] = "k" .. i
+  end
+  class_csv("ten.csv", 40, 1, { kinds = kinds })
+  local lines = { "a,b,c,d,species" }
+  for i = 0, 39 do
+    lines[#lines + 1] = string.format("%d,%d,1,2,%d", i, i % 3, i % 5)
+  end
+  write(dir .. "/five.csv", table.concat(lines, "\n") .. "\n")
+  idx_files("four", 40, 4, 1)
+  class_csv("iris.csv", 30, 1)
+  local exp = [[
+name: cc
+data:
+  %s
+model:
+  input: %d
+  layers:
+    - {dense: 8, activation: relu}
+    - {dense: 3}
+loss: cross_entropy
+train: { epochs: 1 }
+]]
+  for _, c in ipairs({
+    { "csv: { path: ten.csv, label: species }", 4, "ten.csv has 10 classes" },
+    { "csv: { path: five.csv, target: class_int }", 4, "five.csv has 5 classes" },
+    { "idx: { images: four-images.idx, labels: four-labels.idx }", 9,
+      "four-labels.idx has 4 classes" },
+    { "csv: { path: iris.csv, label: species }\n  test: { csv: { path: five.csv, "
+      .. "target: class_int } }", 4, "five.csv has 5 classes" },
+  }) do
+    write(dir .. "/cc.yaml", string.format(exp, c[1], c[2]))
+    local code, out, err = h.nnrun("cc.yaml")
+    expect_exit(code, 2, out, err)
+    local want = string.format("nnrun: cc.yaml:%d:8: model.layers[2].dense: the network has "
+      .. "3 outputs, %s\n", 8 + select(2, c[1]:gsub("\n", "")), c[3])
+    check(err == want, "stderr:\n%s\nexpected:\n%s", err, want)
+    check(not read(dir .. "/runs/cc") and os.execute("test -d " .. q(dir .. "/runs")) ~= true,
+      "a run directory was created")
+  end
+  -- Enough outputs: it runs.
+  write(dir .. "/cc.yaml", string.format(exp, "csv: { path: five.csv, target: class_int }", 4)
+    :gsub("dense: 3", "dense: 5"))
+  local code, out, err = h.nnrun("cc.yaml --quiet --out ok")
+  expect_exit(code, 0, out, err)
+end
+
 local fn = cases[case]
 if not fn then
   io.stderr:write("unknown case ", tostring(case), "\n")

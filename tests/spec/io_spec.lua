@@ -41,6 +41,8 @@ describe("data files", function()
     local images, labels = idx_files(20, 4)
     local d = nn.datasets.idx{ images = images, labels = labels, classes = 4,
       class_names = { "a", "b", "c", "d" } }
+    assert.equals(4, d:class_count())
+    assert.equals(4, nn.datasets.idx{ images = images, labels = labels }:class_count())
     assert.is_true(d:is_compact())
     assert.equals(20, d:size())
     assert.equals(4, d:features())
@@ -83,6 +85,7 @@ describe("data files", function()
     local path = write("d.csv", "x,y,kind\n1,2,cat\n3,4,dog\n5,6,cat\n7,8,dog\n")
     local d = nn.datasets.csv{ path = path, label = "kind" }
     assert.same({ "cat", "dog" }, d:class_names())
+    assert.equals(2, d:class_count())
     assert.same({ { 0 }, { 1 }, { 0 }, { 1 } }, d:t():totable())
     assert.equals("d.csv:2: column 3 ('kind'): 'cat' is not a number",
       err(function() nn.datasets.csv{ path = path, label = 1, target = "regression" } end)
@@ -94,6 +97,9 @@ describe("data files", function()
     test:normalize_like(r:norm())
     assert.same({ { -1, 0 }, { 1, 0 } }, test:x():totable())
     assert.same({ { 0.5 }, { 1.5 } }, r:t():totable())
+    assert.is_nil(r:class_count()) -- 0.5 is no class
+    assert.equals(7, nn.dataset({ { 1 }, { 2 } }, { { 6 }, { 0 } }):class_count())
+    assert.is_nil(nn.dataset({ { 1 } }, { { 0, 1 } }):class_count())
   end)
 end)
 
