@@ -201,6 +201,8 @@ local function suggest_value(v, names)
   return s and string.format(" (did you mean '%s'?)", s) or ""
 end
 
+local FLOAT32_MAX = 3.4028234663852886e38
+
 -- YAML 1.1 words that YAML 1.2 (and so nnrun) reads as strings.
 local YAML11_BOOLS = { yes = true, no = true, on = true, off = true, y = true, n = true }
 
@@ -230,6 +232,14 @@ local function field(c, t, path, key, spec)
     end
     if v ~= v or v == math.huge or v == -math.huge then
       fail(c, p, "must be finite, got %s", v ~= v and "nan" or (v > 0 and "inf" or "-inf"))
+      return nil
+    end
+    -- The runtime computes in 32-bit floats.
+    if math.abs(v) > FLOAT32_MAX then
+      fail(c, p, "is beyond a 32-bit float (at most %.8g), got %s", FLOAT32_MAX, fmt_num(v))
+      return nil
+    elseif v ~= 0 and string.unpack("f", string.pack("f", v)) == 0 then
+      fail(c, p, "is too small for a 32-bit float (it would be 0), got %s", fmt_num(v))
       return nil
     end
   elseif type(v) ~= ty then

@@ -181,16 +181,30 @@ end
 
 -- ---- building (needs the nnrun module) -------------------------------------
 
+-- loader(opts), a failure raised as { exit =, message = } without the
+-- position in this file: "bad.csv:3: column 2 ('b'): 'zz' is not a number"
+-- (exit 1 when the file could not be read, 2 when it is malformed).
+local function read(nn, loader, opts)
+  local ok, v = pcall(loader, opts)
+  if ok then
+    return v
+  end
+  local class = nn.error_class(v)
+  local msg = type(v) == "string" and v:gsub("^[^\n]-%.lua:%d+: ", "") or tostring(v)
+  error({ exit = (class == "io" or class == "nomem") and 1 or 2, message = msg }, 0)
+end
+
 -- classes: the training set's class names, so that a CSV test file numbers
 -- text classes the same way.
 local function load_source(nn, kind, s, split, classes)
   if kind == "fashion_mnist" then
-    return nn.datasets.fashion_mnist{ split = split, dir = s.dir }
+    return read(nn, nn.datasets.fashion_mnist, { split = split, dir = s.dir })
   elseif kind == "idx" then
-    return nn.datasets.idx{ images = s.images, labels = s.labels, classes = s.classes }
+    return read(nn, nn.datasets.idx, { images = s.images, labels = s.labels,
+      classes = s.classes })
   end
-  return nn.datasets.csv{ path = s.path, label = s.label, target = s.target,
-    delimiter = s.delimiter, classes = s.target == "class" and classes or nil }
+  return read(nn, nn.datasets.csv, { path = s.path, label = s.label, target = s.target,
+    delimiter = s.delimiter, classes = s.target == "class" and classes or nil })
 end
 M.load_source = load_source
 

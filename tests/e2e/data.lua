@@ -245,6 +245,37 @@ train: { epochs: 1 }
   expect_exit(code, 0, out, err)
 end
 
+-- A bad data file: one line naming the file and its line (counted from 1
+-- as an editor does, the header being line 1), no path inside nnrun's own
+-- scripts, exit 2, nothing created.
+function cases.data_errors()
+  write(dir .. "/bad.csv", "a,b,c\n1,2,x\n3,zz,y\n")
+  write(dir .. "/bad.idx", "\0\0\8\3")
+  local exp = [[
+name: bad
+data:
+  %s
+model:
+  input: 2
+  layers: [{dense: 2}]
+loss: cross_entropy
+]]
+  for _, c in ipairs({
+    { "csv: { path: bad.csv }", "nnrun: bad.csv:3: column 2 ('b'): 'zz' is not a number\n" },
+    { "csv: { path: bad.csv, label: 9 }", "nnrun: bad.csv: label column 9 is out of range (the "
+      .. "file has 3 columns)\n" },
+    { "csv: { path: bad.csv, label: z }", "nnrun: bad.csv: no column named 'z' (the header has 3 "
+      .. "columns, the first 'a')\n" },
+    { "idx: { images: bad.idx, labels: bad.idx }", "nnrun: bad.idx: truncated IDX header\n" },
+  }) do
+    write(dir .. "/bad.yaml", string.format(exp, c[1]))
+    local code, out, err = h.nnrun("bad.yaml")
+    expect_exit(code, 2, out, err)
+    check(err == c[2], "stderr:\n%s\nexpected:\n%s", err, c[2])
+    check(os.execute("test -d " .. q(dir .. "/runs")) ~= true, "a run directory was created")
+  end
+end
+
 local fn = cases[case]
 if not fn then
   io.stderr:write("unknown case ", tostring(case), "\n")

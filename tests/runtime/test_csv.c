@@ -162,7 +162,7 @@ static void test_malformed(void)
     expect("a,b\n1,2\n", &o, NN_EINVAL, "%s: no column named 'species' (the header has 2 columns, the first 'a')");
     o.label_column = NULL;
     o.label_index = 5;
-    expect("a,b\n1,2\n", &o, NN_EINVAL, "%s: label column index 5 is out of range (the file has 2 columns)");
+    expect("a,b\n1,2\n", &o, NN_EINVAL, "%s: label column 6 is out of range (the file has 2 columns)");
     o.label_index = -1;
     snprintf(path, sizeof path, "%s/none.csv", dir);
     snprintf(msg, sizeof msg, "%s: cannot open: No such file or directory", path);

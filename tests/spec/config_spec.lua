@@ -89,6 +89,15 @@ describe("config.resolve", function()
       problems(minimal{ train = { epochs = 2.5 } }))
     assert.same({ "optimizer.lr: must be finite, got nan" },
       problems(minimal{ optimizer = { lr = 0 / 0 } }))
+    -- The runtime computes in 32-bit floats: values beyond them are refused.
+    assert.same({ "optimizer.lr: is beyond a 32-bit float (at most 3.4028235e+38), got 1e+39",
+      "optimizer.weight_decay: is beyond a 32-bit float (at most 3.4028235e+38), got 1e+300",
+      "schedule.gamma: is too small for a 32-bit float (it would be 0), got 1e-50" },
+      problems(minimal{ optimizer = { lr = 1e39, weight_decay = 1e300 },
+        schedule = { name = "exponential", gamma = 1e-50 } }))
+    assert.same({ "optimizer.lr: is too small for a 32-bit float (it would be 0), got 1e-50" },
+      problems(minimal{ optimizer = { lr = 1e-50 } }))
+    assert.is_table(config.resolve(minimal{ optimizer = { lr = 1e-40 } })) -- subnormal: > 0
     assert.same({ "name: may contain only letters, digits, '_', '-' and '.'" },
       problems(minimal{ name = "a/b" }))
   end)

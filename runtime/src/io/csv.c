@@ -321,8 +321,9 @@ nn_status nn_dataset_from_csv(const char *path, const nn_csv_options *opt_in, nn
     } else {
         label = opt.label_index == -1 ? ncols - 1 : opt.label_index;
         if (label < 0 || label >= ncols) {
-            s = nn_fail(NN_EINVAL, "%s: label column index %lld is out of range (the file has %lld columns)",
-                        path, (long long)opt.label_index, (long long)ncols);
+            /* Columns are counted from 1 in messages, as in the others. */
+            s = nn_fail(NN_EINVAL, "%s: label column %lld is out of range (the file has %lld columns)",
+                        path, (long long)opt.label_index + 1, (long long)ncols);
             goto done;
         }
     }
