@@ -26,6 +26,7 @@ run-c: build
 	$(BUILD)/examples/digits03
 
 test: build
+	@tools/deps.sh browser
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 # AddressSanitizer + UndefinedBehaviorSanitizer over the C and end-to-end tests.

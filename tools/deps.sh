@@ -4,17 +4,20 @@
 # otherwise prints the exact command to run and exits 2.
 #
 #   base   build and test: compiler, CMake, Lua 5.4, busted, libyaml, zlib,
-#          and the Fashion-MNIST data of the default experiment
+#          gnuplot (nnrun plot, landscape, explain, report) and the
+#          Fashion-MNIST data of the default experiment
+#   browser  headless Chromium, which the tests of nnrun report render in
 #   bench  benchmark references: OpenBLAS and PyTorch
 #   fuzz   clang and its libFuzzer runtime
 set -eu
 
 pkgs_for() {
     case "$1" in
-    base) echo "build-essential cmake pkg-config lua5.4 liblua5.4-dev lua-busted libyaml-dev zlib1g-dev dataset-fashion-mnist" ;;
+    base) echo "build-essential cmake pkg-config lua5.4 liblua5.4-dev lua-busted libyaml-dev zlib1g-dev gnuplot-nox dataset-fashion-mnist" ;;
+    browser) echo "chromium" ;;
     bench) echo "libopenblas-dev python3-torch" ;;
     fuzz) echo "clang libclang-rt-14-dev" ;;
-    *) echo "deps.sh: unknown group '$1' (expected base, bench or fuzz)" >&2; exit 2 ;;
+    *) echo "deps.sh: unknown group '$1' (expected base, browser, bench or fuzz)" >&2; exit 2 ;;
     esac
 }
 

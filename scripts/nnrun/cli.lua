@@ -19,6 +19,8 @@ M.USAGE = [[
 usage: nnrun FILE [options]        FILE is .lua, .yaml or .yml
        nnrun sweep FILE [options]  hyperparameter sweep: trials in parallel
        nnrun eval MODEL DATA       metrics of a saved model (nnrun eval --help)
+       nnrun plot DIR              figures of a run or sweep directory
+       nnrun explain FILE          the model summary, without training
 
 A Lua FILE may just run code, or return an experiment table that nnrun
 builds, trains and records in a run directory.
@@ -53,7 +55,7 @@ local usage_error = options.usage_error
 local RUN_OPTIONS = {
   options.OUT, options.THREADS, options.QUIET, options.DEBUG, options.HELP,
   { "--version", key = "version" },
-  { "--seed", key = "seed", value = "count", min = 0 },
+  options.SEED,
   { "--jobs", key = "jobs", value = "count", min = 1, max = 4096 },
   { "--shard", key = "shard", value = "string" },
   { "--resume", value = "dir",
@@ -62,17 +64,7 @@ local RUN_OPTIONS = {
       o.resume = true
       o.resume_dir = v
     end },
-  { "--set", value = "string", apply = function(o, s)
-      local path, v = s:match("^([^=]+)=(.*)$")
-      if not path then
-        usage_error("option --set needs KEY.PATH=VALUE, got '%s'", s)
-      end
-      local ok, perr = config.split_path(path)
-      if not ok then
-        usage_error("option --set: %s", perr)
-      end
-      o.set[#o.set + 1] = { path = path, text = v }
-    end },
+  options.SET,
 }
 
 -- cli.parse(args) -> options table of `nnrun FILE` or `nnrun sweep FILE`;
@@ -155,7 +147,7 @@ end
 
 -- Loads FILE: returns a function running it (a Lua chunk, or one returning
 -- the YAML document) and, for YAML, a locator of config errors.
-local function load_file(file)
+function M.load_file(file)
   local f = io.open(file, "r")
   if not f then
     local _, err = io.open(file, "r")
@@ -244,14 +236,22 @@ function M.check_experiment(exp, o, file, locate)
   return nil, out
 end
 
--- Resolves, builds and trains an experiment table; returns the exit status.
--- locate(path) -> "file:line:col" (optional) places config errors.
-function M.run_experiment(exp, o, file, locate)
+-- The resolved experiment, or nil once its errors are printed on stderr.
+function M.resolve_experiment(exp, o, file, locate)
   local r, lines = M.check_experiment(exp, o, file, locate)
   if not r then
     for _, l in ipairs(lines) do
       io.stderr:write("nnrun: ", l, "\n")
     end
+  end
+  return r
+end
+
+-- Resolves, builds and trains an experiment table; returns the exit status.
+-- locate(path) -> "file:line:col" (optional) places config errors.
+function M.run_experiment(exp, o, file, locate)
+  local r = M.resolve_experiment(exp, o, file, locate)
+  if not r then
     return 2
   end
   local runner = require "nnrun.runner"
@@ -286,6 +286,8 @@ local run, sweep = {}, {}
 M.COMMANDS = {
   sweep = sweep,
   eval = "nnrun.eval",
+  plot = "nnrun.plot",
+  explain = "nnrun.explain",
 }
 
 -- nnrun FILE: runs a script or trains an experiment.
@@ -300,7 +302,7 @@ function run.main(o)
     io.stderr:write("nnrun: no FILE given (see nnrun --help)\n")
     return 2
   end
-  local chunk, locate = load_file(o.file)
+  local chunk, locate = M.load_file(o.file)
   if o.threads then
     nn.set_threads(o.threads)
   end

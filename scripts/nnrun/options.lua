@@ -131,6 +131,20 @@ M.HELP = { "--help", "-h", key = "help" }
 M.QUIET = { "--quiet", "-q", key = "quiet" }
 M.DEBUG = { "--debug", key = "debug" }
 M.OUT = { "--out", key = "out", value = "dir" }
+M.SEED = { "--seed", key = "seed", value = "count", min = 0 }
+-- --set KEY.PATH=VALUE (repeatable): o.set gets { path =, text = }.
+M.SET = { "--set", value = "string", apply = function(o, s)
+  local path, v = s:match("^([^=]+)=(.*)$")
+  if not path then
+    usage_error("option --set needs KEY.PATH=VALUE, got '%s'", s)
+  end
+  local ok, perr = require("nnrun.config").split_path(path)
+  if not ok then
+    usage_error("option --set: %s", perr)
+  end
+  o.set = o.set or {}
+  o.set[#o.set + 1] = { path = path, text = v }
+end }
 M.THREADS = { "--threads", key = "threads", value = "count", min = 1, max = 4096 }
 
 return M

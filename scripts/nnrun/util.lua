@@ -69,6 +69,17 @@ function M.mkdir_p(mkdir, dir)
   return true
 end
 
+-- The contents of path, or nil.
+function M.read_file(path)
+  local f = io.open(path, "rb")
+  if not f then
+    return nil
+  end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
 -- Writes text to path through a temporary file renamed into place.
 function M.write_file(path, text)
   local tmp = path .. ".tmp"

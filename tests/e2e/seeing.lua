@@ -1,0 +1,225 @@
+-- End-to-end cases of the commands that show a run: nnrun plot, landscape,
+-- explain and report, through the nnrun executable:
+--   lua5.4 seeing.lua NNRUN_EXE SOURCE_DIR WORK_DIR CASE
+-- Like driver.lua it loads no nnrun code.  Exits 77 (ctest: skipped) when
+-- a tool the case needs (gnuplot, chromium) is missing.
+local exe, src, work, case = ...
+assert(case, "usage: seeing.lua NNRUN_EXE SOURCE_DIR WORK_DIR CASE")
+
+local h = dofile((arg[0]:match("^(.*)/") or ".") .. "/harness.lua").new(exe, work .. "/seeing_" .. case)
+local q, read, write, dir = h.q, h.read, h.write, h.dir
+local nnrun, check, expect_exit = h.nnrun, h.check, h.expect_exit
+
+local function have(tool)
+  return os.execute("command -v " .. tool .. " >/dev/null 2>&1") == true
+end
+
+local function lines(s)
+  local t = {}
+  for l in (s or ""):gmatch("[^\n]+") do
+    t[#t + 1] = l
+  end
+  return t
+end
+
+-- A number field of a JSON line.
+local function field(line, key)
+  return tonumber((line or ""):match('"' .. key .. '": *([-%d.eE+]+)'))
+end
+
+-- The width and height of a PNG file, or nil and why not.
+local function png_size(path)
+  local s = read(path)
+  if not s then
+    return nil, "missing"
+  end
+  if s:sub(1, 8) ~= "\137PNG\r\n\26\n" or s:sub(13, 16) ~= "IHDR" then
+    return nil, "not a PNG"
+  end
+  if s:sub(-8, -5) ~= "IEND" then
+    return nil, "no IEND chunk (truncated)"
+  end
+  return string.unpack(">I4", s, 17), string.unpack(">I4", s, 21)
+end
+
+local function check_png(path, min_w, min_h)
+  local w, hgt = png_size(dir .. "/" .. path)
+  check(w and w >= min_w and hgt >= min_h and w <= 4000 and hgt <= 4000,
+    "%s: %s x %s (want at least %d x %d)", path, tostring(w), tostring(hgt), min_w, min_h)
+end
+
+local function check_svg(path)
+  local s = read(dir .. "/" .. path) or ""
+  local w, hgt = s:match("<svg[^>]-viewBox=\"0 0 (%d+) (%d+)\"")
+  check(s:match("^<%?xml") and s:match("</svg>%s*$") and tonumber(w or 0) >= 300
+    and tonumber(hgt or 0) >= 200, "%s: not a whole SVG of a sensible size (%s x %s)", path,
+    tostring(w), tostring(hgt))
+  return s
+end
+
+local function need_gnuplot()
+  if not have("gnuplot") then
+    io.stderr:write("SKIP: gnuplot is not installed (Debian gnuplot-nox)\n")
+    os.exit(77)
+  end
+end
+
+-- A small classifier (a seeded generated data set) and a sweep over it.
+local EXPERIMENT = [[
+name: small
+seed: 2
+data: { generator: digits03, n_per_class: 60, noise: 0.3, test_split: 0.25 }
+model:
+  input: 64
+  layers: [ { dense: 12, activation: relu, init: he_normal }, { dense: 4 } ]
+loss: cross_entropy
+optimizer: { lr: 0.1, momentum: 0.9 }
+schedule: { name: cosine, warmup: 2, warmup_start: 0.1 }
+train: { epochs: 6, batch_size: 16, validation_split: 0.2 }
+]]
+
+local SWEEP = [[
+name: small_sweep
+experiment: small.yaml
+metric: val_loss
+grid:
+  optimizer.lr: [0.001, 0.01, 0.3]
+  train.batch_size: [8, 32]
+]]
+
+local function small_run(extra)
+  write(dir .. "/small.yaml", EXPERIMENT .. (extra or ""))
+  local code, out, err = nnrun("small.yaml --out r --quiet")
+  expect_exit(code, 0, out, err)
+end
+
+local cases = {}
+
+function cases.plot_run()
+  need_gnuplot()
+  small_run()
+  local code, out, err = nnrun("plot r")
+  expect_exit(code, 0, out, err)
+  check(out == "r/plots/curves.png\nr/plots/curves.svg\nr/plots/confusion.png\n", "stdout: %s", out)
+  check_png("r/plots/curves.png", 900, 300)
+  check_png("r/plots/confusion.png", 400, 400)
+  local svg = check_svg("r/plots/curves.svg")
+  -- The title counts the epochs of metrics.jsonl; the three panels.
+  local epochs = #lines(read(dir .. "/r/metrics.jsonl"))
+  check(epochs == 6 and svg:find("small: 6 epochs", 1, true), "title of curves.svg (%d epochs)",
+    epochs)
+  for _, t in ipairs({ ">loss<", ">validation accuracy<", ">learning rate<", ">train<",
+    ">validation<" }) do
+    check(svg:find(t, 1, true), "curves.svg has no %s", t)
+  end
+  -- A regression run: no accuracy panel, no confusion matrix.
+  write(dir .. "/reg.yaml", [[
+name: reg
+data: { generator: curve, n: 64, noise: 0.05 }
+model: { input: 1, layers: [ { dense: 8, activation: tanh }, { dense: 1 } ] }
+loss: mse
+train: { epochs: 3, batch_size: 16 }
+]])
+  code, out, err = nnrun("reg.yaml --out g --quiet")
+  expect_exit(code, 0, out, err)
+  code, out, err = nnrun("plot g/")
+  expect_exit(code, 0, out, err)
+  check(out == "g/plots/curves.png\ng/plots/curves.svg\n", "regression plot: %s", out)
+  svg = check_svg("g/plots/curves.svg")
+  check(not svg:find("validation accuracy", 1, true), "a regression has no accuracy panel")
+  -- Bad usage.
+  code, out, err = nnrun("plot nowhere")
+  expect_exit(code, 2, out, err)
+  check(err == "nnrun: nowhere: no such directory\n", "stderr: %s", err)
+  os.execute("mkdir -p " .. q(dir .. "/empty"))
+  code, out, err = nnrun("plot empty")
+  expect_exit(code, 2, out, err)
+  check(err == "nnrun: empty: neither a run directory (no metrics.jsonl) nor a sweep directory "
+    .. "(no trials.jsonl)\n", "stderr: %s", err)
+  code, out, err = nnrun("plot")
+  check(code == 2 and err == "nnrun: plot needs one DIR (see nnrun plot --help)\n", "stderr: %s", err)
+end
+
+function cases.plot_sweep()
+  need_gnuplot()
+  write(dir .. "/small.yaml", EXPERIMENT)
+  write(dir .. "/sweep.yaml", SWEEP)
+  local code, out, err = nnrun("sweep sweep.yaml --out s --quiet --jobs 2")
+  expect_exit(code, 0, out, err)
+  code, out, err = nnrun("plot s --best 3")
+  expect_exit(code, 0, out, err)
+  check(out == "s/plots/metric_optimizer.lr.png\ns/plots/metric_train.batch_size.png\n"
+    .. "s/plots/best_curves.png\n", "stdout: %s", out)
+  check_png("s/plots/metric_optimizer.lr.png", 500, 300)
+  check_png("s/plots/metric_train.batch_size.png", 500, 300)
+  check_png("s/plots/best_curves.png", 700, 400)
+end
+
+-- Without gnuplot on PATH: one line naming the package, exit 2, no plots/.
+function cases.no_gnuplot()
+  small_run()
+  os.execute("mkdir -p " .. q(dir .. "/bin"))
+  for _, cmd in ipairs({ "plot r", "explain small.yaml --out x" }) do
+    local c = string.format("cd %s && PATH=%s %s %s >out.txt 2>err.txt", q(dir), q(dir .. "/bin"),
+      q(exe), cmd)
+    local _, _, code = os.execute(c)
+    local err = read(dir .. "/err.txt")
+    check(code == 2 and err == "nnrun: gnuplot is not installed (no gnuplot on PATH): install "
+      .. "the Debian package gnuplot-nox (apt-get install gnuplot-nox)\n", "%s: exit %s, stderr %s",
+      cmd, tostring(code), err)
+  end
+  check(not read(dir .. "/r/plots/curves.png") and not read(dir .. "/x/lr.png"),
+    "files were made without gnuplot")
+end
+
+-- explain: the layer table and total equal what the run reports, the
+-- steps per epoch and the schedule (warm-up drawn with '/'), lr.png.
+function cases.explain()
+  small_run()
+  local code, out, err = nnrun("explain small.yaml --quiet")
+  expect_exit(code, 0, out, err)
+  local summary = read(dir .. "/r/summary.json")
+  local params = field(summary, "parameters")
+  -- 64*12+12 = 780, 12*4+4 = 52
+  check(params == 832, "summary parameters %s", tostring(params))
+  check(out:find("\n1  dense  dense       (B, 12)         780\n", 1, true)
+    and out:find("\n2  relu   activation  (B, 12)           0\n", 1, true)
+    and out:find("\n3  dense  dense       (B, 4)           52\n", 1, true), "layer table:\n%s", out)
+  check(out:find("\ntotal parameters: " .. params .. "\n", 1, true), "total:\n%s", out)
+  -- 240 glyphs: 60 test, 180 left, 36 validation, 144 training: 9 batches of 16.
+  check(out:find("data: 144 training, 36 validation, 60 test samples\n", 1, true), "data:\n%s", out)
+  check(out:find("steps per epoch: 9 (144 samples / batch 16); 54 steps in 6 epochs\n", 1, true),
+    "steps:\n%s", out)
+  check(out:find("learning rate per epoch (cosine, over 6 epochs to 0, warm-up 2 epochs from "
+    .. "0.1 of the rate):\n", 1, true), "schedule:\n%s", out)
+  local chart = out:match("rate%):\n(.*)$") or ""
+  -- 6 epochs, 10 columns each: the 2 warm-up epochs are the first 20.
+  local bottom = chart:match("\n%s+0 |([^\n]*)") or ""
+  check(bottom == string.rep("/", 20) .. string.rep("#", 40), "warm-up columns:\n%s", chart)
+  check(not read(dir .. "/lr.png"), "lr.png without --out")
+  -- The resolved experiment comes first without --quiet; --set applies.
+  code, out, err = nnrun("explain small.yaml --set train.batch_size=36")
+  expect_exit(code, 0, out, err)
+  check(out:match("^resolved experiment %(small.yaml%):\n  name: small\n")
+    and out:find("    batch_size: 36\n", 1, true)
+    and out:find("steps per epoch: 4 (144 samples / batch 36)", 1, true), "explain:\n%s", out)
+  code, out, err = nnrun("explain small.yaml --set train.batch_size=0")
+  check(code == 2 and err:find("^nnrun: %-%-set train.batch_size: "), "bad --set: %s", err)
+  code, out, err = nnrun("explain")
+  check(code == 2 and err == "nnrun: explain needs an experiment FILE (see nnrun explain --help)\n",
+    "no FILE: %s", err)
+  if have("gnuplot") then
+    code, out, err = nnrun("explain small.yaml --quiet --out x")
+    expect_exit(code, 0, out, err)
+    check(out:match("\nx/lr.png\n$"), "stdout ends with x/lr.png:\n%s", out)
+    check_png("x/lr.png", 600, 300)
+  end
+end
+
+local fn = cases[case]
+assert(fn, "unknown case " .. tostring(case))
+fn()
+if h.failures() > 0 then
+  os.exit(1)
+end
+print("ok " .. case)
