@@ -19,8 +19,8 @@ return {
   },
   loss = "cross_entropy",
   optimizer = { name = "sgd", lr = 0.08, momentum = 0.9, nesterov = true },
-  schedule = { name = "cosine", per_batch = true, warmup = batches, warmup_start = 0.1,
-    total = 14 * batches },
+  -- total: the batches after the warm-up, 14 * batches (follows train.epochs)
+  schedule = { name = "cosine", per_batch = true, warmup = batches, warmup_start = 0.1 },
   train = { epochs = 15, batch_size = 128, shuffle = true, validation_split = 0.1 },
   output = { checkpoint_every = 1, checkpoint_best = "val_accuracy" },
 }

@@ -632,16 +632,14 @@ local function resolve_schedule(c, s, train)
   elseif name == "inverse_time" then
     out.gamma = field(c, s, "schedule", "gamma", { type = "number", min = 0, default = 0.1 })
   elseif name == "cosine" then
+    -- Per batch, the default total needs the training set's size: it is
+    -- filled in once the data is read (config.schedule_length).
     local default_total = nil
     if not out.per_batch and train then
       default_total = train.epochs
     end
     out.total = field(c, s, "schedule", "total", { type = "integer", min = 1,
       default = default_total })
-    if s.total == nil and out.per_batch then
-      fail(c, "schedule.total", "missing (required with per_batch: true: the number of "
-        .. "batches)")
-    end
     out.min_lr = field(c, s, "schedule", "min_lr", { type = "number", min = 0, default = 0 })
   end
   return out
@@ -833,6 +831,29 @@ function M.resolve(exp, opts)
     return nil, c.errors
   end
   return r
+end
+
+-- config.schedule_length(resolved, batches) -> warning | nil
+-- Once the training set is read (batches: per epoch), a per-batch cosine
+-- schedule without schedule.total gets the batches after its warm-up,
+-- train.epochs * batches - warmup, so its length follows train.epochs.
+-- The warning says when the learning rate reaches 0 before the last epoch.
+function M.schedule_length(r, batches)
+  local s = r.schedule
+  if type(s) ~= "table" or s.name ~= "cosine" then
+    return nil
+  end
+  local per = s.per_batch and batches or 1
+  if s.total == nil then
+    s.total = math.max(1, r.train.epochs * per - s.warmup)
+  end
+  local epoch = (s.warmup + s.total) // per + 1 -- of the first step at min_lr
+  if s.min_lr == 0 and epoch < r.train.epochs then
+    return string.format("the learning rate reaches 0 in epoch %d of %d (schedule.warmup %d + "
+      .. "schedule.total %d %s); leave schedule.total out to follow train.epochs", epoch,
+      r.train.epochs, s.warmup, s.total, s.per_batch and "batches" or "epochs")
+  end
+  return nil
 end
 
 -- config.object_note(resolved, file) -> nil, or why the config.yaml of the

@@ -88,6 +88,7 @@ end
 -- The learning rate of every step of training: { lr, ... }, the unit
 -- ("batch" or "epoch") and the number of warm-up steps.
 function M.schedule(r, steps_per_epoch)
+  require("nnrun.config").schedule_length(r, steps_per_epoch) -- a default total, as a run
   local sched = require("nnrun.runner").build_schedule(r)
   local s = r.schedule
   local n = r.train.epochs * (s.per_batch and steps_per_epoch or 1)

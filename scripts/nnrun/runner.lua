@@ -118,6 +118,11 @@ function M.run(r, cli)
     nn.set_threads(r.threads)
   end
   local data = M.build_data(r)
+  local late = require("nnrun.config").schedule_length(r,
+    (data.train:size() + r.train.batch_size - 1) // r.train.batch_size)
+  if late then
+    io.stderr:write("nnrun: warning: ", late, "\n")
+  end
   local net = M.build_model(r)
   local bad, why = require("nnrun.data").check_classes(r, data, net:output_size())
   if bad then

@@ -276,6 +276,37 @@ loss: cross_entropy
   end
 end
 
+-- A per-batch cosine schedule without total follows train.epochs (--set);
+-- one whose total ends before the last epoch is warned about.
+function cases.schedule_epochs()
+  write(dir .. "/sch.yaml", [[
+name: sch
+data: { generator: digits03, n_per_class: 25 }
+model: { input: 64, layers: [{dense: 4}] }
+loss: cross_entropy
+optimizer: { lr: 0.1 }
+schedule: { name: cosine, per_batch: true, warmup: 5 }
+train: { epochs: 3, batch_size: 16 }
+output: { checkpoint_every: 0 }
+]])
+  -- 80 training samples: 5 batches per epoch.
+  local code, out, err = h.nnrun("sch.yaml --quiet --out a --set train.epochs=6")
+  expect_exit(code, 0, out, err)
+  check(err == "", "stderr: %s", err)
+  local cfg = read(dir .. "/a/config.yaml") or ""
+  check(cfg:find("\n  total: 25\n", 1, true), "total is not 6 * 5 - 5:\n%s", cfg)
+  local last = (read(dir .. "/a/metrics.jsonl") or ""):match('"epoch":6,[^\n]*"lr":([-%d.eE+]+)')
+  check(last and tonumber(last) > 0, "epoch 6 lr %s", last)
+  code, out, err = h.nnrun("explain sch.yaml")
+  expect_exit(code, 0, out, err)
+  check(out:find("(cosine, over 10 batches to 0, warm-up 5 batches", 1, true), "explain:\n%s", out)
+  code, out, err = h.nnrun("sch.yaml --quiet --out b --set train.epochs=6 --set schedule.total=10")
+  expect_exit(code, 0, out, err)
+  local want = "nnrun: warning: the learning rate reaches 0 in epoch 4 of 6 (schedule.warmup 5 "
+    .. "+ schedule.total 10 batches); leave schedule.total out to follow train.epochs\n"
+  check(err == want, "stderr:\n%s\nexpected:\n%s", err, want)
+end
+
 local fn = cases[case]
 if not fn then
   io.stderr:write("unknown case ", tostring(case), "\n")
