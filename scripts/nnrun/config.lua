@@ -165,14 +165,7 @@ local function check_keys(c, t, path, allowed)
     if type(k) ~= "string" then
       fail(c, path, "unexpected key %s (keys are names)", describe(k))
     elseif not contains(allowed, k) then
-      local s = suggest_key(k, allowed)
-      if s then
-        fail(c, join(path, k), "unknown key (did you mean '%s'?)", s)
-      else
-        local sorted = { table.unpack(allowed) }
-        table.sort(sorted)
-        fail(c, join(path, k), "unknown key (expected one of: %s)", table.concat(sorted, ", "))
-      end
+      fail(c, join(path, k), "%s", util.unknown_key(c, k, allowed, suggest_key))
     end
   end
 end

@@ -14,6 +14,48 @@ describe("util", function()
     assert.is_nil(util.suggest("zzz", { "epochs", "batch_size" }))
   end)
 
+  -- (Sizes at which the unbounded distance takes hours: ctest's timeout
+  -- stops it; the bounded one answers at once.)
+  it("bounds the edit distance: max + 1 beyond max", function()
+    assert.equals(3, util.distance("kitten", "sitting", 3))
+    assert.equals(3, util.distance("kitten", "sitting", 2))
+    assert.equals(1, util.distance("", "a", 0))
+    assert.equals(4, util.distance(string.rep("a", 100000), string.rep("b", 100000), 3))
+    assert.equals(1, util.distance(string.rep("a", 100000), string.rep("a", 99999) .. "b", 3))
+    assert.equals(3, util.distance(string.rep("a", 100000), "lr", 2))
+  end)
+
+  it("suggests nothing for a long word, at once", function()
+    local long = string.rep("epochs", 200000)
+    assert.is_nil(util.suggest(long, { "epochs", "batch_size" }))
+    assert.equals("epochs", util.suggest("epohcs", { "epochs", "batch_size" }))
+  end)
+
+  it("looks for did-you-mean for 20 unknown keys of an experiment at most", function()
+    local config = require "nnrun.config"
+    local exp = { data = { generator = "xor" }, model = { layers = { { dense = 1 } } } }
+    for i = 1, 50000 do
+      exp[string.format("optimizer%06d", i)] = 1 -- 2 edits from nothing, many from optimizer
+    end
+    exp.trian = {}
+    local calls, distance = 0, util.distance
+    util.distance = function(...)
+      calls = calls + 1
+      return distance(...)
+    end
+    local ok, r, errs = pcall(config.resolve, exp)
+    util.distance = distance
+    assert.is_true(ok, r)
+    assert.is_nil(r)
+    assert.equals(50001, #errs)
+    -- sorted keys: the first 20 (optimizer000001...) get a search
+    assert.equals("optimizer000001: unknown key (expected one of: data, loss, model, name, "
+      .. "optimizer, output, schedule, seed, threads, train)", errs[1].path .. ": " .. errs[1].message)
+    assert.equals("trian: unknown key (expected one of: data, loss, model, name, optimizer, "
+      .. "output, schedule, seed, threads, train)", errs[50001].path .. ": " .. errs[50001].message)
+    assert.is_true(calls <= 20 * 100, calls .. " distances")
+  end)
+
   it("splits file names", function()
     assert.equals("xor.lua", util.basename("experiments/xor.lua"))
     assert.equals("xor", util.stem("experiments/xor.lua"))
