@@ -37,6 +37,12 @@ local NULL = nn.yaml and nn.yaml.null
 
 -- ---- schema -----------------------------------------------------------------
 
+-- Whether name can be the sweep's directory in sweeps/: not "." or ".."
+-- (which would be sweeps/ itself or the current directory), no "/".
+function M.valid_name(name)
+  return type(name) == "string" and name:match("^[^/]+$") ~= nil and name ~= "." and name ~= ".."
+end
+
 local function join(path, key)
   return path == "" and key or (path .. "." .. key)
 end
@@ -77,14 +83,7 @@ local function check_keys(c, t, path, allowed)
     if type(k) ~= "string" then
       fail(c, path, "unexpected key %s (keys are names)", config.describe(k))
     elseif not contains(allowed, k) then
-      local s = util.suggest(k, allowed)
-      if s then
-        fail(c, join(path, k), "unknown key (did you mean '%s'?)", s)
-      else
-        local sorted = { table.unpack(allowed) }
-        table.sort(sorted)
-        fail(c, join(path, k), "unknown key (expected one of: %s)", table.concat(sorted, ", "))
-      end
+      fail(c, join(path, k), "%s", util.unknown_key(c, k, allowed))
     end
   end
 end
@@ -263,10 +262,17 @@ function M.resolve(doc, opts)
   local name = doc.name
   if name == nil then
     name = opts.name or "sweep"
+    if not M.valid_name(name) then
+      fail(c, "name", "the file's name gives '%s', which cannot name a directory in sweeps/ "
+        .. "(give name:)", name)
+    end
   elseif type(name) ~= "string" then
     fail(c, "name", "expected a string, got %s", config.describe(name))
   elseif not name:match("^[%w_.-]+$") then
     fail(c, "name", "may contain only letters, digits, '_', '-' and '.'")
+  elseif not M.valid_name(name) then
+    fail(c, "name", "'%s' cannot name a directory in sweeps/ (it would be sweeps/ or its parent)",
+      name)
   end
   s.name = name
   if doc.experiment ~= nil and doc.base ~= nil then
@@ -340,7 +346,9 @@ function M.resolve(doc, opts)
   for p, w in pairs(seen) do
     gseen[p] = w
   end
-  local size = 1
+  -- The grid's size, as a float: 63 keys of 2 values make 2^63 trials,
+  -- which integers would wrap to a negative count.
+  local size = 1.0
   if doc.grid ~= nil then
     if not is_mapping(doc.grid) or next(doc.grid) == nil then
       fail(c, "grid", "expected a mapping of key paths to lists of values, got %s",
@@ -356,7 +364,8 @@ function M.resolve(doc, opts)
         end
       end
       if size > M.MAX_TRIALS then
-        fail(c, "grid", "%d trials, over the limit of %d", size, M.MAX_TRIALS)
+        fail(c, "grid", "%s trials, over the limit of %d", size < 2 ^ 53 and
+          string.format("%d", math.tointeger(size)) or string.format("%.3g", size), M.MAX_TRIALS)
       end
     end
   end
@@ -417,6 +426,14 @@ end
 -- The grid's cartesian product first (its first key varies slowest), then
 -- the random trials: one draw per parameter, in order, from one stream
 -- seeded by random.seed (so more trials keep the first ones as they were).
+local function grid_trial(s, idx, id)
+  local params = {}
+  for i, g in ipairs(s.grid) do
+    params[i] = { path = g.path, value = g.values[idx[i]], where = g.where .. "[" .. idx[i] .. "]" }
+  end
+  return { id = id, params = params }
+end
+
 function M.expand(s)
   local trials = {}
   if #s.grid > 0 then
@@ -425,12 +442,7 @@ function M.expand(s)
       idx[i] = 1
     end
     while true do
-      local params = {}
-      for i, g in ipairs(s.grid) do
-        params[i] = { path = g.path, value = g.values[idx[i]],
-          where = g.where .. "[" .. idx[i] .. "]" }
-      end
-      trials[#trials + 1] = { id = #trials + 1, params = params }
+      trials[#trials + 1] = grid_trial(s, idx, #trials + 1)
       local i = #s.grid
       while i >= 1 and idx[i] == #s.grid[i].values do
         idx[i] = 1
@@ -453,6 +465,53 @@ function M.expand(s)
     end
   end
   return trials
+end
+
+-- sweep.probes(sweep) -> trials: the grid trials that give one key a value
+-- and every other key its first: for each key, its smallest and largest
+-- integer, its smallest and largest other finite number, and each of its
+-- other values (strings, booleans, nan, inf) once.  The schema's checks of a
+-- number are ranges, so these find a bad value of any grid in a few
+-- resolves (a grid of 100,000 values has about 100,000 trials to resolve).
+function M.probes(s)
+  local out, seen = {}, {}
+  local stride = 1
+  for k = #s.grid, 1, -1 do
+    local values = s.grid[k].values
+    local pick, lo, hi, other = {}, {}, {}, {}
+    for j, v in ipairs(values) do
+      local class = math.type(v) == "integer" and "integer"
+        or (math.type(v) == "float" and v == v and v ~= math.huge and v ~= -math.huge and "float")
+      if class then
+        if not lo[class] or v < values[lo[class]] then lo[class] = j end
+        if not hi[class] or v > values[hi[class]] then hi[class] = j end
+      else
+        local key = v ~= v and "nan" or (type(v) .. ":" .. tostring(v))
+        if not other[key] then
+          other[key] = true
+          pick[#pick + 1] = j
+        end
+      end
+    end
+    for _, class in ipairs({ "integer", "float" }) do
+      pick[#pick + 1] = lo[class]
+      pick[#pick + 1] = hi[class]
+    end
+    for _, j in ipairs(pick) do
+      local id = 1 + (j - 1) * stride
+      if not seen[id] then
+        seen[id] = true
+        local idx = {}
+        for i = 1, #s.grid do
+          idx[i] = i == k and j or 1
+        end
+        out[#out + 1] = grid_trial(s, idx, id)
+      end
+    end
+    stride = stride * #values
+  end
+  table.sort(out, function(a, b) return a.id < b.id end)
+  return out
 end
 
 -- The experiment path p lies within q, or q within p.
@@ -517,6 +576,33 @@ function M.prepare(s, base, trials)
     return nil, errs
   end
   return out
+end
+
+-- sweep.check(sweep, base) -> trials, experiments | nil, nil, errors
+-- The trials (M.expand) and their resolved experiments (M.prepare); the
+-- probes (M.probes) first, so that a bad value is refused before the rest
+-- of a large grid is expanded and resolved.
+function M.check(s, base)
+  local probes = M.probes(s)
+  local known, errs = M.prepare(s, base, probes)
+  if not known then
+    return nil, nil, errs
+  end
+  local trials, rest = M.expand(s), {}
+  for _, t in ipairs(trials) do
+    if not known[t.id] then
+      rest[#rest + 1] = t
+    end
+  end
+  local exps
+  exps, errs = M.prepare(s, base, rest)
+  if not exps then
+    return nil, nil, errs
+  end
+  for id, r in pairs(known) do
+    exps[id] = r
+  end
+  return trials, exps
 end
 
 -- ---- shards, results and ranking -------------------------------------------------
@@ -657,7 +743,8 @@ function M.table(list, s)
 end
 
 -- The figure of a finished trial: summary.json's metric, else the last
--- metrics.jsonl line's; and its status ("failed" without a summary).
+-- metrics.jsonl line's; its status ("failed" without a summary); and the
+-- summary's error (why a run failed), if any.
 function M.trial_result(dir, metric)
   local summary
   local f = io.open(dir .. "/summary.json", "r")
@@ -685,7 +772,30 @@ function M.trial_result(dir, metric)
       v = t[metric]
     end
   end
-  return type(summary.status) == "string" and summary.status or "failed", v
+  return type(summary.status) == "string" and summary.status or "failed", v,
+    type(summary.error) == "string" and summary.error or nil
+end
+
+-- Why a trial did not finish, in one line: its summary's error, else the
+-- first "nnrun: " line of its log (a refused experiment, say), else its
+-- last line, else how the process ended.
+function M.failure_reason(dir, how, code, summary_error)
+  if summary_error then
+    return summary_error
+  end
+  local first, last
+  local f = io.open(dir .. "/log.txt", "r")
+  for line in f and f:lines() or function() end do
+    first = first or line:match("^nnrun: (.*%S)")
+    last = line:match("%S") and line or last
+  end
+  if f then
+    f:close()
+  end
+  if first or last then
+    return first or last
+  end
+  return how == "exit" and string.format("exit status %d", code) or ("killed by SIG" .. code)
 end
 
 -- ---- running -----------------------------------------------------------------
@@ -797,9 +907,8 @@ function M.load(file)
   if base_lines then
     config_errors(base_lines)
   end
-  local trials = M.expand(s)
-  local exps, perrs = M.prepare(s, base, trials)
-  if not exps then
+  local trials, exps, perrs = M.check(s, base)
+  if not trials then
     config_errors(fmt(perrs))
   end
   if s.metric:match("^val_") then
@@ -971,6 +1080,7 @@ function M.main(o, exe)
 
   exe = exe or nn.exe_path()
   local running, nrunning, next_i, finished = {}, 0, 1, 0
+  local told -- the first failure was reported on stderr
   local interrupted
   if #pending > 0 then
     nn.trap_signals()
@@ -1015,7 +1125,7 @@ function M.main(o, exe)
   end
   local function finish(job, how, code)
     local t = job.trial
-    local status, metric = M.trial_result(job.dir, s.metric)
+    local status, metric, why = M.trial_result(job.dir, s.metric)
     if how ~= "exit" then
       status = "failed"
     elseif code ~= 0 and DONE[status] then
@@ -1023,6 +1133,12 @@ function M.main(o, exe)
     end
     if not DONE[status] then
       metric = nil -- the figures of a run that did not finish rank nothing
+      if not told then
+        told = true
+        io.stderr:write(string.format("nnrun: trial %04d %s: %s (see %s/log.txt)\n", t.id, status,
+          M.failure_reason(job.dir, how, code, why), job.dir))
+        io.stderr:flush()
+      end
     end
     local params = {}
     for _, p in ipairs(t.params) do

@@ -248,10 +248,32 @@ grid:
   check((t[1] or ""):match('"status":"diverged","metric":null}$'), "trial 1: %s", t[1])
   check((t[2] or ""):match('"status":"completed","metric":[%d.e-]+}$'), "trial 2: %s", t[2])
   check(out:match("\n   %-   0001 +%-  diverged   optimizer%.lr=1e%+30\n"), "table:\n%s", out)
+  -- The first failure's reason is on stderr, not only in its log.
+  local why = "nnrun: trial 0001 diverged: training diverged at epoch %d+, batch %d+: [^\n]+ "
+    .. "%(see d/trial%-0001/log%.txt%)\n"
+  check(err:match("^" .. why .. "$"), "stderr: %s", err)
   write(dir .. "/alldiv.yaml", (read(dir .. "/div.yaml"):gsub("%[1e30, 0.1%]", "[1e30, 1e31]")))
-  code, out, err = nnrun("sweep alldiv.yaml --out a --jobs 2 --quiet")
+  code, out, err = nnrun("sweep alldiv.yaml --out a --jobs 1 --quiet")
   expect_exit(code, 1, out, err)
+  check(err:match("^" .. why:gsub("d/", "a/") .. "$"), "stderr: %s", err)
   check(read(dir .. "/a/best.yaml") == nil, "best.yaml without a completed trial")
+  -- Trials refused by the nnrun they run in (a bad row in their data, read
+  -- only then): the first one's message, once.
+  write(dir .. "/pts.csv", "x,y\n0,0\n1,1\n2,0\n3,1\nx,0\n5,1\n6,0\n7,1\n8,0\n9,1\n")
+  write(dir .. "/bad.yaml", [[
+base:
+  data: { csv: { path: pts.csv, target: regression } }
+  model: { input: 1, layers: [ { dense: 1 } ] }
+  train: { epochs: 1 }
+metric: train_loss
+grid:
+  optimizer.lr: [0.1, 0.2]
+]])
+  code, out, err = nnrun("sweep bad.yaml --out b --jobs 1 --quiet")
+  expect_exit(code, 1, out, err)
+  local first = (read(dir .. "/b/trial-0001/log.txt") or ""):match("nnrun: ([^\n]+)")
+  check(first and err == "nnrun: trial 0001 failed: " .. first .. " (see b/trial-0001/log.txt)\n",
+    "stderr: %s\nlog: %s", err, read(dir .. "/b/trial-0001/log.txt"))
 end
 
 -- One file of tests/e2e/sweep_invalid/: exit 2, the exact stderr of its

@@ -65,6 +65,37 @@ describe("sweep.resolve", function()
     assert.same({ "grid.seed[2]: expected a number, string or boolean, got a mapping" },
       errors({ base = BASE, metric = "test_loss", grid = { seed = { 1, { a = 1 } } } }))
   end)
+
+  it("counts a grid's trials without overflow: 63 keys of 2 values are over the limit", function()
+    local grid = {}
+    for i = 1, 63 do
+      grid[string.format("model.layers[%d].dense", i)] = { 1, 2 }
+    end
+    assert.same({ "grid: 9.22e+18 trials, over the limit of 100000" },
+      errors({ base = BASE, metric = "test_loss", grid = grid }))
+    grid = { a = {}, b = {} }
+    for i = 1, 400 do
+      grid.a[i], grid.b[i] = i, i
+    end
+    assert.same({ "grid: 160000 trials, over the limit of 100000" },
+      errors({ base = BASE, metric = "test_loss", grid = grid }))
+  end)
+
+  it("refuses names that are no directory inside sweeps/", function()
+    for _, name in ipairs({ ".", ".." }) do
+      assert.same({ "name: '" .. name .. "' cannot name a directory in sweeps/ (it would be "
+        .. "sweeps/ or its parent)" },
+        errors({ name = name, base = BASE, metric = "test_loss", grid = { seed = { 1 } } }))
+    end
+    assert.same({ "name: may contain only letters, digits, '_', '-' and '.'" },
+      errors({ name = "../x", base = BASE, metric = "test_loss", grid = { seed = { 1 } } }))
+    local _, errs = sweep.resolve({ base = BASE, metric = "test_loss", grid = { seed = { 1 } } },
+      { name = "." })
+    assert.same({ { path = "name", message = "the file's name gives '.', which cannot name a "
+      .. "directory in sweeps/ (give name:)" } }, errs)
+    assert.equals("..x", assert(sweep.resolve({ name = "..x", base = BASE, metric = "test_loss",
+      grid = { seed = { 1 } } })).name)
+  end)
 end)
 
 describe("sweep.expand", function()
@@ -141,6 +172,63 @@ describe("sweep.prepare", function()
       { path = "grid.train.batch_size[2]", message = "trial 2: train.batch_size: must be >= 1, got 0" },
       { path = "grid.optimizer.lr[2]", message = "trial 3: optimizer.lr: must be > 0, got -1" },
     }, errs)
+  end)
+end)
+
+describe("sweep.check", function()
+  -- Counts the experiments resolved (each costs about 0.1 ms: a sweep of
+  -- 100,000 trials took 11 s to refuse its last value).
+  local config = require "nnrun.config"
+  local function counting(f)
+    local n, resolve = 0, config.resolve
+    config.resolve = function(...)
+      n = n + 1
+      return resolve(...)
+    end
+    local ok, a, b, c = pcall(f)
+    config.resolve = resolve
+    assert(ok, a)
+    return n, a, b, c
+  end
+
+  it("probes each key's extreme and other values before the whole grid", function()
+    local s = assert(sweep.resolve({ base = BASE, metric = "test_loss", grid = {
+      ["optimizer.lr"] = { 0.3, 0.1, 0.2, 2 }, seed = { 5, 1, "x", 9, 0 / 0, 7 } } },
+      { position = function(p) return p == "grid.optimizer.lr" and 1 or 2, 1 end }))
+    local ids = {}
+    local all = sweep.expand(s)
+    for i, t in ipairs(sweep.probes(s)) do
+      ids[i] = t.id
+      assert.equals(all[t.id].params[1].where .. " " .. all[t.id].params[2].where,
+        t.params[1].where .. " " .. t.params[2].where)
+    end
+    -- lr: 0.1 and 0.3 (floats), 2 (the integer); seed: 1 and 9, "x", nan
+    assert.same({ 1, 2, 3, 4, 5, 7, 19 }, ids)
+  end)
+
+  it("resolves every trial of a good grid, and refuses a bad last value of 100,000 at once",
+    function()
+    local s = assert(sweep.resolve({ base = BASE, metric = "test_loss",
+      grid = { ["optimizer.lr"] = { 0.1, 0.2, 0.3 }, ["train.batch_size"] = { 4, 2 } } }))
+    local n, trials, exps = counting(function() return sweep.check(s, BASE) end)
+    assert.equals(6, n)
+    assert.equals(6, #trials)
+    for id = 1, 6 do
+      assert.equals(string.format("sweep-%04d", id), exps[id].name)
+    end
+    local values = {}
+    for i = 1, 99999 do
+      values[i] = i / 1e5
+    end
+    values[100000] = -1
+    s = assert(sweep.resolve({ base = BASE, metric = "test_loss",
+      grid = { ["optimizer.lr"] = values } }))
+    local errs
+    n, trials, exps, errs = counting(function() return sweep.check(s, BASE) end)
+    assert.is_nil(trials)
+    assert.same({ { path = "grid.optimizer.lr[100000]",
+      message = "trial 100000: optimizer.lr: must be > 0, got -1" } }, errs)
+    assert.equals(3, n) -- 1e-05 and 0.99999, the smallest and largest float; -1
   end)
 end)
 
