@@ -165,11 +165,11 @@ static void one_case(const gcase *g, const char *kern)
 
 static void all_cases(const char *kern)
 {
-    /* Odd sizes around the 6 x 16 tile, the 256 K block and the 144 M
-     * block, the ones and the training shapes (scaled down where the
-     * double reference would be slow). */
-    static const int64_t Ms[] = {1, 2, 5, 6, 7, 13, 150};
-    static const int64_t Ns[] = {1, 3, 15, 16, 17, 33, 100};
+    /* Odd sizes around the 6 x 16 and 12 x 32 tiles and the 256 K block,
+     * the ones and the training shapes (scaled down where the double
+     * reference would be slow). */
+    static const int64_t Ms[] = {1, 2, 5, 6, 7, 12, 13, 150};
+    static const int64_t Ns[] = {1, 3, 15, 16, 17, 31, 33, 100};
     static const int64_t Ks[] = {1, 2, 7, 8, 9, 31, 300};
     const float alphas[] = {1.0f, -0.5f};
     const float betas[] = {0.0f, 1.0f, 0.25f};
@@ -215,6 +215,8 @@ static void all_cases(const char *kern)
 static void panel_limits(const char *kern)
 {
     int64_t cap = 0;
+    int mr = 0, nr = 0;
+    nn_gemm_kernel_tile(&mr, &nr);
     static const int64_t every_k[] = {784, 4096};
     for (size_t ki = 0; ki < sizeof every_k / sizeof *every_k; ki++)
         for (int64_t M = 1; M <= 12000; M++) {
@@ -231,7 +233,7 @@ static void panel_limits(const char *kern)
         nn_gemm_a_panel_floats(1, K, &cap);
         if (cap == 0)
             return; /* the BLAS backend: no workspace */
-        const int64_t rows = cap / (6 * K) * 6; /* one panel's rows (MR = 6) */
+        const int64_t rows = cap / (mr * K) * mr; /* one panel's rows */
         for (int64_t p = 1; p <= 4; p++)
             for (int64_t M = p * rows - 20; M <= p * rows + 20; M++) {
                 const int64_t used = nn_gemm_a_panel_floats(M, K, &cap);
@@ -242,7 +244,7 @@ static void panel_limits(const char *kern)
     static const int64_t run_k[] = {784, 4096};
     int n = 0;
     for (size_t ki = 0; ki < sizeof run_k / sizeof *run_k; ki++) {
-        const int64_t rows = cap / (6 * run_k[ki]) * 6;
+        const int64_t rows = cap / (mr * run_k[ki]) * mr;
         for (int64_t p = 1; p <= 3; p++) {
             const int64_t Ms[] = {p * rows, p * rows + 1, p * rows + 7};
             for (size_t mi = 0; mi < sizeof Ms / sizeof *Ms; mi++, n++) {
@@ -310,8 +312,8 @@ static void concurrent_calls(void)
 int main(void)
 {
     edge_cases();
-    const char *kerns[] = {"portable", "avx2"};
-    for (size_t i = 0; i < 2; i++) {
+    const char *kerns[] = {"portable", "avx2", "avx512"};
+    for (size_t i = 0; i < sizeof kerns / sizeof *kerns; i++) {
         if (nn_gemm_force_kernel(kerns[i]) != 0) {
             printf("test_gemm: kernel %s not available on this CPU, skipped\n", kerns[i]);
             continue;

@@ -27,6 +27,7 @@
 
 #include <stdalign.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../internal.h"
@@ -43,8 +44,9 @@
 extern void openblas_set_num_threads(int n) __attribute__((weak));
 #endif
 
-#define MR NN_GEMM_MR
-#define NR NN_GEMM_NR
+/* The portable set's tile (the driver takes each set's own). */
+#define PMR NN_GEMM_MR
+#define PNR NN_GEMM_NR
 /* Blocking (overridable with -D only for tuning experiments).
  * K block: the MR x KC sliver of A (6 KB) stays in L1 while the micro-kernel
  * streams KC x NR slivers of B (16 KB each) past it. */
@@ -89,36 +91,36 @@ static atomic_flag ws_busy = ATOMIC_FLAG_INIT;
 static void ukr_portable(int64_t kc, const float *Ap, const float *Bp, float *C, int64_t ldc,
                          float alpha, float beta, int overwrite, int mr, int nr)
 {
-    /* One row of the tile at a time: its NR sums fit in registers (the
+    /* One row of the tile at a time: its PNR sums fit in registers (the
      * compiler vectorises the j loop), and the B sliver stays in L1. */
-    float acc[MR * NR];
-    for (int i = 0; i < MR; i++) {
-        float r[NR];
-        for (int j = 0; j < NR; j++)
+    float acc[PMR * PNR];
+    for (int i = 0; i < PMR; i++) {
+        float r[PNR];
+        for (int j = 0; j < PNR; j++)
             r[j] = 0.0f;
         for (int64_t k = 0; k < kc; k++) {
-            const float ai = Ap[k * MR + i];
-            const float *b = Bp + k * NR;
-            for (int j = 0; j < NR; j++)
+            const float ai = Ap[k * PMR + i];
+            const float *b = Bp + k * PNR;
+            for (int j = 0; j < PNR; j++)
                 r[j] += ai * b[j];
         }
-        for (int j = 0; j < NR; j++)
-            acc[i * NR + j] = r[j];
+        for (int j = 0; j < PNR; j++)
+            acc[i * PNR + j] = r[j];
     }
-    nn_gemm_store_edge(acc, C, ldc, alpha, beta, overwrite, mr, nr);
+    nn_gemm_store_edge(acc, PNR, C, ldc, alpha, beta, overwrite, mr, nr);
 }
 
 static void pack_a_portable(int ta, const float *A, int64_t lda, int64_t i0, int mr, int64_t k0,
                             int64_t kc, float *Ap)
 {
-    if (ta) { /* A stored K x M: MR consecutive floats per k */
+    if (ta) { /* A stored K x M: PMR consecutive floats per k */
         for (int64_t k = 0; k < kc; k++) {
             const float *src = A + (k0 + k) * lda + i0;
-            float *dst = Ap + k * MR;
+            float *dst = Ap + k * PMR;
             int i = 0;
             for (; i < mr; i++)
                 dst[i] = src[i];
-            for (; i < MR; i++)
+            for (; i < PMR; i++)
                 dst[i] = 0.0f;
         }
         return;
@@ -127,24 +129,24 @@ static void pack_a_portable(int ta, const float *A, int64_t lda, int64_t i0, int
     for (; i < mr; i++) {
         const float *src = A + (i0 + i) * lda + k0;
         for (int64_t k = 0; k < kc; k++)
-            Ap[k * MR + i] = src[k];
+            Ap[k * PMR + i] = src[k];
     }
-    for (; i < MR; i++)
+    for (; i < PMR; i++)
         for (int64_t k = 0; k < kc; k++)
-            Ap[k * MR + i] = 0.0f;
+            Ap[k * PMR + i] = 0.0f;
 }
 
 static void pack_b_sliver(int tb, const float *B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0,
                           int nr, float *Bp)
 {
-    if (!tb) { /* B stored K x N: NR consecutive floats per k */
+    if (!tb) { /* B stored K x N: PNR consecutive floats per k */
         for (int64_t k = 0; k < kc; k++) {
             const float *src = B + (k0 + k) * ldb + j0;
-            float *dst = Bp + k * NR;
+            float *dst = Bp + k * PNR;
             int j = 0;
             for (; j < nr; j++)
                 dst[j] = src[j];
-            for (; j < NR; j++)
+            for (; j < PNR; j++)
                 dst[j] = 0.0f;
         }
         return;
@@ -153,37 +155,87 @@ static void pack_b_sliver(int tb, const float *B, int64_t ldb, int64_t k0, int64
     for (; j < nr; j++) {
         const float *src = B + (j0 + j) * ldb + k0;
         for (int64_t k = 0; k < kc; k++)
-            Bp[k * NR + j] = src[k];
+            Bp[k * PNR + j] = src[k];
     }
-    for (; j < NR; j++)
+    for (; j < PNR; j++)
         for (int64_t k = 0; k < kc; k++)
-            Bp[k * NR + j] = 0.0f;
+            Bp[k * PNR + j] = 0.0f;
 }
 
 static void pack_b_portable(int tb, const float *B, int64_t ldb, int64_t k0, int64_t kc,
                             int64_t j0, int64_t n, float *Bp)
 {
-    for (int64_t j = 0; j < n; j += NR)
-        pack_b_sliver(tb, B, ldb, k0, kc, j0 + j, (int)(n - j < NR ? n - j : NR), Bp + j * kc);
+    for (int64_t j = 0; j < n; j += PNR)
+        pack_b_sliver(tb, B, ldb, k0, kc, j0 + j, (int)(n - j < PNR ? n - j : PNR), Bp + j * kc);
 }
 
-const nn_gemm_kern nn_gemm_kern_portable = {"portable", ukr_portable, pack_a_portable,
+const nn_gemm_kern nn_gemm_kern_portable = {"portable", PMR, PNR, ukr_portable, pack_a_portable,
                                             pack_b_portable};
 
 /* ---- kernel choice ------------------------------------------------------ */
 
+/* Whether the CPU can run set k (and, for AVX-512, whether the OS saves
+ * the opmask and zmm registers: XCR0 bits 1, 2, 5, 6, 7). */
+static int usable(const nn_gemm_kern *k)
+{
+#ifdef NN_GEMM_HAVE_AVX2
+    __builtin_cpu_init();
+    const int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (k == &nn_gemm_kern_avx2)
+        return avx2;
+    if (k == &nn_gemm_kern_avx512) {
+        if (!avx2 || !__builtin_cpu_supports("avx512f"))
+            return 0;
+        unsigned eax, ebx, ecx, edx;
+        __asm__("cpuid" : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx) : "a"(1), "c"(0));
+        if (!(ecx & (1u << 27))) /* OSXSAVE: xgetbv is there */
+            return 0;
+        unsigned lo, hi;
+        __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+        (void)hi;
+        return (lo & 0xE6u) == 0xE6u;
+    }
+#endif
+    return k == &nn_gemm_kern_portable;
+}
+
+/* Every set, best first. */
+static const nn_gemm_kern *const sets[] = {
+#ifdef NN_GEMM_HAVE_AVX2
+    &nn_gemm_kern_avx512,
+    &nn_gemm_kern_avx2,
+#endif
+    &nn_gemm_kern_portable,
+};
+#define NSETS (sizeof sets / sizeof *sets)
+
+static const nn_gemm_kern *by_name(const char *name)
+{
+    for (size_t i = 0; i < NSETS; i++)
+        if (strcmp(sets[i]->name, name) == 0)
+            return usable(sets[i]) ? sets[i] : NULL;
+    return NULL;
+}
+
 static const nn_gemm_kern *forced;
+/* The automatic choice, made once: NNRUN_KERNEL when it names a set this
+ * CPU runs, else the best set it runs. */
+static _Atomic(const nn_gemm_kern *) chosen;
 
 static const nn_gemm_kern *kern(void)
 {
     if (forced)
         return forced;
-#ifdef NN_GEMM_HAVE_AVX2
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        return &nn_gemm_kern_avx2;
-#endif
-    return &nn_gemm_kern_portable;
+    const nn_gemm_kern *k = atomic_load_explicit(&chosen, memory_order_acquire);
+    if (k)
+        return k;
+    const char *env = getenv("NNRUN_KERNEL");
+    k = env ? by_name(env) : NULL;
+    for (size_t i = 0; !k && i < NSETS; i++)
+        if (usable(sets[i]))
+            k = sets[i];
+    atomic_store_explicit(&chosen, k, memory_order_release);
+    return k;
 }
 
 int nn_gemm_force_kernel(const char *name)
@@ -192,20 +244,17 @@ int nn_gemm_force_kernel(const char *name)
         forced = NULL;
         return 0;
     }
-    if (strcmp(name, "portable") == 0) {
-        forced = &nn_gemm_kern_portable;
-        return 0;
-    }
-#ifdef NN_GEMM_HAVE_AVX2
-    if (strcmp(name, "avx2") == 0) {
-        __builtin_cpu_init();
-        if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")))
-            return -1;
-        forced = &nn_gemm_kern_avx2;
-        return 0;
-    }
-#endif
-    return -1;
+    const nn_gemm_kern *k = by_name(name);
+    if (!k)
+        return -1;
+    forced = k;
+    return 0;
+}
+
+void nn_gemm_kernel_tile(int *mr, int *nr)
+{
+    *mr = kern()->mr;
+    *nr = kern()->nr;
 }
 
 const char *nn_gemm_kernel_name(void)
@@ -297,7 +346,8 @@ static void gemm_part(const nn_gemm_kern *kr, float *wb, int64_t ch_n, int64_t i
                       const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
                       float *C, int64_t ldc)
 {
-    alignas(64) float ap[MR * KC_MAX];
+    const int MR = kr->mr, NR = kr->nr;
+    alignas(64) float ap[NN_GEMM_MR_MAX * KC_MAX];
     const int64_t nkb = (K + KC_MAX - 1) / KC_MAX;
     for (int64_t jc = j0; jc < j1; jc += ch_n) {
         const int64_t nc = min64(ch_n, j1 - jc);
@@ -325,6 +375,7 @@ static void gemm_owned(const nn_gemm_kern *kr, int nt, float *wb, int64_t ch_n, 
                        int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                        const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
 {
+    const int MR = kr->mr, NR = kr->nr;
     const int64_t njr = (N + NR - 1) / NR, nir = (M + MR - 1) / MR;
     const int64_t pn = min64(nt, njr), pm = min64(nt / pn, nir);
     (void)nt;
@@ -357,7 +408,7 @@ static void gemm_owned(const nn_gemm_kern *kr, int nt, float *wb, int64_t ch_n, 
  * at most cap, the slivers of MR x K floats that fit A_WS (MR * K <= A_WS).
  * (Dividing the total floats by A_WS instead gives panels whose share of
  * slivers, rounded up, can pass A_WS: issue 9, item 1.) */
-static int64_t a_panels(int64_t nir_all, int64_t K)
+static int64_t a_panels(int64_t nir_all, int64_t K, int MR)
 {
     const int64_t cap = A_WS / (MR * K);
     return (nir_all + cap - 1) / cap;
@@ -365,10 +416,11 @@ static int64_t a_panels(int64_t nir_all, int64_t K)
 
 int64_t nn_gemm_a_panel_floats(int64_t M, int64_t K, int64_t *capacity)
 {
+    const int MR = kern()->mr;
     *capacity = A_WS;
     if (M <= 0 || K <= 0 || MR * K > A_WS)
         return 0;
-    const int64_t nir_all = (M + MR - 1) / MR, panels = a_panels(nir_all, K);
+    const int64_t nir_all = (M + MR - 1) / MR, panels = a_panels(nir_all, K, MR);
     int64_t most = 0;
     for (int64_t p = 0; p < panels; p++) {
         const int64_t nir = nir_all * (p + 1) / panels - nir_all * p / panels;
@@ -389,9 +441,10 @@ static void gemm_shared_a(const nn_gemm_kern *kr, int nt, float *wa, float *wb, 
                           int64_t lda, const float *B, int64_t ldb, float beta, float *C,
                           int64_t ldc)
 {
+    const int MR = kr->mr, NR = kr->nr;
     const int64_t nir_all = (M + MR - 1) / MR, njr = (N + NR - 1) / NR;
     const int64_t nkb = (K + KC_MAX - 1) / KC_MAX;
-    const int64_t panels = a_panels(nir_all, K);
+    const int64_t panels = a_panels(nir_all, K, MR);
     /* About UNITS_PER_THREAD units per thread, each a whole number of
      * slivers. */
     const int64_t per = (njr + UNITS_PER_THREAD * nt - 1) / (UNITS_PER_THREAD * nt);
@@ -476,8 +529,8 @@ void nn_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const
     }
     const nn_gemm_kern *kr = kern();
     if (atomic_flag_test_and_set_explicit(&ws_busy, memory_order_acquire)) {
-        alignas(64) float sb[KC_MAX * NR];
-        gemm_owned(kr, 1, sb, NR, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        alignas(64) float sb[KC_MAX * NN_GEMM_NR_MAX];
+        gemm_owned(kr, 1, sb, kr->nr, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
     int nt = nn_threads();
@@ -485,7 +538,7 @@ void nn_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const
         nt = 1;
     if (nt > MAX_TEAM)
         nt = MAX_TEAM;
-    if (MR * K <= A_WS)
+    if (kr->mr * K <= A_WS)
         gemm_shared_a(kr, nt, ws_a, ws_b, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     else /* K beyond ~170000: one sliver of A does not fit */
         gemm_owned(kr, nt, ws_b, CH_N, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);

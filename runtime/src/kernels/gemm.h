@@ -39,15 +39,23 @@ void nn_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const
  * nn_gemm (always true: returns NN_OK). */
 nn_status nn_gemm_reserve(int64_t M, int64_t N, int64_t K);
 
-/* Name of the kernel in use ("portable", "avx2", "openblas"), for logs and
- * benchmarks. */
+/* Name of the kernel in use ("portable", "avx2", "avx512", "openblas"),
+ * for logs and benchmarks.  The automatic choice is the best set the CPU
+ * (and, for AVX-512, the OS) supports, unless the environment variable
+ * NNRUN_KERNEL, read at the first product, names another set it supports
+ * (an unknown or unsupported name leaves the automatic choice: check this
+ * name).  avx2 and avx512 give the same bits; portable (no fused
+ * multiply-add) differs from them in the last bits. */
 const char *nn_gemm_kernel_name(void);
 
-/* For tests and benchmarks: use kernel set "portable" or "avx2" instead of
- * the one the CPU check picks; NULL restores the automatic choice.  Returns
- * -1 (and changes nothing) for an unknown name or a CPU without AVX2/FMA.
- * Not thread-safe: call it while no product runs.  Ignored by the BLAS
- * backend. */
+/* The register tile (rows, columns) of the kernel set in use. */
+void nn_gemm_kernel_tile(int *mr, int *nr);
+
+/* For tests and benchmarks: use kernel set "portable", "avx2" or "avx512"
+ * instead of the automatic one; NULL restores the automatic choice.
+ * Returns -1 (and changes nothing) for an unknown name or one the CPU or
+ * OS cannot run.  Not thread-safe: call it while no product runs.  Ignored
+ * by the BLAS backend. */
 int nn_gemm_force_kernel(const char *name);
 
 /* For tests: how many floats of the static A workspace (its size in

@@ -9,11 +9,11 @@
 
 #ifdef NN_GEMM_HAVE_AVX2
 
-#include <immintrin.h>
+#include "gemm_x86.h"
 
 #define MR NN_GEMM_MR
 #define NR NN_GEMM_NR
-#define AVX2 __attribute__((target("avx2,fma")))
+#define AVX2 NN_TARGET_AVX2
 
 /* Ctile(6,16) = alpha * Ap(kc,6)^T Bp(kc,16) (+ beta * Ctile): twelve
  * 8-float accumulators, one broadcast of A and two rows of B per k. */
@@ -97,29 +97,7 @@ AVX2 static void ukr_avx2(int64_t kc, const float *Ap, const float *Bp, float *C
     _mm256_store_ps(acc + 4 * NR + 8, c41);
     _mm256_store_ps(acc + 5 * NR, c50);
     _mm256_store_ps(acc + 5 * NR + 8, c51);
-    nn_gemm_store_edge(acc, C, ldc, alpha, beta, overwrite, mr, nr);
-}
-
-/* In-register transpose: on return r[k] holds element k of each input row,
- * i.e. r[k][i] = old r[i][k]. */
-AVX2 static inline void transpose8(__m256 r[8])
-{
-    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
-    r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
-    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
-    r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
-    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
-    r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
-    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
-    r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+    nn_gemm_store_edge(acc, NR, C, ldc, alpha, beta, overwrite, mr, nr);
 }
 
 /* Stores lanes 0..5 of v at p (no masked stores: they are slow on AMD). */
@@ -159,7 +137,7 @@ AVX2 static void pack_a_avx2(int ta, const float *A, int64_t lda, int64_t i0, in
             for (int i = 0; i < MR; i++)
                 r[i] = _mm256_loadu_ps(A + (i0 + i) * lda + k0 + k);
             r[6] = r[7] = _mm256_setzero_ps();
-            transpose8(r);
+            nn_transpose8(r);
             for (int q = 0; q < 8; q++) {
                 if (k + q + 1 < kc)
                     _mm256_storeu_ps(Ap + (k + q) * MR, r[q]);
@@ -173,34 +151,13 @@ AVX2 static void pack_a_avx2(int ta, const float *A, int64_t lda, int64_t i0, in
             Ap[k * MR + i] = i < mr ? A[(i0 + i) * lda + k0 + k] : 0.0f;
 }
 
-/* One sliver of B stored N x K (nr <= NR): transpose 8 x 8 blocks. */
-AVX2 static void pack_bt_sliver(const float *B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0,
-                                int nr, float *Bp)
-{
-    int64_t k = 0;
-    if (nr == NR) {
-        for (; k + 8 <= kc; k += 8) {
-            for (int h = 0; h < NR; h += 8) {
-                __m256 r[8];
-                for (int j = 0; j < 8; j++)
-                    r[j] = _mm256_loadu_ps(B + (j0 + h + j) * ldb + k0 + k);
-                transpose8(r);
-                for (int q = 0; q < 8; q++)
-                    _mm256_store_ps(Bp + (k + q) * NR + h, r[q]);
-            }
-        }
-    }
-    for (; k < kc; k++)
-        for (int j = 0; j < NR; j++)
-            Bp[k * NR + j] = j < nr ? B[(j0 + j) * ldb + k0 + k] : 0.0f;
-}
-
 AVX2 static void pack_b_avx2(int tb, const float *B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0,
                              int64_t n, float *Bp)
 {
     if (tb) {
         for (int64_t j = 0; j < n; j += NR)
-            pack_bt_sliver(B, ldb, k0, kc, j0 + j, (int)(n - j < NR ? n - j : NR), Bp + j * kc);
+            nn_pack_bt_sliver(B, ldb, k0, kc, j0 + j, (int)(n - j < NR ? n - j : NR), NR,
+                              Bp + j * kc);
         return;
     }
     /* B stored K x N: walk each row once, left to right, dealing its
@@ -222,7 +179,7 @@ AVX2 static void pack_b_avx2(int tb, const float *B, int64_t ldb, int64_t k0, in
     }
 }
 
-const nn_gemm_kern nn_gemm_kern_avx2 = {"avx2", ukr_avx2, pack_a_avx2, pack_b_avx2};
+const nn_gemm_kern nn_gemm_kern_avx2 = {"avx2", MR, NR, ukr_avx2, pack_a_avx2, pack_b_avx2};
 
 #else
 /* ISO C forbids an empty translation unit. */
