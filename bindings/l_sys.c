@@ -1,5 +1,6 @@
 /* l_sys.c — the few operating-system helpers the CLI needs that stock Lua
- * lacks: nn.isatty, nn.now (a monotonic clock), nn.mkdir and nn.listdir;
+ * lacks: nn.isatty, nn.now (a monotonic clock), nn.mkdir, nn.listdir,
+ * nn.write_file (atomic), nn.lock_dir (run directories);
  * for sweeps (scripts/nnrun/sweep.lua), child processes: nn.exe_path,
  * nn.cpu_count, nn.spawn, nn.wait, nn.kill and nn.trap_signals. */
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
@@ -14,6 +15,7 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -75,6 +77,117 @@ static int l_listdir(lua_State *L) {
         lua_rawseti(L, -2, ++n);        /* acceptable for a CLI helper     */
     }
     closedir(d);
+    return 1;
+}
+
+/* nn.write_file(path, text) -> true | nil, message: replaces the file at
+ * path with text atomically (nn_file_write_atomic: unique temporary name,
+ * fsync, rename, fsync of the directory); the message names the file. */
+static int l_write_file(lua_State *L) {
+    const char *path = luaL_checkstring(L, 1);
+    size_t len;
+    const char *text = luaL_checklstring(L, 2, &len);
+    if (nn_file_write_atomic(path, text, len) != NN_OK) {
+        lua_pushnil(L);
+        lua_pushstring(L, nn_last_error());
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+#define LOCK_NAME ".lock"
+
+/* The pid written in a lock file, 0 if none. */
+static long read_pid(int fd) {
+    char buf[32];
+    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    if (n <= 0) {
+        return 0;
+    }
+    buf[n] = '\0';
+    char *end;
+    long pid = strtol(buf, &end, 10);
+    return pid > 0 && (*end == '\n' || *end == '\0') ? pid : 0;
+}
+
+/* nn.lock_dir(dir [, claim = true]) -> true | nil, message, holder pid
+ * Takes an exclusive lock on dir (flock of dir/.lock, created if missing)
+ * for the rest of the process's life: a second process asking for it is
+ * refused at once, told the holder's pid (nil when the holder has not
+ * claimed it yet).  The lock dies with the process however it ends (kill -9
+ * too) and is not inherited by spawned children.  claim: write this
+ * process's pid into the lock file and remove the temporary files a killed
+ * writer left in dir (nn_file_remove_stale_temps, the previous holder
+ * counting as gone); with claim false the lock is taken and dir is left
+ * exactly as it was (to check it before writing anything).  Locking dir
+ * again in the same process only claims it (when asked). */
+static int l_lock_dir(lua_State *L) {
+    const char *dir = luaL_checkstring(L, 1);
+    int claim = lua_isnoneornil(L, 2) || lua_toboolean(L, 2);
+    lua_settop(L, 2);
+    const char *path = lua_pushfstring(L, "%s/" LOCK_NAME, dir); /* 3 */
+    /* The registry maps the directories this process holds to their fd. */
+    if (lua_getfield(L, LUA_REGISTRYINDEX, "nnrun.locks") == LUA_TNIL) { /* 4 */
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, LUA_REGISTRYINDEX, "nnrun.locks");
+    }
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        int e = errno;
+        if (fd >= 0) {
+            close(fd);
+        }
+        lua_pushnil(L);
+        lua_pushfstring(L, "%s: cannot lock: %s", path, strerror(e));
+        return 2;
+    }
+    lua_pushfstring(L, "%I:%I", (lua_Integer)st.st_dev, (lua_Integer)st.st_ino); /* 5 */
+    if (lua_rawget(L, 4) == LUA_TNUMBER) {
+        close(fd); /* held already: keep the descriptor that holds it */
+        fd = (int)lua_tointeger(L, -1);
+    } else {
+        int r;
+        while ((r = flock(fd, LOCK_EX | LOCK_NB)) != 0 && errno == EINTR) {
+        }
+        if (r != 0) {
+            int e = errno;
+            long holder = e == EWOULDBLOCK ? read_pid(fd) : 0;
+            close(fd);
+            lua_pushnil(L);
+            if (e != EWOULDBLOCK) {
+                lua_pushfstring(L, "%s: cannot lock: %s", path, strerror(e));
+                return 2;
+            }
+            if (holder > 0) {
+                lua_pushfstring(L, "%s is in use by another run (pid %I)", dir, (lua_Integer)holder);
+                lua_pushinteger(L, holder);
+            } else {
+                lua_pushfstring(L, "%s is in use by another run", dir);
+                lua_pushnil(L);
+            }
+            return 3;
+        }
+        lua_pushfstring(L, "%I:%I", (lua_Integer)st.st_dev, (lua_Integer)st.st_ino);
+        lua_pushinteger(L, fd);
+        lua_rawset(L, 4);
+    }
+    long previous = read_pid(fd), self = (long)getpid();
+    if (claim && previous != self) {
+        char buf[32];
+        int n = snprintf(buf, sizeof buf, "%ld\n", self);
+        if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)n, 0) != n) {
+            int e = errno;
+            lua_pushnil(L);
+            lua_pushfstring(L, "%s: cannot write: %s", path, strerror(e));
+            return 2;
+        }
+        nn_file_remove_stale_temps(dir, previous);
+    }
+    lua_pushboolean(L, 1);
     return 1;
 }
 
@@ -336,6 +449,8 @@ void nnl_open_sys(lua_State *L) {
                                      {"now", l_now},
                                      {"mkdir", l_mkdir},
                                      {"listdir", l_listdir},
+                                     {"write_file", l_write_file},
+                                     {"lock_dir", l_lock_dir},
                                      {"exe_path", l_exe_path},
                                      {"cpu_count", l_cpu_count},
                                      {"spawn", l_spawn},

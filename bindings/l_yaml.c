@@ -70,9 +70,10 @@
        opts: key_order, max_depth.
 
    yaml.write(path, value [, opts])
-       dump, then write atomically: a temporary file in the same directory,
-       fflush + fsync, rename over path, fsync of the directory. Errors name
-       the path: "out/config.yaml: cannot write: No space left on device".
+       dump, then write atomically (nn_file_write_atomic: a temporary file in
+       the same directory, fsync, rename over path, fsync of the directory).
+       Errors name the path: "out/config.yaml: cannot write: No space left on
+       device".
 
    Every libyaml object and C allocation lives in a userdata box with a __gc,
    and is freed explicitly before any error is raised, so no error path
@@ -80,6 +81,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "l_yaml.h"
+#include "nnrun.h"
 
 #include <lauxlib.h>
 #include <yaml.h>
@@ -1474,72 +1476,17 @@ static int y_dump(lua_State *L)
     return 1;
 }
 
-static int write_all(int fd, const char *s, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, s, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        s += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 static int y_write(lua_State *L)
 {
-    static unsigned counter;
     const char *path = luaL_checkstring(L, 1);
     size_t len;
-    char tmp[4096];
-    int fd = -1, err;
     luaL_checkany(L, 2);
     lua_settop(L, 3);
     lua_rotate(L, 1, -1);   /* value, opts, path */
     dump_value(L);
     const char *text = lua_tolstring(L, -1, &len);
-    for (int tries = 0; fd < 0 && tries < 100; tries++) {
-        if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%u", path, (long)getpid(), counter++)
-            >= (int)sizeof tmp)
-            return luaL_error(L, "%s: cannot write: %s", path, strerror(ENAMETOOLONG));
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
-        if (fd < 0 && errno != EEXIST)
-            break;
-    }
-    if (fd < 0)
-        return luaL_error(L, "%s: cannot write: %s", path, strerror(errno));
-    if (write_all(fd, text, len) != 0 || fsync(fd) != 0) {
-        err = errno;
-        close(fd);
-        unlink(tmp);
-        return luaL_error(L, "%s: cannot write: %s", path, strerror(err));
-    }
-    if (close(fd) != 0 || rename(tmp, path) != 0) {
-        err = errno;
-        unlink(tmp);
-        return luaL_error(L, "%s: cannot write: %s", path, strerror(err));
-    }
-    /* Make the rename itself durable; best effort. */
-    {
-        char dir[4096];
-        const char *slash = strrchr(path, '/');
-        if (slash == path) {
-            strcpy(dir, "/");
-        } else if (slash && (size_t)(slash - path) < sizeof dir) {
-            memcpy(dir, path, (size_t)(slash - path));
-            dir[slash - path] = '\0';
-        } else {
-            strcpy(dir, ".");
-        }
-        int dfd = open(dir, O_RDONLY);
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
-    }
+    if (nn_file_write_atomic(path, text, len) != NN_OK)
+        return luaL_error(L, "%s", nn_last_error());
     return 0;
 }
 

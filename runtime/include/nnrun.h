@@ -655,6 +655,33 @@ NN_API nn_train_config nn_trainer_config(const nn_trainer *tr);
 NN_API nn_net *nn_trainer_net(const nn_trainer *tr);
 
 /* ------------------------------------------------------------------------
+ * Writing files atomically: the one writer of every file nnrun writes whole
+ * (checkpoints, config.yaml, summary.json, ...).
+ * ------------------------------------------------------------------------ */
+
+/* Replaces the file at path with the n bytes at data, atomically: they are
+ * written to "<path>.tmp.<pid>.<k>" in the same directory (a name no other
+ * writer uses, created exclusively), fsynced, renamed over path, and the
+ * directory is fsynced.  A crash leaves the old file or the new one, never
+ * a torn one.  First removes the temporary files of path that a killed
+ * writer left ("<path>.tmp.<pid>[.<k>]" whose process is gone).
+ * Errors: NN_EINVAL for a NULL/empty path; NN_EIO naming path and the
+ * system's reason, "runs/a/summary.json: cannot write: No space left on
+ * device", after which the temporary file is gone and an existing file at
+ * path is as it was; when only the final directory fsync fails the message
+ * says "written, but ..." (the new file is then in place); NN_ENOMEM.
+ * Thread-safe (distinct paths; one path from two threads: one wins). */
+NN_API nn_status nn_file_write_atomic(const char *path, const void *data, size_t n);
+
+/* Removes the temporary files nn_file_write_atomic (or an older nnrun's
+ * "<name>.tmp.<pid>") left in dir when its writer was killed: those whose
+ * pid is no longer a process, or is owner (a process known to have stopped
+ * writing there, e.g. the previous holder of a run directory's lock, whose
+ * pid the system may since have reused; 0: none).  Never the calling
+ * process's own.  Returns how many were removed. */
+NN_API int nn_file_remove_stale_temps(const char *dir, long owner);
+
+/* ------------------------------------------------------------------------
  * Checkpoints: one versioned binary file (.nnrun) holding a network's
  * architecture and weights and, optionally, the training state (optimiser
  * configuration and momentum buffer, schedule, epoch and step counters, the
@@ -674,12 +701,11 @@ NN_API nn_net *nn_trainer_net(const nn_trainer *tr);
  * The same content always gives the same bytes: save -> load -> save is
  * byte-identical.
  *
- * Writing is atomic: the file is written to "<path>.tmp.<pid>" in the same
- * directory, flushed and fsynced, renamed over path, and the directory is
- * fsynced.  A failure at any step returns NN_EIO naming the path and the
- * system's reason, removes the temporary file and leaves an existing
- * checkpoint at path as it was (a failure of the final directory fsync is
- * reported too; the new file is then already in place).
+ * Writing is atomic, through nn_file_write_atomic (which see): a failure at
+ * any step returns NN_EIO naming the path and the system's reason, removes
+ * the temporary file and leaves an existing checkpoint at path as it was (a
+ * failure of the final directory fsync is reported too; the new file is
+ * then already in place).
  *
  * Reading validates before it trusts: header size capped, every size, offset
  * and count bounds-checked, sections tiling the file with no trailing bytes,

@@ -124,25 +124,11 @@ function M.read_file(path)
   return s
 end
 
--- Writes text to path through a temporary file renamed into place.
+-- Writes text to path atomically (the runtime's one atomic writer: a
+-- temporary file of a unique name, fsync, rename over path, fsync of the
+-- directory).  true, or nil and a message naming the file.
 function M.write_file(path, text)
-  local tmp = path .. ".tmp"
-  local f, err = io.open(tmp, "w")
-  if not f then
-    return nil, err
-  end
-  local ok, werr = f:write(text)
-  local cok, cerr = f:close()
-  if not ok or not cok then
-    os.remove(tmp)
-    return nil, werr or cerr
-  end
-  local rok, rerr = os.rename(tmp, path)
-  if not rok then
-    os.remove(tmp)
-    return nil, rerr
-  end
-  return true
+  return require("nnrun").write_file(path, text)
 end
 
 -- A deep copy of plain data; userdata and functions are shared.

@@ -342,7 +342,7 @@ static void test_io_failures(void)
             break;
         }
         CHECK_STATUS(NN_EIO, st);
-        snprintf(msg, sizeof msg, "cannot save checkpoint '%s': ", path);
+        snprintf(msg, sizeof msg, "%s: ", path);
         CHECK_MSG(strncmp(nn_last_error(), msg, strlen(msg)) == 0 && strstr(nn_last_error(), texts[e]),
                   "I/O call %ld: message \"%s\"", k, nn_last_error());
         CHECK_INT(0, temp_files_left());
@@ -370,22 +370,68 @@ static void test_io_failures(void)
     /* Unwritable places. */
     char p[700];
     snprintf(p, sizeof p, "%s/no/such/dir/m.nnrun", dir);
-    snprintf(msg, sizeof msg, "cannot save checkpoint '%s': creating '%s.tmp.%ld' failed: No such file or directory", p, p,
-             (long)getpid());
+    snprintf(msg, sizeof msg, "%s: cannot write: No such file or directory", p);
     CHECK_ERR(NN_EIO, msg, nn_save(p, net, NULL, NULL));
     snprintf(p, sizeof p, "%s/m.nnrun", path); /* a file used as a directory */
-    snprintf(msg, sizeof msg, "cannot save checkpoint '%s': creating '%s.tmp.%ld' failed: Not a directory", p, p,
-             (long)getpid());
+    snprintf(msg, sizeof msg, "%s: cannot write: Not a directory", p);
     CHECK_ERR(NN_EIO, msg, nn_save(p, net, NULL, NULL));
     if (geteuid() != 0) {
         char ro[600];
         snprintf(ro, sizeof ro, "%s/ro", dir);
         mkdir(ro, 0555);
         snprintf(p, sizeof p, "%s/m.nnrun", ro);
-        snprintf(msg, sizeof msg, "cannot save checkpoint '%s': creating '%s.tmp.%ld' failed: Permission denied", p, p,
-                 (long)getpid());
+        snprintf(msg, sizeof msg, "%s: cannot write: Permission denied", p);
         CHECK_ERR(NN_EIO, msg, nn_save(p, net, NULL, NULL));
         rmdir(ro);
+    }
+    nn_net_free(net);
+}
+
+static int exists(const char *name)
+{
+    char p[700];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return access(p, F_OK) == 0;
+}
+
+static void touch(const char *name)
+{
+    char p[700];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    spit(p, "x", 1);
+}
+
+/* A save removes what killed saves of the same file left (their pid is no
+ * longer a process: 999999999 is above any pid_max), and nothing else; a
+ * run directory's lock removes those of a known past owner too. */
+static void test_stale_temps(void)
+{
+    nn_net *net = make_net();
+    char mine[64];
+    snprintf(mine, sizeof mine, "model.nnrun.tmp.%ld.7", (long)getpid());
+    const char *gone[] = {"model.nnrun.tmp.999999999", "model.nnrun.tmp.999999999.12"};
+    const char *kept[] = {"model.nnrun.tmp.1", /* pid 1 runs */
+                          mine, "other.nnrun.tmp.999999999", "model.nnrun.tmp.x",
+                          "model.nnrun.tmp.999999999.", "model.nnrun.tmpl.999999999"};
+    for (int i = 0; i < 2; i++)
+        touch(gone[i]);
+    for (int i = 0; i < 6; i++)
+        touch(kept[i]);
+    CHECK_OK(nn_save(path, net, NULL, NULL));
+    for (int i = 0; i < 2; i++)
+        CHECK_MSG(!exists(gone[i]), "%s was not removed", gone[i]);
+    for (int i = 0; i < 6; i++)
+        CHECK_MSG(exists(kept[i]), "%s was removed", kept[i]);
+    /* Any name, and pid 1 as a known past owner; never this process's. */
+    CHECK_INT(2, nn_file_remove_stale_temps(dir, 1));
+    CHECK_MSG(!exists("model.nnrun.tmp.1") && !exists("other.nnrun.tmp.999999999"),
+              "stale temporaries of any name were not removed");
+    CHECK_MSG(exists(mine) && exists("model.nnrun.tmp.x"), "a live or foreign file was removed");
+    CHECK_INT(0, nn_file_remove_stale_temps(dir, 0));
+    for (int i = 0; i < 6; i++) {
+        char p[700];
+        snprintf(p, sizeof p, "%s/%s", dir, kept[i]);
+        unlink(p);
     }
     nn_net_free(net);
 }
@@ -439,6 +485,7 @@ int main(void)
     test_round_trip();
     test_corruption();
     test_io_failures();
+    test_stale_temps();
     test_alloc_failures();
     unlink(path);
     unlink(path2);

@@ -77,6 +77,20 @@ describe("util", function()
     assert.equals("hello", f:read("a"))
     f:close()
     os.remove(path)
+    -- Atomic, through the runtime's writer: no temporary file is left, and
+    -- a failure names the file.
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir " .. dir))
+    assert.is_true(util.write_file(dir .. "/a.txt", "one"))
+    assert.is_true(util.write_file(dir .. "/a.txt", "two"))
+    local ls = io.popen("ls -A " .. dir)
+    assert.equals("a.txt\n", ls:read("a"))
+    ls:close()
+    assert.same({ nil, dir .. "/no/a.txt: cannot write: No such file or directory" },
+      { util.write_file(dir .. "/no/a.txt", "x") })
+    os.remove(dir .. "/a.txt")
+    os.remove(dir)
   end)
 
   it("copies plain data deeply", function()

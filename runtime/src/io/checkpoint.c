@@ -73,41 +73,6 @@ struct nn_checkpoint {
     char **keys, **values;
 };
 
-/* ---- injectable I/O --------------------------------------------------- */
-
-static long io_fail_at, io_calls;
-static int io_err;
-
-void nn_io_fail_at(long k, int err)
-{
-    io_fail_at = k;
-    io_err = err;
-    io_calls = 0;
-}
-long nn_io_calls(void) { return io_calls; }
-
-static int injected(void)
-{
-    io_calls++;
-    if (io_fail_at > 0 && io_calls == io_fail_at) {
-        errno = io_err;
-        return 1;
-    }
-    return 0;
-}
-static int x_open(const char *p, int flags, mode_t mode) { return injected() ? -1 : open(p, flags, mode); }
-static ssize_t x_write(int fd, const void *b, size_t n) { return injected() ? -1 : write(fd, b, n); }
-static int x_fsync(int fd) { return injected() ? -1 : fsync(fd); }
-static int x_close(int fd)
-{
-    if (injected()) {
-        close(fd);
-        return -1;
-    }
-    return close(fd);
-}
-static int x_rename(const char *a, const char *b) { return injected() ? -1 : rename(a, b); }
-
 /* ---- serialisation ---------------------------------------------------- */
 
 typedef struct wbuf {
@@ -375,30 +340,6 @@ done:
     return s;
 }
 
-static nn_status io_error(const char *path, const char *what, const char *file, int err)
-{
-    char m[128];
-    nn_errno_text(err, m, sizeof m);
-    return nn_fail(NN_EIO, "cannot save checkpoint '%s': %s '%s' failed: %s", path, what, file, m);
-}
-
-static nn_status write_all(int fd, const uint8_t *p, size_t n, const char *path, const char *tmp)
-{
-    while (n > 0) {
-        /* At most 1 MiB per call (and one call per section for small ones). */
-        const ssize_t r = x_write(fd, p, n < ((size_t)1 << 20) ? n : ((size_t)1 << 20));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return io_error(path, "write to", tmp, errno);
-        if (r == 0)
-            return io_error(path, "write to", tmp, ENOSPC);
-        p += r;
-        n -= (size_t)r;
-    }
-    return NN_OK;
-}
-
 nn_status nn_save(const char *path, const nn_net *net, const nn_trainer *tr, const nn_checkpoint_extra *extra)
 {
     if (!path || !*path || !net)
@@ -411,75 +352,8 @@ nn_status nn_save(const char *path, const nn_net *net, const nn_trainer *tr, con
         nn_xfree(w.p);
         return s;
     }
-    const size_t plen = strlen(path);
-    char *tmp = nn_xalloc(plen + 32), *dir = nn_xalloc(plen + 2);
-    int fd = -1, renamed = 0;
-    if (!tmp || !dir) {
-        s = nn_oom("save");
-        goto done;
-    }
-    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
-    /* The directory to fsync after the rename: path up to its last '/'. */
-    const char *slash = strrchr(path, '/');
-    if (!slash) {
-        strcpy(dir, ".");
-    } else if (slash == path) {
-        strcpy(dir, "/");
-    } else {
-        memcpy(dir, path, (size_t)(slash - path));
-        dir[slash - path] = 0;
-    }
-    fd = x_open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (fd < 0) {
-        s = io_error(path, "creating", tmp, errno);
-        goto done;
-    }
-    /* Header and table, then each section: a few writes, in file order. */
-    const uint8_t *p = w.p;
-    const uint32_t nsec = rd32(w.p + 12);
-    size_t n = CK_HEADER + (size_t)CK_ENTRY * nsec;
-    if ((s = write_all(fd, p, n, path, tmp)))
-        goto done;
-    for (uint32_t k = 0; k < nsec; k++) {
-        const uint64_t len = rd64(w.p + CK_HEADER + (size_t)CK_ENTRY * k + 16);
-        if ((s = write_all(fd, w.p + n, (size_t)len, path, tmp)))
-            goto done;
-        n += (size_t)len;
-    }
-    if (x_fsync(fd) != 0) {
-        s = io_error(path, "fsync of", tmp, errno);
-        goto done;
-    }
-    const int cfd = fd;
-    fd = -1;
-    if (x_close(cfd) != 0) {
-        s = io_error(path, "closing", tmp, errno);
-        goto done;
-    }
-    if (x_rename(tmp, path) != 0) {
-        s = io_error(path, "renaming to it from", tmp, errno);
-        goto done;
-    }
-    renamed = 1;
-    /* Make the rename itself durable. */
-    const int dfd = x_open(dir, O_RDONLY | O_CLOEXEC, 0);
-    if (dfd < 0) {
-        s = io_error(path, "opening the directory", dir, errno);
-        goto done;
-    }
-    if (x_fsync(dfd) != 0 && errno != EINVAL) {
-        s = io_error(path, "fsync of the directory", dir, errno);
-        close(dfd);
-        goto done;
-    }
-    close(dfd);
-done:
-    if (fd >= 0)
-        close(fd);
-    if (s && !renamed && tmp)
-        unlink(tmp);
-    nn_xfree(tmp);
-    nn_xfree(dir);
+    /* The sections follow the header and table in the buffer: one file. */
+    s = nn_file_write_atomic(path, w.p, w.n);
     nn_xfree(w.p);
     return s;
 }
