@@ -114,8 +114,8 @@ static long read_pid(int fd) {
 /* nn.lock_dir(dir [, claim = true]) -> true | nil, message, holder pid
  * Takes an exclusive lock on dir (flock of dir/.lock, created if missing)
  * for the rest of the process's life: a second process asking for it is
- * refused at once, told the holder's pid (nil when the holder has not
- * claimed it yet).  The lock dies with the process however it ends (kill -9
+ * refused at once, told the holder's pid (false when the holder has not
+ * claimed it yet; the holder is nil when the failure is not a lock held).  The lock dies with the process however it ends (kill -9
  * too) and is not inherited by spawned children.  claim: write this
  * process's pid into the lock file and remove the temporary files a killed
  * writer left in dir (nn_file_remove_stale_temps, the previous holder
@@ -167,7 +167,7 @@ static int l_lock_dir(lua_State *L) {
                 lua_pushinteger(L, holder);
             } else {
                 lua_pushfstring(L, "%s is in use by another run", dir);
-                lua_pushnil(L);
+                lua_pushboolean(L, 0);
             }
             return 3;
         }

@@ -16,14 +16,7 @@ local M = {}
 
 M.LATEST, M.BEST = "model.nnrun", "best.nnrun"
 
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then
-    f:close()
-    return true
-  end
-  return false
-end
+local exists = require("nnrun.util").exists
 M.exists = exists
 
 -- checkpoint.new(dir, opts) -> saver
@@ -60,9 +53,18 @@ function M.new(dir, opts)
   return self
 end
 
+-- A config text as compared for resuming: the thread count does not change
+-- the figures and train.epochs may grow (continuing for more epochs), so
+-- they may differ (nn.fit refuses what would change the trajectory).
+local function comparable(text)
+  return (text:gsub("\nthreads: [^\n]*", ""):gsub("\ntrain:(.-)\n  epochs: [^\n]*", "\ntrain:%1"))
+end
+
 -- The run directory to resume: dir when given, else the newest
--- <directory>/<name>-* that holds a model.nnrun.  nil, message if none.
-function M.find_run(dir, directory, name)
+-- <directory>/<name>-* that holds a model.nnrun and, when config (a
+-- config.yaml text) is given, whose config.yaml is the same experiment
+-- (apart from threads).  nil, message if none.
+function M.find_run(dir, directory, name, config)
   if dir then
     if not exists(dir .. "/" .. M.LATEST) then
       return nil, string.format("%s: no %s to resume from", dir, M.LATEST)
@@ -84,13 +86,27 @@ function M.find_run(dir, directory, name)
     end
     return na < nb
   end)
+  local differs
   for i = #runs, 1, -1 do
     local r = runs[i]
     local stamp = r:sub(#name + 2)
-    if r:sub(1, #name + 1) == name .. "-" and stamp:match("^%d+%-%d+") and exists(directory
-      .. "/" .. r .. "/" .. M.LATEST) then
-      return directory .. "/" .. r
+    local run = directory .. "/" .. r
+    if r:sub(1, #name + 1) == name .. "-" and stamp:match("^%d+%-%d+") and exists(run .. "/"
+      .. M.LATEST) then
+      local f = config and io.open(run .. "/config.yaml", "rb")
+      local text = f and f:read("a")
+      if f then
+        f:close()
+      end
+      if not config or (text and comparable(text) == comparable(config)) then
+        return run
+      end
+      differs = differs or run
     end
+  end
+  if differs then
+    return nil, string.format("no run of '%s' in %s/ has this configuration (the newest, %s, "
+      .. "has another config.yaml); give --resume DIR to continue one", name, directory, differs)
   end
   return nil, string.format("no run of '%s' with a %s in %s/ to resume (give --resume DIR)",
     name, M.LATEST, directory)
@@ -108,10 +124,11 @@ function M.is_dir_argument(a)
 end
 
 -- The run directory `--resume [DIR]` names for the resolved experiment r:
--- DIR, else --out, else the newest run of r.name.  Raises a usage error
+-- DIR, else --out, else the newest run of r.name whose config.yaml is
+-- config (the text this run would write).  Raises a usage error
 -- (exit status 2) when there is nothing to resume.
-function M.resume_dir(o, r)
-  local dir, err = M.find_run(o.resume_dir or o.out, r.output.directory, r.name)
+function M.resume_dir(o, r, config)
+  local dir, err = M.find_run(o.resume_dir or o.out, r.output.directory, r.name, config)
   if not dir then
     error({ exit = 2, message = "--resume: " .. err }, 0)
   end

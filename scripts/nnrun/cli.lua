@@ -33,7 +33,12 @@ options:
                        newest run of the experiment) from its model.nnrun
   --set KEY.PATH=VALUE override a value of the experiment (repeatable),
                        e.g. --set optimizer.lr=0.05 --set train.epochs=5
+  --force              replace the run that --out DIR holds (without it,
+                       --out onto a run's directory is refused)
   --quiet              print only the final summary
+  --debug              show Lua tracebacks with errors
+  --help               this text
+  --version            print the version
 
 sweep options (nnrun sweep FILE: --out DIR, default sweeps/<name>, holds a
 run directory per trial; --threads T: threads of each trial):
@@ -42,9 +47,6 @@ run directory per trial; --threads T: threads of each trial):
                        --shard slurm takes i and n from a Slurm job array
   --resume [DIR]       continue the sweep in DIR (running the same command
                        again does too): finished trials are skipped
-  --debug              show Lua tracebacks with errors
-  --help               this text
-  --version            print the version
 
 exit status: 0 success, 1 the run failed, 2 bad usage or configuration]]
 
@@ -56,6 +58,7 @@ local RUN_OPTIONS = {
   options.OUT, options.THREADS, options.QUIET, options.DEBUG, options.HELP,
   { "--version", key = "version" },
   options.SEED,
+  { "--force", key = "force" },
   { "--jobs", key = "jobs", value = "count", min = 1, max = 4096 },
   { "--shard", key = "shard", value = "string" },
   { "--resume", value = "dir",
@@ -177,13 +180,49 @@ function M.load_file(file)
   usage_error("%s: unsupported file type (expected .lua, .yaml or .yml)", file)
 end
 
+-- The directory of nnrun's own scripts, to keep their paths out of
+-- messages.
+local SCRIPTS = debug.getinfo(1, "S").source:match("^@(.*/)[^/]*$")
+
+-- msg without the positions in nnrun's own scripts Lua put in front of it
+-- ("/.../scripts/nnrun/runner.lua:69: ", or shortened to ".../runner.lua:69: ").
+local function strip_internal(msg)
+  while SCRIPTS do
+    local src, name, rest = msg:match("^([^\n]-([%w_]+)%.lua):%d+: (.*)$")
+    local full = src and SCRIPTS .. name .. ".lua"
+    local tail = src and src:match("^%.%.%.(.*)$") -- a long path, shortened
+    if not src or not (src == full or (tail and #tail <= #full and full:sub(-#tail) == tail)) then
+      break
+    end
+    msg = rest
+  end
+  return msg
+end
+
+-- Whether e is an error of nnrun's own ({ exit = status, message = text }),
+-- not a value a user's script raised.
+local function is_ours(e)
+  return type(e) == "table" and math.type(e.exit) == "integer" and e.exit > 0
+    and type(e.message) == "string"
+end
+
 -- Runs fn(...) and turns an error into { exit =, message =, traceback = }.
 local function protect(o, fn, ...)
   local handler = function(e)
-    if type(e) == "table" and e.exit then
+    if is_ours(e) then
       return e
     end
-    local msg = type(e) == "string" and e or tostring(e)
+    local msg
+    if type(e) == "string" then
+      msg = strip_internal(e)
+    elseif e == nil then
+      msg = string.format("%s: error raised without a message", o.file or "script")
+    elseif (getmetatable(e) or {}).__tostring then
+      msg = tostring(e)
+    else
+      msg = string.format("%s: error raised with a %s value, not a message", o.file or "script",
+        type(e))
+    end
     local class = nn.error_class(msg)
     local exit = (class == "diverged" or class == "io" or class == "nomem") and 1 or 2
     return { exit = exit, message = msg, traceback = o.debug and debug.traceback(msg, 2) or nil }
@@ -255,10 +294,17 @@ function M.run_experiment(exp, o, file, locate)
     return 2
   end
   local runner = require "nnrun.runner"
-  local resume = o.resume and require("nnrun.checkpoint").resume_dir(o, r)
+  local resume = o.resume and require("nnrun.checkpoint").resume_dir(o, r,
+    require("nnrun.record").config_text(r, require("nnrun.config").object_note(r, file)))
   local summary, status = runner.run(r, { out = o.out, quiet = o.quiet, resume = resume,
-    file = file, locate = locate })
+    file = file, locate = locate, force = o.force })
   io.stdout:write(runner.summary_line(summary), "\n")
+  if status == 1 and summary.error then
+    -- A failed run (diverged, I/O) says why on stderr too.
+    io.stdout:flush()
+    io.stderr:write("nnrun: ", first_line(summary.error), " (run directory ",
+      summary.directory or o.out or ".", ")\n")
+  end
   if summary.status == "interrupted" then
     io.stdout:flush()
     local dir = summary.directory or o.out or "."

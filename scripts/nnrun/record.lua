@@ -69,29 +69,100 @@ end
 --         cannot run again, see config.object_note), directory (parent of
 --         the default run directory, "runs"), epochs (for the progress),
 --         resume_epochs (continuing the run in cli.out: keep that many
---         lines of its metrics.jsonl)
+--         lines of its metrics.jsonl), check (function(dir), called once
+--         cli.out is locked and before anything is written to it: raises to
+--         refuse it)
+-- The directory is locked for this process (record.lock); another run
+-- holding it is refused (exit status 2, naming its pid).
+-- Locks the run directory dir (which exists) for this process, or raises
+-- (exit status 2) when another run holds it, naming its pid.  claim false:
+-- dir is left exactly as it was (to check it before writing anything).
+function M.lock(dir, claim)
+  local ok, err, holder = nn.lock_dir(dir, claim)
+  if not ok then
+    error({ exit = holder ~= nil and 2 or 1, message = err }, 0)
+  end
+end
+
+-- Appends text to the open file f of path; a failed write or flush (a full
+-- disk) stops the run, naming the file.
+local function append(f, path, text)
+  local ok, err = f:write(text)
+  if ok then
+    ok, err = f:flush()
+  end
+  if not ok then
+    io_fail(string.format("%s: cannot write: %s", path, tostring(err)))
+  end
+end
+
+-- The first n lines of dir/metrics.jsonl (fewer if it has fewer).
+function M.kept_lines(dir, n)
+  local kept = {}
+  local old = io.open(dir .. "/metrics.jsonl", "r")
+  for line in old and old:lines() or function() end do
+    if #kept < n then
+      kept[#kept + 1] = line
+    end
+  end
+  if old then
+    old:close()
+  end
+  return kept
+end
+
+-- The summary.json of dir as a table (with directory = dir), or nil when
+-- there is none or it cannot be read.
+function M.read_summary(dir)
+  local f = io.open(dir .. "/summary.json", "rb")
+  if not f then
+    return nil
+  end
+  f:close()
+  local ok, s = pcall(nn.yaml.load, dir .. "/summary.json") -- JSON is YAML
+  if not ok or type(s) ~= "table" then
+    return nil
+  end
+  s.directory = dir
+  return s
+end
+
 function M.new(cli, opts)
   cli, opts = cli or {}, opts or {}
   local name = opts.name or "run"
   local dir = cli.out or opts.out
-  if not dir then
+  local ok, err
+  if dir then
+    ok, err = util.mkdir_p(nn.mkdir, dir)
+    if not ok then
+      io_fail(string.format("cannot create the run directory %s (%s)", dir, err))
+    end
+    M.lock(dir, false)
+    if opts.check then
+      opts.check(dir)
+    end
+  else
     -- runs/<name>-<timestamp>, made unique: two runs started in the same
-    -- second must not share (and overwrite) one directory.
+    -- second must not share (and overwrite) one directory; the lock decides
+    -- between two that try the same one at once.
     local base = string.format("%s/%s-%s", opts.directory or "runs", name, os.date("%Y%m%d-%H%M%S"))
-    dir = base
-    for i = 2, math.huge do
-      local f = io.open(dir .. "/config.yaml", "r")
-      if not f then
-        break
+    for i = 1, math.huge do
+      dir = i == 1 and base or (base .. "-" .. i)
+      if not util.exists(dir .. "/config.yaml") then
+        ok, err = util.mkdir_p(nn.mkdir, dir)
+        if not ok then
+          io_fail(string.format("cannot create the run directory %s (%s)", dir, err))
+        end
+        local locked, lerr, holder = nn.lock_dir(dir, false)
+        if locked and not util.exists(dir .. "/config.yaml") then
+          break
+        elseif not locked and holder == nil then
+          io_fail(lerr)
+        end
       end
-      f:close()
-      dir = base .. "-" .. i
     end
   end
-  local ok, err = util.mkdir_p(nn.mkdir, dir)
-  if not ok then
-    io_fail(string.format("cannot create the run directory %s (%s)", dir, err))
-  end
+  M.lock(dir, true)
   ok, err = util.write_file(dir .. "/config.yaml", M.config_text(opts.config or { name = name },
     opts.config_note))
   if not ok then
@@ -99,26 +170,15 @@ function M.new(cli, opts)
   end
   -- A resumed run keeps the lines of the epochs its checkpoint holds (a
   -- killed run may have written more, which are trained again).
-  local kept = {}
-  if opts.resume_epochs then
-    local old = io.open(dir .. "/metrics.jsonl", "r")
-    for line in old and old:lines() or function() end do
-      if #kept < opts.resume_epochs then
-        kept[#kept + 1] = line
-      end
-    end
-    if old then
-      old:close()
-    end
-  end
-  local metrics, merr = io.open(dir .. "/metrics.jsonl", "w")
+  local kept = opts.resume_epochs and M.kept_lines(dir, opts.resume_epochs) or {}
+  local metrics_path = dir .. "/metrics.jsonl"
+  local metrics, merr = io.open(metrics_path, "w")
   if not metrics then
     io_fail(merr)
   end
   for _, line in ipairs(kept) do
-    metrics:write(line, "\n")
+    append(metrics, metrics_path, line .. "\n")
   end
-  metrics:flush()
   local mode = cli.mode or (cli.quiet and "quiet") or (nn.isatty(1) and "tty" or "lines")
   local self = {
     name = name, directory = dir, start = nn.now(), epochs = #kept, history = {}, mode = mode,
@@ -138,12 +198,7 @@ function M.new(cli, opts)
   self.on_batch = show.batch
 
   function self.epoch(_, stats)
-    local line = json.encode(stats, { order = METRIC_ORDER })
-    local wok, werr = metrics:write(line, "\n")
-    if not wok then
-      io_fail("writing metrics.jsonl: " .. tostring(werr))
-    end
-    metrics:flush()
+    append(metrics, metrics_path, json.encode(stats, { order = METRIC_ORDER }) .. "\n")
     self.epochs = self.epochs + 1
     self.history[#self.history + 1] = stats
     show.epoch(stats)
@@ -154,8 +209,11 @@ function M.new(cli, opts)
   -- in) and returns the summary.
   function self.finish(_, fields)
     if metrics then
-      metrics:close()
+      local cok, cerr = metrics:close()
       metrics = nil
+      if not cok then
+        io_fail(string.format("%s: cannot write: %s", metrics_path, tostring(cerr)))
+      end
     end
     local s = {}
     for k, v in pairs(fields or {}) do

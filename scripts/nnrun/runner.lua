@@ -104,10 +104,84 @@ function M.early_stopper(es)
   end
 end
 
+-- A refusal of the command line (exit status 2, nothing written).
+local function refuse(fmt, ...)
+  error({ exit = 2, message = string.format(fmt, ...) }, 0)
+end
+
+-- An error of the runtime without the position Lua put in front of it.
+local function bare(err)
+  return (tostring(err):gsub("^[^\n]-%.lua:%d+: ", ""))
+end
+
+-- The files of a run's record, which --force replaces.
+local RECORD_FILES = { "config.yaml", "metrics.jsonl", "summary.json", "confusion.csv",
+  checkpoint.LATEST, checkpoint.BEST }
+
+-- --out onto a directory that holds a run is refused (exit status 2),
+-- unless force: its record is then removed, to be written anew.
+function M.check_fresh(dir, force)
+  local util = require "nnrun.util"
+  local summary = record.read_summary(dir)
+  if not summary and not util.exists(dir .. "/" .. checkpoint.LATEST) then
+    return
+  end
+  if not force then
+    local status = summary and summary.status or "unfinished"
+    refuse("--out %s holds a%s run (%s): continue it with --resume %s, or replace it with "
+      .. "--force", dir, (status == "interrupted" or status == "unfinished") and "n unfinished"
+      or " finished", status, dir)
+  end
+  for _, f in ipairs(RECORD_FILES) do
+    os.remove(dir .. "/" .. f)
+  end
+end
+
+-- Checks that the run in dir can continue as this experiment, before
+-- anything is written: dir is locked (not claimed) and its checkpoint is
+-- tried by nn.fit with every check resuming makes (architecture, training
+-- configuration), training nothing.  Refusals have exit status 2 and leave
+-- dir as it was.  Returns the checkpoint's path, its epoch count and
+-- whether early stopping had ended the run (replayed over the epochs kept).
+function M.check_resume(dir, net, data, fit, stop, es)
+  record.lock(dir, false)
+  local path = dir .. "/" .. checkpoint.LATEST
+  local ok, loaded, info = pcall(nn.load, path)
+  if not ok then
+    refuse("--resume %s: %s", dir, bare(loaded))
+  end
+  if not info.epoch or info.epoch < 1 then
+    refuse("--resume %s: %s holds no training state (cannot resume from it)", dir, path)
+  end
+  -- nn.fit trains the epochs left to reach `epochs`: none here.
+  local try = {}
+  for k, v in pairs(fit) do
+    try[k] = v
+  end
+  try.epochs, try.resume = info.epoch, path
+  local fok, ferr = pcall(nn.fit, net, data.train, try)
+  if not fok then
+    refuse("--resume %s: %s", dir, bare(type(ferr) == "table" and ferr.message or ferr))
+  end
+  -- A resumed run stops where the uninterrupted run would: the stopper
+  -- sees the epochs already done again (metrics.jsonl holds their figures
+  -- exactly, to 17 digits).
+  local stopped = false
+  if stop then
+    for _, line in ipairs(record.kept_lines(dir, info.epoch)) do
+      stopped = stop({ [es.metric] = tonumber(line:match('"' .. es.metric .. '":([-%d.eE+]+)')) })
+    end
+  end
+  return path, info.epoch, stopped
+end
+
 -- runner.run(resolved, cli) -> summary, exit status (0 ok, 1 run failed)
 --   cli: out (run directory; default output.directory/<name>-<timestamp>),
 --        mode ("tty" | "lines" | "quiet", see nnrun.progress), quiet,
---        resume (a run directory holding model.nnrun: continue that run),
+--        resume (a run directory holding model.nnrun: continue that run;
+--        refused, exit status 2, before anything is written when it cannot;
+--        a finished run with nothing left to train is left as it is),
+--        force (replace the run a directory given by out holds),
 --        file (the experiment's file, named when its config cannot run again),
 --        locate (path -> "file:line:col", placing errors found in the data)
 -- Errors in building (bad arguments) are raised; a failing run (divergence,
@@ -131,16 +205,30 @@ function M.run(r, cli)
   end
   local opt = M.build_optimizer(r)
   local sched = M.build_schedule(r)
-  local resume_path, resume_epochs
-  if cli.resume then
-    resume_path = cli.resume .. "/" .. checkpoint.LATEST
-    local _, info = nn.load(resume_path)
-    resume_epochs = info.epoch
-  end
   local note = require("nnrun.config").object_note(r, cli.file)
+  local stop = r.train.early_stopping and M.early_stopper(r.train.early_stopping)
+  local fit = {
+    loss = r.loss, optimizer = opt, schedule = sched, epochs = r.train.epochs,
+    batch_size = r.train.batch_size, shuffle = r.train.shuffle, seed = r.seed,
+    validation = data.val,
+  }
+  local resume_path, resume_epochs
+  local already_stopped = false -- resuming a run that early stopping ended
+  if cli.resume then
+    resume_path, resume_epochs, already_stopped = M.check_resume(cli.resume, net, data, fit, stop,
+      r.train.early_stopping)
+    if already_stopped or resume_epochs >= r.train.epochs then
+      -- Nothing to train: a finished run keeps its record as it is.
+      local done = record.read_summary(cli.resume)
+      if done and (done.status == "completed" or done.status == "stopped_early") then
+        return done, 0
+      end
+    end
+  end
   local rec = record.new({ out = cli.resume or cli.out, quiet = cli.quiet, mode = cli.mode },
     { name = r.name, config = r, config_note = note, directory = r.output.directory,
-      epochs = r.train.epochs, resume_epochs = resume_epochs })
+      epochs = r.train.epochs, resume_epochs = resume_epochs,
+      check = not cli.resume and function(dir) M.check_fresh(dir, cli.force) end })
   if note then
     io.stderr:write(string.format("nnrun: %s/config.yaml cannot be run again: %s\n",
       rec.directory, note))
@@ -150,17 +238,6 @@ function M.run(r, cli)
     best = out.checkpoint_best ~= "none" and out.checkpoint_best or nil,
     config = record.config_text(r, note), norm = data.train, net = net })
 
-  local stop = r.train.early_stopping and M.early_stopper(r.train.early_stopping)
-  local already_stopped = false -- resuming a run that early stopping ended
-  if stop and rec.kept then
-    -- A resumed run stops where the uninterrupted run would: the stopper
-    -- sees the epochs already done again (metrics.jsonl holds their
-    -- figures exactly, to 17 digits).
-    local metric = r.train.early_stopping.metric
-    for _, line in ipairs(rec.kept) do
-      already_stopped = stop({ [metric] = tonumber(line:match('"' .. metric .. '":([-%d.eE+]+)')) })
-    end
-  end
   local stopped_early = already_stopped
   local function on_epoch(stats, trainer)
     rec:epoch(stats)
@@ -176,12 +253,9 @@ function M.run(r, cli)
   -- directory then keeps its last checkpoint and says "interrupted".
   nn.trap_signals()
   local train_start = nn.now()
-  local ok, err = pcall(nn.fit, net, data.train, {
-    loss = r.loss, optimizer = opt, schedule = sched,
-    epochs = already_stopped and resume_epochs or r.train.epochs,
-    batch_size = r.train.batch_size, shuffle = r.train.shuffle, seed = r.seed,
-    validation = data.val, on_epoch = on_epoch, on_batch = rec.on_batch, resume = resume_path,
-  })
+  fit.epochs = already_stopped and resume_epochs or r.train.epochs
+  fit.on_epoch, fit.on_batch, fit.resume = on_epoch, rec.on_batch, resume_path
+  local ok, err = pcall(nn.fit, net, data.train, fit)
   local train_seconds = nn.now() - train_start
   if not ok and type(err) == "table" then
     error(err, 0) -- an I/O failure of the record itself

@@ -1115,8 +1115,12 @@ function M.main(o, exe)
         io_error("%s", werr)
       end
     end
-    local pid, serr = nn.spawn({ exe, dir .. "/experiment.yaml", resume and "--resume" or "--out",
-      dir, "--quiet", "--threads", tostring(threads) }, dir .. "/log.txt")
+    local argv = { exe, dir .. "/experiment.yaml", resume and "--resume" or "--out", dir,
+      "--quiet", "--threads", tostring(threads) }
+    if not resume then
+      argv[#argv + 1] = "--force" -- a trial run from scratch replaces what its directory holds
+    end
+    local pid, serr = nn.spawn(argv, dir .. "/log.txt")
     if not pid then
       io_error("%s", serr)
     end

@@ -124,6 +124,16 @@ function M.read_file(path)
   return s
 end
 
+-- Whether path can be opened for reading (a file that exists).
+function M.exists(path)
+  local f = io.open(path, "rb")
+  if f then
+    f:close()
+    return true
+  end
+  return false
+end
+
 -- Writes text to path atomically (the runtime's one atomic writer: a
 -- temporary file of a unique name, fsync, rename over path, fsync of the
 -- directory).  true, or nil and a message naming the file.

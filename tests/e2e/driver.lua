@@ -93,6 +93,14 @@ end
 function cases.help_version()
   local code, out = nnrun("--help")
   check(code == 0 and out:match("^usage: nnrun FILE"), "help: %s %s", code, out)
+  -- --debug, --force, --help and --version are options of every command,
+  -- listed before the sweep options.
+  local common, sweep = out:match("\noptions:\n(.-)\nsweep options(.*)$")
+  for _, opt in ipairs({ "--debug", "--force", "--help", "--version", "--quiet" }) do
+    check(common and common:find("\n  " .. opt .. " ", 1, true) or (common or ""):find("^  " .. opt .. " "),
+      "%s is not among the common options:\n%s", opt, out)
+    check(sweep and not sweep:find("\n  " .. opt .. " ", 1, true), "%s among the sweep options", opt)
+  end
   code, out = nnrun("--version")
   check(code == 0 and out:match("^nnrun %d+%.%d+%.%d+"), "version: %s %s", code, out)
 end
@@ -147,6 +155,24 @@ function cases.error_script()
   code, out, err = nnrun("err.lua --debug")
   expect_exit(code, 2, out, err)
   check(err:match("^nnrun: err.lua:1: no data here\nstack traceback:\n"), "debug: %s", err)
+  -- error() without a message, or with a table: a message naming the script,
+  -- and never the exit status a table asks for.
+  for _, c in ipairs({
+    { "error()", "nnrun: e.lua: error raised without a message" },
+    { "error({ exit = 0 })", "nnrun: e.lua: error raised with a table value, not a message" },
+    { "error(setmetatable({}, { __tostring = function() return 'mine' end }))", "nnrun: mine" },
+  }) do
+    write(dir .. "/e.lua", c[1] .. "\n")
+    code, out, err = nnrun("e.lua")
+    expect_exit(code, 2, out, err)
+    expect_stderr(err, c[2])
+  end
+  -- No message shows a path inside nnrun's own scripts.
+  write(dir .. "/internal.lua", 'require("nnrun.runner").run({})\n')
+  code, out, err = nnrun("internal.lua")
+  expect_exit(code, 2, out, err)
+  check(err:match("^nnrun: [^\n]+\n$") and not err:find("nnrun/runner.lua", 1, true)
+    and not err:find("scripts/", 1, true), "stderr %s", err)
 end
 
 function cases.error_config()
@@ -189,6 +215,9 @@ return { data = { generator = "xor" }, model = { layers = { { dense = 4, activat
   code, out, err = nnrun("divexp.lua --out dv")
   expect_exit(code, 1, out, err)
   check(summary("dv"):match('"status": "diverged"'), "status: %s", summary("dv"))
+  -- The reason goes to stderr too, not only into the summary line.
+  check(err:match("^nnrun: training diverged at epoch %d+, batch %d+: [^\n]+ %(run directory dv%)\n$"),
+    "stderr %s", err)
 end
 
 function cases.error_io()

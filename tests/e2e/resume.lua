@@ -147,6 +147,198 @@ function cases.resume_default()
     .. "(give --resume DIR)\n", "stderr %s", err)
 end
 
+-- Every file of a directory and its bytes (ls -A, so .lock too).
+local function snapshot(d)
+  local files = {}
+  local ls = io.popen("ls -A " .. q(d))
+  for name in ls:lines() do
+    files[name] = read(d .. "/" .. name) or "(unreadable)"
+  end
+  ls:close()
+  return files
+end
+
+local function same_files(a, b, what)
+  for name, bytes in pairs(a) do
+    check(b[name] == bytes, "%s: %s %s", what, name, b[name] and "changed" or "is gone")
+  end
+  for name in pairs(b) do
+    check(a[name] ~= nil, "%s: %s appeared", what, name)
+  end
+end
+
+-- A resume that cannot continue the run is refused before anything is
+-- written (exit 2, the directory byte for byte as it was); resuming a
+-- finished run with nothing left to train leaves its record as it is.
+function cases.resume_refused()
+  write(dir .. "/k.yaml", experiment(3, 100))
+  local code, out, err = nnrun("k.yaml --out r --quiet")
+  expect_exit(code, 0, out, err)
+  local before = snapshot(dir .. "/r")
+  check(before["summary.json"] and before["model.nnrun"] and before[".lock"],
+    "no summary.json, model.nnrun or .lock")
+  for _, c in ipairs({
+    { "--set optimizer.lr=0.5",
+      "nnrun: --resume r: checkpoint: the trainer's sgd.lr is 0.5, the checkpoint's 0.05" },
+    { "--set model.layers[1].dense=128",
+      "nnrun: --resume r: checkpoint: layer 1 is dense 64->256, network has dense 64->128" },
+    { "--set train.batch_size=16",
+      "nnrun: --resume r: checkpoint: the trainer's batch_size is 16, the checkpoint's 32" },
+  }) do
+    code, out, err = nnrun("k.yaml --resume r --quiet " .. c[1])
+    expect_exit(code, 2, out, err)
+    check(err == c[2] .. "\n", "%s: stderr\n%s", c[1], err)
+    check(out == "", "%s: stdout %s", c[1], out)
+    same_files(before, snapshot(dir .. "/r"), c[1])
+  end
+  -- Nothing left to train: the same summary line, the same files.
+  code, out, err = nnrun("k.yaml --resume r --quiet")
+  expect_exit(code, 0, out, err)
+  check(out:match("^killme: completed after 3 epochs in "), "stdout %s", out)
+  same_files(before, snapshot(dir .. "/r"), "resuming a finished run")
+  -- A killed save's leftovers go when the run is resumed (their writer is
+  -- gone: no such pid; or it is the previous holder of the lock), and only
+  -- those.
+  write(dir .. "/r/model.nnrun.tmp.999999999", "torn")
+  write(dir .. "/r/summary.json.tmp.999999999.4", "torn")
+  write(dir .. "/r/notes.tmp.txt", "mine")
+  code, out, err = nnrun("k.yaml --resume r --quiet --set train.epochs=4")
+  expect_exit(code, 0, out, err)
+  check(out:match("^killme: completed after 4 epochs in "), "stdout %s", out)
+  local now = snapshot(dir .. "/r")
+  check(not now["model.nnrun.tmp.999999999"] and not now["summary.json.tmp.999999999.4"],
+    "stale temporary files are left")
+  check(now["notes.tmp.txt"] == "mine", "a file of the user's was removed")
+  check((now[".lock"] or ""):match("^%d+\n$"), ".lock holds %s", now[".lock"])
+  -- The previous holder's pid (1 here, a process that runs) counts as gone.
+  write(dir .. "/r/.lock", "1\n")
+  write(dir .. "/r/notes.txt.tmp.1.0", "torn by the previous holder")
+  code, out, err = nnrun("k.yaml --resume r --quiet --set train.epochs=5")
+  expect_exit(code, 0, out, err)
+  check(read(dir .. "/r/notes.txt.tmp.1.0") == nil,
+    "the previous lock holder's temporary file is left")
+end
+
+-- --out onto a directory that holds a run is refused unless --resume or
+-- --force; --force replaces its whole record.
+function cases.out_existing()
+  write(dir .. "/k.yaml", experiment(2, 100))
+  local code, out, err = nnrun("k.yaml --out r --quiet")
+  expect_exit(code, 0, out, err)
+  local before = snapshot(dir .. "/r")
+  code, out, err = nnrun("k.yaml --out r --quiet")
+  expect_exit(code, 2, out, err)
+  check(err == "nnrun: --out r holds a finished run (completed): continue it with --resume r, "
+    .. "or replace it with --force\n", "stderr %s", err)
+  same_files(before, snapshot(dir .. "/r"), "refused --out")
+  -- A directory with a checkpoint and no summary (a killed run).
+  os.execute("mkdir -p " .. q(dir .. "/k") .. " && cp " .. q(dir .. "/r/model.nnrun") .. " "
+    .. q(dir .. "/k/"))
+  code, out, err = nnrun("k.yaml --out k --quiet")
+  expect_exit(code, 2, out, err)
+  check(err == "nnrun: --out k holds an unfinished run (unfinished): continue it with --resume "
+    .. "k, or replace it with --force\n", "stderr %s", err)
+  -- --force: a new run, and nothing of the old one (best.nnrun of a
+  -- checkpoint_best run is not kept when the new run writes none).
+  code, out, err = nnrun("k.yaml --out r --quiet --force --set output.checkpoint_best=none "
+    .. "--set train.epochs=1")
+  expect_exit(code, 0, out, err)
+  check(out:match("^killme: completed after 1 epoch in "), "stdout %s", out)
+  local now = snapshot(dir .. "/r")
+  check(now["best.nnrun"] == nil and before["best.nnrun"] ~= nil, "best.nnrun of the old run kept")
+  check(select(2, (now["metrics.jsonl"] or ""):gsub("\n", "")) == 1, "metrics.jsonl:\n%s",
+    now["metrics.jsonl"])
+  -- An empty directory is no run: fine.
+  os.execute("mkdir -p " .. q(dir .. "/empty"))
+  code, out, err = nnrun("k.yaml --out empty --quiet")
+  expect_exit(code, 0, out, err)
+end
+
+-- `--resume` without a directory continues the newest run of the
+-- experiment's name whose config.yaml is this experiment (threads and
+-- train.epochs apart), not a newer one of another configuration.
+function cases.resume_match()
+  write(dir .. "/k.yaml", experiment(2, 100))
+  local code, out, err = nnrun("k.yaml --quiet")
+  expect_exit(code, 0, out, err)
+  local first = out:match("%-> (runs/killme%-[%d-]+)\n$")
+  code, out, err = nnrun("k.yaml --quiet --set data.noise=0.5")
+  expect_exit(code, 0, out, err)
+  local second = out:match("%-> (runs/killme%-[%d-]+)\n$")
+  check(first and second and first ~= second, "runs %s %s", first, second)
+  code, out, err = nnrun("k.yaml --resume --quiet --set train.epochs=3 --threads 1")
+  expect_exit(code, 0, out, err)
+  check(out:match("^killme: completed after 3 epochs.* %-> " .. first:gsub("%-", "%%-") .. "\n$"),
+    "resumed %s, expected %s", out, first)
+  code, out, err = nnrun("k.yaml --resume --quiet --set data.noise=0.7")
+  expect_exit(code, 2, out, err)
+  check(err == "nnrun: --resume: no run of 'killme' in runs/ has this configuration (the "
+    .. "newest, " .. second .. ", has another config.yaml); give --resume DIR to continue one\n",
+    "stderr %s", err)
+end
+
+-- Two runs on one directory: the second is refused (exit 2, naming the
+-- first's pid) while the first holds it, and the directory is free once
+-- the first has exited.  The first is a script that takes the directory
+-- and waits on a FIFO: no timing involved.
+function cases.lock()
+  write(dir .. "/k.yaml", experiment(2, 100))
+  write(dir .. "/hold.lua", [[
+local nn = require "nnrun"
+local rec = require("nnrun.record").new({ out = "shared", quiet = true }, { name = "hold" })
+nn.sequential{ nn.dense(64, 4) }:save("shared/model.nnrun")
+local ready = assert(io.open("ready", "w")) -- the driver waits for this
+ready:write("locked\n")
+ready:close()
+local gate = assert(io.open("gate", "r")) -- blocks until the driver opens it
+gate:read("a")
+gate:close()
+rec:finish{}
+]])
+  os.execute("cd " .. q(dir) .. " && mkfifo ready gate")
+  -- popen: closing it waits for the holder to exit.  The inner shell
+  -- writes its pid and becomes nnrun (exec), so the pid is nnrun's.
+  local holder = io.popen(string.format("cd %s && sh -c 'echo $$ >pid; exec \"$0\" hold.lua' %s",
+    q(dir), q(exe)), "r")
+  local r = assert(io.open(dir .. "/ready", "r"))
+  check(r:read("a") == "locked\n", "the holder did not say it holds the directory")
+  r:close()
+  local pid = (read(dir .. "/pid") or ""):match("%d+")
+  check(pid and read(dir .. "/shared/.lock") == pid .. "\n", ".lock holds %s, pid %s",
+    read(dir .. "/shared/.lock"), pid)
+  local busy = "nnrun: shared is in use by another run (pid " .. tostring(pid) .. ")\n"
+  local code, out, err = nnrun("k.yaml --out shared --quiet")
+  expect_exit(code, 2, out, err)
+  check(err == busy, "--out: stderr %s", err)
+  code, out, err = nnrun("k.yaml --resume shared --quiet")
+  expect_exit(code, 2, out, err)
+  check(err == busy, "--resume: stderr %s", err)
+  code, out, err = nnrun("k.yaml --out shared --quiet --force")
+  expect_exit(code, 2, out, err)
+  check(err == busy, "--force: stderr %s", err)
+  local g = assert(io.open(dir .. "/gate", "w"))
+  g:close()
+  local _, _, hcode = holder:close()
+  check(hcode == 0, "the holder exited with %s", tostring(hcode))
+  check(read(dir .. "/shared/summary.json") ~= nil, "the holder did not finish its record")
+  -- Its lock died with it.
+  code, out, err = nnrun("k.yaml --out shared --quiet --force")
+  expect_exit(code, 0, out, err)
+end
+
+-- A full disk under metrics.jsonl (/dev/full): the run stops at the first
+-- failed write, naming the file, exit 1.
+function cases.disk_full()
+  write(dir .. "/k.yaml", experiment(3, 100))
+  os.execute("mkdir -p " .. q(dir .. "/full") .. " && ln -s /dev/full " .. q(dir
+    .. "/full/metrics.jsonl"))
+  local code, out, err = nnrun("k.yaml --out full --quiet")
+  expect_exit(code, 1, out, err)
+  check(err == "nnrun: full/metrics.jsonl: cannot write: No space left on device\n",
+    "stderr %s", err)
+  check(read(dir .. "/full/model.nnrun") == nil, "training went on after the failed write")
+end
+
 -- nnrun eval on a run's checkpoint: the experiment's test set, a CSV file;
 -- bad input exits 2 with one line.
 function cases.eval()
