@@ -252,7 +252,7 @@ function M.check_experiment(exp, o, file, locate)
       lines[#lines + 1] = { text = se.text, line = math.huge, order = se.order, col = 0, i = i }
     end
   end
-  local r, errs = config.resolve(exp, { name = util.stem(file) })
+  local r, errs = config.resolve(exp, { name = util.stem(file), file = file })
   for i, e in ipairs(errs or {}) do
     local text, by = error_line(e, applied, file, locate)
     local line, col = text:match("^[^\n]-:(%d+):(%d+): ")

@@ -390,7 +390,7 @@ for _, k in ipairs(GENERATOR_PARAMS) do
   DATA_KEYS[#DATA_KEYS + 1] = k
 end
 
-local function resolve_data(c, d, seed)
+local function resolve_data(c, d, seed, base)
   local out, meta = {}, {}
   if d == nil then
     fail(c, "data", "missing (required: give data.generator)")
@@ -402,7 +402,7 @@ local function resolve_data(c, d, seed)
   end
   if FILES and FILES.is_file_source(d) then
     local fout, fmeta = FILES.resolve(c, d, seed, { field = field, fail = fail,
-      check_keys = check_keys, describe = describe })
+      check_keys = check_keys, describe = describe, base = base })
     return fout, fmeta or meta
   end
   check_keys(c, d, "data", DATA_KEYS)
@@ -504,7 +504,7 @@ local function resolve_model(c, m, meta)
     and math.tointeger(layers[1]["in"]) or nil
   out.input = field(c, m, "model", "input", { type = "integer", min = 1, max = MAX_UNITS,
     default = meta.features or first_in })
-  if out.input == nil and m.input == nil and not meta.broken then
+  if out.input == nil and m.input == nil and not meta.broken and not meta.features_later then
     fail(c, "model.input", "missing (the input width cannot be taken from the data)")
   end
   if m.input ~= nil and out.input and meta.features and out.input ~= meta.features then
@@ -626,7 +626,7 @@ local function resolve_schedule(c, s, train)
     out.gamma = field(c, s, "schedule", "gamma", { type = "number", min = 0, default = 0.1 })
   elseif name == "cosine" then
     -- Per batch, the default total needs the training set's size: it is
-    -- filled in once the data is read (config.schedule_length).
+    -- filled in once the data is read (config.complete).
     local default_total = nil
     if not out.per_batch and train then
       default_total = train.epochs
@@ -788,6 +788,10 @@ end
 
 -- config.resolve(exp [, opts]) -> resolved | nil, errors
 --   opts.name: the default experiment name (e.g. the file's stem).
+--   opts.file: the experiment's file: relative data paths that do not exist
+--              from the current directory are taken relative to its
+--              directory (nnrun.data.locate); the resolved table holds the
+--              paths as opened.
 -- errors: array of { path =, message = }.  The resolved table holds every
 -- setting with its default written in; runtime objects given in a Lua
 -- experiment (nn.dataset, nn.sequential, ...) are kept as they are.  YAML
@@ -810,7 +814,7 @@ function M.resolve(exp, opts)
     default = 0 })
   local meta
   local before = #c.errors
-  r.data, meta = resolve_data(c, exp.data, r.seed)
+  r.data, meta = resolve_data(c, exp.data, r.seed, opts.file and opts.file:match("^(.*)/[^/]*$"))
   meta.broken = #c.errors > before -- do not report what follows from it
   r.train = resolve_train(c, exp.train)
   local model
@@ -824,6 +828,17 @@ function M.resolve(exp, opts)
     return nil, c.errors
   end
   return r
+end
+
+-- config.complete(resolved, built) -> warning | nil
+-- Fills in the defaults that need the data as read (built: { train, ... }
+-- of runner.build_data): model.input, the training set's features, when
+-- not given; a per-batch schedule's length (config.schedule_length).
+function M.complete(r, built)
+  if type(r.model) == "table" and r.model.input == nil then
+    r.model.input = built.train:features()
+  end
+  return M.schedule_length(r, (built.train:size() + r.train.batch_size - 1) // r.train.batch_size)
 end
 
 -- config.schedule_length(resolved, batches) -> warning | nil

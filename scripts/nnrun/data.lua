@@ -63,6 +63,39 @@ local SOURCE_KEYS = {
   },
 }
 
+-- Keys naming files (or, for fashion_mnist, a directory).
+local FILE_KEYS = { path = true, images = true, labels = true, dir = true }
+
+-- Whether p names something that exists (unreadable counts: the loader
+-- says why).
+local function exists(p)
+  local f, err = io.open(p, "rb")
+  if f then
+    f:close()
+    return true
+  end
+  return not tostring(err):find("No such file", 1, true)
+end
+
+-- data.locate(p, base) -> the path nnrun opens for p, or nil, why not.
+-- The rule for relative paths: as given when that exists from the current
+-- directory (as before), else relative to base, the experiment file's
+-- directory (as a sweep's experiment: is relative to the sweep file).
+function M.locate(p, base)
+  if p:sub(1, 1) == "/" or exists(p) then
+    return p
+  end
+  if base then
+    local joined = base .. "/" .. p
+    if exists(joined) then
+      return joined
+    end
+    return nil, string.format("no such file '%s' (looked in the current directory and in %s/)",
+      p, base)
+  end
+  return nil, string.format("no such file '%s'", p)
+end
+
 local function key_names(list)
   local names = {}
   for i, kv in ipairs(list) do
@@ -100,6 +133,14 @@ local function resolve_source(c, h, kind, v, path)
     else
       out[k] = h.field(c, v, path, k, spec)
     end
+    if FILE_KEYS[k] and type(out[k]) == "string" and v[k] ~= nil then
+      local found, why = M.locate(out[k], h.base)
+      if found then
+        out[k] = found
+      elseif kind ~= "fashion_mnist" then -- its loader says what to install
+        h.fail(c, path .. "." .. k, "%s", why)
+      end
+    end
   end
   if out.delimiter and #out.delimiter ~= 1 then
     h.fail(c, path .. ".delimiter", "must be one character, got %q", out.delimiter)
@@ -127,7 +168,7 @@ end
 
 -- data.resolve(c, d, seed, h) -> resolved data section, meta
 -- c: config's error collector; h: config's helpers (field, fail,
--- check_keys, describe).  meta: features, classes, target_cols when known.
+-- check_keys, describe) and base (the experiment file's directory, or nil).  meta: features, classes, target_cols when known.
 function M.resolve(c, d, seed, h)
   local out, meta = {}, {}
   h.check_keys(c, d, "data", { "fashion_mnist", "idx", "csv", "test", "normalize", "stratify",
@@ -149,6 +190,9 @@ function M.resolve(c, d, seed, h)
   else
     meta.target_cols = 1
   end
+  -- The input width of a CSV or IDX file is known once it is read
+  -- (config.complete fills in model.input).
+  meta.features_later = kind ~= "fashion_mnist"
   local regression = kind == "csv" and out.csv and out.csv.target == "regression"
   if d.test ~= nil then
     if type(d.test) ~= "table" then
@@ -231,15 +275,24 @@ local function labels_name(d)
   return kind and "Fashion-MNIST" or nil
 end
 
--- data.check_classes(r, built, outputs) -> nil | key path, message
--- Under cross_entropy and log_loss, one-column class labels must be below
--- the network's outputs: checked on the data as read (r.data of any source,
--- built by data.build or runner.build_data), before a run starts.
-function M.check_classes(r, built, outputs)
+-- data.check(r, built, net) -> nil | key path, message
+-- The data as read (r.data of any source, built by data.build or
+-- runner.build_data) against the network, before a run starts: its
+-- features are the network's inputs, and under cross_entropy and log_loss
+-- its one-column class labels are below the network's outputs.
+function M.check(r, built, net)
+  local d = r.data
+  local features, inputs = built.train:features(), net:input_size()
+  if features ~= inputs then
+    local table_model = type(r.model) == "table"
+    return table_model and "model.input" or "model", string.format("%s %d, but %s has %d "
+      .. "features", table_model and "is" or "the network takes", inputs,
+      labels_name(d) and (d.csv and d.csv.path or d.idx.images) or "data.train", features)
+  end
+  local outputs = net:output_size()
   if r.loss ~= "cross_entropy" and r.loss ~= "log_loss" then
     return nil
   end
-  local d = r.data
   local test_name = type(d.test) == "table" and labels_name(d.test)
   for _, set in ipairs({ { built.train, labels_name(d) or "data.train" },
     { built.val, labels_name(d) or "data.train" },

@@ -193,7 +193,7 @@ end
 local function experiment_test(file)
   local exp = load_experiment(file)
   local config = require "nnrun.config"
-  local r, errs = config.resolve(exp, { name = util.stem(file) })
+  local r, errs = config.resolve(exp, { name = util.stem(file), file = file })
   if not r then
     usage_error("%s", config.format_error(errs[1], { source = file }))
   end

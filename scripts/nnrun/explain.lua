@@ -88,7 +88,6 @@ end
 -- The learning rate of every step of training: { lr, ... }, the unit
 -- ("batch" or "epoch") and the number of warm-up steps.
 function M.schedule(r, steps_per_epoch)
-  require("nnrun.config").schedule_length(r, steps_per_epoch) -- a default total, as a run
   local sched = require("nnrun.runner").build_schedule(r)
   local s = r.schedule
   local n = r.train.epochs * (s.per_batch and steps_per_epoch or 1)
@@ -159,9 +158,10 @@ end
 -- steps and the schedule (for explain.main and the tests).
 function M.figures(r)
   local runner = require "nnrun.runner"
+  local data = runner.build_data(r)
+  require("nnrun.config").complete(r, data) -- model.input, a schedule's length, as a run
   local net = runner.build_model(r)
   local opt = runner.build_optimizer(r)
-  local data = runner.build_data(r)
   local layers = M.layers(net)
   local total = net:param_count()
   local batch = r.train.batch_size

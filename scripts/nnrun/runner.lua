@@ -192,13 +192,12 @@ function M.run(r, cli)
     nn.set_threads(r.threads)
   end
   local data = M.build_data(r)
-  local late = require("nnrun.config").schedule_length(r,
-    (data.train:size() + r.train.batch_size - 1) // r.train.batch_size)
+  local late = require("nnrun.config").complete(r, data)
   if late then
     io.stderr:write("nnrun: warning: ", late, "\n")
   end
   local net = M.build_model(r)
-  local bad, why = require("nnrun.data").check_classes(r, data, net:output_size())
+  local bad, why = require("nnrun.data").check(r, data, net)
   if bad then
     error({ exit = 2, message = require("nnrun.config").format_error({ path = bad, message = why },
       { source = cli.file, locate = cli.locate }) }, 0)

@@ -549,7 +549,7 @@ function M.prepare(s, base, trials)
     end
     config.set(exp, "name", string.format("%s-%04d", s.name, t.id))
     if #problems == 0 then
-      local r, rerrs = config.resolve(exp)
+      local r, rerrs = config.resolve(exp, { file = s.experiment_file })
       if r then
         out[t.id] = r
       end
@@ -888,7 +888,8 @@ function M.load(file)
       usage_error("%s", tostring(edoc):match("^[^\n]*"))
     end
     base = edoc
-    local r, rerrs = config.resolve(base, { name = util.stem(path) })
+    s.experiment_file = path -- its data paths are relative to it
+    local r, rerrs = config.resolve(base, { name = util.stem(path), file = path })
     if not r then
       base_lines = {}
       for i, e in ipairs(rerrs) do
@@ -898,7 +899,8 @@ function M.load(file)
     s.resolved_base = r
   else
     base = s.base
-    local r, rerrs = config.resolve(base, { name = s.name })
+    s.experiment_file = file
+    local r, rerrs = config.resolve(base, { name = s.name, file = file })
     if not r then
       base_lines = fmt(rerrs, "base")
     end

@@ -238,10 +238,16 @@ train: { epochs: 1 }
     check(not read(dir .. "/runs/cc") and os.execute("test -d " .. q(dir .. "/runs")) ~= true,
       "a run directory was created")
   end
+  -- model.input must be the data's features.
+  write(dir .. "/cc.yaml", string.format(exp, "csv: { path: ten.csv, label: species }", 5))
+  local code, out, err = h.nnrun("cc.yaml")
+  expect_exit(code, 2, out, err)
+  local want = "nnrun: cc.yaml:5:3: model.input: is 5, but ten.csv has 4 features\n"
+  check(err == want, "stderr:\n%s\nexpected:\n%s", err, want)
   -- Enough outputs: it runs.
   write(dir .. "/cc.yaml", string.format(exp, "csv: { path: five.csv, target: class_int }", 4)
     :gsub("dense: 3", "dense: 5"))
-  local code, out, err = h.nnrun("cc.yaml --quiet --out ok")
+  code, out, err = h.nnrun("cc.yaml --quiet --out ok")
   expect_exit(code, 0, out, err)
 end
 
@@ -305,6 +311,51 @@ output: { checkpoint_every: 0 }
   local want = "nnrun: warning: the learning rate reaches 0 in epoch 4 of 6 (schedule.warmup 5 "
     .. "+ schedule.total 10 batches); leave schedule.total out to follow train.epochs\n"
   check(err == want, "stderr:\n%s\nexpected:\n%s", err, want)
+end
+
+-- Data paths: relative to the experiment file, unless they exist from the
+-- current directory (the older rule, kept); config.yaml holds the path as
+-- opened, so it runs again; a sweep's trials find the files too.
+function cases.paths()
+  os.execute("mkdir -p " .. q(dir .. "/sub"))
+  class_csv("sub/iris.csv", 60, 1)
+  class_csv("here.csv", 60, 2)
+  local exp = [[
+name: p
+data:
+  csv: { path: %s, label: species }
+model: { layers: [{dense: 3}] }
+loss: cross_entropy
+train: { epochs: 2 }
+]]
+  write(dir .. "/sub/exp.yaml", string.format(exp, "iris.csv"))
+  local cfg = roundtrip(dir .. "/sub/exp.yaml")
+  check(cfg:find("\n    path: " .. dir .. "/sub/iris.csv\n", 1, true), "config.yaml:\n%s", cfg)
+  os.execute("rm -rf " .. q(dir .. "/a") .. " " .. q(dir .. "/b"))
+  write(dir .. "/sub/rel.yaml", string.format(exp, "iris.csv"))
+  local code, out, err = h.nnrun("sub/rel.yaml --quiet --out a")
+  expect_exit(code, 0, out, err)
+  check((read(dir .. "/a/config.yaml") or ""):find("\n    path: sub/iris.csv\n", 1, true),
+    "config.yaml:\n%s", read(dir .. "/a/config.yaml"))
+  code, out, err = h.nnrun("a/config.yaml --quiet --out b")
+  expect_exit(code, 0, out, err)
+  -- A path that exists from the current directory is taken from there.
+  write(dir .. "/sub/here.yaml", string.format(exp, "here.csv"))
+  code, out, err = h.nnrun("sub/here.yaml --quiet --out c")
+  expect_exit(code, 0, out, err)
+  check((read(dir .. "/c/config.yaml") or ""):find("\n    path: here.csv\n", 1, true),
+    "config.yaml:\n%s", read(dir .. "/c/config.yaml"))
+  write(dir .. "/sub/none.yaml", string.format(exp, "nope.csv"))
+  code, out, err = h.nnrun("sub/none.yaml")
+  expect_exit(code, 2, out, err)
+  local want = "nnrun: sub/none.yaml:3:10: data.csv.path: no such file 'nope.csv' (looked in the "
+    .. "current directory and in sub/)\n"
+  check(err == want, "stderr:\n%s\nexpected:\n%s", err, want)
+  -- A sweep in another directory over sub/rel.yaml.
+  write(dir .. "/sw.yaml", "name: sw\nexperiment: sub/rel.yaml\nmetric: test_loss\n"
+    .. "grid:\n  optimizer.lr: [0.01, 0.1]\n")
+  code, out, err = h.nnrun("sweep sw.yaml --quiet --out sw --jobs 1")
+  expect_exit(code, 0, out, err)
 end
 
 local fn = cases[case]
