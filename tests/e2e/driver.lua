@@ -218,6 +218,25 @@ return { data = { generator = "xor" }, model = { layers = { { dense = 4, activat
   -- The reason goes to stderr too, not only into the summary line.
   check(err:match("^nnrun: training diverged at epoch %d+, batch %d+: [^\n]+ %(run directory dv%)\n$"),
     "stderr %s", err)
+  -- bce and log_loss clamp probabilities before the log: a NaN output (the
+  -- weights are NaN after the second step) must not be clamped to a finite
+  -- loss.  The run stops, names epoch and batch on stderr, exits 1.
+  for _, c in ipairs({ { "bce", 1, "sigmoid" }, { "log_loss", 2, "softmax" } }) do
+    write(dir .. "/div_" .. c[1] .. ".yaml", string.format([[
+data: { generator: xor }
+model: { layers: [ { dense: 4, activation: relu }, { dense: %d, activation: %s } ] }
+loss: %s
+optimizer: { lr: 1.0e+30 }
+train: { epochs: 50, batch_size: 4, shuffle: false }
+]], c[2], c[3], c[1]))
+    code, out, err = nnrun(string.format("div_%s.yaml --out dv_%s --quiet", c[1], c[1]))
+    expect_exit(code, 1, out, err)
+    check(err:match("^nnrun: training diverged at epoch 2, batch 1: loss is %-?nan %(run directory dv_"
+      .. c[1] .. "%)\n$"),
+      "%s: stderr %s", c[1], err)
+    check(out:match("^div_" .. c[1] .. ": diverged after 1 epoch in "), "%s: stdout %s", c[1], out)
+    check(summary("dv_" .. c[1]):match('"status": "diverged"'), "status: %s", summary("dv_" .. c[1]))
+  end
 end
 
 function cases.error_io()

@@ -1,6 +1,8 @@
 /* test_costs.c — every cost function: value at hand-computed points,
  * gradient against central differences (class labels, one-hot and soft
- * targets), finite results for extreme finite inputs, names and errors.
+ * targets), finite results for extreme finite inputs, non-finite results
+ * for non-finite outputs (and the trainer stopping on them), names and
+ * errors.
  *
  * Gradient check: the loss is computed by nn_loss in double from float32
  * outputs; we perturb one float output by h = 1e-3 (values are of order 1,
@@ -314,6 +316,103 @@ static void test_extremes(void)
     check_finite(NN_LOSS_BCE, 2, 2, lneg, 2, t01, NAN, "outputs -5 and +-1e30");
 }
 
+/* Every loss propagates a NaN or infinite output wherever it is, whatever
+ * its target: the clamps of bce and log_loss must not turn it into eps, and
+ * a -inf logit of a non-target class must not vanish from cross-entropy.
+ * Otherwise a network of NaN weights "trains" to a finite loss. */
+static void test_nonfinite(void)
+{
+    const float prob[B * C] = {0.2f, 0.7f, 0.4f, 0.9f, 0.5f, 0.1f, 0.3f, 0.6f, 0.8f, 0.25f, 0.35f, 0.45f};
+    const float lab[B] = {0, 3, 1};
+    const float onehot[B * C] = {1, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0};
+    const float bin[B * C] = {0, 1, 1, 0, 1, 0, 0, 1, 0, 0, 1, 1};
+    const float bad[3] = {NAN, INFINITY, -INFINITY};
+    const struct {
+        nn_loss_kind kind;
+        const float *t;
+        int64_t tcols;
+        int dy_nonfinite; /* bce_logits keeps a finite gradient at z = +-inf */
+    } cases[] = {
+        {NN_LOSS_MSE, prob, C, 1},           {NN_LOSS_BCE, bin, C, 1},
+        {NN_LOSS_BCE_LOGITS, bin, C, 0},     {NN_LOSS_CROSS_ENTROPY, lab, 1, 1},
+        {NN_LOSS_CROSS_ENTROPY, onehot, C, 1}, {NN_LOSS_LOG_LOSS, lab, 1, 1},
+        {NN_LOSS_LOG_LOSS, onehot, C, 1},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        for (int b = 0; b < 3; b++) {
+            for (int k = 0; k < B * C; k++) {
+                float y[B * C];
+                memcpy(y, prob, sizeof y);
+                y[k] = bad[b];
+                nn_tensor *ty = tensor(B, C, y), *tt = tensor(B, cases[c].tcols, cases[c].t), *dy;
+                CHECK_OK(nn_tensor_create2d(B, C, &dy));
+                const double L = loss_of(cases[c].kind, ty, tt, dy);
+                CHECK_MSG(!isfinite(L), "%s (targets of %lld columns), output %d = %g: loss %g is finite",
+                          nn_loss_name(cases[c].kind), (long long)cases[c].tcols, k, y[k], L);
+                if (cases[c].dy_nonfinite)
+                    CHECK_MSG(!isfinite(nn_tensor_cdata(dy)[k]), "%s, output %d = %g: gradient %g is finite",
+                              nn_loss_name(cases[c].kind), k, y[k], nn_tensor_cdata(dy)[k]);
+                double L2 = 0;
+                CHECK_OK(nn_loss(cases[c].kind, ty, tt, &L2, NULL)); /* value only: the same */
+                CHECK_MSG(!isfinite(L2), "%s, output %d = %g: loss without gradient %g is finite",
+                          nn_loss_name(cases[c].kind), k, y[k], L2);
+                nn_tensor_free(ty);
+                nn_tensor_free(tt);
+                nn_tensor_free(dy);
+            }
+        }
+    }
+}
+
+/* The trainer stops in the first batch, naming it, when every weight is NaN
+ * or infinite, under every loss (with the output activation it suits). */
+static void test_trainer_diverges(void)
+{
+    const struct {
+        nn_loss_kind kind;
+        int64_t out;
+        int act;
+        nn_act oact;
+    } cases[] = {
+        {NN_LOSS_MSE, 1, 0, NN_ACT_IDENTITY},           {NN_LOSS_BCE, 1, 1, NN_ACT_SIGMOID},
+        {NN_LOSS_BCE_LOGITS, 1, 0, NN_ACT_IDENTITY},    {NN_LOSS_CROSS_ENTROPY, 2, 0, NN_ACT_IDENTITY},
+        {NN_LOSS_LOG_LOSS, 2, 1, NN_ACT_SOFTMAX},
+    };
+    const float bad[2] = {NAN, INFINITY};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        for (int b = 0; b < 2; b++) {
+            nn_dataset *d = NULL;
+            nn_net *net = NULL;
+            CHECK_OK(nn_data_xor(&d));
+            CHECK_OK(nn_net_create(1, &net));
+            CHECK_OK(nn_net_add_dense(net, 2, 4, NULL, NULL));
+            CHECK_OK(nn_net_add_activation(net, NN_ACT_RELU, 0));
+            CHECK_OK(nn_net_add_dense(net, 4, cases[c].out, NULL, NULL));
+            if (cases[c].act)
+                CHECK_OK(nn_net_add_activation(net, cases[c].oact, 0));
+            float *w = nn_net_params(net);
+            for (int64_t i = 0; i < nn_net_param_count(net); i++)
+                w[i] = bad[b];
+            nn_train_config cfg = nn_train_defaults();
+            cfg.loss = cases[c].kind;
+            cfg.batch_size = 4;
+            nn_trainer *tr = NULL;
+            CHECK_OK(nn_trainer_create(net, &cfg, &tr));
+            int64_t done = -1;
+            const nn_status s = nn_train(tr, d, NULL, 3, &done);
+            CHECK_STATUS(NN_EDIVERGED, s);
+            const char *prefix = "training diverged at epoch 1, batch 1: loss is ";
+            CHECK_MSG(strncmp(nn_last_error(), prefix, strlen(prefix)) == 0,
+                      "%s, weights %g: message \"%s\"", nn_loss_name(cases[c].kind), bad[b], nn_last_error());
+            CHECK_INT(0, done);
+            CHECK_INT(0, nn_trainer_epoch(tr));
+            nn_trainer_free(tr);
+            nn_net_free(net);
+            nn_dataset_free(d);
+        }
+    }
+}
+
 static void test_errors(void)
 {
     const float d[12] = {0.1f, 0.2f, 0.3f, 0.4f, 0.1f, 0.2f, 0.3f, 0.4f, 0.1f, 0.2f, 0.3f, 0.4f};
@@ -369,6 +468,8 @@ int main(void)
     test_gradients();
     test_equivalences();
     test_extremes();
+    test_nonfinite();
+    test_trainer_diverges();
     test_errors();
     return tu_finish();
 }

@@ -3,6 +3,8 @@
  * On probabilities p = clamp(y, eps, 1-eps):
  *   L = -1/(B*C) sum t log p + (1-t) log(1-p)
  *   dL/dy = (p - t) / (p (1-p)) / (B*C) inside the clamp, 0 outside it.
+ *   A non-finite y is not clamped: its term and gradient are NaN, so the
+ *   trainer sees the divergence instead of a finite loss at the clamp.
  * On logits z (stable: no exp of a positive number, log1p):
  *   L = 1/(B*C) sum max(z,0) - z t + log(1 + e^-|z|)
  *   dL/dz = (sigmoid(z) - t) / (B*C)
@@ -19,7 +21,13 @@ double nn_cost_bce(const float *y, const float *t, float *dy, int64_t B, int64_t
     for (int64_t i = 0; i < n; i++) {
         double p = y[i];
         int clamped = 0;
-        if (!(p >= NN_PROB_EPS)) {
+        if (!isfinite(p)) {
+            sum += NAN;
+            if (dy)
+                dy[i] = NAN;
+            continue;
+        }
+        if (p < NN_PROB_EPS) {
             p = NN_PROB_EPS;
             clamped = 1;
         } else if (p > 1.0 - NN_PROB_EPS) {

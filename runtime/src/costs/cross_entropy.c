@@ -1,7 +1,9 @@
 /* cross_entropy.c — categorical cross-entropy on logits, softmax fused.
  * L = 1/B sum_i [ logsumexp_j y_ij - sum_j t_ij y_ij ] (targets summing to 1)
  * dL/dy_ij = (softmax(y_i)_j * sum_k t_ik - t_ij) / B
- * Log-sum-exp with the row maximum subtracted: finite for every finite y. */
+ * Log-sum-exp with the row maximum subtracted: finite for every finite y.
+ * A row with a non-finite logit has a NaN term and gradient (a -inf logit
+ * of a class other than the label would otherwise vanish in the sum). */
 #include <math.h>
 
 #include "costs.h"
@@ -14,8 +16,18 @@ double nn_cost_cross_entropy(const float *y, const float *t, int labels, float *
     for (int64_t i = 0; i < B; i++) {
         const float *yr = y + i * C;
         double m = yr[0];
-        for (int64_t j = 1; j < C; j++)
+        int finite = isfinite(yr[0]) != 0;
+        for (int64_t j = 1; j < C; j++) {
             m = yr[j] > m ? yr[j] : m;
+            finite &= isfinite(yr[j]) != 0;
+        }
+        if (!finite) {
+            sum += NAN;
+            if (dy)
+                for (int64_t j = 0; j < C; j++)
+                    dy[i * C + j] = NAN;
+            continue;
+        }
         double z = 0.0;
         for (int64_t j = 0; j < C; j++)
             z += exp((double)yr[j] - m);
