@@ -519,7 +519,11 @@ NN_API nn_status nn_dataset_from_idx(const char *images_path, const char *labels
  * separated by `delimiter` (0: ','), may be double-quoted ("" is a quote);
  * spaces around a field are ignored; LF or CRLF line ends; empty lines are
  * skipped.  Every column but the label column is an input feature and must
- * be a finite number.  Plain or gzip-compressed.
+ * be a finite number.  Plain or gzip-compressed; read twice, streaming
+ * (memory: the values, not the text), so a regular file, not a pipe (NN_EIO).
+ * NN_EFORMAT, naming file:line, for a malformed record; file:line:col for a
+ * NUL byte (anywhere); for more than 2^29 values (rows x columns) or 4 GiB
+ * of text after decompression (checked before the values are allocated).
  *   target REGRESSION   the label column is a number; t (N, 1).
  *   target CLASS_INT    the label column is an integer in [0, 65536); it is
  *                       the class; t (N, 1).

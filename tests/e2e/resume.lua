@@ -392,6 +392,12 @@ function cases.eval()
   code, out, err = nnrun("eval r/model.nnrun bad.csv")
   expect_exit(code, 2, out, err)
   check(err:match("^nnrun: bad.csv:2: ") and select(2, err:gsub("\n", "")) == 1, "stderr %s", err)
+  -- a NUL byte in a field is refused where it is (it once cut "2\0 9999" to 2)
+  write(dir .. "/nul.csv", "a,b\n1,2\0 9999\n")
+  code, out, err = nnrun("eval r/model.nnrun nul.csv")
+  expect_exit(code, 2, out, err)
+  check(err == "nnrun: nul.csv:2:4: NUL byte (a CSV file is text; UTF-16 must be converted to UTF-8)\n",
+    "stderr %s", err)
 end
 
 -- Fashion-MNIST loads (when installed): sizes, bytes, class names; the

@@ -1,11 +1,15 @@
 /* test_csv.c — the CSV loader on files written here: text, integer and
- * regression targets, quoting, CRLF, gzip, class numbering, and every
- * malformed case with its exact message (row and column named). */
+ * regression targets, quoting, CRLF, gzip, class numbering, every
+ * malformed case with its exact message (row and column named), NUL bytes,
+ * and memory bounded by the data, not the (inflated) text. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
+#include "io/io.h"
 #include "testutil.h"
 
 static char dir[256], path[512], msg[1024];
@@ -170,6 +174,196 @@ static void test_malformed(void)
     CHECK_ERR(NN_EIO, msg, nn_dataset_from_csv(path, &o, &d));
 }
 
+/* The file holds text[0..n), NUL bytes included; gzip-compressed if gz. */
+static const char *put_bytes(const char *text, size_t n, int gz)
+{
+    snprintf(path, sizeof path, "%s/data.csv%s", dir, gz ? ".gz" : "");
+    if (gz) {
+        gzFile g = gzopen(path, "wb");
+        if (!g || gzwrite(g, text, (unsigned)n) != (int)n || gzclose(g) != Z_OK) {
+            fprintf(stderr, "cannot write %s\n", path);
+            exit(2);
+        }
+        return path;
+    }
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(text, 1, n, f) != n || fclose(f)) {
+        fprintf(stderr, "cannot write %s\n", path);
+        exit(2);
+    }
+    return path;
+}
+
+/* A NUL byte is refused where it is (C strings would cut the field at it:
+ * "2\0 9999" read as 2, class "x\0evil" merged with "x"). */
+static void test_nul(void)
+{
+    static const struct {
+        const char *text;
+        size_t n;
+        const char *where;
+    } cases[] = {
+        {"a,b\n2\0 9999,x\n", 14, "2:2"},
+        {"a,b\n1,x\n2,x\0evil\n", 17, "3:4"},
+        {"a,b\n1,\"x\0\"\n", 11, "2:5"},
+        {"a\0,b\n1,x\n", 9, "1:2"},
+        {"a,b\n1,\xC3\xA9\0\n", 10, "2:4"}, /* é is one column */
+        {"a,b\n1,x\n \0\n", 11, "3:2"},
+        {"a,b\n1,x\n\0", 9, "3:1"},
+        {"\xFF\xFE" "a\0,\0b\0\n\0", 10, "1:4"}, /* UTF-16 */
+    };
+    nn_csv_options o = nn_csv_defaults();
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        for (int gz = 0; gz < 2; gz++) {
+            put_bytes(cases[i].text, cases[i].n, gz);
+            snprintf(msg, sizeof msg, "%s:%s: NUL byte (a CSV file is text; UTF-16 must be converted to UTF-8)",
+                     path, cases[i].where);
+            nn_dataset *d = (nn_dataset *)1;
+            CHECK_ERR(NN_EFORMAT, msg, nn_dataset_from_csv(path, &o, &d));
+            CHECK(d == NULL);
+            unlink(path);
+        }
+    }
+}
+
+/* ---- an allocator that knows the peak of bytes in use ------------------ */
+static size_t peak_now, peak_max;
+static void *peak_alloc(size_t size, void *user)
+{
+    (void)user;
+    size_t *p = malloc(size + sizeof(size_t) * 2);
+    if (!p)
+        return NULL;
+    p[0] = size;
+    peak_now += size;
+    if (peak_now > peak_max)
+        peak_max = peak_now;
+    return p + 2;
+}
+static void peak_release(void *q, void *user)
+{
+    (void)user;
+    if (!q)
+        return;
+    size_t *p = (size_t *)q - 2;
+    peak_now -= p[0];
+    free(p);
+}
+
+/* Peak bytes the library allocates while reading path with integer
+ * classes (the data set freed). */
+static size_t peak_of(const char *file, int64_t rows, int64_t features)
+{
+    static const nn_allocator a = {peak_alloc, peak_release, NULL};
+    peak_now = peak_max = 0;
+    nn_set_allocator(&a);
+    nn_csv_options o = nn_csv_defaults();
+    o.target = NN_CSV_CLASS_INT;
+    nn_dataset *d = NULL;
+    CHECK_OK(nn_dataset_from_csv(file, &o, &d));
+    if (d) {
+        CHECK_INT(rows, nn_dataset_size(d));
+        CHECK_INT(features, nn_dataset_features(d));
+    }
+    nn_dataset_free(d);
+    nn_set_allocator(NULL);
+    CHECK_INT(0, peak_now);
+    return peak_max;
+}
+
+/* Memory follows the parsed data, not the text: a gzip file of 2 rows that
+ * inflates to 16 MiB (blank lines, long padding) once cost 16 MiB or more;
+ * a file of 100,000 rows costs its values and not its text as well. */
+static void test_memory(void)
+{
+    const size_t pad = (size_t)16 << 20;
+    char *text = malloc(pad + 64);
+    if (!text) {
+        fprintf(stderr, "out of memory\n");
+        exit(2);
+    }
+    size_t n = (size_t)sprintf(text, "a,b,label\n1,2,0\n");
+    memset(text + n, '\n', pad / 2);
+    memset(text + n + pad / 2, ' ', pad / 2); /* one line of blanks */
+    n += pad;
+    n += (size_t)sprintf(text + n, "\n3,  4 ,1\n");
+    put_bytes(text, n, 1);
+    const size_t gzpeak = peak_of(path, 2, 2);
+    CHECK_MSG(gzpeak < ((size_t)1 << 20), "a gzip file of 2 rows and 16 MiB of text took %zu bytes at its peak",
+              gzpeak);
+    unlink(path);
+
+    /* 100,000 rows of 3 values, 8 bytes of text each: 1.2 MB of values. */
+    n = (size_t)sprintf(text, "a,b,label\n");
+    for (int r = 0; r < 100000; r++)
+        n += (size_t)sprintf(text + n, "%d.5,%d,%d\n", r % 10, r % 7, r % 3);
+    put_bytes(text, n, 0);
+    const size_t values = 100000 * 3 * sizeof(float);
+    const size_t plain = peak_of(path, 100000, 2);
+    CHECK_MSG(plain < values + ((size_t)1 << 18),
+              "100,000 rows (%zu bytes of values, %zu of text) took %zu bytes at the peak", values, n, plain);
+    free(text);
+    unlink(path);
+}
+
+/* The bounds, lowered through the test hook: values (rows x columns) and
+ * inflated text.  Both refuse before the data is allocated. */
+static void test_limits(void)
+{
+    nn_csv_options o = nn_csv_defaults();
+    nn_csv_limits(0, 12);
+    expect("a,b,c\n1,2,x\n3,4,y\n\n5,6,z\n7,8,x\n9,9,y\n", &o, NN_EFORMAT,
+           "%s:7: more than 12 values (rows x columns), the limit of a CSV data set (48 bytes of float32)");
+    nn_dataset *d = load("a,b,c\n1,2,x\n3,4,y\n5,6,z\n", &o); /* exactly 12 */
+    CHECK(d && nn_dataset_size(d) == 3);
+    nn_dataset_free(d);
+    nn_csv_limits(100, 0);
+    char text[300];
+    memset(text, '\n', sizeof text);
+    memcpy(text, "a,b\n1,x\n", 8);
+    put_bytes(text, sizeof text, 1);
+    snprintf(msg, sizeof msg, "%s: larger than the limit of 100 bytes of text (after decompression)", path);
+    d = (nn_dataset *)1;
+    CHECK_ERR(NN_EFORMAT, msg, nn_dataset_from_csv(path, &o, &d));
+    CHECK(d == NULL);
+    unlink(path);
+    nn_csv_limits(0, 0);
+    put_bytes(text, sizeof text, 1);
+    CHECK_OK(nn_dataset_from_csv(path, &o, &d));
+    nn_dataset_free(d);
+    unlink(path);
+}
+
+/* A pipe cannot be read twice: a clear error, not a crash or a half read.
+ * The writer is a child process; the FIFO's open and EOF synchronise. */
+static void test_pipe(void)
+{
+    char fifo[600];
+    snprintf(fifo, sizeof fifo, "%s/pipe.csv", dir);
+    if (mkfifo(fifo, 0600) != 0) {
+        perror("mkfifo");
+        exit(2);
+    }
+    const pid_t pid = fork();
+    if (pid == 0) {
+        FILE *w = fopen(fifo, "w");
+        if (w) {
+            fputs("a,b\n1,x\n", w);
+            fclose(w);
+        }
+        _exit(0);
+    }
+    nn_csv_options o = nn_csv_defaults();
+    nn_dataset *d = (nn_dataset *)1;
+    snprintf(msg, sizeof msg, "%s: cannot read the file a second time (Illegal seek); a pipe cannot be read as CSV data",
+             fifo);
+    CHECK_ERR(NN_EIO, msg, nn_dataset_from_csv(fifo, &o, &d));
+    CHECK(d == NULL);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    unlink(fifo);
+}
+
 static void test_alloc_failures(void)
 {
     put(iris);
@@ -221,6 +415,10 @@ int main(void)
     test_text_classes();
     test_other_targets();
     test_malformed();
+    test_nul();
+    test_memory();
+    test_limits();
+    test_pipe();
     test_alloc_failures();
     test_garbage();
     snprintf(path, sizeof path, "%s/data.csv", dir);

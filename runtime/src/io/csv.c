@@ -1,22 +1,34 @@
 /* csv.c — CSV data files: a header row, numeric feature columns and one
  * label column (a number for regression, an integer class, or a text class).
  *
- * The whole file is read into memory (plain or gzip) and scanned twice: the
+ * The file (plain or gzip) is streamed twice through a small buffer: the
  * first pass checks the shape of every record and counts them, the second
- * converts the values into a data set of exactly that size.  The scanner
- * never writes into the file's bytes: quoted fields are unescaped into a
- * scratch buffer when their value is needed. */
+ * converts the values into a data set of exactly that size.  Memory is the
+ * data set plus the header's names, whatever the size of the text (a gzip
+ * file that inflates to gigabytes of text costs no more than its values),
+ * and the values are bounded before anything is allocated for them. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "io/io.h"
 
-#define CSV_MAX_BYTES ((int64_t)1 << 32)
+#define CSV_MAX_BYTES ((int64_t)1 << 32)  /* of text, after decompression  */
+#define CSV_MAX_VALUES ((int64_t)1 << 29) /* rows x columns: 2 GiB of float */
 #define CSV_MAX_COLUMNS ((int64_t)1 << 24)
 #define CSV_MAX_ROWS ((int64_t)INT32_MAX)
 #define CSV_MAX_CLASSES 65536
 #define FIELD_MAX 512 /* longest value shown or converted (a number, a class) */
+#define SHOWN_MAX 40  /* longest value in a message                          */
+#define CHUNK ((int64_t)1 << 16)
+
+static int64_t max_bytes = CSV_MAX_BYTES, max_values = CSV_MAX_VALUES;
+
+void nn_csv_limits(int64_t bytes, int64_t values)
+{
+    max_bytes = bytes > 0 ? bytes : CSV_MAX_BYTES;
+    max_values = values > 0 ? values : CSV_MAX_VALUES;
+}
 
 nn_csv_options nn_csv_defaults(void)
 {
@@ -28,151 +40,215 @@ nn_csv_options nn_csv_defaults(void)
     return o;
 }
 
-typedef struct field {
-    const char *p;
-    int64_t len;
-    int quoted; /* p..p+len is the raw text between the quotes */
-} field;
+/* ---- the byte stream: line and column of every byte, NUL refused ------- */
 
 typedef struct scanner {
+    nn_rfile *f;
     const char *path;
-    const char *buf;
-    int64_t size, pos;
-    int64_t line;  /* line of the next character */
-    char delim;
-    field *fields; /* current record */
-    int64_t nfields, cap;
+    uint8_t *buf;     /* CHUNK bytes                                 */
+    int64_t len, pos; /* buf[pos..len) not yet consumed              */
+    int64_t total;    /* bytes read from the file so far             */
+    int eof;
+    int64_t line, col; /* of the next byte, 1-based; col in characters */
+    int delim; /* a byte value, 0..255 */
+    nn_status err; /* sticky: set once, every read then ends the data */
 } scanner;
 
-static nn_status push_field(scanner *sc, const char *p, int64_t len, int quoted)
+/* Makes at least k + 1 bytes available at buf[pos] unless the data ends
+ * first; 0 if it does (or on an error, then sc->err is set). */
+static int fill(scanner *sc, int64_t k)
 {
-    if (sc->nfields == sc->cap) {
-        if (sc->cap >= CSV_MAX_COLUMNS)
-            return nn_fail(NN_EFORMAT, "%s:%lld: more than %lld columns", sc->path, (long long)sc->line,
-                           (long long)CSV_MAX_COLUMNS);
-        const int64_t ncap = sc->cap ? 2 * sc->cap : 64;
-        field *nf = nn_xalloc((size_t)ncap * sizeof *nf);
-        if (!nf)
-            return nn_oom(sc->path);
-        if (sc->nfields)
-            memcpy(nf, sc->fields, (size_t)sc->nfields * sizeof *nf);
-        nn_xfree(sc->fields);
-        sc->fields = nf;
-        sc->cap = ncap;
+    while (sc->len - sc->pos <= k) {
+        if (sc->eof || sc->err)
+            return 0;
+        const int64_t keep = sc->len - sc->pos;
+        memmove(sc->buf, sc->buf + sc->pos, (size_t)keep);
+        sc->pos = 0;
+        sc->len = keep;
+        int64_t got = 0;
+        if ((sc->err = nn_rfile_read(sc->f, sc->buf + keep, CHUNK - keep, &got)))
+            return 0;
+        sc->len += got;
+        sc->total += got;
+        sc->eof = got < CHUNK - keep;
+        if (sc->total > max_bytes) {
+            sc->err = nn_fail(NN_EFORMAT, "%s: larger than the limit of %lld bytes of text (after decompression)",
+                              sc->path, (long long)max_bytes);
+            return 0;
+        }
     }
-    sc->fields[sc->nfields++] = (field){p, len, quoted};
-    return NN_OK;
+    return 1;
 }
 
-static int is_blank(const scanner *sc, char c) { return (c == ' ' || c == '\t') && c != sc->delim; }
-
-/* Reads the next record into sc->fields; *line = its first line; *have = 0
- * at the end of the file.  Empty lines are skipped. */
-static nn_status next_record(scanner *sc, int64_t *line, int *have)
+/* The byte k places ahead (k = 0 or 1), or -1 at the end of the data. */
+static inline int peek(scanner *sc, int64_t k)
 {
-    const char *b = sc->buf;
-    const int64_t n = sc->size;
+    if (sc->len - sc->pos > k || fill(sc, k))
+        return sc->buf[sc->pos + k];
+    return -1;
+}
+
+/* Consumes the next byte (there is one: peek said so).  A NUL byte is
+ * refused here, where its position is known: C strings would cut the
+ * field at it ("2\0 9999" would read as 2). */
+static inline int take(scanner *sc)
+{
+    const int c = sc->buf[sc->pos];
+    if (c == 0) {
+        sc->err = nn_fail(NN_EFORMAT, "%s:%lld:%lld: NUL byte (a CSV file is text; UTF-16 must be converted to UTF-8)",
+                          sc->path, (long long)sc->line, (long long)sc->col);
+        return -1;
+    }
+    sc->pos++;
+    if (c == '\n') {
+        sc->line++;
+        sc->col = 1;
+    } else if ((c & 0xC0) != 0x80) { /* not a UTF-8 continuation byte */
+        sc->col++;
+    }
+    return c;
+}
+
+static nn_status scan_open(scanner *sc)
+{
+    sc->pos = sc->len = sc->total = 0;
+    sc->eof = 0;
+    sc->line = sc->col = 1;
+    sc->err = NN_OK;
+    /* A UTF-8 byte order mark is not part of the first column's name. */
+    if (peek(sc, 0) == 0xEF && fill(sc, 2) && memcmp(sc->buf + sc->pos, "\xEF\xBB\xBF", 3) == 0)
+        sc->pos += 3;
+    return sc->err;
+}
+
+/* ---- records and fields ------------------------------------------------- */
+
+typedef struct field {
+    char text[FIELD_MAX]; /* unescaped, NUL-terminated: the first FIELD_MAX - 1 bytes */
+    int fits;             /* the whole value is in text                             */
+} field;
+
+static int is_blank(const scanner *sc, int c) { return (c == ' ' || c == '\t') && c != sc->delim; }
+
+/* Starts the next record: skips empty lines (also lines of blanks only);
+ * *line = its first line; *have = 0 at the end of the file. */
+static nn_status record_start(scanner *sc, int64_t *line, int *have)
+{
     *have = 0;
-    sc->nfields = 0;
-    /* Skip empty lines (also lines of blanks only). */
     for (;;) {
-        int64_t q = sc->pos;
-        while (q < n && is_blank(sc, b[q]))
-            q++;
-        if (q < n && b[q] == '\r' && q + 1 < n && b[q + 1] == '\n')
-            q++;
-        if (q < n && b[q] == '\n') {
-            sc->pos = q + 1;
-            sc->line++;
+        int c;
+        while (is_blank(sc, c = peek(sc, 0)))
+            take(sc);
+        if (c == '\r' && peek(sc, 1) == '\n') {
+            take(sc);
+            c = '\n';
+        }
+        if (c == '\n') {
+            take(sc);
             continue;
         }
-        if (q >= n) {
-            sc->pos = n;
-            return NN_OK;
-        }
+        if (c < 0)
+            return sc->err;
         break;
     }
     *line = sc->line;
     *have = 1;
-    for (;;) {
-        int64_t q = sc->pos;
-        while (q < n && is_blank(sc, b[q]))
-            q++;
-        nn_status s;
-        if (q < n && b[q] == '"') {
-            const int64_t start = ++q;
-            for (;;) {
-                if (q >= n)
-                    return nn_fail(NN_EFORMAT, "%s:%lld: column %lld: unterminated quoted field", sc->path,
-                                   (long long)*line, (long long)sc->nfields + 1);
-                if (b[q] == '"') {
-                    if (q + 1 < n && b[q + 1] == '"') {
-                        q += 2;
-                        continue;
-                    }
-                    break;
-                }
-                if (b[q] == '\n')
-                    sc->line++;
-                q++;
-            }
-            if ((s = push_field(sc, b + start, q - start, 1)))
-                return s;
-            q++; /* closing quote */
-            while (q < n && is_blank(sc, b[q]))
-                q++;
-            if (q < n && b[q] == '\r' && q + 1 < n && b[q + 1] == '\n')
-                q++;
-            if (q < n && b[q] != sc->delim && b[q] != '\n')
-                return nn_fail(NN_EFORMAT, "%s:%lld: column %lld: unexpected character '%c' after a quoted field",
-                               sc->path, (long long)sc->line, (long long)sc->nfields,
-                               b[q] >= 32 && b[q] < 127 ? b[q] : '?');
-        } else {
-            const int64_t start = q;
-            while (q < n && b[q] != sc->delim && b[q] != '\n')
-                q++;
-            int64_t end = q;
-            while (end > start && (is_blank(sc, b[end - 1]) || b[end - 1] == '\r'))
-                end--;
-            if ((s = push_field(sc, b + start, end - start, 0)))
-                return s;
-        }
-        if (q >= n) {
-            sc->pos = n;
-            return NN_OK;
-        }
-        if (b[q] == '\n') {
-            sc->pos = q + 1;
-            sc->line++;
-            return NN_OK;
-        }
-        sc->pos = q + 1; /* delimiter */
-    }
+    return NN_OK;
 }
 
-/* The field's text, unescaped and NUL-terminated, in out[FIELD_MAX]; 0 if
- * it is longer than FIELD_MAX - 1 (out then holds its beginning). */
-static int field_text(const field *f, char *out)
+static void put(field *f, int64_t *n, int c)
 {
-    int64_t o = 0;
-    for (int64_t i = 0; i < f->len; i++) {
-        if (o == FIELD_MAX - 1) {
-            out[o] = 0;
-            return 0;
-        }
-        out[o++] = f->p[i];
-        if (f->quoted && f->p[i] == '"')
-            i++; /* "" inside quotes is one quote */
-    }
-    out[o] = 0;
-    return 1;
+    if (*n < FIELD_MAX - 1)
+        f->text[*n] = (char)c;
+    (*n)++;
 }
 
-/* A value for messages: at most 40 characters. */
+static void finish(field *f, int64_t n)
+{
+    f->fits = n <= FIELD_MAX - 1;
+    f->text[f->fits ? n : FIELD_MAX - 1] = 0;
+}
+
+/* Reads field number index (1-based) of the record that began on `line`
+ * into f; *more = 1 if a delimiter follows (another field), 0 at the end of
+ * the record. */
+static nn_status next_field(scanner *sc, int64_t line, int64_t index, field *f, int *more)
+{
+    *more = 0;
+    int c;
+    while (is_blank(sc, c = peek(sc, 0)))
+        take(sc);
+    int64_t n = 0;
+    if (c == '"') {
+        take(sc);
+        for (;;) {
+            if ((c = peek(sc, 0)) < 0)
+                return sc->err ? sc->err
+                               : nn_fail(NN_EFORMAT, "%s:%lld: column %lld: unterminated quoted field", sc->path,
+                                         (long long)line, (long long)index);
+            if (take(sc) < 0)
+                return sc->err;
+            if (c == '"') {
+                if (peek(sc, 0) != '"')
+                    break;
+                take(sc); /* "" inside quotes is one quote */
+            }
+            put(f, &n, c);
+        }
+        finish(f, n);
+        while (is_blank(sc, c = peek(sc, 0)))
+            take(sc);
+        if (c == '\r' && peek(sc, 1) == '\n') {
+            take(sc);
+            c = '\n';
+        }
+        if (c >= 0 && c != sc->delim && c != '\n')
+            return sc->err ? sc->err
+                           : nn_fail(NN_EFORMAT, "%s:%lld: column %lld: unexpected character '%c' after a quoted field",
+                                     sc->path, (long long)sc->line, (long long)index,
+                                     c >= 32 && c < 127 ? c : '?');
+    } else {
+        /* Blanks and CRs at the end are not part of the value. */
+        int64_t keep = 0;
+        while ((c = peek(sc, 0)) >= 0 && c != sc->delim && c != '\n') {
+            if (take(sc) < 0)
+                return sc->err;
+            put(f, &n, c);
+            if (!is_blank(sc, c) && c != '\r')
+                keep = n;
+        }
+        finish(f, keep);
+    }
+    if (c < 0)
+        return sc->err;
+    take(sc); /* the delimiter or the line end */
+    *more = c == sc->delim;
+    return NN_OK;
+}
+
+/* Reads the rest of a record; *count = its number of fields (the first
+ * `have` already read); f receives each. */
+static nn_status skip_record(scanner *sc, int64_t line, int64_t have, field *f, int64_t *count)
+{
+    int more = 1;
+    *count = have;
+    while (more) {
+        if (*count == CSV_MAX_COLUMNS)
+            return nn_fail(NN_EFORMAT, "%s:%lld: more than %lld columns", sc->path, (long long)line,
+                           (long long)CSV_MAX_COLUMNS);
+        nn_status s = next_field(sc, line, *count + 1, f, &more);
+        if (s)
+            return s;
+        (*count)++;
+    }
+    return NN_OK;
+}
+
+/* A value for messages: at most SHOWN_MAX characters. */
 static const char *shown(char *text)
 {
-    if (strlen(text) > 40)
-        strcpy(text + 37, "...");
+    if (strlen(text) > SHOWN_MAX)
+        strcpy(text + SHOWN_MAX - 3, "...");
     return text;
 }
 
@@ -238,6 +314,109 @@ static int cmp_names(const void *a, const void *b)
     return strcmp(**(char *const *const *)a, **(char *const *const *)b);
 }
 
+/* Pass 1: the header (names as shown in messages, at most SHOWN_MAX
+ * characters each, and the label column) and the shape of every record. */
+static nn_status pass1(scanner *sc, const nn_csv_options *opt, field *f, char ***header_out,
+                       int64_t *ncols_out, int64_t *label_out, int64_t *rows_out)
+{
+    const char *path = sc->path;
+    char **header = NULL;
+    int64_t ncols = 0, cap = 0, label = -1, rows = 0, line = 0;
+    int have, more = 1;
+    nn_status s;
+    if ((s = record_start(sc, &line, &have)))
+        goto done;
+    if (!have) {
+        s = nn_fail(NN_EFORMAT, "%s: empty file (no header row)", path);
+        goto done;
+    }
+    while (more) {
+        if (ncols == CSV_MAX_COLUMNS) {
+            s = nn_fail(NN_EFORMAT, "%s:%lld: more than %lld columns", path, (long long)line,
+                        (long long)CSV_MAX_COLUMNS);
+            goto done;
+        }
+        if ((s = next_field(sc, line, ncols + 1, f, &more)))
+            goto done;
+        if (ncols == cap) {
+            const int64_t ncap = cap ? 2 * cap : 64;
+            char **nh = nn_xcalloc((size_t)ncap, sizeof *nh);
+            if (!nh) {
+                s = nn_oom(path);
+                goto done;
+            }
+            if (ncols)
+                memcpy(nh, header, (size_t)ncols * sizeof *nh);
+            nn_xfree(header);
+            header = nh;
+            cap = ncap;
+        }
+        if (label < 0 && opt->label_column && f->fits && strcmp(f->text, opt->label_column) == 0)
+            label = ncols;
+        const size_t len = strlen(shown(f->text)) + 1;
+        if (!(header[ncols] = nn_xalloc(len))) {
+            s = nn_oom(path);
+            goto done;
+        }
+        memcpy(header[ncols++], f->text, len);
+    }
+    if (ncols < 2) {
+        s = nn_fail(NN_EFORMAT, "%s:%lld: the header has %lld column; needs a label and at least one feature",
+                    path, (long long)line, (long long)ncols);
+        goto done;
+    }
+    if (opt->label_column) {
+        if (label < 0) {
+            s = nn_fail(NN_EINVAL, "%s: no column named '%s' (the header has %lld columns, the first '%s')",
+                        path, opt->label_column, (long long)ncols, header[0]);
+            goto done;
+        }
+    } else {
+        label = opt->label_index == -1 ? ncols - 1 : opt->label_index;
+        if (label < 0 || label >= ncols) {
+            /* Columns are counted from 1 in messages, as in the others. */
+            s = nn_fail(NN_EINVAL, "%s: label column %lld is out of range (the file has %lld columns)",
+                        path, (long long)opt->label_index + 1, (long long)ncols);
+            goto done;
+        }
+    }
+    for (;;) {
+        if ((s = record_start(sc, &line, &have)))
+            goto done;
+        if (!have)
+            break;
+        int64_t n;
+        if ((s = skip_record(sc, line, 0, f, &n)))
+            goto done;
+        if (n != ncols) {
+            s = nn_fail(NN_EFORMAT, "%s:%lld: expected %lld columns, found %lld", path, (long long)line,
+                        (long long)ncols, (long long)n);
+            goto done;
+        }
+        if (++rows > CSV_MAX_ROWS) {
+            s = nn_fail(NN_EFORMAT, "%s: more than %lld rows", path, (long long)CSV_MAX_ROWS);
+            goto done;
+        }
+        /* rows * ncols <= max_values < 2^63 before this row: no overflow. */
+        if (rows * ncols > max_values) {
+            const int64_t b = max_values * (int64_t)sizeof(float);
+            const int sh = b % ((int64_t)1 << 30) == 0 ? 30 : b % ((int64_t)1 << 20) == 0 ? 20 : 0;
+            s = nn_fail(NN_EFORMAT, "%s:%lld: more than %lld values (rows x columns), the limit of a CSV data set (%lld %s of float32)",
+                        path, (long long)line, (long long)max_values, (long long)(b >> sh),
+                        sh == 30 ? "GiB" : sh == 20 ? "MiB" : "bytes");
+            goto done;
+        }
+    }
+    if (rows == 0)
+        s = nn_fail(NN_EFORMAT, "%s: no data rows after the header", path);
+done:
+    *header_out = header;
+    *ncols_out = ncols;
+    *label_out = label;
+    *rows_out = rows;
+    return s;
+}
+
 nn_status nn_dataset_from_csv(const char *path, const nn_csv_options *opt_in, nn_dataset **out)
 {
     if (!out)
@@ -254,101 +433,27 @@ nn_status nn_dataset_from_csv(const char *path, const nn_csv_options *opt_in, nn
     if (opt.n_classes < 0 || opt.n_classes > CSV_MAX_CLASSES || (opt.n_classes > 0 && !opt.classes))
         return nn_fail(NN_EINVAL, "csv: bad class list (%lld names)", (long long)opt.n_classes);
 
-    nn_rfile *f;
-    uint8_t *data = NULL;
-    int64_t size = 0;
-    nn_status s = nn_rfile_open(path, &f);
-    if (s)
-        return s;
-    s = nn_rfile_read_all(f, CSV_MAX_BYTES, &data, &size);
-    int at_end = 1;
-    if (!s && size == CSV_MAX_BYTES)
-        s = nn_rfile_at_end(f, &at_end);
-    nn_rfile_close(f);
-    if (s)
-        return s;
-    scanner sc = {path, (const char *)data, size, 0, 1, delim, NULL, 0, 0};
+    scanner sc;
+    memset(&sc, 0, sizeof sc);
+    sc.path = path;
+    sc.delim = (unsigned char)delim;
     char **header = NULL;
     int64_t ncols = 0, label = -1, rows = 0, line = 0;
     classes cl = {NULL, 0, NULL, 0};
     nn_dataset *d = NULL;
-    char text[FIELD_MAX];
-    int have;
-    if (!at_end) {
-        s = nn_fail(NN_EFORMAT, "%s: larger than the limit of %lld bytes", path, (long long)CSV_MAX_BYTES);
-        goto done;
-    }
-    /* A UTF-8 byte order mark is not part of the first column's name. */
-    if (size >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0)
-        sc.pos = 3;
-
-    /* Header. */
-    if ((s = next_record(&sc, &line, &have)))
-        goto done;
-    if (!have) {
-        s = nn_fail(NN_EFORMAT, "%s: empty file (no header row)", path);
-        goto done;
-    }
-    ncols = sc.nfields;
-    if (ncols < 2) {
-        s = nn_fail(NN_EFORMAT, "%s:%lld: the header has %lld column; needs a label and at least one feature",
-                    path, (long long)line, (long long)ncols);
-        goto done;
-    }
-    header = nn_xcalloc((size_t)ncols, sizeof *header);
-    if (!header) {
+    field *f = NULL;
+    int have, more;
+    nn_status s = nn_rfile_open(path, &sc.f);
+    if (s)
+        return s;
+    sc.buf = nn_xalloc((size_t)CHUNK);
+    f = nn_xalloc(sizeof *f);
+    if (!sc.buf || !f) {
         s = nn_oom(path);
         goto done;
     }
-    for (int64_t c = 0; c < ncols; c++) {
-        field_text(&sc.fields[c], text);
-        const size_t len = strlen(text) + 1;
-        if (!(header[c] = nn_xalloc(len))) {
-            s = nn_oom(path);
-            goto done;
-        }
-        memcpy(header[c], text, len);
-    }
-    if (opt.label_column) {
-        for (int64_t c = 0; c < ncols && label < 0; c++)
-            if (strcmp(header[c], opt.label_column) == 0)
-                label = c;
-        if (label < 0) {
-            s = nn_fail(NN_EINVAL, "%s: no column named '%s' (the header has %lld columns, the first '%s')",
-                        path, opt.label_column, (long long)ncols, shown(header[0]));
-            goto done;
-        }
-    } else {
-        label = opt.label_index == -1 ? ncols - 1 : opt.label_index;
-        if (label < 0 || label >= ncols) {
-            /* Columns are counted from 1 in messages, as in the others. */
-            s = nn_fail(NN_EINVAL, "%s: label column %lld is out of range (the file has %lld columns)",
-                        path, (long long)opt.label_index + 1, (long long)ncols);
-            goto done;
-        }
-    }
-
-    /* Pass 1: the shape of every record. */
-    const int64_t body = sc.pos, body_line = sc.line;
-    for (;;) {
-        if ((s = next_record(&sc, &line, &have)))
-            goto done;
-        if (!have)
-            break;
-        if (sc.nfields != ncols) {
-            s = nn_fail(NN_EFORMAT, "%s:%lld: expected %lld columns, found %lld", path, (long long)line,
-                        (long long)ncols, (long long)sc.nfields);
-            goto done;
-        }
-        if (++rows > CSV_MAX_ROWS) {
-            s = nn_fail(NN_EFORMAT, "%s: more than %lld rows", path, (long long)CSV_MAX_ROWS);
-            goto done;
-        }
-    }
-    if (rows == 0) {
-        s = nn_fail(NN_EFORMAT, "%s: no data rows after the header", path);
+    if ((s = scan_open(&sc)) || (s = pass1(&sc, &opt, f, &header, &ncols, &label, &rows)))
         goto done;
-    }
 
     if (opt.target == NN_CSV_CLASS_TEXT) {
         /* At most min(rows + listed names, limit) classes; the table keeps
@@ -375,18 +480,30 @@ nn_status nn_dataset_from_csv(const char *path, const nn_csv_options *opt_in, nn
         }
     }
 
-    /* Pass 2: the values. */
+    /* Pass 2: the values, from the start again.  The file may have changed
+     * in between: every record is checked against pass 1's shape again. */
     const int64_t F = ncols - 1;
     if ((s = nn_dataset_alloc(rows, F, 0, 1, &d)))
         goto done;
-    sc.pos = body;
-    sc.line = body_line;
+    if ((s = nn_rfile_rewind(sc.f)) || (s = scan_open(&sc)) || (s = record_start(&sc, &line, &have)))
+        goto done;
+    int64_t n = 0;
+    if (!have || (s = skip_record(&sc, line, 0, f, &n)))
+        goto changed;
     float *X = nn_tensor_data(d->x), *T = nn_tensor_data(d->t);
     for (int64_t r = 0; r < rows; r++) {
-        if ((s = next_record(&sc, &line, &have)))
+        if ((s = record_start(&sc, &line, &have)))
             goto done;
+        if (!have)
+            goto changed;
+        more = 1;
         for (int64_t c = 0, fo = 0; c < ncols; c++) {
-            const int fits = field_text(&sc.fields[c], text);
+            if (!more)
+                goto changed;
+            if ((s = next_field(&sc, line, c + 1, f, &more)))
+                goto done;
+            char *text = f->text;
+            const int fits = f->fits;
             double v;
             if (c != label) {
                 if (!fits || !parse_number(text, &v) || !isfinite((float)v)) {
@@ -437,7 +554,13 @@ nn_status nn_dataset_from_csv(const char *path, const nn_csv_options *opt_in, nn
                 T[r] = (float)k;
             }
         }
+        if (more)
+            goto changed;
     }
+    if ((s = record_start(&sc, &line, &have)))
+        goto done;
+    if (have || n != ncols)
+        goto changed;
     if (opt.target == NN_CSV_CLASS_TEXT) {
         if (!opt.first_seen_order && opt.n_classes == 0) {
             /* Renumber by sorted name: rank[first-seen index]. */
@@ -477,14 +600,18 @@ nn_status nn_dataset_from_csv(const char *path, const nn_csv_options *opt_in, nn
     }
     *out = d;
     d = NULL;
+    goto done;
+changed:
+    if (!s)
+        s = nn_fail(NN_EIO, "%s: changed while being read", path);
 done:
     nn_dataset_free(d);
     classes_free(&cl);
-    if (header)
-        for (int64_t c = 0; c < ncols; c++)
-            nn_xfree(header[c]);
+    for (int64_t c = 0; header && c < ncols; c++)
+        nn_xfree(header[c]);
     nn_xfree(header);
-    nn_xfree(sc.fields);
-    nn_xfree(data);
+    nn_xfree(f);
+    nn_xfree(sc.buf);
+    nn_rfile_close(sc.f);
     return s;
 }

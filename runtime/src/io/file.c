@@ -157,6 +157,18 @@ nn_status nn_rfile_at_end(nn_rfile *f, int *at_end)
     return s;
 }
 
+nn_status nn_rfile_rewind(nn_rfile *f)
+{
+    errno = 0;
+    if (gzrewind(f->gz) != 0) {
+        char msg[128];
+        nn_errno_text(errno ? errno : ESPIPE, msg, sizeof msg);
+        return nn_fail(NN_EIO, "%s: cannot read the file a second time (%s); a pipe cannot be read as CSV data",
+                       f->path, msg);
+    }
+    return NN_OK;
+}
+
 /* ---- injectable I/O (tests) ------------------------------------------- */
 
 static long io_fail_at, io_calls;

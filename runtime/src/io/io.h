@@ -66,6 +66,13 @@ nn_status nn_rfile_read(nn_rfile *f, void *buf, int64_t n, int64_t *got);
 nn_status nn_rfile_read_all(nn_rfile *f, int64_t max, uint8_t **buf, int64_t *got);
 /* 1 if the file has no more data (reads one byte to find out). */
 nn_status nn_rfile_at_end(nn_rfile *f, int *at_end);
+/* Back to the first byte, to read the data again (NN_EIO for a pipe). */
+nn_status nn_rfile_rewind(nn_rfile *f);
+
+/* Test hook: the CSV reader's limits, bytes of text (after decompression)
+ * and values (rows x columns); 0 restores the default.  Process-wide, not
+ * thread-safe: tests only. */
+void nn_csv_limits(int64_t bytes, int64_t values);
 
 /* Formats "what: strerror(err)" safely into buf (thread-safe strerror). */
 void nn_errno_text(int err, char *buf, size_t size);
