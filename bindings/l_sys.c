@@ -1,5 +1,5 @@
 /* l_sys.c — the few operating-system helpers the CLI needs that stock Lua
- * lacks: nn.isatty, nn.now (a monotonic clock), nn.mkdir, nn.listdir,
+ * lacks: nn.isatty, nn.term_width, nn.now (a monotonic clock), nn.mkdir, nn.listdir,
  * nn.write_file (atomic), nn.lock_dir (run directories);
  * for sweeps (scripts/nnrun/sweep.lua), child processes: nn.exe_path,
  * nn.cpu_count, nn.spawn, nn.wait, nn.kill and nn.trap_signals. */
@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -29,6 +30,20 @@ static int l_isatty(lua_State *L) {
     lua_Integer fd = luaL_optinteger(L, 1, 1);
     luaL_argcheck(L, fd >= 0 && fd <= 1024, 1, "not a file descriptor");
     lua_pushboolean(L, isatty((int)fd));
+    return 1;
+}
+
+/* nn.term_width([fd = 1]) -> the columns of the terminal on fd, or nil
+ * when fd is not a terminal (or its size is unknown). */
+static int l_term_width(lua_State *L) {
+    lua_Integer fd = luaL_optinteger(L, 1, 1);
+    luaL_argcheck(L, fd >= 0 && fd <= 1024, 1, "not a file descriptor");
+    struct winsize ws;
+    if (ioctl((int)fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
+        lua_pushinteger(L, ws.ws_col);
+    } else {
+        lua_pushnil(L);
+    }
     return 1;
 }
 
@@ -447,6 +462,7 @@ static int l_kill(lua_State *L) {
 void nnl_open_sys(lua_State *L) {
     static const luaL_Reg funcs[] = {{"isatty", l_isatty},
                                      {"now", l_now},
+                                     {"term_width", l_term_width},
                                      {"mkdir", l_mkdir},
                                      {"listdir", l_listdir},
                                      {"write_file", l_write_file},

@@ -15,31 +15,64 @@ local function fmt_seconds(s)
 end
 M.fmt_seconds = fmt_seconds
 
-local function fmt_opt(label, v, fmt)
+-- A number as %.4g (%.3g for lr) padded to a column: epoch lines align.
+local function col(label, v, fmt, width)
   if v == nil then
     return ""
   end
-  return string.format("  %s " .. fmt, label, v)
+  return string.format("  %s %-" .. width .. "s", label, string.format(fmt, v))
 end
 
--- The line printed for a finished epoch.
+-- The line printed for a finished epoch: fixed columns, so that the lines
+-- of a run align (a run gives the same columns every epoch).
 function M.epoch_line(stats, epochs)
   local width = #tostring(epochs)
-  return string.format("epoch %" .. width .. "d/%d  train %.4g", stats.epoch, epochs,
-      stats.train_loss or 0 / 0)
-    .. fmt_opt("val", stats.val_loss, "%.4g")
-    .. (stats.val_accuracy and string.format("  acc %.1f%%", 100 * stats.val_accuracy) or "")
-    .. string.format("  lr %.3g  %.2fs", stats.lr or 0, stats.seconds or 0)
+  return string.format("epoch %" .. width .. "d/%d", stats.epoch, epochs)
+    .. col("train", stats.train_loss or 0 / 0, "%.4g", 9)
+    .. col("val", stats.val_loss, "%.4g", 9)
+    .. (stats.val_accuracy and string.format("  acc %5.1f%%", 100 * stats.val_accuracy) or "")
+    .. col("lr", stats.lr or 0, "%.3g", 8)
+    .. string.format(" %6.2fs", stats.seconds or 0)
 end
 
--- M.new{ mode =, out = io.stdout, now = nn.now, epochs =, samples = }
--- returns an object with :batch(stats) (nil in modes without a bar) and
--- :epoch(stats).
+-- The live bar's text in at most `width` columns: the bar narrows first,
+-- then the rate, the ETA, the loss and the bar itself are left out.
+function M.bar_text(s, epochs, seen_rate, eta, width)
+  local ew, bw = #tostring(epochs), #tostring(s.batches)
+  local head = string.format("epoch %" .. ew .. "d/%d ", s.epoch, epochs)
+  local count = string.format(" %" .. bw .. "d/%d", s.batch, s.batches)
+  local extra = {
+    string.format("  loss %.4g", s.running_loss or 0 / 0),
+    string.format("  ETA %s", fmt_seconds(eta)),
+    string.format("  %.0f samples/s", seen_rate),
+  }
+  local done = s.batch / s.batches
+  local function bar(w)
+    local filled = math.floor(w * done + 0.5)
+    return "[" .. string.rep("=", filled) .. string.rep(".", w - filled) .. "]"
+  end
+  for n = #extra, 0, -1 do
+    local tail = table.concat(extra, "", 1, n)
+    for w = 24, 10, -1 do
+      local text = head .. bar(w) .. count .. tail
+      if #text <= width then
+        return text
+      end
+    end
+  end
+  return (head .. count:sub(2)):sub(1, width)
+end
+
+-- M.new{ mode =, out = io.stdout, now = nn.now, epochs =, samples =,
+--        width = function() -> terminal columns (default 80) }
+-- returns an object with :batch(stats) (nil in modes without a bar),
+-- :epoch(stats) and :finish() (ends a bar left drawn, e.g. by Ctrl-C).
 function M.new(opts)
   local self = {
     mode = opts.mode, out = opts.out or io.stdout, now = opts.now, epochs = opts.epochs,
     samples = opts.samples,
   }
+  local columns = opts.width or function() return 80 end
   local epoch_start, last_draw, drawn = nil, -1, false
 
   local function bar(s)
@@ -53,18 +86,16 @@ function M.new(opts)
     last_draw = t
     local elapsed = t - epoch_start
     local done = s.batch / s.batches
-    local width = 24
-    local filled = math.floor(width * done + 0.5)
     local seen = (s.batch - 1) * (self.batch_size or s.size) + s.size
     local rate = elapsed > 0 and seen / elapsed or 0
     local eta = done > 0 and elapsed * (1 - done) / done or 0
-    self.out:write(string.format("\r\27[Kepoch %d/%d [%s%s] %d/%d  loss %.4g  %.0f samples/s  "
-      .. "ETA %s", s.epoch, self.epochs, string.rep("=", filled), string.rep(".", width - filled),
-      s.batch, s.batches, s.running_loss or 0 / 0, rate, fmt_seconds(eta)))
+    -- One column short of the width: a line that fills it wraps on some
+    -- terminals, and each redraw would then start a new line.
+    local width = math.max(20, (tonumber(columns()) or 80) - 1)
+    self.out:write("\r\27[K", M.bar_text(s, self.epochs, rate, eta, width))
     self.out:flush()
     drawn = true
   end
-
   if self.mode == "tty" then
     self.batch = function(s)
       if s.batch == 1 then
@@ -86,6 +117,14 @@ function M.new(opts)
     self.out:write(M.epoch_line(s, self.epochs), "\n")
     self.out:flush()
     epoch_start = nil
+  end
+
+  function self.finish()
+    if drawn then
+      self.out:write("\n")
+      self.out:flush()
+      drawn = false
+    end
   end
 
   return self

@@ -192,7 +192,8 @@ function M.new(cli, opts)
     end
     self.history[1] = last
   end
-  local show = progress.new{ mode = mode, now = nn.now, epochs = opts.epochs or 0 }
+  local show = progress.new{ mode = mode, now = nn.now, epochs = opts.epochs or 0,
+    width = function() return nn.term_width(1) or tonumber(os.getenv("COLUMNS")) or 80 end }
   self.progress = show
   -- For nn.fit's on_batch: the live bar on a terminal, else nil.
   self.on_batch = show.batch
@@ -208,6 +209,7 @@ function M.new(cli, opts)
   -- last epoch's losses, the epoch count, threads and wall time are filled
   -- in) and returns the summary.
   function self.finish(_, fields)
+    show.finish() -- a bar an interrupt left drawn ends with its line
     if metrics then
       local cok, cerr = metrics:close()
       metrics = nil

@@ -139,7 +139,53 @@ describe("progress", function()
     assert.is_nil(p.batch)
     p.epoch{ epoch = 2, train_loss = 0.5, val_loss = 0.25, val_accuracy = 0.875, lr = 0.1,
       seconds = 1.5 }
-    assert.equals("epoch  2/10  train 0.5  val 0.25  acc 87.5%  lr 0.1  1.50s\n", out.text)
+    assert.equals("epoch  2/10  train 0.5        val 0.25       acc  87.5%  lr 0.1        1.50s\n",
+      out.text)
+  end)
+
+  it("aligns the columns of the epoch lines", function()
+    local a = progress.epoch_line({ epoch = 2, train_loss = 0.5, val_loss = 0.25,
+      val_accuracy = 0.875, lr = 0.1, seconds = 1.5 }, 10)
+    local b = progress.epoch_line({ epoch = 10, train_loss = 0.012345678, val_loss = 1.5e-5,
+      val_accuracy = 1, lr = 0.00123, seconds = 12.5 }, 10)
+    assert.equals("epoch 10/10  train 0.01235    val 1.5e-05    acc 100.0%  lr 0.00123   12.50s", b)
+    assert.equals(#a, #b)
+    for _, word in ipairs({ "train", "val", "acc", "lr" }) do
+      assert.equals(a:find(word, 1, true), b:find(word, 1, true))
+    end
+  end)
+
+  it("fits the live bar in the terminal's width", function()
+    for _, cols in ipairs({ 200, 80, 60, 50, 40, 30, 20, 10 }) do
+      local out, t = sink(), 0
+      local p = progress.new{ mode = "tty", out = out, now = function() return t end, epochs = 20,
+        width = function() return cols end }
+      for b = 1, 150 do
+        t = b * 0.2
+        p.batch{ epoch = 3, batch = b, batches = 150, size = 32, running_loss = 1 / b }
+      end
+      for draw in out.text:gmatch("\r\27%[K([^\r]*)") do
+        assert.is_true(#draw <= math.max(cols - 1, 19), cols .. " columns: " .. draw)
+        assert.matches("^epoch  3/20 ", draw)
+      end
+    end
+    local text = progress.bar_text({ epoch = 3, batch = 12, batches = 150, running_loss = 0.12345 },
+      20, 1234.5, 65, 49)
+    assert.equals("epoch  3/20 [=.............]  12/150  loss 0.1235", text)
+  end)
+
+  it("ends a bar left drawn (an interrupt) with a newline", function()
+    local out = sink()
+    local p = progress.new{ mode = "tty", out = out, now = function() return 1 end, epochs = 2 }
+    p.batch{ epoch = 1, batch = 1, batches = 10, size = 4, running_loss = 1 }
+    p.finish()
+    assert.matches("\n$", out.text)
+    p.finish() -- once
+    assert.equals(1, select(2, out.text:gsub("\n", "")))
+    out = sink()
+    p = progress.new{ mode = "tty", out = out, now = function() return 1 end, epochs = 2 }
+    p.finish() -- nothing drawn: nothing to end
+    assert.equals("", out.text)
   end)
 
   it("draws a live bar on a terminal, at most ten times a second", function()
