@@ -32,6 +32,7 @@
 
 #include "../internal.h"
 #include "gemm_kern.h"
+#include "parallel.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -379,6 +380,8 @@ static void gemm_owned(const nn_gemm_kern *kr, int nt, float *wb, int64_t ch_n, 
     const int64_t njr = (N + NR - 1) / NR, nir = (M + MR - 1) / MR;
     const int64_t pn = min64(nt, njr), pm = min64(nt / pn, nir);
     (void)nt;
+    nn_team_clock clk;
+    nn_team_region_begin(&clk);
 #pragma omp parallel num_threads((int)(pm * pn)) if (pm * pn > 1)
     {
         int64_t tid = 0;
@@ -399,7 +402,11 @@ static void gemm_owned(const nn_gemm_kern *kr, int nt, float *wb, int64_t ch_n, 
                 gemm_part(kr, wb + tid * KC_MAX * ch_n, ch_n, i0, i1, j0, j1, ta, tb, K, alpha,
                           A, lda, B, ldb, beta, C, ldc);
         }
+        if (tid == 0)
+            nn_team_wait_begin(&clk);
     }
+    if (pm * pn > 1)
+        nn_team_region_end(&clk);
 }
 
 /* Row panels of gemm_shared_a for nir_all MR-row slivers of K columns:
@@ -450,6 +457,8 @@ static void gemm_shared_a(const nn_gemm_kern *kr, int nt, float *wa, float *wb, 
     const int64_t per = (njr + UNITS_PER_THREAD * nt - 1) / (UNITS_PER_THREAD * nt);
     const int64_t w = min64(CH_N, NR * per), units = (N + w - 1) / w;
     (void)nt;
+    nn_team_clock clk;
+    nn_team_region_begin(&clk);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         int64_t tid = 0, nth = 1;
@@ -470,8 +479,12 @@ static void gemm_shared_a(const nn_gemm_kern *kr, int nt, float *wa, float *wb, 
                 kr->pack_a(ta, A, lda, i0 + ir * MR, (int)min64(MR, m - ir * MR), k0, kc,
                            wa + k0 * nir * MR + ir * MR * kc);
             }
+            if (tid == 0)
+                nn_team_wait_begin(&clk);
 #pragma omp barrier
-#pragma omp for schedule(dynamic, 1)
+            if (tid == 0)
+                nn_team_wait_end(&clk);
+#pragma omp for schedule(dynamic, 1) nowait
             for (int64_t u = 0; u < units; u++) {
                 const int64_t jc = u * w, nc = min64(w, N - jc);
                 for (int64_t kb = 0; kb < nkb; kb++) {
@@ -490,9 +503,19 @@ static void gemm_shared_a(const nn_gemm_kern *kr, int nt, float *wa, float *wb, 
                     }
                 }
             }
-            /* (the loop's implicit barrier: A is not repacked under a unit) */
+            /* A is not repacked under a unit (the master's wait here and
+             * at the join is what nn_team_note judges). */
+            if (tid == 0)
+                nn_team_wait_begin(&clk);
+            if (pnl + 1 < panels) {
+#pragma omp barrier
+                if (tid == 0)
+                    nn_team_wait_end(&clk);
+            }
         }
     }
+    if (nt > 1)
+        nn_team_region_end(&clk);
 }
 #else
 int64_t nn_gemm_a_panel_floats(int64_t M, int64_t K, int64_t *capacity)
@@ -538,6 +561,7 @@ void nn_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const
         nt = 1;
     if (nt > MAX_TEAM)
         nt = MAX_TEAM;
+    nt = nn_team_size(nt); /* one thread while a neighbour holds a core */
     if (kr->mr * K <= A_WS)
         gemm_shared_a(kr, nt, ws_a, ws_b, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     else /* K beyond ~170000: one sliver of A does not fit */

@@ -1,11 +1,215 @@
 /* parallel.c — see parallel.h. */
+#define _POSIX_C_SOURCE 200809L
 #include "parallel.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#ifdef __linux__
+#include <fcntl.h>
+#include <unistd.h>
+#endif
 
 #include "../internal.h"
 
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+
+/* The guard's constants (see parallel.h). */
+#define WINDOW_SECONDS 2e-3
+#define WINDOW_REGIONS 32
+#define WAIT_SHARE 0.5
+#define BACKOFF_MIN 0.05
+#define BACKOFF_MAX 1.0
+
+/* ---- the policy --------------------------------------------------------- */
+
+void nn_team_policy_init(nn_team_policy *p)
+{
+    p->serial_until = 0.0;
+    p->backoff = BACKOFF_MIN;
+    p->win_wall = p->win_wait = 0.0;
+    p->win_regions = 0;
+    p->probing = 0;
+}
+
+int nn_team_policy_size(const nn_team_policy *p, int want, double now)
+{
+    return want > 1 && now < p->serial_until ? 1 : want;
+}
+
+void nn_team_policy_extend(nn_team_policy *p, double now)
+{
+    p->serial_until = now + BACKOFF_MIN;
+}
+
+void nn_team_policy_note(nn_team_policy *p, double wall, double wait, double now)
+{
+    if (now < p->serial_until) /* a region that began before the verdict */
+        return;
+    p->win_wall += wall;
+    p->win_wait += wait;
+    if (p->win_wall < WINDOW_SECONDS && ++p->win_regions < WINDOW_REGIONS)
+        return;
+    if (p->win_wait > WAIT_SHARE * p->win_wall) {
+        /* The first verdict starts at the shortest period; a probe that
+         * finds the contention still there doubles it. */
+        if (p->probing && p->backoff < BACKOFF_MAX)
+            p->backoff = p->backoff * 2.0 < BACKOFF_MAX ? p->backoff * 2.0 : BACKOFF_MAX;
+        p->serial_until = now + p->backoff;
+        p->probing = 1;
+    } else {
+        p->backoff = BACKOFF_MIN;
+        p->probing = 0;
+    }
+    p->win_wall = p->win_wait = 0.0;
+    p->win_regions = 0;
+}
+
+/* ---- the global guard --------------------------------------------------- */
+
+static nn_team_policy guard = {0.0, BACKOFF_MIN, 0.0, 0.0, 0, 0};
+/* Held while guard is updated (a region that finds it held drops its
+ * sample); serial_ns mirrors guard.serial_until for lock-free reads. */
+static atomic_flag guard_lock = ATOMIC_FLAG_INIT;
+static _Atomic int64_t serial_ns;
+static atomic_int forced_serial;
+
+double nn_team_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* NNRUN_TEAM_GUARD=off (read once) turns the guard off, for measuring
+ * what it saves; results do not change either way. */
+static int guard_off(void)
+{
+    static atomic_int state; /* 0 unknown, 1 on, 2 off */
+    int v = atomic_load_explicit(&state, memory_order_relaxed);
+    if (v == 0) {
+        const char *e = getenv("NNRUN_TEAM_GUARD");
+        v = e && strcmp(e, "off") == 0 ? 2 : 1;
+        atomic_store_explicit(&state, v, memory_order_relaxed);
+    }
+    return v == 2;
+}
+
+/* Whether the other runnable tasks leave fewer than `want` CPUs free
+ * (Linux: the running count of /proc/loadavg, less `ours`, the threads of
+ * this team that may be running, against the online CPUs).  0 when
+ * unknown. */
+static int cpus_taken(int ours, int want)
+{
+#if defined(__linux__) && defined(_OPENMP)
+    const int fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    char buf[128];
+    const ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    /* "0.52 0.58 0.59 3/187 12345": the fourth field is running/total. */
+    const char *q = buf;
+    for (int field = 0; field < 3 && q; field++) {
+        q = strchr(q, ' ');
+        q = q ? q + 1 : NULL;
+    }
+    const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (!q || cpus < 1)
+        return 0;
+    const long running = strtol(q, NULL, 10);
+    return running - ours + want > cpus;
+#else
+    (void)ours;
+    (void)want;
+    return 0;
+#endif
+}
+
+/* The next look at the run queue (ns; 0: at the next region). */
+static _Atomic int64_t next_look_ns;
+
+int nn_team_size(int want)
+{
+    if (want <= 1 || guard_off())
+        return want;
+    if (atomic_load_explicit(&forced_serial, memory_order_relaxed))
+        return 1;
+    const int64_t until = atomic_load_explicit(&serial_ns, memory_order_relaxed);
+    const int64_t now_ns = (int64_t)(nn_team_now() * 1e9);
+    if (now_ns < until)
+        return 1;
+    if (now_ns < atomic_load_explicit(&next_look_ns, memory_order_relaxed))
+        return want;
+    /* Every BACKOFF_MIN, and when a serial period ends (before probing
+     * with a real region, which costs a time slice if the contention is
+     * still there): are the CPUs taken?  Then one thread for a period. */
+    if (atomic_flag_test_and_set_explicit(&guard_lock, memory_order_acquire))
+        return until ? 1 : want;
+    int n = want;
+    const double now = 1e-9 * (double)now_ns;
+    if (cpus_taken(until ? 1 : want, want)) {
+        nn_team_policy_extend(&guard, now);
+        atomic_store_explicit(&serial_ns, (int64_t)(guard.serial_until * 1e9),
+                              memory_order_relaxed);
+        n = 1;
+    } else {
+        atomic_store_explicit(&serial_ns, 0, memory_order_relaxed);
+    }
+    atomic_store_explicit(&next_look_ns, now_ns + (int64_t)(BACKOFF_MIN * 1e9),
+                          memory_order_relaxed);
+    atomic_flag_clear_explicit(&guard_lock, memory_order_release);
+    return n;
+}
+
+void nn_team_note(double wall, double wait)
+{
+    if (atomic_flag_test_and_set_explicit(&guard_lock, memory_order_acquire))
+        return;
+    const double now = nn_team_now();
+    nn_team_policy_note(&guard, wall, wait, now);
+    if (guard.serial_until > now)
+        atomic_store_explicit(&serial_ns, (int64_t)(guard.serial_until * 1e9),
+                              memory_order_relaxed);
+    atomic_flag_clear_explicit(&guard_lock, memory_order_release);
+}
+
+void nn_team_force_serial(int on)
+{
+    while (atomic_flag_test_and_set_explicit(&guard_lock, memory_order_acquire))
+        ;
+    nn_team_policy_init(&guard);
+    atomic_store_explicit(&serial_ns, 0, memory_order_relaxed);
+    atomic_store_explicit(&next_look_ns, 0, memory_order_relaxed);
+    atomic_store_explicit(&forced_serial, on, memory_order_relaxed);
+    atomic_flag_clear_explicit(&guard_lock, memory_order_release);
+}
+
+void nn_team_region_begin(nn_team_clock *c)
+{
+    c->t_fork = c->t_wait = nn_team_now();
+    c->waited = 0.0;
+}
+
+void nn_team_wait_begin(nn_team_clock *c) { c->t_wait = nn_team_now(); }
+
+void nn_team_wait_end(nn_team_clock *c) { c->waited += nn_team_now() - c->t_wait; }
+
+void nn_team_region_end(nn_team_clock *c)
+{
+    const double end = nn_team_now();
+    c->waited += end - c->t_wait;
+    nn_team_note(end - c->t_fork, c->waited);
+}
+
+/* ---- element-wise ranges ------------------------------------------------ */
 
 void nn_parallel_range(int64_t n, int64_t grain, nn_range_fn fn, void *ctx)
 {
@@ -17,10 +221,14 @@ void nn_parallel_range(int64_t n, int64_t grain, nn_range_fn fn, void *ctx)
     const int threads = nn_threads();
     if (chunks > threads)
         chunks = threads;
+    if (chunks > 1)
+        chunks = nn_team_size((int)chunks);
     if (chunks < 2) {
         fn(0, n, ctx);
         return;
     }
+    nn_team_clock clk;
+    nn_team_region_begin(&clk);
 #pragma omp parallel num_threads((int)chunks)
     {
 #ifdef _OPENMP
@@ -31,5 +239,8 @@ void nn_parallel_range(int64_t n, int64_t grain, nn_range_fn fn, void *ctx)
         const int64_t lo = n * id / team, hi = n * (id + 1) / team;
         if (lo < hi)
             fn(lo, hi, ctx);
+        if (id == 0)
+            nn_team_wait_begin(&clk);
     }
+    nn_team_region_end(&clk);
 }

@@ -1,4 +1,5 @@
-/* parallel.h — element-wise work split over the OpenMP team.
+/* parallel.h — element-wise work split over the OpenMP team, and the
+ * team's guard against a busy neighbour.
  *
  * nn_parallel_range(n, grain, fn, ctx) calls fn(lo, hi, ctx) over disjoint
  * contiguous chunks covering [0, n).  Each index belongs to exactly one
@@ -6,7 +7,35 @@
  * indices), so the result is the same, bit for bit, for any split and any
  * thread count.  Below 2 * grain indices, or with one thread, it is one
  * serial call: starting a team costs a microsecond or two, more than small
- * loops take.  No allocation; fn must not allocate, call Lua or fail. */
+ * loops take.  No allocation; fn must not allocate, call Lua or fail.
+ *
+ * A busy neighbour.  When another process holds one of the cores, a team
+ * member is descheduled for whole time slices (milliseconds) and every
+ * parallel region waits for it: at its start (the member starts late) and
+ * at its join (the member was preempted inside its share); with a dozen
+ * regions per training step that made two threads 2 to 80 times slower than
+ * one.  So every parallel region of the runtime (these ranges and the
+ * products of gemm.c) asks nn_team_size() how many threads to start and
+ * reports, after it ran, its wall time and the part of it the master spent
+ * waiting for the others at barriers and the join (nn_team_clock).  When over a window of regions
+ * (WINDOW_SECONDS of wall time or WINDOW_REGIONS regions) the waiting
+ * is more than half of the wall time, two threads cannot beat one (the
+ * master did less than half of a region's time of work), and the regions
+ * run on one thread for a while: 50 ms, doubled after each probe that
+ * finds the contention still there (up to 1 s), back to 50 ms after a
+ * window without it.  Before such a probe (which costs a time slice when
+ * the contention is still there) the guard reads how many tasks the
+ * kernel has running (Linux: /proc/loadavg); while they leave fewer CPUs
+ * free than the team needs, it stays on one thread for another 50 ms.  The thread count only changes which thread computes
+ * an element, never how, so results are bitwise the same whatever the
+ * guard decides; only speed depends on it.
+ *
+ * NNRUN_TEAM_GUARD=off in the environment turns the guard off (for the
+ * benchmarks' before/after rows).
+ *
+ * The policy is a pure function of the reported times and a clock passed
+ * in (nn_team_policy_*), so tests drive it without depending on timing.
+ */
 #ifndef NN_PARALLEL_H
 #define NN_PARALLEL_H
 
@@ -17,5 +46,48 @@ void nn_parallel_range(int64_t n, int64_t grain, nn_range_fn fn, void *ctx);
 
 /* Element counts below which element-wise loops stay on one thread. */
 #define NN_GRAIN_ELEMENTS 16384
+
+/* The guard's state (one global instance; tests may make their own). */
+typedef struct nn_team_policy {
+    double serial_until; /* regions run on one thread until this time */
+    double backoff;      /* the next serial period */
+    double win_wall, win_wait;
+    int win_regions;
+    int probing; /* the window follows a serial period */
+} nn_team_policy;
+
+void nn_team_policy_init(nn_team_policy *p);
+/* Threads a region that could use `want` should start at time `now`. */
+int nn_team_policy_size(const nn_team_policy *p, int want, double now);
+/* A region of several threads ended at `now`: it took `wall` seconds, of
+ * which the master waited `wait` for the others. */
+void nn_team_policy_note(nn_team_policy *p, double wall, double wait, double now);
+/* Another BACKOFF_MIN on one thread from `now` (the CPUs are still taken:
+ * see nn_team_size), without growing the backoff. */
+void nn_team_policy_extend(nn_team_policy *p, double now);
+
+/* The global guard, for the runtime's regions (thread-safe: a lost update
+ * only shifts a heuristic). */
+int nn_team_size(int want);
+void nn_team_note(double wall, double wait);
+/* A monotonic clock in seconds, for the region timings. */
+double nn_team_now(void);
+/* For tests: 1 makes every region run on one thread until called with 0
+ * (which also resets the guard). */
+void nn_team_force_serial(int on);
+
+/* Timing one region on its master thread: nn_team_region_begin before the
+ * fork; around each barrier inside, nn_team_wait_begin / _end; when its own
+ * work is done, nn_team_wait_begin again; after the join,
+ * nn_team_region_end reports the wall time and the sum of the waits.  A
+ * member that starts late or is preempted shows as the master's wait at
+ * the next barrier or at the join. */
+typedef struct nn_team_clock {
+    double t_fork, t_wait, waited;
+} nn_team_clock;
+void nn_team_region_begin(nn_team_clock *c);
+void nn_team_wait_begin(nn_team_clock *c);
+void nn_team_wait_end(nn_team_clock *c);
+void nn_team_region_end(nn_team_clock *c);
 
 #endif

@@ -1,0 +1,129 @@
+/* test_team_guard.c — the busy-neighbour guard of kernels/parallel.h.
+ *
+ * The policy is driven with made-up region timings and a made-up clock
+ * (nothing here depends on the machine's speed or load):
+ *   - regions whose master waits more than half of the wall time, over a
+ *     window (2 ms of wall or 32 regions), send the team to one thread for
+ *     50 ms; a probe that finds it still so doubles the period (up to 1 s);
+ *     a healthy window restores 50 ms; healthy regions never do;
+ *   - extend adds 50 ms without growing the backoff.
+ * Then the real thing: products and element-wise ranges give the same bits
+ * with the guard forcing one thread as with two threads free to run.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "kernels/gemm.h"
+#include "kernels/parallel.h"
+#include "testutil.h"
+
+static void policy(void)
+{
+    nn_team_policy p;
+    nn_team_policy_init(&p);
+    CHECK_INT(2, nn_team_policy_size(&p, 2, 0.0));
+    CHECK_INT(1, nn_team_policy_size(&p, 1, 0.0));
+    /* Healthy: 100 windows of regions waiting 20 % of their time. */
+    double t = 0.0;
+    for (int i = 0; i < 3200; i++) {
+        t += 1e-4;
+        nn_team_policy_note(&p, 1e-4, 2e-5, t);
+        CHECK_INT(2, nn_team_policy_size(&p, 2, t));
+    }
+    /* One bad window (two 1 ms regions waiting 0.8 ms each): 50 ms on one
+     * thread, the first region alone does not decide. */
+    t += 1e-3;
+    nn_team_policy_note(&p, 1e-3, 8e-4, t);
+    CHECK_INT(2, nn_team_policy_size(&p, 2, t));
+    t += 1e-3;
+    nn_team_policy_note(&p, 1e-3, 8e-4, t);
+    CHECK_INT(1, nn_team_policy_size(&p, 2, t));
+    CHECK_INT(1, nn_team_policy_size(&p, 2, t + 0.0499));
+    CHECK_INT(2, nn_team_policy_size(&p, 2, t + 0.0501));
+    /* The probe finds it still bad: 100 ms, then 200, ... up to 1 s. */
+    const double want[] = {0.1, 0.2, 0.4, 0.8, 1.0, 1.0};
+    for (int k = 0; k < 6; k++) {
+        t = p.serial_until + 1e-6;
+        nn_team_policy_note(&p, 3e-3, 2e-3, t);
+        CHECK_MSG(fabs(p.serial_until - t - want[k]) < 1e-9, "probe %d: serial for %g s, want %g",
+                  k, p.serial_until - t, want[k]);
+    }
+    /* A region that began before the verdict and ends inside the serial
+     * period does not count. */
+    const double until = p.serial_until;
+    nn_team_policy_note(&p, 1.0, 0.0, until - 0.5);
+    CHECK(p.win_wall == 0.0);
+    /* A healthy probe window: back to 50 ms for the next verdict. */
+    t = until + 1e-6;
+    nn_team_policy_note(&p, 3e-3, 1e-4, t);
+    CHECK_INT(2, nn_team_policy_size(&p, 2, t));
+    for (int i = 0; i < 32; i++) /* 32 short regions close a window too */
+        nn_team_policy_note(&p, 1e-5, 9e-6, t + 1e-5 * i);
+    CHECK_MSG(fabs(p.serial_until - (t + 31e-5) - 0.05) < 1e-9, "after recovery: %g s",
+              p.serial_until - (t + 31e-5));
+    /* extend: 50 ms from now, the backoff unchanged. */
+    const double b = p.backoff;
+    nn_team_policy_extend(&p, 10.0);
+    CHECK(p.serial_until == 10.0 + 0.05 && p.backoff == b);
+    CHECK_INT(1, nn_team_policy_size(&p, 4, 10.01));
+}
+
+typedef struct sq_job {
+    const float *x;
+    float *y;
+} sq_job;
+
+static void sq_range(int64_t lo, int64_t hi, void *ctx)
+{
+    const sq_job *j = ctx;
+    for (int64_t i = lo; i < hi; i++)
+        j->y[i] = j->x[i] * j->x[i] + 0.5f * j->x[i];
+}
+
+static void same_bits(void)
+{
+    enum { M = 300, N = 200, K = 500, E = 200000 };
+    float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N);
+    float *C[2] = {malloc(sizeof(float) * M * N), malloc(sizeof(float) * M * N)};
+    float *x = malloc(sizeof(float) * E), *y[2] = {malloc(sizeof(float) * E),
+                                                   malloc(sizeof(float) * E)};
+    if (!A || !B || !C[0] || !C[1] || !x || !y[0] || !y[1]) {
+        fprintf(stderr, "test_team_guard: out of memory\n");
+        exit(2);
+    }
+    tu_seed(5);
+    for (int i = 0; i < M * K; i++)
+        A[i] = (float)tu_uniform(-1, 1);
+    for (int i = 0; i < K * N; i++)
+        B[i] = (float)tu_uniform(-1, 1);
+    for (int i = 0; i < E; i++)
+        x[i] = (float)tu_uniform(-3, 3);
+    CHECK_OK(nn_set_threads(2));
+    for (int forced = 0; forced < 2; forced++) {
+        nn_team_force_serial(forced);
+        if (forced)
+            CHECK_INT(1, nn_team_size(2));
+        nn_gemm(0, 1, M, N, K, 1.0f, A, K, B, K, 0.0f, C[forced], N);
+        sq_job j = {x, y[forced]};
+        nn_parallel_range(E, NN_GRAIN_ELEMENTS, sq_range, &j);
+    }
+    nn_team_force_serial(0);
+    CHECK_MSG(memcmp(C[0], C[1], sizeof(float) * M * N) == 0,
+              "a product on the guard's one thread differs from two threads");
+    CHECK_MSG(memcmp(y[0], y[1], sizeof(float) * E) == 0,
+              "a range on the guard's one thread differs from two threads");
+    free(A);
+    free(B);
+    free(C[0]);
+    free(C[1]);
+    free(x);
+    free(y[0]);
+    free(y[1]);
+}
+
+int main(void)
+{
+    policy();
+    same_bits();
+    return tu_finish();
+}
