@@ -30,7 +30,8 @@ options:
   --threads N          threads of the numerical kernels
   --seed N             seed of the experiment
   --resume [DIR]       continue the run in DIR (default: --out, else the
-                       newest run of the experiment) from its model.nnrun
+                       newest run of this experiment and configuration)
+                       from its model.nnrun
   --set KEY.PATH=VALUE override a value of the experiment (repeatable),
                        e.g. --set optimizer.lr=0.05 --set train.epochs=5
   --force              replace the run that --out DIR holds (without it,
