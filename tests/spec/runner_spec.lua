@@ -102,6 +102,50 @@ describe("runner", function()
     os.execute("rm -rf '" .. parent .. "'")
   end)
 
+  it("gives a default run the next directory when another run holds one of its second",
+    function()
+    -- Another process locks <parent>/held-<stamp> before it wrote anything
+    -- (no config.yaml yet); this run, in the same second (os.date is fixed
+    -- here), takes -2.  The holder waits on a FIFO: no timing.
+    local parent = tmpdir()
+    local stamp = "20260101-000000"
+    nn.mkdir(parent)
+    nn.mkdir(parent .. "/held-" .. stamp)
+    assert(os.execute("mkfifo '" .. parent .. "/ready' '" .. parent .. "/gate'"))
+    local script = parent .. "/hold.lua"
+    local f = assert(io.open(script, "w"))
+    f:write(string.format([[
+local nn = require "nnrun"
+assert(nn.lock_dir(%q))
+local ready = assert(io.open(%q, "w"))
+ready:write("locked\n")
+ready:close()
+local gate = assert(io.open(%q, "r"))
+gate:read("a")
+]], parent .. "/held-" .. stamp, parent .. "/ready", parent .. "/gate"))
+    f:close()
+    local holder = io.popen("'" .. os.getenv("NNRUN_EXE") .. "' '" .. script .. "'", "r")
+    local ready = assert(io.open(parent .. "/ready", "r"))
+    assert.equals("locked\n", ready:read("a"))
+    ready:close()
+    local date = os.date
+    os.date = function(fmt, ...) -- luacheck: ignore
+      if fmt == "%Y%m%d-%H%M%S" then
+        return stamp
+      end
+      return date(fmt, ...)
+    end
+    local ok, rec = pcall(require("nnrun.record").new, { mode = "quiet" },
+      { name = "held", directory = parent, epochs = 1 })
+    os.date = date -- luacheck: ignore
+    local gate = assert(io.open(parent .. "/gate", "w"))
+    gate:close()
+    holder:close()
+    assert.is_true(ok, tostring(rec))
+    assert.equals(parent .. "/held-" .. stamp .. "-2", rec.directory)
+    os.execute("rm -rf '" .. parent .. "'")
+  end)
+
   it("resumes the newest run by default, -10 after -9", function()
     local parent = tmpdir()
     local ck = require "nnrun.checkpoint"
