@@ -29,11 +29,12 @@ test: build
 	@tools/deps.sh browser
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
-# AddressSanitizer + UndefinedBehaviorSanitizer over the C and end-to-end tests.
+# AddressSanitizer + UndefinedBehaviorSanitizer over the C and end-to-end tests
+# (but the "heavy" ones: whole data sets, minutes at -O0 with ASan).
 sanitize: deps
 	@cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DNNRUN_SANITIZE=ON >/dev/null
 	@cmake --build build-sanitize -j $(JOBS)
-	cd build-sanitize && ctest --output-on-failure -j $(JOBS) -L 'c|e2e'
+	cd build-sanitize && ctest --output-on-failure -j $(JOBS) -L 'c|e2e' -LE heavy
 
 # The same tests on a build without OpenMP (single-threaded): the runtime
 # must not depend on it.
