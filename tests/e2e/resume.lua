@@ -46,14 +46,15 @@ local cases = {}
 -- The run waits at the test gate (h.spawn) after epoch 3 of 6, its
 -- checkpoint written: SIGKILL it there, resume it, and compare with a run
 -- that was never interrupted.  (A kill in the middle of an epoch leaves
--- the same files: the checkpoint and metrics of the epochs done.)
+-- the same files: the checkpoint and metrics of the epochs done.)  One
+-- thread: the interrupt case below runs the default threads.
 function cases.kill_resume()
   local epochs = 6
   write(dir .. "/k.yaml", experiment(epochs, 150))
-  local code, out, err = nnrun("k.yaml --out whole --quiet")
+  local code, out, err = nnrun("k.yaml --out whole --quiet --threads 1")
   expect_exit(code, 0, out, err)
 
-  local run = h.spawn("k.yaml --out cut --quiet", 3)
+  local run = h.spawn("k.yaml --out cut --quiet --threads 1", 3)
   local pids, got = run.gates(1)
   check(pids, "the run did not reach the gate: %s", got)
   os.execute("kill -KILL " .. run.pid)
@@ -63,7 +64,7 @@ function cases.kill_resume()
   local done = #lines(read(dir .. "/cut/metrics.jsonl"))
   check(done == 3, "killed after %d epochs, not 3", done)
 
-  code, out, err = nnrun("k.yaml --resume cut --quiet")
+  code, out, err = nnrun("k.yaml --resume cut --quiet --threads 1")
   expect_exit(code, 0, out, err)
   check(out:match("^killme: completed after " .. epochs .. " epochs"), "resume said %s", out)
   local a, b = read(dir .. "/cut/model.nnrun"), read(dir .. "/whole/model.nnrun")
