@@ -195,7 +195,11 @@ typedef enum nn_act {
     NN_ACT_TANH,
     NN_ACT_RELU,
     NN_ACT_LEAKY_RELU,
-    NN_ACT_SOFTMAX
+    NN_ACT_SOFTMAX,
+    NN_ACT_GELU,    /* y = x Phi(x) = x (1 + erf(x / sqrt 2)) / 2       */
+    NN_ACT_ELU,     /* y = x if x > 0 else alpha (e^x - 1)  (alpha = param) */
+    NN_ACT_SILU,    /* y = x sigmoid(x)                                 */
+    NN_ACT_SOFTPLUS /* y = log(1 + e^x)                                 */
 } nn_act;
 NN_API const char *nn_act_name(nn_act a); /* "relu", ...; NULL if bad */
 NN_API nn_status nn_act_parse(const char *name, nn_act *out);
@@ -246,7 +250,82 @@ NN_API nn_status nn_loss(nn_loss_kind kind, const nn_tensor *y, const nn_tensor 
  * Sequential network
  * ------------------------------------------------------------------------ */
 typedef struct nn_net nn_net;
-typedef enum nn_layer_kind { NN_LAYER_DENSE, NN_LAYER_ACTIVATION } nn_layer_kind;
+/* The kinds nn_layer_info names by number; every other kind of the registry
+ * is NN_LAYER_OTHER (its name is in nn_layer_info.name). */
+typedef enum nn_layer_kind { NN_LAYER_DENSE, NN_LAYER_ACTIVATION, NN_LAYER_OTHER } nn_layer_kind;
+
+/* ---- the layer registry ----------------------------------------------
+ * Every layer kind is an entry of a registry in the runtime, with its
+ * settings described by parameter specs (name, type, default, range), the
+ * one definition the Lua bindings and the YAML schema are built from.
+ *
+ *   dense       units (int >= 1), in (int >= 0; 0: the previous layer's
+ *               width, required on a first layer), init (xavier_uniform),
+ *               bias_init (zeros).  y = x W^T + b.
+ *   activation  name (identity, sigmoid, tanh, relu, leaky_relu, softmax,
+ *               gelu, elu, silu, softplus), slope (leaky_relu, 0.01),
+ *               alpha (elu, 1).  Element-wise (softmax per sample).
+ *   dropout     p in [0, 1) (0.5).  Train mode: y = x m / (1 - p), m ~
+ *               Bernoulli(1 - p) drawn from the network's mask stream;
+ *               eval mode: y = x.
+ *   batchnorm   momentum in [0, 1] (0.1), eps > 0 (1e-5).  Per channel over
+ *               the batch (and H, W): train mode y = gamma xhat + beta with
+ *               the batch's mean and (biased) variance, and running
+ *               statistics r = (1 - momentum) r + momentum batch (the
+ *               unbiased variance), kept as non-trainable state; eval mode
+ *               uses the running statistics.
+ *   layernorm   eps > 0 (1e-5).  Per sample over all its features:
+ *               y = gamma (x - mean) / sqrt(var + eps) + beta, gamma and
+ *               beta per feature.
+ * A layer other than dense cannot come first (its input width comes from
+ * the layer before it). */
+typedef enum nn_param_type {
+    NN_PARAM_INT,    /* value.num holds an integer                       */
+    NN_PARAM_FLOAT,  /* value.num                                        */
+    NN_PARAM_CHOICE, /* value.str, one of spec.choices                   */
+    NN_PARAM_INIT    /* value.init (kind one of spec.choices)            */
+} nn_param_type;
+typedef struct nn_param_spec {
+    const char *name;
+    nn_param_type type;
+    /* Default: the number (INT, FLOAT) or the index into choices (CHOICE,
+     * INIT); NaN when the setting is required. */
+    double def;
+    double min, max;            /* range of INT and FLOAT settings      */
+    int min_open, max_open;     /* 1: the bound itself is excluded      */
+    const char *const *choices; /* CHOICE, INIT: NULL-terminated names  */
+    int primary;                /* 1: the setting a scalar shorthand sets
+                                   (YAML `- dropout: 0.2`)               */
+    const char *doc;            /* one line                             */
+} nn_param_spec;
+typedef struct nn_value {
+    double num;
+    const char *str;
+    nn_init init;
+} nn_value;
+#define NN_LAYER_MAX_PARAMS 8
+/* A layer to add: its kind's name and n named settings (the others take
+ * their defaults).  Keys and values are read during the call only. */
+typedef struct nn_layer_spec {
+    const char *kind;
+    int n;
+    const char *const *keys;
+    const nn_value *values;
+} nn_layer_spec;
+
+/* The registry: kinds 0 .. nn_layer_kind_count()-1, their names, one-line
+ * descriptions and parameter specs (static, never NULL for a valid k;
+ * NULL / 0 otherwise). */
+NN_API int nn_layer_kind_count(void);
+NN_API const char *nn_layer_kind_name(int k);
+NN_API const char *nn_layer_kind_doc(int k);
+NN_API int nn_layer_kind_params(int k, const nn_param_spec **specs);
+
+/* Train or eval mode: dropout and batchnorm behave differently in each.
+ * A new network is in train mode; nn_evaluate and nn_evaluate_metrics run
+ * in eval mode and restore the mode after; the trainer's steps run in
+ * train mode.  nn_net_forward uses the current mode. */
+typedef enum nn_mode { NN_MODE_TRAIN, NN_MODE_EVAL } nn_mode;
 
 /* An empty network.  seed seeds the network's generator, which draws every
  * initial weight in the order layers are added. */
@@ -260,9 +339,31 @@ NN_API void nn_net_free(nn_net *net);
  * Invalidates pointers previously obtained from the network. */
 NN_API nn_status nn_net_add_dense(nn_net *net, int64_t in, int64_t out, const nn_init *weight_init,
                                   const nn_init *bias_init);
-/* Appends an activation; param is the slope of LEAKY_RELU (ignored
- * otherwise, must be finite).  Not allowed as the first layer. */
+/* Appends an activation; param is the slope of LEAKY_RELU or the alpha of
+ * ELU (ignored otherwise, must be finite).  Not allowed as the first layer. */
 NN_API nn_status nn_net_add_activation(nn_net *net, nn_act act, float param);
+/* Appends a layer of any registered kind (the two functions above are
+ * shorthands for it).  Every setting is checked against its spec and the
+ * shape against the previous layer: NN_EINVAL / NN_ESHAPE, e.g.
+ * "layer 3 (dropout): p must be in [0, 1), got 1.5", "layer 2: unknown
+ * layer kind 'dropuot'", "layer 2 (dropout): unknown setting 'q'".  Draws
+ * the layer's initial parameters from the network's generator.
+ * Invalidates pointers previously obtained from the network. */
+NN_API nn_status nn_net_add(nn_net *net, const nn_layer_spec *spec);
+/* The settings of layer i, all of them, resolved: keys and values borrowed
+ * from the network (valid until its next structural change). */
+NN_API nn_status nn_net_layer_spec(const nn_net *net, int i, nn_layer_spec *spec);
+
+NN_API nn_status nn_net_set_mode(nn_net *net, nn_mode mode); /* NN_EINVAL for a bad mode */
+NN_API nn_mode nn_net_mode(const nn_net *net);
+/* Non-trainable state (batchnorm running statistics), one block in layer
+ * order, borrowed; not touched by optimisers or weight decay. */
+NN_API int64_t nn_net_state_count(const nn_net *net);
+NN_API float *nn_net_state(nn_net *net);
+/* The mask stream (dropout), seeded from the network's seed; borrowed, so
+ * that a checkpoint can save and restore it (and a gradient check can
+ * replay a mask). */
+NN_API nn_rng *nn_net_mask_rng(nn_net *net);
 
 /* Re-draws every parameter from a generator seeded with seed. */
 NN_API nn_status nn_net_reinit(nn_net *net, uint64_t seed);
@@ -278,14 +379,17 @@ typedef struct nn_layer_info {
     nn_layer_kind kind;
     int64_t in, out;       /* feature widths                          */
     nn_act act;            /* activation layers                       */
-    float param;           /* leaky_relu slope                        */
+    float param;           /* leaky_relu slope, elu alpha             */
     nn_init weight_init, bias_init; /* dense layers                   */
+    const char *name;      /* the registry kind ("dense", ...)        */
+    int64_t params, state; /* floats of parameters and state          */
 } nn_layer_info;
 NN_API nn_status nn_net_layer_info(const nn_net *net, int i, nn_layer_info *info);
 
-/* Borrowed views of a dense layer's parameters and gradients:
- * weights (out, in), bias (out).  Writable; valid until the next
- * structural change or nn_net_free.  NN_EINVAL for an activation layer. */
+/* Borrowed views of a layer's parameters and gradients: dense weights
+ * (out, in), bias (out); batchnorm and layernorm gamma as weights (1, C),
+ * beta as bias (C).  Writable; valid until the next structural change or
+ * nn_net_free.  NN_EINVAL for a layer without parameters. */
 typedef enum nn_param_which { NN_WEIGHTS, NN_BIAS, NN_WEIGHT_GRAD, NN_BIAS_GRAD } nn_param_which;
 NN_API nn_status nn_net_param(nn_net *net, int layer, nn_param_which which, nn_tensor **view);
 /* Free a view from nn_net_param with nn_tensor_free. */
@@ -692,16 +796,20 @@ NN_API int nn_file_remove_stale_temps(const char *dir, long owner);
  * shuffle generator), normalisation statistics, a config text and string
  * metadata.  Data only: nothing in it is executed or followed as a path.
  *
- * Format (version 1, all integers little-endian, floats IEEE-754 binary32):
+ * Format (version 2; version 1 files, written before the layer registry,
+ * still load, evaluate and resume; all integers little-endian, floats
+ * IEEE-754 binary32):
  *   header   8 bytes magic "\x89NNRUN\r\n", u32 version, u32 section count
  *            (<= 16), u64 file size, u32 CRC-32 of the header and section
  *            table (this field counted as 0), u32 0
  *   table    per section: u32 tag, u32 CRC-32 of its bytes, u64 offset,
  *            u64 length
  *   sections in this order, each at most once, tiling the rest of the file
- *            exactly: ARCH (layers), PARM (weights), TRNR (training state)
- *            and VELO (momentum) together, NORM, CONF (config text), META
- *            (key/value strings).
+ *            exactly: ARCH (layers: each a record of its kind's name and
+ *            its settings, named and typed as the kind's parameter specs),
+ *            PARM (weights), STAT (the mask stream and the non-trainable
+ *            state), TRNR (training state) and VELO (momentum) together,
+ *            NORM, CONF (config text), META (key/value strings).
  * The same content always gives the same bytes: save -> load -> save is
  * byte-identical.
  *
@@ -745,8 +853,9 @@ NN_API void nn_checkpoint_free(nn_checkpoint *ck);
 
 /* Builds a new network with the checkpoint's architecture and weights. */
 NN_API nn_status nn_checkpoint_net(const nn_checkpoint *ck, nn_net **out);
-/* Copies the weights into an existing network after comparing the
- * architecture (layer kinds, widths, activations): NN_ESHAPE naming the
+/* Copies the weights, the non-trainable state and the mask stream into an
+ * existing network after comparing the architecture (layer kinds, widths,
+ * settings): NN_ESHAPE naming the
  * first difference, e.g. "checkpoint: layer 1 is dense 4->8, network has
  * dense 4->6".  Initialisers are not compared. */
 NN_API nn_status nn_checkpoint_apply(const nn_checkpoint *ck, nn_net *net);

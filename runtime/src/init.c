@@ -4,20 +4,20 @@
 
 #include "internal.h"
 
-static const char *const init_names[] = {
-    "zeros", "constant", "uniform", "normal", "xavier_uniform", "xavier_normal", "he_uniform", "he_normal",
+const char *const nn_init_names[] = {
+    "zeros", "constant", "uniform", "normal", "xavier_uniform", "xavier_normal", "he_uniform", "he_normal", NULL,
 };
-#define N_INITS ((int)(sizeof init_names / sizeof init_names[0]))
+#define N_INITS ((int)(sizeof nn_init_names / sizeof nn_init_names[0]) - 1)
 
 const char *nn_init_name(nn_init_kind k)
 {
-    return (int)k >= 0 && (int)k < N_INITS ? init_names[k] : NULL;
+    return (int)k >= 0 && (int)k < N_INITS ? nn_init_names[k] : NULL;
 }
 
 nn_status nn_init_parse(const char *name, nn_init_kind *out)
 {
     for (int i = 0; name && i < N_INITS; i++) {
-        if (strcmp(name, init_names[i]) == 0) {
+        if (strcmp(name, nn_init_names[i]) == 0) {
             *out = (nn_init_kind)i;
             return NN_OK;
         }

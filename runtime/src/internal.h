@@ -56,13 +56,23 @@ nn_status nn_loss_targets(nn_loss_kind kind, int64_t B, int64_t C, const float *
 double nn_loss_raw(nn_loss_kind kind, const float *y, const float *t, int labels, float *dy,
                    int64_t B, int64_t C);
 
+/* Names of the initialisers and activations in enum order, NULL-terminated
+ * (init.c, layers/activation.c): the choices of the layer settings. */
+extern const char *const nn_init_names[];
+extern const char *const nn_act_names[];
+
 /* Network internals the trainer uses: forward on a borrowed buffer of B
  * rows (must stay valid until backward), and backward with dx only when
  * wanted; accumulate == 0 overwrites the gradients instead of adding to
  * them (the same as nn_net_zero_grad first, without the extra pass). */
 nn_status nn_net_forward_raw(nn_net *net, const float *x, int64_t B, const float **y);
+/* The same in a given mode whatever the network's (the trainer's steps run
+ * in train mode, evaluation in eval mode). */
+nn_status nn_net_forward_in(nn_net *net, const float *x, int64_t B, nn_mode mode, const float **y);
 nn_status nn_net_backward_raw(nn_net *net, const float *dy, int want_dx, int accumulate,
                               const float **dx);
+/* Layer i (valid) as error messages name it: "dense 4->8", "relu 8". */
+void nn_net_describe_layer(const nn_net *net, int i, char *buf, size_t n);
 
 /* Index of the first largest of v[0..n), n >= 1: the predicted class
  * (shared by nn_evaluate and nn_evaluate_metrics, so they agree on ties). */

@@ -114,7 +114,7 @@ nn_status nn_evaluate_metrics(nn_net *net, const nn_dataset *data, nn_loss_kind 
         const float *y;
         if (xbuf)
             nn_dataset_gather_x(data, NULL, start, n, xbuf);
-        if ((s = nn_net_forward_raw(net, xbuf ? xbuf : X + start * in, n, &y)))
+        if ((s = nn_net_forward_in(net, xbuf ? xbuf : X + start * in, n, NN_MODE_EVAL, &y)))
             goto fail;
         const float *tb = T + start * tcols;
         sum += nn_loss_raw(loss, y, tb, labels, NULL, n, C) * (double)n;

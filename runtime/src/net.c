@@ -1,6 +1,7 @@
-/* net.c — the sequential network: layers, one parameter block, one gradient
- * block, activation buffers sized for the largest batch, and backpropagation
- * from the last layer to the first. */
+/* net.c — the sequential network: generic loops over layers of any kind of
+ * the registry (layers/), one parameter block, one gradient block, one
+ * block of non-trainable state, activation and workspace buffers sized for
+ * the largest batch, and backpropagation from the last layer to the first. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -8,31 +9,31 @@
 #include "internal.h"
 #include "layers/layers.h"
 
-typedef struct layer {
-    nn_layer_kind kind;
-    int64_t in, out;
-    nn_act act;
-    float param;
-    nn_init winit, binit;
-    int64_t woff, boff; /* dense: offsets of W(out,in) and b(out) in the blocks */
-} layer;
-
 struct nn_net {
-    layer *layers;
+    nn_layer *layers;
     int n, cap;
     float *params, *grads; /* one block each, nparams floats, layer order */
     int64_t nparams;
-    nn_rng rng;
-    /* Activations, sized for max_batch rows by nn_net_prepare. */
+    float *state; /* non-trainable state, nstate floats, layer order      */
+    int64_t nstate;
+    nn_rng rng;      /* initial weights                                    */
+    nn_rng mask_rng; /* dropout masks                                      */
+    nn_mode mode, fwd_mode; /* current; that of the last forward           */
+    /* Activations and workspaces, sized for max_batch rows by nn_net_prepare. */
     int64_t max_batch;
     float *acts;    /* outputs of every layer, one allocation       */
     float **outs;   /* outs[i]: output of layer i (max_batch, out)   */
     float *gbuf[2]; /* ping-pong gradients (max_batch, widest)       */
     float *xcopy;   /* nn_net_forward's copy of x (max_batch, in)    */
+    float *ws;      /* every layer's workspace, one allocation       */
     const float *x; /* input of the last forward                     */
     int64_t batch;  /* rows of the last forward; 0 before any        */
     nn_tensor yview, dxview;
 };
+
+/* The mask stream is a generator of its own, so that adding dropout to a
+ * network does not change its initial weights. */
+#define MASK_SEED_SALT 0x6d61736b73747265ull
 
 static void free_buffers(nn_net *net)
 {
@@ -41,10 +42,12 @@ static void free_buffers(nn_net *net)
     nn_xfree(net->gbuf[0]);
     nn_xfree(net->gbuf[1]);
     nn_xfree(net->xcopy);
+    nn_xfree(net->ws);
     net->acts = NULL;
     net->outs = NULL;
     net->gbuf[0] = net->gbuf[1] = NULL;
     net->xcopy = NULL;
+    net->ws = NULL;
     net->max_batch = 0;
     net->batch = 0;
     net->x = NULL;
@@ -59,6 +62,8 @@ nn_status nn_net_create(uint64_t seed, nn_net **out)
     if (!net)
         return nn_oom("net");
     nn_rng_seed(&net->rng, seed);
+    nn_rng_seed(&net->mask_rng, seed ^ MASK_SEED_SALT);
+    net->mode = net->fwd_mode = NN_MODE_TRAIN;
     *out = net;
     return NN_OK;
 }
@@ -71,12 +76,14 @@ void nn_net_free(nn_net *net)
     nn_xfree(net->layers);
     nn_xfree(net->params);
     nn_xfree(net->grads);
+    nn_xfree(net->state);
     nn_xfree(net);
 }
 
-static const char *layer_name(const layer *l)
+/* "relu" for an activation, the kind's name otherwise. */
+static const char *layer_name(const nn_layer *l)
 {
-    return l->kind == NN_LAYER_DENSE ? "dense" : nn_act_name(l->act);
+    return l->ops == &nn_layer_activation ? nn_act_name((nn_act)l->i[0]) : l->ops->name;
 }
 
 static nn_status grow_layers(nn_net *net)
@@ -84,7 +91,7 @@ static nn_status grow_layers(nn_net *net)
     if (net->n < net->cap)
         return NN_OK;
     int cap = net->cap ? 2 * net->cap : 8;
-    layer *ls = nn_xcalloc((size_t)cap, sizeof *ls);
+    nn_layer *ls = nn_xcalloc((size_t)cap, sizeof *ls);
     if (!ls)
         return nn_oom("net");
     if (net->n)
@@ -95,12 +102,85 @@ static nn_status grow_layers(nn_net *net)
     return NN_OK;
 }
 
-static nn_status init_layer(const layer *l, float *params, nn_rng *rng)
+/* A copy of old (n floats) grown to total floats; NULL on failure. */
+static float *grown(const float *old, int64_t n, int64_t total, int zero)
 {
-    nn_status s = nn_init_fill(&l->winit, params + l->woff, l->in * l->out, l->in, l->out, rng);
-    if (!s)
-        s = nn_init_fill(&l->binit, params + l->boff, l->out, l->in, l->out, rng);
-    return s;
+    float *p = zero ? nn_xcalloc((size_t)total, sizeof(float)) : nn_xalloc((size_t)total * sizeof(float));
+    if (p && n)
+        memcpy(p, old, (size_t)n * sizeof(float));
+    return p;
+}
+
+/* Frees the blocks nn_net_add grew, leaving the network's own. */
+static void drop_new(nn_net *net, float *params, float *grads, float *state)
+{
+    if (params != net->params)
+        nn_xfree(params);
+    if (grads != net->grads)
+        nn_xfree(grads);
+    if (state != net->state)
+        nn_xfree(state);
+}
+
+nn_status nn_net_add(nn_net *net, const nn_layer_spec *spec)
+{
+    if (!net)
+        return nn_fail(NN_EINVAL, "net: network is NULL");
+    const int idx = net->n + 1;
+    const nn_shape none = {0, 0, 0};
+    nn_layer l;
+    nn_status s = nn_layer_make(spec, net->n ? net->layers[net->n - 1].out : none, &l);
+    if (s) {
+        /* Copy first: nn_fail writes the buffer nn_last_error() points to. */
+        char why[256];
+        snprintf(why, sizeof why, "%s", nn_last_error());
+        if (!l.ops)
+            return nn_fail(s, "layer %d: %s", idx, why);
+        return nn_fail(s, "layer %d (%s): %s", idx, l.ops->name, why);
+    }
+    const int64_t P = net->nparams + l.np, S = net->nstate + l.ns;
+    if (l.np > (int64_t)(SIZE_MAX / sizeof(float)) - net->nparams ||
+        l.ns > (int64_t)(SIZE_MAX / sizeof(float)) - net->nstate)
+        return nn_fail(NN_ERANGE, "layer %d (%s): too many parameters", idx, l.ops->name);
+    l.poff = net->nparams;
+    l.soff = net->nstate;
+    if ((s = grow_layers(net)))
+        return s;
+    float *params = net->params, *grads = net->grads, *state = net->state;
+    if (l.np) {
+        params = grown(net->params, net->nparams, P, 0);
+        grads = grown(net->grads, net->nparams, P, 1);
+    }
+    if (l.ns)
+        state = grown(net->state, net->nstate, S, 0);
+    if ((l.np && (!params || !grads)) || (l.ns && !state)) {
+        drop_new(net, params, grads, state);
+        return nn_oom("net");
+    }
+    /* Draw from a copy of the generator: a bad initialiser leaves the
+     * network exactly as it was. */
+    nn_rng rng = net->rng;
+    if (l.ops->init && (s = l.ops->init(&l, params + l.poff, state ? state + l.soff : NULL, &rng))) {
+        drop_new(net, params, grads, state);
+        char why[256];
+        snprintf(why, sizeof why, "%s", nn_last_error());
+        return nn_fail(s, "layer %d (%s): %s", idx, l.ops->name, why);
+    }
+    if (params != net->params) {
+        nn_xfree(net->params);
+        nn_xfree(net->grads);
+    }
+    if (state != net->state)
+        nn_xfree(net->state);
+    net->params = params;
+    net->grads = grads;
+    net->state = state;
+    net->nparams = P;
+    net->nstate = S;
+    net->rng = rng;
+    net->layers[net->n++] = l;
+    free_buffers(net);
+    return NN_OK;
 }
 
 nn_status nn_net_add_dense(nn_net *net, int64_t in, int64_t out, const nn_init *weight_init,
@@ -112,58 +192,15 @@ nn_status nn_net_add_dense(nn_net *net, int64_t in, int64_t out, const nn_init *
     if (in < 1 || out < 1)
         return nn_fail(NN_EINVAL, "layer %d (dense): sizes must be >= 1, got in=%lld out=%lld", idx,
                        (long long)in, (long long)out);
-    if (net->n > 0 && in != net->layers[net->n - 1].out)
-        return nn_fail(NN_ESHAPE, "layer %d (dense): input has %lld features, previous layer gives %lld",
-                       idx, (long long)in, (long long)net->layers[net->n - 1].out);
-    int64_t wn, total;
-    if (!nn_mul_ok(in, out, &wn) || wn > INT64_MAX - out - net->nparams ||
-        (total = net->nparams + wn + out) > (int64_t)(SIZE_MAX / sizeof(float)))
-        return nn_fail(NN_ERANGE, "layer %d (dense): too many parameters", idx);
-
-    layer l = {0};
-    l.kind = NN_LAYER_DENSE;
-    l.in = in;
-    l.out = out;
-    l.winit = weight_init ? *weight_init : (nn_init){NN_INIT_XAVIER_UNIFORM, 0, 0};
-    l.binit = bias_init ? *bias_init : (nn_init){NN_INIT_ZEROS, 0, 0};
-    l.woff = net->nparams;
-    l.boff = net->nparams + wn;
-
-    nn_status s = grow_layers(net);
-    if (s)
-        return s;
-    float *params = nn_xalloc((size_t)total * sizeof(float));
-    float *grads = nn_xcalloc((size_t)total, sizeof(float));
-    if (!params || !grads) {
-        nn_xfree(params);
-        nn_xfree(grads);
-        return nn_oom("net");
-    }
-    if (net->nparams) {
-        memcpy(params, net->params, (size_t)net->nparams * sizeof(float));
-        memcpy(grads, net->grads, (size_t)net->nparams * sizeof(float));
-    }
-    /* Draw from a copy of the generator: a bad initialiser leaves the
-     * network exactly as it was. */
-    nn_rng rng = net->rng;
-    s = init_layer(&l, params, &rng);
-    if (s) {
-        nn_xfree(params);
-        nn_xfree(grads);
-        /* Copy first: nn_fail writes the buffer nn_last_error() points to. */
-        char why[256];
-        snprintf(why, sizeof why, "%s", nn_last_error());
-        return nn_fail(s, "layer %d (dense): %s", idx, why);
-    }
-    nn_xfree(net->params);
-    nn_xfree(net->grads);
-    net->params = params;
-    net->grads = grads;
-    net->nparams = total;
-    net->rng = rng;
-    net->layers[net->n++] = l;
-    free_buffers(net);
-    return NN_OK;
+    const char *keys[] = {"units", "in", "init", "bias_init"};
+    nn_value v[4];
+    memset(v, 0, sizeof v);
+    v[0].num = (double)out;
+    v[1].num = (double)in;
+    v[2].init = weight_init ? *weight_init : (nn_init){NN_INIT_XAVIER_UNIFORM, 0, 0};
+    v[3].init = bias_init ? *bias_init : (nn_init){NN_INIT_ZEROS, 0, 0};
+    const nn_layer_spec spec = {"dense", 4, keys, v};
+    return nn_net_add(net, &spec);
 }
 
 nn_status nn_net_add_activation(nn_net *net, nn_act act, float param)
@@ -178,17 +215,13 @@ nn_status nn_net_add_activation(nn_net *net, nn_act act, float param)
     if (net->n == 0)
         return nn_fail(NN_ESTATE, "layer 1 (%s): a network must start with a dense layer",
                        nn_act_name(act));
-    nn_status s = grow_layers(net);
-    if (s)
-        return s;
-    layer l = {0};
-    l.kind = NN_LAYER_ACTIVATION;
-    l.in = l.out = net->layers[net->n - 1].out;
-    l.act = act;
-    l.param = act == NN_ACT_LEAKY_RELU ? param : 0.0f;
-    net->layers[net->n++] = l;
-    free_buffers(net);
-    return NN_OK;
+    const char *keys[] = {"name", act == NN_ACT_ELU ? "alpha" : "slope"};
+    nn_value v[2];
+    memset(v, 0, sizeof v);
+    v[0].str = nn_act_name(act);
+    v[1].num = param;
+    const nn_layer_spec spec = {"activation", act == NN_ACT_LEAKY_RELU || act == NN_ACT_ELU ? 2 : 1, keys, v};
+    return nn_net_add(net, &spec);
 }
 
 nn_status nn_net_reinit(nn_net *net, uint64_t seed)
@@ -196,10 +229,12 @@ nn_status nn_net_reinit(nn_net *net, uint64_t seed)
     if (!net)
         return nn_fail(NN_EINVAL, "net: network is NULL");
     nn_rng_seed(&net->rng, seed);
+    nn_rng_seed(&net->mask_rng, seed ^ MASK_SEED_SALT);
     for (int i = 0; i < net->n; i++) {
-        if (net->layers[i].kind != NN_LAYER_DENSE)
+        const nn_layer *l = &net->layers[i];
+        if (!l->ops->init)
             continue;
-        nn_status s = init_layer(&net->layers[i], net->params, &net->rng);
+        nn_status s = l->ops->init(l, net->params + l->poff, net->state ? net->state + l->soff : NULL, &net->rng);
         if (s)
             return s;
     }
@@ -209,31 +244,78 @@ nn_status nn_net_reinit(nn_net *net, uint64_t seed)
 }
 
 int nn_net_layers(const nn_net *net) { return net ? net->n : 0; }
-int64_t nn_net_input_size(const nn_net *net) { return net && net->n ? net->layers[0].in : 0; }
+int64_t nn_net_input_size(const nn_net *net) { return net && net->n ? nn_shape_size(net->layers[0].in) : 0; }
 int64_t nn_net_output_size(const nn_net *net)
 {
-    return net && net->n ? net->layers[net->n - 1].out : 0;
+    return net && net->n ? nn_shape_size(net->layers[net->n - 1].out) : 0;
 }
 int64_t nn_net_param_count(const nn_net *net) { return net ? net->nparams : 0; }
 float *nn_net_params(nn_net *net) { return net ? net->params : NULL; }
 float *nn_net_grads(nn_net *net) { return net ? net->grads : NULL; }
+int64_t nn_net_state_count(const nn_net *net) { return net ? net->nstate : 0; }
+float *nn_net_state(nn_net *net) { return net ? net->state : NULL; }
+nn_rng *nn_net_mask_rng(nn_net *net) { return net ? &net->mask_rng : NULL; }
+nn_mode nn_net_mode(const nn_net *net) { return net ? net->mode : NN_MODE_TRAIN; }
 
-nn_status nn_net_layer_info(const nn_net *net, int i, nn_layer_info *info)
+nn_status nn_net_set_mode(nn_net *net, nn_mode mode)
 {
-    if (!net || !info)
+    if (!net)
+        return nn_fail(NN_EINVAL, "net: network is NULL");
+    if (mode != NN_MODE_TRAIN && mode != NN_MODE_EVAL)
+        return nn_fail(NN_EINVAL, "net: unknown mode %d", (int)mode);
+    net->mode = mode;
+    return NN_OK;
+}
+
+/* NN_EINVAL for a NULL argument, NN_ERANGE for a bad layer index. */
+static nn_status check_layer(const nn_net *net, int i, const void *out)
+{
+    if (!net || !out)
         return nn_fail(NN_EINVAL, "net: NULL argument");
     if (i < 0 || i >= net->n)
         return nn_fail(NN_ERANGE, "net: layer index %d outside [0, %d)", i, net->n);
-    const layer *l = &net->layers[i];
-    memset(info, 0, sizeof *info);
-    info->kind = l->kind;
-    info->in = l->in;
-    info->out = l->out;
-    info->act = l->act;
-    info->param = l->param;
-    info->weight_init = l->winit;
-    info->bias_init = l->binit;
     return NN_OK;
+}
+
+nn_status nn_net_layer_info(const nn_net *net, int i, nn_layer_info *info)
+{
+    nn_status s = check_layer(net, i, info);
+    if (s)
+        return s;
+    const nn_layer *l = &net->layers[i];
+    memset(info, 0, sizeof *info);
+    info->kind = l->ops == &nn_layer_dense ? NN_LAYER_DENSE
+                 : l->ops == &nn_layer_activation ? NN_LAYER_ACTIVATION : NN_LAYER_OTHER;
+    info->in = nn_shape_size(l->in);
+    info->out = nn_shape_size(l->out);
+    if (info->kind == NN_LAYER_ACTIVATION) {
+        info->act = (nn_act)l->i[0];
+        info->param = l->f[0];
+    }
+    if (info->kind == NN_LAYER_DENSE) {
+        info->weight_init = l->v[2].init;
+        info->bias_init = l->v[3].init;
+    }
+    info->name = l->ops->name;
+    info->params = l->np;
+    info->state = l->ns;
+    return NN_OK;
+}
+
+nn_status nn_net_layer_spec(const nn_net *net, int i, nn_layer_spec *spec)
+{
+    nn_status s = check_layer(net, i, spec);
+    if (s)
+        return s;
+    nn_layer_spec_of(&net->layers[i], spec);
+    return NN_OK;
+}
+
+/* For the checkpoint and error messages: "dense 4->8". */
+void nn_net_describe_layer(const nn_net *net, int i, char *buf, size_t n)
+{
+    const nn_layer *l = &net->layers[i];
+    l->ops->describe(l, buf, n);
 }
 
 nn_status nn_net_param(nn_net *net, int i, nn_param_which which, nn_tensor **view)
@@ -245,20 +327,20 @@ nn_status nn_net_param(nn_net *net, int i, nn_param_which which, nn_tensor **vie
         return nn_fail(NN_EINVAL, "net: network is NULL");
     if (i < 0 || i >= net->n)
         return nn_fail(NN_ERANGE, "net: layer index %d outside [0, %d)", i, net->n);
-    const layer *l = &net->layers[i];
+    const nn_layer *l = &net->layers[i];
     if (which != NN_WEIGHTS && which != NN_BIAS && which != NN_WEIGHT_GRAD && which != NN_BIAS_GRAD)
         return nn_fail(NN_EINVAL, "net: unknown parameter kind %d", (int)which);
-    if (l->kind != NN_LAYER_DENSE)
+    if (l->np == 0)
         return nn_fail(NN_EINVAL, "layer %d (%s) has no parameters", i + 1, layer_name(l));
     nn_tensor *t = nn_xcalloc(1, sizeof *t);
     if (!t)
         return nn_oom("net");
     const int weights = which == NN_WEIGHTS || which == NN_WEIGHT_GRAD;
-    float *block = which == NN_WEIGHTS || which == NN_BIAS ? net->params : net->grads;
+    float *block = (which == NN_WEIGHTS || which == NN_BIAS ? net->params : net->grads) + l->poff;
     if (weights) {
-        nn_tensor_wrap(t, block + l->woff, l->out, l->in);
+        nn_tensor_wrap(t, block, l->wrows, l->wcols);
     } else {
-        nn_tensor_wrap(t, block + l->boff, l->out, 1);
+        nn_tensor_wrap(t, block + l->nw, l->np - l->nw, 1);
         t->ndim = 1;
     }
     *view = t;
@@ -275,16 +357,27 @@ nn_status nn_net_prepare(nn_net *net, int64_t max_batch)
         return nn_fail(NN_EINVAL, "net: batch size must be >= 1, got %lld", (long long)max_batch);
     if (max_batch <= net->max_batch)
         return NN_OK;
-    int64_t width = net->layers[0].in, total = 0;
+    const int64_t in = nn_net_input_size(net);
+    int64_t width = in, total = 0, wsn = 0;
     for (int i = 0; i < net->n; i++) {
-        if (net->layers[i].out > width)
-            width = net->layers[i].out;
-        total += net->layers[i].out;
+        const int64_t o = nn_shape_size(net->layers[i].out);
+        if (o > width)
+            width = o;
+        total += o;
     }
     int64_t acts_n, g_n, x_n;
-    if (!nn_mul_ok(total, max_batch, &acts_n) || !nn_mul_ok(width, max_batch, &g_n) ||
-        !nn_mul_ok(net->layers[0].in, max_batch, &x_n) ||
-        acts_n > (int64_t)(SIZE_MAX / sizeof(float)) || g_n > (int64_t)(SIZE_MAX / sizeof(float)))
+    const int64_t lim = (int64_t)(SIZE_MAX / sizeof(float));
+    int ok = nn_mul_ok(total, max_batch, &acts_n) && nn_mul_ok(width, max_batch, &g_n) &&
+             nn_mul_ok(in, max_batch, &x_n) && acts_n <= lim && g_n <= lim;
+    /* Workspaces grow linearly in B: their size at B is bounded once the
+     * activations at B are. */
+    for (int i = 0; ok && i < net->n; i++) {
+        const nn_layer *l = &net->layers[i];
+        const int64_t w = l->ops->workspace ? l->ops->workspace(l, max_batch) : 0;
+        ok = w >= 0 && w <= lim - wsn;
+        wsn += w;
+    }
+    if (!ok)
         return nn_fail(NN_ERANGE, "net: batch of %lld rows is too large", (long long)max_batch);
     free_buffers(net);
     net->acts = nn_xalloc((size_t)acts_n * sizeof(float));
@@ -292,38 +385,62 @@ nn_status nn_net_prepare(nn_net *net, int64_t max_batch)
     net->gbuf[0] = nn_xalloc((size_t)g_n * sizeof(float));
     net->gbuf[1] = nn_xalloc((size_t)g_n * sizeof(float));
     net->xcopy = nn_xalloc((size_t)x_n * sizeof(float));
-    if (!net->acts || !net->outs || !net->gbuf[0] || !net->gbuf[1] || !net->xcopy) {
+    net->ws = wsn ? nn_xalloc((size_t)wsn * sizeof(float)) : NULL;
+    if (!net->acts || !net->outs || !net->gbuf[0] || !net->gbuf[1] || !net->xcopy || (wsn && !net->ws)) {
         free_buffers(net);
         return nn_oom("net");
     }
     float *p = net->acts;
+    int64_t woff = 0;
     for (int i = 0; i < net->n; i++) {
+        nn_layer *l = &net->layers[i];
         net->outs[i] = p;
-        p += net->layers[i].out * max_batch;
+        p += nn_shape_size(l->out) * max_batch;
+        l->woff = woff;
+        woff += l->ops->workspace ? l->ops->workspace(l, max_batch) : 0;
     }
     net->max_batch = max_batch;
     return NN_OK;
 }
 
-nn_status nn_net_forward_raw(nn_net *net, const float *x, int64_t B, const float **y)
+static nn_layer_io layer_io(nn_net *net, const nn_layer *l, int64_t B, nn_mode mode)
+{
+    nn_layer_io io;
+    memset(&io, 0, sizeof io);
+    io.p = net->params ? net->params + l->poff : NULL;
+    io.g = net->grads ? net->grads + l->poff : NULL;
+    io.state = net->state ? net->state + l->soff : NULL;
+    io.ws = net->ws ? net->ws + l->woff : NULL;
+    io.B = B;
+    io.mode = mode;
+    io.rng = &net->mask_rng;
+    return io;
+}
+
+nn_status nn_net_forward_in(nn_net *net, const float *x, int64_t B, nn_mode mode, const float **y)
 {
     nn_status s = nn_net_prepare(net, B);
     if (s)
         return s;
     const float *in = x;
     for (int i = 0; i < net->n; i++) {
-        const layer *l = &net->layers[i];
-        if (l->kind == NN_LAYER_DENSE)
-            nn_dense_forward(in, net->params + l->woff, net->params + l->boff, net->outs[i], B,
-                             l->in, l->out);
-        else
-            nn_act_forward(l->act, l->param, in, net->outs[i], B, l->out);
+        const nn_layer *l = &net->layers[i];
+        nn_layer_io io = layer_io(net, l, B, mode);
+        io.x = in;
+        io.y = net->outs[i];
+        l->ops->forward(l, &io);
         in = net->outs[i];
     }
     net->x = x;
     net->batch = B;
+    net->fwd_mode = mode;
     *y = in;
     return NN_OK;
+}
+
+nn_status nn_net_forward_raw(nn_net *net, const float *x, int64_t B, const float **y)
+{
+    return nn_net_forward_in(net, x, B, net->mode, y);
 }
 
 nn_status nn_net_backward_raw(nn_net *net, const float *dy, int want_dx, int accumulate,
@@ -335,16 +452,16 @@ nn_status nn_net_backward_raw(nn_net *net, const float *dy, int want_dx, int acc
     const float *g = dy;
     int next = 0;
     for (int i = net->n - 1; i >= 0; i--) {
-        const layer *l = &net->layers[i];
-        const float *in = i ? net->outs[i - 1] : net->x;
+        const nn_layer *l = &net->layers[i];
         const int need_dx = i > 0 || want_dx;
-        float *gx = need_dx ? net->gbuf[next] : NULL;
-        if (l->kind == NN_LAYER_DENSE)
-            nn_dense_backward_ex(in, net->params + l->woff, g, net->grads + l->woff,
-                                 net->grads + l->boff, gx, B, l->in, l->out, accumulate);
-        else
-            nn_act_backward(l->act, l->param, in, net->outs[i], g, gx, B, l->out);
-        g = gx;
+        nn_layer_io io = layer_io(net, l, B, net->fwd_mode);
+        io.x = i ? net->outs[i - 1] : net->x;
+        io.y = net->outs[i];
+        io.dy = g;
+        io.dx = need_dx ? net->gbuf[next] : NULL;
+        io.accumulate = accumulate;
+        l->ops->backward(l, &io);
+        g = io.dx;
         next ^= 1;
     }
     if (dx)
@@ -360,9 +477,9 @@ nn_status nn_net_forward(nn_net *net, const nn_tensor *x, const nn_tensor **y)
     if (net->n == 0)
         return nn_fail(NN_ESTATE, "forward: the network has no layers");
     const int64_t B = nn_tensor_rows(x), in = nn_tensor_cols(x);
-    if (in != net->layers[0].in)
+    if (in != nn_net_input_size(net))
         return nn_fail(NN_ESHAPE, "forward: input has %lld features, network expects %lld",
-                       (long long)in, (long long)net->layers[0].in);
+                       (long long)in, (long long)nn_net_input_size(net));
     nn_status s = nn_net_prepare(net, B);
     if (s)
         return s;
@@ -394,7 +511,7 @@ nn_status nn_net_backward(nn_net *net, const nn_tensor *dy, const nn_tensor **dx
     if (s)
         return s;
     if (dx) {
-        nn_tensor_wrap(&net->dxview, (float *)g, net->batch, net->layers[0].in);
+        nn_tensor_wrap(&net->dxview, (float *)g, net->batch, nn_net_input_size(net));
         *dx = &net->dxview;
     }
     return NN_OK;

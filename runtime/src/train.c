@@ -235,7 +235,7 @@ nn_status nn_train_epoch(nn_trainer *tr, const nn_dataset *data, double *mean_lo
         }
         const float lr = current_lr(tr);
         const float *y;
-        if ((s = nn_net_forward_raw(net, xb, n, &y)))
+        if ((s = nn_net_forward_in(net, xb, n, NN_MODE_TRAIN, &y)))
             return s;
         const double loss = nn_loss_raw(tr->cfg.loss, y, tb, labels, tr->dy, n, C);
         if (!isfinite(loss))
@@ -370,7 +370,7 @@ nn_status nn_evaluate(nn_net *net, const nn_dataset *data, nn_loss_kind loss, in
         const float *y;
         if (xbuf)
             nn_dataset_gather_x(data, NULL, start, n, xbuf);
-        if ((s = nn_net_forward_raw(net, xbuf ? xbuf : X + start * in, n, &y))) {
+        if ((s = nn_net_forward_in(net, xbuf ? xbuf : X + start * in, n, NN_MODE_EVAL, &y))) {
             nn_xfree(xbuf);
             return s;
         }

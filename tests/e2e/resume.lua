@@ -426,6 +426,52 @@ print(d:size(), d:features(), d:is_compact(), names[1], names[10], px:rows(), px
     .. "package dataset%-fashion%-mnist"), "stderr %s", err)
 end
 
+-- A run directory written by nnrun before checkpoint format 2 (commit
+-- 8128fd7, tests/e2e/v1: 3 of the 6 epochs of v1.yaml, every activation
+-- of that version): its model still evaluates and the run resumes to the
+-- figures that version reached without stopping (expected_*.json*).  The
+-- tolerance, 1e-9 relative, only allows for the last digit of the printed
+-- figures.
+function cases.v1()
+  local v1 = src .. "/tests/e2e/v1"
+  os.execute(string.format("cp -r %s %s && cp %s %s", q(v1 .. "/run"), q(dir .. "/r"),
+    q(v1 .. "/v1.yaml"), q(dir .. "/v1.yaml")))
+  local code, out, err = nnrun("eval r/model.nnrun v1.yaml")
+  expect_exit(code, 0, out, err)
+  check(out:match("^r/model%.nnrun on v1%.yaml: loss 1%.3634, accuracy 27%.50%%, macro F1 0%.1475 %(40 samples%)\n"),
+    "eval of the version 1 model: %s", out)
+  code, out, err = nnrun("v1.yaml --resume r --quiet")
+  expect_exit(code, 0, out, err)
+  local function close(a, b)
+    return a == b or math.abs(a - b) <= 1e-9 * math.max(math.abs(a), math.abs(b))
+  end
+  local got, want = lines(read(dir .. "/r/metrics.jsonl")), lines(read(v1 .. "/expected_metrics.jsonl"))
+  check(#got == 6, "%d epochs after resuming, expected 6", #got)
+  for i = 1, math.min(#got, #want) do
+    for _, key in ipairs({ "train_loss", "val_loss", "val_accuracy", "lr" }) do
+      local pat = '"' .. key .. '":([-%d.eE+]+)'
+      local a, b = tonumber(got[i]:match(pat)), tonumber(want[i]:match(pat))
+      check(a and b and close(a, b), "epoch %d %s: %s, version 1 gave %s", i, key, tostring(a), tostring(b))
+    end
+  end
+  local summary, expected = read(dir .. "/r/summary.json") or "", read(v1 .. "/expected_summary.json")
+  for _, key in ipairs({ "test_loss", "test_accuracy", "test_macro_f1" }) do
+    local pat = '"' .. key .. '": ([-%d.eE+]+)'
+    local a, b = tonumber(summary:match(pat)), tonumber(expected:match(pat))
+    check(a and b and close(a, b), "%s: %s, version 1 gave %s", key, tostring(a), tostring(b))
+  end
+  -- the checkpoint it wrote is version 2, and evaluates like version 1's
+  local f = io.open(dir .. "/r/model.nnrun", "rb")
+  local head = f and f:read(12) or ""
+  if f then
+    f:close()
+  end
+  check(head:byte(9) == 2, "the resumed run wrote checkpoint version %s", tostring(head:byte(9)))
+  code, out, err = nnrun("eval r/model.nnrun v1.yaml")
+  expect_exit(code, 0, out, err)
+  check(out:match("loss 1%.1052, accuracy 57%.50%%, macro F1 0%.5076 %(40 samples%)"), "eval after resuming: %s", out)
+end
+
 local fn = cases[case]
 if not fn then
   io.stderr:write("unknown case ", case, "\n")

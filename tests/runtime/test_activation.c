@@ -20,16 +20,17 @@
 
 static void test_names(void)
 {
-    static const char *const names[] = {"identity", "sigmoid", "tanh", "relu", "leaky_relu", "softmax"};
-    for (int k = 0; k < 6; k++) {
+    static const char *const names[] = {"identity", "sigmoid", "tanh", "relu",     "leaky_relu",
+                                        "softmax",  "gelu",    "elu",  "silu", "softplus"};
+    for (int k = 0; k < 10; k++) {
         CHECK_STR(names[k], nn_act_name((nn_act)k));
         nn_act a = (nn_act)-1;
         CHECK_OK(nn_act_parse(names[k], &a));
         CHECK_INT(k, a);
     }
-    CHECK_STR(NULL, nn_act_name((nn_act)6));
+    CHECK_STR(NULL, nn_act_name((nn_act)10));
     nn_act a;
-    CHECK_ERR(NN_EINVAL, "unknown activation 'gelu'", nn_act_parse("gelu", &a));
+    CHECK_ERR(NN_EINVAL, "unknown activation 'swish'", nn_act_parse("swish", &a));
     CHECK_ERR(NN_EINVAL, "unknown activation '(null)'", nn_act_parse(NULL, &a));
 }
 

@@ -3,8 +3,8 @@
  * Every allocation of the library goes through the allocator hook, so a
  * counting allocator (testutil.h) sees them all.  For a few configurations
  * (cross-entropy with a partial last batch, MSE on a full batch with
- * Nesterov momentum; 1 and 2 threads, so the parallel matrix products run
- * too) we train one epoch, reset the count, train a dozen more epochs and
+ * Nesterov momentum, a network with dropout, batchnorm, layernorm and gelu
+ * layers; 1 and 2 threads, so the parallel matrix products run too) we train one epoch, reset the count, train a dozen more epochs and
  * require zero allocations and zero releases.
  */
 #include "testutil.h"
@@ -44,7 +44,15 @@ typedef struct config {
     nn_loss_kind loss;
     int64_t batch; /* 0: the whole data set */
     int nesterov;
+    int layers; /* dropout, batchnorm, layernorm and gelu too */
 } config;
+
+static nn_status add(nn_net *net, const char *kind, const char *key, double num, const char *str)
+{
+    nn_value v = {num, str, {NN_INIT_ZEROS, 0, 0}};
+    const nn_layer_spec spec = {kind, key ? 1 : 0, &key, &v};
+    return nn_net_add(net, &spec);
+}
 
 static void run(const config *c, int threads)
 {
@@ -57,8 +65,16 @@ static void run(const config *c, int threads)
     nn_trainer *tr = NULL;
     CHECK_OK(nn_net_create(11, &net));
     CHECK_OK(nn_net_add_dense(net, features, hidden1, NULL, NULL));
+    if (c->layers)
+        CHECK_OK(add(net, "batchnorm", NULL, 0, NULL));
     CHECK_OK(nn_net_add_activation(net, NN_ACT_RELU, 0.0f));
+    if (c->layers)
+        CHECK_OK(add(net, "dropout", "p", 0.3, NULL));
     CHECK_OK(nn_net_add_dense(net, hidden1, hidden2, NULL, NULL));
+    if (c->layers) {
+        CHECK_OK(add(net, "layernorm", NULL, 0, NULL));
+        CHECK_OK(add(net, "activation", "name", 0, "gelu"));
+    }
     CHECK_OK(nn_net_add_activation(net, NN_ACT_TANH, 0.0f));
     CHECK_OK(nn_net_add_dense(net, hidden2, classes, NULL, NULL));
     nn_train_config cfg = nn_train_defaults();
@@ -92,8 +108,9 @@ int main(void)
 {
     tu_seed(3);
     const config configs[] = {
-        {"cross-entropy, batch 32 (last batch partial)", NN_LOSS_CROSS_ENTROPY, 32, 0},
-        {"mse, full batch, nesterov", NN_LOSS_MSE, 0, 1},
+        {"cross-entropy, batch 32 (last batch partial)", NN_LOSS_CROSS_ENTROPY, 32, 0, 0},
+        {"mse, full batch, nesterov", NN_LOSS_MSE, 0, 1, 0},
+        {"dropout, batchnorm, layernorm, gelu; batch 32", NN_LOSS_CROSS_ENTROPY, 32, 0, 1},
     };
     for (size_t i = 0; i < sizeof configs / sizeof *configs; i++)
         for (int t = 1; t <= 2; t++)

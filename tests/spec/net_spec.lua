@@ -30,8 +30,8 @@ describe("layers", function()
       err(function() nn.dense(2, 3, { initt = "he_normal" }) end))
     assert.equals("bad argument #3 to 'dense' (init: unknown initialiser 'he')",
       err(function() nn.dense(2, 3, { init = "he" }) end))
-    assert.equals("bad argument #1 to 'activation' (unknown activation 'gelu')",
-      err(function() nn.activation("gelu") end))
+    assert.equals("bad argument #1 to 'activation' (unknown activation 'swish')",
+      err(function() nn.activation("swish") end))
   end)
 
   it("take initialisers with parameters", function()

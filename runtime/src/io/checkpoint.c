@@ -1,6 +1,7 @@
 /* checkpoint.c — the .nnrun checkpoint: writing (atomically) and reading
- * (validating everything before trusting anything).  Format, version 1, all
- * integers little-endian, floats IEEE-754 binary32:
+ * (validating everything before trusting anything).  Format, version 2 (the
+ * reader also reads version 1), all integers little-endian, floats
+ * IEEE-754 binary32:
  *
  *   header (32 bytes)  magic "\x89NNRUN\r\n" | u32 version | u32 sections |
  *                      u64 file size | u32 CRC-32 of header + table (this
@@ -8,9 +9,17 @@
  *   table              per section: u32 tag | u32 CRC-32 | u64 offset | u64 length
  *   sections           in canonical order, each at most once, tiling the
  *                      rest of the file exactly (no gaps, no trailing bytes):
- *     ARCH  u32 n, then per layer: u32 kind, u32 act, i64 in, i64 out,
- *           f32 param, u32/f32/f32 weight init, u32/f32/f32 bias init
+ *     ARCH  u32 n, then per layer a record: u32 length, kind name (the
+ *           registry's, e.g. "dense"), u32 length, settings: u32 count,
+ *           then per setting u32 length, name, u32 type (nn_param_type),
+ *           value: INT i64 | FLOAT f64 | CHOICE u32 length, name |
+ *           INIT u32 length, name, f32 a, f32 b.  A reader checks every
+ *           setting with the same code as nn_net_add; a setting the file
+ *           does not name takes its default.
+ *           (Version 1: per layer u32 kind, u32 act, i64 in, i64 out,
+ *           f32 param, u32/f32/f32 weight init, u32/f32/f32 bias init.)
  *     PARM  f32 x parameter count
+ *     STAT  u64 mask stream[4], f32 x non-trainable state count (version 2)
  *     TRNR  u32 loss, u32 shuffle, u32 schedule_per_batch, u32 nesterov,
  *           i64 batch_size, u64 seed, f32 lr, f32 momentum, f32 weight_decay,
  *           u32 sched kind, f32 lr0, f32 gamma, i64 step_size, i64 total,
@@ -33,8 +42,9 @@
 #include <zlib.h>
 
 #include "io/io.h"
+#include "layers/layers.h"
 
-#define CK_VERSION 1u
+#define CK_VERSION 2u
 #define CK_HEADER 32
 #define CK_ENTRY 24
 #define CK_MAX_SECTIONS 16
@@ -48,17 +58,21 @@
 static const uint8_t magic[8] = {0x89, 'N', 'N', 'R', 'U', 'N', '\r', '\n'};
 
 #define TAG(a, b, c, d) ((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 | (uint32_t)(d) << 24)
-enum { S_ARCH, S_PARM, S_TRNR, S_VELO, S_NORM, S_CONF, S_META, S_COUNT };
-static const uint32_t tags[S_COUNT] = {TAG('A', 'R', 'C', 'H'), TAG('P', 'A', 'R', 'M'), TAG('T', 'R', 'N', 'R'),
-                                       TAG('V', 'E', 'L', 'O'), TAG('N', 'O', 'R', 'M'), TAG('C', 'O', 'N', 'F'),
-                                       TAG('M', 'E', 'T', 'A')};
-static const char *const tag_names[S_COUNT] = {"ARCH", "PARM", "TRNR", "VELO", "NORM", "CONF", "META"};
+enum { S_ARCH, S_PARM, S_STAT, S_TRNR, S_VELO, S_NORM, S_CONF, S_META, S_COUNT };
+static const uint32_t tags[S_COUNT] = {TAG('A', 'R', 'C', 'H'), TAG('P', 'A', 'R', 'M'), TAG('S', 'T', 'A', 'T'),
+                                       TAG('T', 'R', 'N', 'R'), TAG('V', 'E', 'L', 'O'), TAG('N', 'O', 'R', 'M'),
+                                       TAG('C', 'O', 'N', 'F'), TAG('M', 'E', 'T', 'A')};
+static const char *const tag_names[S_COUNT] = {"ARCH", "PARM", "STAT", "TRNR", "VELO", "NORM", "CONF", "META"};
 
 struct nn_checkpoint {
     int nlayers;
-    nn_layer_info *layers;
+    nn_layer *layers; /* resolved by nn_layer_make, as the network holds them */
     int64_t nparams;
     float *params;
+    int has_state;    /* STAT present (version 2)                           */
+    int64_t nstate;
+    float *state;
+    nn_rng mask_rng;
     int has_trainer;
     nn_train_config cfg;
     int64_t epoch, step;
@@ -181,11 +195,46 @@ static float get_f32(rbuf *r)
 
 /* ---- writing ---------------------------------------------------------- */
 
-static void put_init(wbuf *w, const nn_init *i)
+static void put_text(wbuf *w, const char *t)
 {
-    put_u32(w, (uint32_t)i->kind);
-    put_f32(w, i->a);
-    put_f32(w, i->b);
+    const size_t n = strlen(t);
+    put_u32(w, (uint32_t)n);
+    put(w, t, n);
+}
+
+/* One layer record: kind, then its settings as the specs type them. */
+static void put_layer(wbuf *w, const nn_net *net, int i)
+{
+    nn_layer_spec spec;
+    nn_net_layer_spec(net, i, &spec);
+    const nn_layer_ops *ops = nn_layer_find(spec.kind);
+    wbuf b = {NULL, 0, 0, 0};
+    put_u32(&b, (uint32_t)spec.n);
+    for (int k = 0; k < spec.n; k++) {
+        const nn_param_spec *p = &ops->params[k];
+        const nn_value *v = &spec.values[k];
+        put_text(&b, p->name);
+        put_u32(&b, (uint32_t)p->type);
+        if (p->type == NN_PARAM_INT) {
+            put_u64(&b, (uint64_t)(int64_t)v->num);
+        } else if (p->type == NN_PARAM_FLOAT) {
+            uint64_t bits;
+            memcpy(&bits, &v->num, 8);
+            put_u64(&b, bits);
+        } else if (p->type == NN_PARAM_CHOICE) {
+            put_text(&b, v->str);
+        } else {
+            put_text(&b, nn_init_name(v->init.kind));
+            put_f32(&b, v->init.a);
+            put_f32(&b, v->init.b);
+        }
+    }
+    put_text(w, spec.kind);
+    put_u32(w, (uint32_t)b.n);
+    if (b.n)
+        put(w, b.p, b.n);
+    w->oom |= b.oom;
+    nn_xfree(b.p);
 }
 
 static void put_schedule(wbuf *w, const nn_schedule *s)
@@ -230,21 +279,16 @@ static nn_status build(wbuf *w, const nn_net *cnet, const nn_trainer *ctr, const
     wbuf sec[S_COUNT];
     memset(sec, 0, sizeof sec);
     int present[S_COUNT] = {0};
-    /* ARCH */
-    present[S_ARCH] = present[S_PARM] = 1;
+    /* ARCH, PARM, STAT */
+    present[S_ARCH] = present[S_PARM] = present[S_STAT] = 1;
     put_u32(&sec[S_ARCH], (uint32_t)nn_net_layers(net));
-    for (int i = 0; i < nn_net_layers(net); i++) {
-        nn_layer_info li;
-        nn_net_layer_info(net, i, &li);
-        put_u32(&sec[S_ARCH], (uint32_t)li.kind);
-        put_u32(&sec[S_ARCH], (uint32_t)li.act);
-        put_u64(&sec[S_ARCH], (uint64_t)li.in);
-        put_u64(&sec[S_ARCH], (uint64_t)li.out);
-        put_f32(&sec[S_ARCH], li.param);
-        put_init(&sec[S_ARCH], &li.weight_init);
-        put_init(&sec[S_ARCH], &li.bias_init);
-    }
+    for (int i = 0; i < nn_net_layers(net); i++)
+        put_layer(&sec[S_ARCH], net, i);
     put_floats(&sec[S_PARM], nn_net_params(net), P);
+    const nn_rng *mrng = nn_net_mask_rng(net);
+    for (int i = 0; i < 4; i++)
+        put_u64(&sec[S_STAT], mrng->s[i]);
+    put_floats(&sec[S_STAT], nn_net_state(net), nn_net_state_count(net));
     if (tr) {
         present[S_TRNR] = present[S_VELO] = 1;
         const nn_train_config c = nn_trainer_config(tr);
@@ -366,6 +410,7 @@ void nn_checkpoint_free(nn_checkpoint *ck)
         return;
     nn_xfree(ck->layers);
     nn_xfree(ck->params);
+    nn_xfree(ck->state);
     nn_xfree(ck->velocity);
     nn_xfree(ck->shift);
     nn_xfree(ck->div);
@@ -431,7 +476,110 @@ static nn_status read_whole(const char *path, uint8_t **data, uint64_t *size)
 
 static int valid_init(const nn_init *i) { return nn_init_name(i->kind) && isfinite(i->a) && isfinite(i->b); }
 
-static nn_status parse_arch(nn_checkpoint *ck, rbuf *r, const char *path)
+/* Layer i of ck from spec, checked as nn_net_add checks it. */
+static nn_status make_layer(nn_checkpoint *ck, uint32_t i, const nn_layer_spec *spec, const char *path)
+{
+    const nn_shape none = {0, 0, 0};
+    nn_layer *l = &ck->layers[i];
+    if (nn_layer_make(spec, i ? ck->layers[i - 1].out : none, l) != NN_OK) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", nn_last_error());
+        return nn_fail(NN_EFORMAT, "%s: section ARCH: layer %u is invalid: %s", path, i + 1, why);
+    }
+    if (l->np > INT64_MAX / 2 - ck->nparams || l->ns > INT64_MAX / 2 - ck->nstate ||
+        nn_shape_size(l->out) >= CK_MAX_WIDTH)
+        return nn_fail(NN_EFORMAT, "%s: section ARCH: layer %u is too large", path, i + 1);
+    l->poff = ck->nparams;
+    l->soff = ck->nstate;
+    ck->nparams += l->np;
+    ck->nstate += l->ns;
+    return NN_OK;
+}
+
+static const char *get_text(rbuf *r, uint32_t *len)
+{
+    *len = get_u32(r);
+    return (const char *)take(r, *len);
+}
+
+static int text_is(const char *t, uint32_t len, const char *name)
+{
+    return t && strlen(name) == len && memcmp(t, name, len) == 0;
+}
+
+static nn_status parse_arch2(nn_checkpoint *ck, rbuf *r, const char *path)
+{
+    const uint32_t n = get_u32(r);
+    if (n < 1 || n > CK_MAX_LAYERS || (uint64_t)n * 8 > r->n)
+        return nn_fail(NN_EFORMAT, "%s: section ARCH: bad layer count %u", path, n);
+    if (!(ck->layers = nn_xcalloc(n, sizeof *ck->layers)))
+        return nn_oom(path);
+    ck->nlayers = (int)n;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t klen, blen;
+        const char *kind = get_text(r, &klen);
+        const uint8_t *body = (const uint8_t *)get_text(r, &blen);
+        const nn_layer_ops *ops = NULL;
+        for (int k = 0; kind && k < nn_layer_registry_n; k++)
+            if (text_is(kind, klen, nn_layer_registry[k]->name))
+                ops = nn_layer_registry[k];
+        if (!body || !ops)
+            return nn_fail(NN_EFORMAT, "%s: section ARCH: layer %u %s", path, i + 1,
+                           body ? "has an unknown kind" : "is truncated");
+        rbuf b = {body, blen, 0, 0};
+        const uint32_t cnt = get_u32(&b);
+        const char *keys[NN_LAYER_MAX_PARAMS];
+        nn_value vals[NN_LAYER_MAX_PARAMS];
+        memset(vals, 0, sizeof vals);
+        int ok = cnt <= (uint32_t)ops->nparams;
+        for (uint32_t j = 0; ok && j < cnt; j++) {
+            uint32_t len;
+            const char *key = get_text(&b, &len);
+            const nn_param_spec *p = NULL;
+            for (int k = 0; k < ops->nparams; k++)
+                if (text_is(key, len, ops->params[k].name))
+                    p = &ops->params[k];
+            const uint32_t type = get_u32(&b);
+            if (!p || type != (uint32_t)p->type) {
+                ok = 0;
+                break;
+            }
+            keys[j] = p->name;
+            if (p->type == NN_PARAM_INT) {
+                vals[j].num = (double)get_i64(&b);
+            } else if (p->type == NN_PARAM_FLOAT) {
+                const uint64_t bits = get_u64(&b);
+                memcpy(&vals[j].num, &bits, 8);
+            } else {
+                const char *t = get_text(&b, &len);
+                int c = 0;
+                while (p->choices[c] && !text_is(t, len, p->choices[c]))
+                    c++;
+                ok = p->choices[c] != NULL;
+                vals[j].str = p->choices[c];
+                if (p->type == NN_PARAM_INIT) {
+                    vals[j].init.kind = (nn_init_kind)c;
+                    vals[j].init.a = get_f32(&b);
+                    vals[j].init.b = get_f32(&b);
+                }
+            }
+        }
+        if (!ok || b.bad || b.pos != b.n)
+            return nn_fail(NN_EFORMAT, "%s: section ARCH: layer %u (%s) has malformed settings", path, i + 1,
+                           ops->name);
+        const nn_layer_spec spec = {ops->name, (int)cnt, keys, vals};
+        nn_status s = make_layer(ck, i, &spec, path);
+        if (s)
+            return s;
+    }
+    if (r->bad || r->pos != r->n)
+        return nn_fail(NN_EFORMAT, "%s: section ARCH: %llu bytes left over", path,
+                       (unsigned long long)(r->n - r->pos));
+    return NN_OK;
+}
+
+/* Version 1: fixed records of the two kinds it knew. */
+static nn_status parse_arch1(nn_checkpoint *ck, rbuf *r, const char *path)
 {
     const uint32_t n = get_u32(r);
     if (n < 1 || n > CK_MAX_LAYERS || r->n != 4 + (uint64_t)n * LAYER_BYTES)
@@ -440,9 +588,9 @@ static nn_status parse_arch(nn_checkpoint *ck, rbuf *r, const char *path)
     if (!(ck->layers = nn_xcalloc(n, sizeof *ck->layers)))
         return nn_oom(path);
     ck->nlayers = (int)n;
-    int64_t P = 0;
+    int64_t P = 0, prev_out = 0;
     for (uint32_t i = 0; i < n; i++) {
-        nn_layer_info *l = &ck->layers[i];
+        nn_layer_info li, *l = &li;
         const uint32_t kind = get_u32(r), act = get_u32(r);
         l->in = get_i64(r);
         l->out = get_i64(r);
@@ -457,7 +605,7 @@ static nn_status parse_arch(nn_checkpoint *ck, rbuf *r, const char *path)
         l->act = (nn_act)act;
         l->weight_init.kind = (nn_init_kind)wk;
         l->bias_init.kind = (nn_init_kind)bk;
-        const int64_t prev = i ? ck->layers[i - 1].out : l->in;
+        const int64_t prev = i ? prev_out : l->in;
         int ok = kind <= NN_LAYER_ACTIVATION && act <= NN_ACT_SOFTMAX && wk <= NN_INIT_HE_NORMAL &&
                  bk <= NN_INIT_HE_NORMAL && l->in >= 1 && l->in < CK_MAX_WIDTH && l->out >= 1 &&
                  l->out < CK_MAX_WIDTH && l->in == prev && isfinite(l->param);
@@ -475,8 +623,31 @@ static nn_status parse_arch(nn_checkpoint *ck, rbuf *r, const char *path)
         }
         if (!ok)
             return nn_fail(NN_EFORMAT, "%s: section ARCH: layer %u is invalid", path, i + 1);
+        prev_out = l->out;
+        /* As the layer nn_net_add_dense / nn_net_add_activation made. */
+        nn_value v[4];
+        memset(v, 0, sizeof v);
+        nn_layer_spec spec;
+        if (kind == NN_LAYER_DENSE) {
+            static const char *const dk[] = {"units", "in", "init", "bias_init"};
+            v[0].num = (double)l->out;
+            v[1].num = (double)l->in;
+            v[2].init = l->weight_init;
+            v[3].init = l->bias_init;
+            spec = (nn_layer_spec){"dense", 4, dk, v};
+        } else {
+            static const char *const ak[] = {"name", "slope"};
+            v[0].str = nn_act_name(l->act);
+            v[1].num = l->param;
+            spec = (nn_layer_spec){"activation", l->act == NN_ACT_LEAKY_RELU ? 2 : 1, ak, v};
+        }
+        nn_status s = make_layer(ck, i, &spec, path);
+        if (s)
+            return s;
     }
-    ck->nparams = P;
+    if (ck->nparams != P)
+        return nn_fail(NN_EFORMAT, "%s: section ARCH: the layers need %lld parameters, not %lld", path,
+                       (long long)ck->nparams, (long long)P);
     return NN_OK;
 }
 
@@ -587,7 +758,7 @@ static nn_status parse(nn_checkpoint *ck, const uint8_t *b, uint64_t size, const
         return nn_fail(NN_EFORMAT, "%s: truncated (%llu bytes)", path, (unsigned long long)size);
     const uint32_t version = rd32(b + 8), nsec = rd32(b + 12);
     const uint64_t declared = rd64(b + 16);
-    if (version != CK_VERSION) {
+    if (version != CK_VERSION && version != 1) {
         if (version > CK_VERSION)
             return nn_fail(NN_EFORMAT, "%s: checkpoint version %u is newer than this library reads (%u)", path,
                            version, CK_VERSION);
@@ -652,7 +823,9 @@ static nn_status parse(nn_checkpoint *ck, const uint8_t *b, uint64_t size, const
     if (present[S_TRNR] != present[S_VELO])
         return nn_fail(NN_EFORMAT, "%s: sections TRNR and VELO must come together", path);
 
-    nn_status s = parse_arch(ck, &sec[S_ARCH], path);
+    if (present[S_STAT] != (version >= 2))
+        return nn_fail(NN_EFORMAT, "%s: section STAT is %s", path, version >= 2 ? "missing" : "not in version 1");
+    nn_status s = version == 1 ? parse_arch1(ck, &sec[S_ARCH], path) : parse_arch2(ck, &sec[S_ARCH], path);
     if (s)
         return s;
     if (sec[S_PARM].n / 4 != (uint64_t)ck->nparams || sec[S_PARM].n % 4)
@@ -660,6 +833,18 @@ static nn_status parse(nn_checkpoint *ck, const uint8_t *b, uint64_t size, const
                        (unsigned long long)sec[S_PARM].n, (long long)ck->nparams);
     if ((s = get_floats(&sec[S_PARM], ck->nparams, &ck->params, path)))
         return s;
+    if (present[S_STAT]) {
+        rbuf *r = &sec[S_STAT];
+        for (int i = 0; i < 4; i++)
+            ck->mask_rng.s[i] = get_u64(r);
+        if (r->bad || (r->n - r->pos) / 4 != (uint64_t)ck->nstate || (r->n - r->pos) % 4 ||
+            (ck->mask_rng.s[0] | ck->mask_rng.s[1] | ck->mask_rng.s[2] | ck->mask_rng.s[3]) == 0)
+            return nn_fail(NN_EFORMAT, "%s: section STAT has %llu bytes, the architecture needs %lld state values",
+                           path, (unsigned long long)r->n, (long long)ck->nstate);
+        if ((s = get_floats(r, ck->nstate, &ck->state, path)))
+            return s;
+        ck->has_state = 1;
+    }
     if (present[S_TRNR]) {
         if ((s = parse_trnr(ck, &sec[S_TRNR], path)))
             return s;
@@ -673,7 +858,7 @@ static nn_status parse(nn_checkpoint *ck, const uint8_t *b, uint64_t size, const
         rbuf *r = &sec[S_NORM];
         const uint32_t kind = get_u32(r);
         const int64_t F = get_i64(r);
-        if ((kind != NN_NORM_SCALE && kind != NN_NORM_STANDARDIZE) || F != ck->layers[0].in ||
+        if ((kind != NN_NORM_SCALE && kind != NN_NORM_STANDARDIZE) || F != nn_shape_size(ck->layers[0].in) ||
             r->n != 12 + 8 * (uint64_t)F)
             return nn_fail(NN_EFORMAT, "%s: section NORM is malformed", path);
         if ((s = get_floats(r, F, &ck->shift, path)) || (s = get_floats(r, F, &ck->div, path)))
@@ -725,14 +910,21 @@ nn_status nn_checkpoint_read(const char *path, nn_checkpoint **out)
 
 /* ---- using a checkpoint ----------------------------------------------- */
 
-static void describe(char *buf, size_t n, const nn_layer_info *l)
+/* Same kind, shapes and settings (initialisers aside: they do not shape
+ * the network). */
+static int same_layer(const nn_layer *a, const nn_layer *b)
 {
-    if (l->kind == NN_LAYER_DENSE)
-        snprintf(buf, n, "dense %lld->%lld", (long long)l->in, (long long)l->out);
-    else if (l->act == NN_ACT_LEAKY_RELU)
-        snprintf(buf, n, "leaky_relu(%g) %lld", (double)l->param, (long long)l->in);
-    else
-        snprintf(buf, n, "%s %lld", nn_act_name(l->act), (long long)l->in);
+    if (a->ops != b->ops || nn_shape_size(a->in) != nn_shape_size(b->in) ||
+        nn_shape_size(a->out) != nn_shape_size(b->out) || a->np != b->np || a->ns != b->ns)
+        return 0;
+    for (int k = 0; k < a->ops->nparams; k++) {
+        const nn_param_type t = a->ops->params[k].type;
+        if ((t == NN_PARAM_INT || t == NN_PARAM_FLOAT) && a->v[k].num != b->v[k].num)
+            return 0;
+        if (t == NN_PARAM_CHOICE && strcmp(a->v[k].str, b->v[k].str) != 0)
+            return 0;
+    }
+    return 1;
 }
 
 nn_status nn_checkpoint_apply(const nn_checkpoint *ck, nn_net *net)
@@ -742,18 +934,25 @@ nn_status nn_checkpoint_apply(const nn_checkpoint *ck, nn_net *net)
     if (nn_net_layers(net) != ck->nlayers)
         return nn_fail(NN_ESHAPE, "checkpoint: %d layers, network has %d", ck->nlayers, nn_net_layers(net));
     for (int i = 0; i < ck->nlayers; i++) {
-        nn_layer_info li;
-        nn_net_layer_info(net, i, &li);
-        const nn_layer_info *c = &ck->layers[i];
-        if (li.kind != c->kind || li.in != c->in || li.out != c->out ||
-            (li.kind == NN_LAYER_ACTIVATION && (li.act != c->act || li.param != c->param))) {
+        nn_layer mine;
+        nn_layer_spec spec;
+        nn_net_layer_spec(net, i, &spec);
+        const nn_shape none = {0, 0, 0};
+        nn_layer_make(&spec, i ? ck->layers[i - 1].out : none, &mine);
+        const nn_layer *c = &ck->layers[i];
+        if (!mine.ops || !same_layer(&mine, c)) {
             char a[96], b[96];
-            describe(a, sizeof a, c);
-            describe(b, sizeof b, &li);
+            c->ops->describe(c, a, sizeof a);
+            nn_net_describe_layer(net, i, b, sizeof b);
             return nn_fail(NN_ESHAPE, "checkpoint: layer %d is %s, network has %s", i + 1, a, b);
         }
     }
     memcpy(nn_net_params(net), ck->params, (size_t)ck->nparams * sizeof(float));
+    if (ck->has_state) {
+        if (ck->nstate)
+            memcpy(nn_net_state(net), ck->state, (size_t)ck->nstate * sizeof(float));
+        *nn_net_mask_rng(net) = ck->mask_rng;
+    }
     nn_net_zero_grad(net);
     return NN_OK;
 }
@@ -770,9 +969,9 @@ nn_status nn_checkpoint_net(const nn_checkpoint *ck, nn_net **out)
     if (s)
         return s;
     for (int i = 0; i < ck->nlayers && !s; i++) {
-        const nn_layer_info *l = &ck->layers[i];
-        s = l->kind == NN_LAYER_DENSE ? nn_net_add_dense(net, l->in, l->out, &l->weight_init, &l->bias_init)
-                                      : nn_net_add_activation(net, l->act, l->param);
+        nn_layer_spec spec;
+        nn_layer_spec_of(&ck->layers[i], &spec);
+        s = nn_net_add(net, &spec);
     }
     if (!s)
         s = nn_checkpoint_apply(ck, net);
@@ -862,7 +1061,7 @@ const char *nn_checkpoint_config(const nn_checkpoint *ck) { return ck ? ck->conf
 
 nn_norm nn_checkpoint_norm(const nn_checkpoint *ck)
 {
-    nn_norm n = {NN_NORM_NONE, ck && ck->nlayers ? ck->layers[0].in : 0, NULL, NULL};
+    nn_norm n = {NN_NORM_NONE, ck && ck->nlayers ? nn_shape_size(ck->layers[0].in) : 0, NULL, NULL};
     if (ck && ck->norm != NN_NORM_NONE) {
         n.kind = ck->norm;
         n.features = ck->norm_features;

@@ -1,26 +1,31 @@
-/* activation.c — element-wise activations and the per-row softmax.
+/* activation.c — element-wise activations and the per-row softmax, and
+ * the `activation` layer kind.
  *
  * forward  y = f(x)
  * backward dx = dy * f'(x): sigmoid y(1-y); tanh 1-y^2; relu [x>0];
  *          leaky_relu [x>0] + slope [x<=0];
- *          softmax dx_j = y_j (dy_j - sum_k dy_k y_k)
+ *          softmax dx_j = y_j (dy_j - sum_k dy_k y_k);
+ *          gelu Phi(x) + x phi(x); elu [x>0] + (y + alpha) [x<=0];
+ *          silu s (1 + x (1 - s)), s = sigmoid(x); softplus sigmoid(x)
  */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "../internal.h"
 #include "../kernels/parallel.h"
 #include "layers.h"
 
-static const char *const act_names[] = {"identity", "sigmoid", "tanh", "relu", "leaky_relu", "softmax"};
-#define N_ACTS ((int)(sizeof act_names / sizeof act_names[0]))
+const char *const nn_act_names[] = {"identity", "sigmoid", "tanh", "relu", "leaky_relu", "softmax",
+                                    "gelu",     "elu",     "silu", "softplus", NULL};
+#define N_ACTS ((int)(sizeof nn_act_names / sizeof nn_act_names[0]) - 1)
 
-const char *nn_act_name(nn_act a) { return (int)a >= 0 && (int)a < N_ACTS ? act_names[a] : NULL; }
+const char *nn_act_name(nn_act a) { return (int)a >= 0 && (int)a < N_ACTS ? nn_act_names[a] : NULL; }
 
 nn_status nn_act_parse(const char *name, nn_act *out)
 {
     for (int i = 0; name && i < N_ACTS; i++) {
-        if (strcmp(name, act_names[i]) == 0) {
+        if (strcmp(name, nn_act_names[i]) == 0) {
             *out = (nn_act)i;
             return NN_OK;
         }
@@ -120,6 +125,23 @@ static void forward_range(int64_t lo, int64_t hi, void *ctx)
     case NN_ACT_SOFTMAX:
         softmax_rows(x, y, lo, hi, j->n);
         break;
+    case NN_ACT_GELU:
+        for (int64_t i = lo; i < hi; i++)
+            y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+        break;
+    case NN_ACT_ELU:
+        for (int64_t i = lo; i < hi; i++)
+            y[i] = x[i] > 0.0f ? x[i] : a * expm1f(x[i]);
+        break;
+    case NN_ACT_SILU:
+        for (int64_t i = lo; i < hi; i++)
+            y[i] = x[i] * sigmoidf(x[i]);
+        break;
+    case NN_ACT_SOFTPLUS:
+        /* max(x, 0) + log(1 + e^-|x|): no overflow for large |x|. */
+        for (int64_t i = lo; i < hi; i++)
+            y[i] = (x[i] > 0.0f ? x[i] : 0.0f) + log1pf(expf(-fabsf(x[i])));
+        break;
     }
 }
 
@@ -168,6 +190,32 @@ static void backward_range(int64_t lo, int64_t hi, void *ctx)
                 dxr[k] = yr[k] * (dyr[k] - (float)dot);
         }
         break;
+    case NN_ACT_GELU:
+        for (int64_t i = lo; i < hi; i++) {
+            const float g = dy[i], v = x[i];
+            const float cdf = 0.5f * (1.0f + erff(v * 0.70710678118654752f));
+            const float pdf = expf(-0.5f * v * v) * 0.3989422804014327f; /* 1/sqrt(2 pi) */
+            dx[i] = g * (cdf + v * pdf);
+        }
+        break;
+    case NN_ACT_ELU:
+        for (int64_t i = lo; i < hi; i++) {
+            const float g = dy[i];
+            dx[i] = x[i] > 0.0f ? g : g * (y[i] + a);
+        }
+        break;
+    case NN_ACT_SILU:
+        for (int64_t i = lo; i < hi; i++) {
+            const float g = dy[i], sg = sigmoidf(x[i]);
+            dx[i] = g * sg * (1.0f + x[i] * (1.0f - sg));
+        }
+        break;
+    case NN_ACT_SOFTPLUS:
+        for (int64_t i = lo; i < hi; i++) {
+            const float g = dy[i];
+            dx[i] = g * sigmoidf(x[i]);
+        }
+        break;
     }
 }
 
@@ -192,3 +240,48 @@ void nn_act_backward(nn_act act, float param, const float *x, const float *y, co
     const act_job j = {act, param, x, y, dy, dx, n};
     run(&j, B, backward_range);
 }
+
+/* ---- the registry entry ------------------------------------------------ */
+
+static const nn_param_spec act_params[] = {
+    {"name", NN_PARAM_CHOICE, NAN, 0, 0, 0, 0, nn_act_names, 1, "the function"},
+    {"slope", NN_PARAM_FLOAT, 0.01, -INFINITY, INFINITY, 0, 0, NULL, 0, "leaky_relu: slope for x <= 0"},
+    {"alpha", NN_PARAM_FLOAT, 1.0, 0, INFINITY, 0, 0, NULL, 0, "elu: alpha (e^x - 1) for x <= 0"},
+};
+enum { A_NAME, A_SLOPE, A_ALPHA };
+
+static nn_status act_setup(nn_layer *l)
+{
+    if (nn_shape_size(l->in) == 0)
+        return nn_fail(NN_ESTATE, "a network must start with a dense layer");
+    nn_act act = NN_ACT_IDENTITY;
+    nn_act_parse(l->v[A_NAME].str, &act); /* a valid choice: cannot fail */
+    l->i[0] = act;
+    l->f[0] = act == NN_ACT_LEAKY_RELU ? (float)l->v[A_SLOPE].num : act == NN_ACT_ELU ? (float)l->v[A_ALPHA].num : 0.0f;
+    return NN_OK;
+}
+
+static void act_fwd(const nn_layer *l, const nn_layer_io *io)
+{
+    nn_act_forward((nn_act)l->i[0], l->f[0], io->x, io->y, io->B, nn_shape_size(l->in));
+}
+
+static void act_bwd(const nn_layer *l, const nn_layer_io *io)
+{
+    if (io->dx)
+        nn_act_backward((nn_act)l->i[0], l->f[0], io->x, io->y, io->dy, io->dx, io->B, nn_shape_size(l->in));
+}
+
+static void act_describe(const nn_layer *l, char *buf, size_t n)
+{
+    const nn_act act = (nn_act)l->i[0];
+    if (act == NN_ACT_LEAKY_RELU || act == NN_ACT_ELU)
+        snprintf(buf, n, "%s(%g) %lld", nn_act_name(act), (double)l->f[0], (long long)nn_shape_size(l->in));
+    else
+        snprintf(buf, n, "%s %lld", nn_act_name(act), (long long)nn_shape_size(l->in));
+}
+
+const nn_layer_ops nn_layer_activation = {
+    "activation", "element-wise function (softmax: per sample)", act_params, 3, act_setup, NULL, NULL, act_fwd,
+    act_bwd, act_describe,
+};

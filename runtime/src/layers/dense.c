@@ -5,8 +5,11 @@
  *           (or dW = dy^T x; db = colsum(dy) when not accumulating, which
  *           spares the trainer clearing the gradients every step)
  */
+#include <math.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "../internal.h"
 #include "layers.h"
 
 #include "../kernels/gemm.h"
@@ -66,3 +69,68 @@ void nn_dense_backward(const float *x, const float *W, const float *dy, float *d
 {
     nn_dense_backward_ex(x, W, dy, dW, db, dx, B, in, out, 1);
 }
+
+/* ---- the registry entry ------------------------------------------------ */
+
+
+static const nn_param_spec dense_params[] = {
+    {"units", NN_PARAM_INT, NAN, 1, INFINITY, 0, 0, NULL, 1, "output width"},
+    {"in", NN_PARAM_INT, 0, 0, INFINITY, 0, 0, NULL, 0, "input width (0: the previous layer's)"},
+    {"init", NN_PARAM_INIT, NN_INIT_XAVIER_UNIFORM, 0, 0, 0, 0, nn_init_names, 0, "weight initialiser"},
+    {"bias_init", NN_PARAM_INIT, NN_INIT_ZEROS, 0, 0, 0, 0, nn_init_names, 0, "bias initialiser"},
+};
+enum { D_UNITS, D_IN, D_INIT, D_BIAS_INIT };
+
+static nn_status dense_setup(nn_layer *l)
+{
+    const int64_t prev = nn_shape_size(l->in), given = (int64_t)l->v[D_IN].num;
+    const int64_t out = (int64_t)l->v[D_UNITS].num;
+    if (prev == 0 && given == 0)
+        return nn_fail(NN_EINVAL, "a first layer needs its input width (in)");
+    if (prev && given && given != prev)
+        return nn_fail(NN_ESHAPE, "input has %lld features, previous layer gives %lld", (long long)given,
+                       (long long)prev);
+    const int64_t in = prev ? prev : given;
+    int64_t wn;
+    if (!nn_mul_ok(in, out, &wn) || wn > INT64_MAX / 2 - out)
+        return nn_fail(NN_ERANGE, "too many parameters");
+    l->v[D_IN].num = (double)in;
+    l->in = (nn_shape){in, 1, 1};
+    l->out = (nn_shape){out, 1, 1};
+    l->np = wn + out;
+    l->nw = wn;
+    l->wrows = out;
+    l->wcols = in;
+    return NN_OK;
+}
+
+static nn_status dense_init(const nn_layer *l, float *p, float *state, nn_rng *rng)
+{
+    (void)state;
+    const int64_t in = l->in.c, out = l->out.c;
+    nn_status s = nn_init_fill(&l->v[D_INIT].init, p, l->nw, in, out, rng);
+    if (!s)
+        s = nn_init_fill(&l->v[D_BIAS_INIT].init, p + l->nw, out, in, out, rng);
+    return s;
+}
+
+static void dense_fwd(const nn_layer *l, const nn_layer_io *io)
+{
+    nn_dense_forward(io->x, io->p, io->p + l->nw, io->y, io->B, l->in.c, l->out.c);
+}
+
+static void dense_bwd(const nn_layer *l, const nn_layer_io *io)
+{
+    nn_dense_backward_ex(io->x, io->p, io->dy, io->g, io->g + l->nw, io->dx, io->B, l->in.c, l->out.c,
+                         io->accumulate);
+}
+
+static void dense_describe(const nn_layer *l, char *buf, size_t n)
+{
+    snprintf(buf, n, "dense %lld->%lld", (long long)l->in.c, (long long)l->out.c);
+}
+
+const nn_layer_ops nn_layer_dense = {
+    "dense", "fully connected: y = x W^T + b", dense_params, 4, dense_setup, NULL, dense_init, dense_fwd,
+    dense_bwd, dense_describe,
+};

@@ -1,11 +1,105 @@
-/* layers.h — forward and backward of each layer type, on raw buffers.
- * Shapes are given with every function; all buffers are row-major. */
+/* layers.h — the layer registry: one ops table per layer kind, and the
+ * kernels of the kinds on raw buffers.  Shapes are given with every
+ * function; all buffers are row-major, batch first.
+ *
+ * A layer kind is one file in this directory defining one
+ * `const nn_layer_ops nn_layer_<name>` and one line in registry.c.  The
+ * network (net.c) only loops over layers and calls these entries; the
+ * checkpoint stores a layer as its kind name and its settings, encoded from
+ * the parameter specs (so a kind writes no serialisation code). */
 #ifndef NN_LAYERS_H
 #define NN_LAYERS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "nnrun.h"
+
+/* Per-sample shape {C, H, W}; a feature vector is {features, 1, 1}. */
+typedef struct nn_shape {
+    int64_t c, h, w;
+} nn_shape;
+static inline int64_t nn_shape_size(nn_shape s) { return s.c * s.h * s.w; }
+
+typedef struct nn_layer_ops nn_layer_ops;
+
+/* One layer of a network.  Everything but the offsets and priv is filled
+ * by the kind's setup from its resolved settings v (in the order of its
+ * parameter specs). */
+typedef struct nn_layer {
+    const nn_layer_ops *ops;
+    nn_value v[NN_LAYER_MAX_PARAMS]; /* resolved settings               */
+    const char *keys[NN_LAYER_MAX_PARAMS]; /* their names (static)      */
+    nn_shape in, out;                /* per-sample shapes                */
+    int64_t np;                      /* floats in the parameter block    */
+    int64_t nw;                      /* of which the "weights" view      */
+    int64_t wrows, wcols;            /* shape of the weights view        */
+    int64_t ns;                      /* floats of non-trainable state    */
+    int64_t poff, soff, woff;        /* offsets in the parameter, state
+                                        and workspace blocks (net.c)    */
+    float f[4];                      /* kind-private decoded settings    */
+    int64_t i[4];
+} nn_layer;
+
+/* What forward and backward work on.  x (B, in), y (B, out); p, g the
+ * layer's slices of the parameter and gradient blocks; state its
+ * non-trainable state; ws its workspace (ops->workspace floats for B rows,
+ * kept from forward to backward); rng the network's mask stream. */
+typedef struct nn_layer_io {
+    const float *x;
+    float *y;
+    const float *dy; /* backward: dL/dy (B, out)                        */
+    float *dx;       /* backward: dL/dx (B, in), NULL when not wanted    */
+    const float *p;
+    float *g;
+    float *state;
+    float *ws;
+    int64_t B;
+    nn_mode mode;
+    int accumulate; /* backward: add into g (1) or overwrite it (0)     */
+    nn_rng *rng;
+} nn_layer_io;
+
+struct nn_layer_ops {
+    const char *name;
+    const char *doc;
+    const nn_param_spec *params; /* nparams specs                      */
+    int nparams;
+    /* Shape inference and sizes from l->v and l->in (in.c == 0 when the
+     * layer comes first: the kind must then take its input from its
+     * settings or fail).  Messages have no "layer N" prefix (net.c adds
+     * it).  May be NULL: shape kept, no parameters. */
+    nn_status (*setup)(nn_layer *l);
+    /* Floats of workspace for batches of B rows (NULL: none). */
+    int64_t (*workspace)(const nn_layer *l, int64_t B);
+    /* Initial parameters (np floats) and state (ns floats); NULL: none. */
+    nn_status (*init)(const nn_layer *l, float *p, float *state, nn_rng *rng);
+    void (*forward)(const nn_layer *l, const nn_layer_io *io);
+    void (*backward)(const nn_layer *l, const nn_layer_io *io);
+    /* "dense 4->8" — used in error messages and summaries. */
+    void (*describe)(const nn_layer *l, char *buf, size_t n);
+};
+
+/* The registry (registry.c), in a fixed order. */
+extern const nn_layer_ops *const nn_layer_registry[];
+extern const int nn_layer_registry_n;
+const nn_layer_ops *nn_layer_find(const char *name);
+
+/* Resolves spec into l (settings with defaults, each checked against its
+ * spec: "dropout: p must be in [0, 1), got 1"), then runs setup over the
+ * input shape in.  Messages have no layer prefix.  No allocation. */
+nn_status nn_layer_make(const nn_layer_spec *spec, nn_shape in, nn_layer *l);
+/* The settings of l as a spec (keys and values borrowed from l). */
+void nn_layer_spec_of(const nn_layer *l, nn_layer_spec *spec);
+
+/* ---- kinds ------------------------------------------------------------ */
+extern const nn_layer_ops nn_layer_dense;
+extern const nn_layer_ops nn_layer_activation;
+extern const nn_layer_ops nn_layer_dropout;
+extern const nn_layer_ops nn_layer_batchnorm;
+extern const nn_layer_ops nn_layer_layernorm;
+
+/* ---- kernels ---------------------------------------------------------- */
 
 /* y(B,out) = x(B,in) W(out,in)^T + b(out) */
 void nn_dense_forward(const float *x, const float *W, const float *b, float *y, int64_t B,
