@@ -85,13 +85,16 @@ function M.lock(dir, claim)
 end
 
 -- Appends text to the open file f of path; a failed write or flush (a full
--- disk) stops the run, naming the file.
-local function append(f, path, text)
+-- disk) stops the run, naming the file (after before_fail(), if given).
+local function append(f, path, text, before_fail)
   local ok, err = f:write(text)
   if ok then
     ok, err = f:flush()
   end
   if not ok then
+    if before_fail then
+      before_fail()
+    end
     io_fail(string.format("%s: cannot write: %s", path, tostring(err)))
   end
 end
@@ -199,7 +202,9 @@ function M.new(cli, opts)
   self.on_batch = show.batch
 
   function self.epoch(_, stats)
-    append(metrics, metrics_path, json.encode(stats, { order = METRIC_ORDER }) .. "\n")
+    -- (a live bar ends its line before the message)
+    append(metrics, metrics_path, json.encode(stats, { order = METRIC_ORDER }) .. "\n",
+      show.finish)
     self.epochs = self.epochs + 1
     self.history[#self.history + 1] = stats
     show.epoch(stats)

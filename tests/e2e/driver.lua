@@ -265,6 +265,28 @@ function cases.leak()
   expect_exit(code, 0, out, err)
 end
 
+-- On a terminal of 50 columns (a pty from script(1)), every redraw of the
+-- live bar fits in 49 columns (a full line wraps, and each redraw would
+-- start a new one), and the lines after it start at column 0.
+function cases.tty_width()
+  local cmd = string.format("cd %s && script -qec %s /dev/null >tty.txt 2>&1", sh_quote(dir),
+    sh_quote(string.format("stty cols 50; %s %s/experiments/digits03.yaml --out t --threads 1 "
+      .. "--set train.epochs=2", sh_quote(exe), sh_quote(src))))
+  local _, _, code = os.execute(cmd)
+  local text = read(dir .. "/tty.txt") or ""
+  check(code == 0, "exit status %s:\n%s", tostring(code), text)
+  local bars = 0
+  for seg in text:gmatch("\27%[K([^\r\n]*)") do
+    if seg:match("^epoch %d+/%d+ %[") then
+      bars = bars + 1
+      check(#seg <= 49, "a bar of %d columns: %s", #seg, seg)
+    end
+  end
+  check(bars >= 2, "%d bars drawn:\n%s", bars, text)
+  check(text:match("\ndigits03: completed after 2 epochs"), "the summary does not start a line:\n%s",
+    text)
+end
+
 -- Closing what a running nn.fit uses, from its callbacks (fit_close.lua).
 function cases.fit_close()
   local code, out, err = nnrun(string.format("%s/tests/e2e/fit_close.lua", sh_quote(src)))
