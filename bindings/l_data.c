@@ -296,6 +296,50 @@ static int d_class_count(lua_State *L) {
     return 1;
 }
 
+/* d:target_stats() -> { mean... }, { sd... } (a value per target column). */
+static int d_target_stats(lua_State *L) {
+    const nn_dataset *d = nnl_check_dataset(L, 1)->d;
+    int64_t k = nn_dataset_target_cols(d);
+    double *v = (double *)lua_newuserdatauv(L, 2 * (size_t)k * sizeof(double), 0);
+    nn_status s = nn_dataset_target_stats(d, v, v + k);
+    if (s != NN_OK) {
+        return nnl_fail(L, s);
+    }
+    for (int part = 0; part < 2; part++) {
+        lua_createtable(L, (int)k, 0);
+        for (int64_t j = 0; j < k; j++) {
+            lua_pushnumber(L, v[part * k + j]);
+            lua_rawseti(L, -2, (lua_Integer)j + 1);
+        }
+    }
+    return 2;
+}
+
+/* d:scale_targets({ shift... }, { div... }): t' = (t - shift) / div. */
+static int d_scale_targets(lua_State *L) {
+    nn_dataset *d = nnl_check_dataset(L, 1)->d;
+    int64_t k = nn_dataset_target_cols(d);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    luaL_checktype(L, 3, LUA_TTABLE);
+    luaL_argcheck(L, (int64_t)lua_rawlen(L, 2) == k && (int64_t)lua_rawlen(L, 3) == k, 2,
+                  "one shift and one div per target column");
+    double *v = (double *)lua_newuserdatauv(L, 2 * (size_t)k * sizeof(double), 0);
+    for (int part = 0; part < 2; part++) {
+        for (int64_t j = 0; j < k; j++) {
+            lua_rawgeti(L, 2 + part, (lua_Integer)j + 1);
+            int ok = 0;
+            v[part * k + j] = (double)lua_tonumberx(L, -1, &ok);
+            luaL_argcheck(L, ok, 2 + part, "expected a list of numbers");
+            lua_pop(L, 1);
+        }
+    }
+    nn_status s = nn_dataset_scale_targets(d, v, v + k);
+    if (s != NN_OK) {
+        return nnl_fail(L, s);
+    }
+    return 0;
+}
+
 static int d_is_compact(lua_State *L) {
     lua_pushboolean(L, nn_dataset_is_compact(nnl_check_dataset(L, 1)->d));
     return 1;
@@ -560,6 +604,8 @@ void nnl_open_data(lua_State *L) {
                                        {"norm", d_norm},       {"class_names", d_class_names},
                                        {"is_compact", d_is_compact},
                                        {"class_count", d_class_count},
+                                       {"target_stats", d_target_stats},
+                                       {"scale_targets", d_scale_targets},
                                        {NULL, NULL}};
     static const luaL_Reg meta[] = {{"__gc", d_release},       {"__close", d_release},
                                     {"__len", d_size},         {"__tostring", d_tostring},

@@ -705,6 +705,16 @@ NN_API nn_status nn_dataset_normalize_like(nn_dataset *d, const nn_dataset *src)
  * arrays are borrowed from d. */
 NN_API nn_norm nn_dataset_norm(const nn_dataset *d);
 
+/* Target standardisation (regression): nn_dataset_target_stats gives each
+ * target column's mean and population standard deviation (in double; a
+ * constant column gets 1) into mean and sd (target_cols values each);
+ * nn_dataset_scale_targets sets t' = (t - shift[j]) / div[j] for every
+ * column j in place (shift finite, div finite and > 0, else NN_EINVAL).
+ * Predictions y' of a network trained on t' are y = y' div + shift.  Not
+ * recorded in the data set: subsets made before are not changed. */
+NN_API nn_status nn_dataset_target_stats(const nn_dataset *d, double *mean, double *sd);
+NN_API nn_status nn_dataset_scale_targets(nn_dataset *d, const double *shift, const double *div);
+
 /* Rows idx[0..n) of d as a new data set (copies, same storage, same
  * normalisation and class names).  NN_ERANGE for an index out of range. */
 NN_API nn_status nn_dataset_subset(const nn_dataset *d, const int64_t *idx, int64_t n,

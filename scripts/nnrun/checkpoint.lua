@@ -21,10 +21,11 @@ M.exists = exists
 
 -- checkpoint.new(dir, opts) -> saver
 --   opts: every (epochs, 0 = only the last), best (metric name or nil),
---         config (text), norm (the training Dataset), net, epochs (total)
+--         config (text), norm (the training Dataset), net, epochs (total),
+--         meta (strings saved with every checkpoint: data.checkpoint_meta)
 function M.new(dir, opts)
   local self = { dir = dir, every = opts.every or 1, metric = opts.best, epochs = opts.epochs }
-  local extra = { config = opts.config, norm = opts.norm }
+  local extra = { config = opts.config, norm = opts.norm, meta = opts.meta }
   local maximise = self.metric == "val_accuracy"
   local best
   -- A resumed run continues the best of before.
@@ -40,14 +41,18 @@ function M.new(dir, opts)
     local e = stats.epoch
     if last or (self.every > 0 and e % self.every == 0) then
       opts.net:save(dir .. "/" .. M.LATEST, { trainer = trainer, config = extra.config,
-        norm = extra.norm })
+        norm = extra.norm, meta = extra.meta })
     end
     local v = self.metric and stats[self.metric]
     if v ~= nil and (best == nil or (maximise and v > best) or (not maximise and v < best)) then
       best = v
+      local meta = { best_metric = self.metric, best_value = string.format("%.17g", v),
+        best_epoch = tostring(e) }
+      for k, x in pairs(extra.meta or {}) do
+        meta[k] = x
+      end
       opts.net:save(dir .. "/" .. M.BEST, { trainer = trainer, config = extra.config,
-        norm = extra.norm, meta = { best_metric = self.metric,
-          best_value = string.format("%.17g", v), best_epoch = tostring(e) } })
+        norm = extra.norm, meta = meta })
     end
   end
   return self

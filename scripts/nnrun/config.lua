@@ -371,7 +371,7 @@ do
   local ok, m = pcall(require, "nnrun.data")
   FILES = ok and type(m) == "table" and m.resolve and m.is_file_source and m or nil
 end
-local FILE_KEYS = FILES and { "normalize", "stratify" } or {}
+local FILE_KEYS = FILES and { "normalize", "stratify", "standardize_targets" } or {}
 
 local DATA_KEYS = { "seed", "test_split" }
 for _, k in ipairs(FILES and FILES.SOURCES or {}) do

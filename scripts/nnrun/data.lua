@@ -11,6 +11,7 @@
 --     test: { idx: {...} } | { csv: {...} }   # a separate test set (files)
 --     normalize: none | scale | standardize  # statistics of the training split
 --     stratify: true                          # splits keep class proportions
+--     standardize_targets: false              # regression: learn (t - mean) / sd
 --     test_split: 0.2                         # without a separate test set
 --     seed: 1                                 # of the splits
 --
@@ -172,7 +173,7 @@ end
 function M.resolve(c, d, seed, h)
   local out, meta = {}, {}
   h.check_keys(c, d, "data", { "fashion_mnist", "idx", "csv", "test", "normalize", "stratify",
-    "test_split", "seed" })
+    "standardize_targets", "test_split", "seed" })
   local kind = one_source(c, h, d, "data", M.SOURCES)
   if not kind then
     return nil, meta
@@ -210,6 +211,12 @@ function M.resolve(c, d, seed, h)
   out.normalize = h.field(c, d, "data", "normalize", { type = "string", enum = M.NORMALIZE,
     default = kind == "csv" and "standardize" or "scale" })
   out.stratify = h.field(c, d, "data", "stratify", { type = "boolean", default = not regression })
+  out.standardize_targets = h.field(c, d, "data", "standardize_targets", { type = "boolean",
+    default = false })
+  if out.standardize_targets and not regression then
+    h.fail(c, "data.standardize_targets", "needs regression targets (data.csv.target: "
+      .. "regression)")
+  end
   if regression and out.stratify then
     h.fail(c, "data.stratify", "needs class labels (data.csv.target is regression)")
   end
@@ -339,8 +346,66 @@ function M.build(r)
   if test then
     test:normalize_like(train)
   end
+  local targets
+  if d.standardize_targets then
+    -- The network learns (t - mean) / sd of the training split; the
+    -- reported figures are in the data's units (data.destandardize).
+    local mean, sd = train:target_stats()
+    targets = { shift = mean, scale = sd }
+    for _, set in ipairs({ train, val or false, test or false }) do
+      if set then
+        set:scale_targets(mean, sd)
+      end
+    end
+  end
   return { train = train, val = val, test = test or train, test_is_train = test == nil,
-    class_names = names }
+    class_names = names, targets = targets }
+end
+
+-- data.checkpoint_meta(built) -> the checkpoint metadata that `nnrun eval`
+-- needs to read data as the run did: { data = YAML text of class_names
+-- (text classes) and target_shift, target_scale (standardised targets) },
+-- or nil.
+function M.checkpoint_meta(built)
+  local nn = require "nnrun"
+  local t = { class_names = built.class_names }
+  if built.targets then
+    t.target_shift, t.target_scale = built.targets.shift, built.targets.scale
+  end
+  if next(t) == nil or not (nn.yaml and nn.yaml.dump) then
+    return nil
+  end
+  return { data = nn.yaml.dump(t) }
+end
+
+-- data.from_checkpoint(info) -> class_names, targets ({ shift, scale } or nil),
+-- from the metadata of nn.load.
+function M.from_checkpoint(info)
+  local nn = require "nnrun"
+  local text = info and info.meta and info.meta.data
+  if not text or not (nn.yaml and nn.yaml.parse) then
+    return nil, nil
+  end
+  local ok, t = pcall(nn.yaml.parse, text)
+  if not ok or type(t) ~= "table" then
+    return nil, nil
+  end
+  local targets = type(t.target_shift) == "table" and type(t.target_scale) == "table"
+    and { shift = t.target_shift, scale = t.target_scale } or nil
+  return type(t.class_names) == "table" and t.class_names or nil, targets
+end
+
+-- data.destandardize(m, targets) -> m with the regression figures of
+-- nn.metrics in the data's units: the network's outputs y' are y' * scale +
+-- shift, so the loss and MSE (mse) scale by scale^2, MAE by scale, and R^2
+-- is unchanged (one target column).
+function M.destandardize(m, targets)
+  if not targets or m.classification or #targets.scale ~= 1 then
+    return m
+  end
+  local s = targets.scale[1]
+  m.loss, m.mse, m.mae = m.loss * s * s, m.mse * s * s, m.mae * s
+  return m
 end
 
 return M

@@ -107,23 +107,29 @@ function M.figures_line(m)
     end
     return s .. string.format(", macro F1 %.4f (%d samples)", m.macro_f1, m.samples)
   end
-  return string.format("loss %.6g, MSE %.6g, MAE %.6g, R^2 %.4f (%d samples)", m.loss, m.mse,
+  return string.format("loss %.6g, MSE %.6g, MAE %.6g, R² %.4f (%d samples)", m.loss, m.mse,
     m.mae, m.r2, m.samples)
 end
 
 -- ---- nnrun eval ----------------------------------------------------------------
 
 local usage_error = options.usage_error
+local csv_data
 
 M.usage = [[
 usage: nnrun eval MODEL DATA [options]
        nnrun eval MODEL IMAGES LABELS [options]
 
 MODEL is a checkpoint (model.nnrun, best.nnrun).  DATA is an experiment
-(.yaml, .yml, .lua) whose test set is used, or a CSV file whose last column
-is the class; IMAGES LABELS are two IDX files.
+(.yaml, .yml, .lua) whose test set is used, or a CSV file (read with the
+data.csv options the model was trained with, text classes numbered by the
+model's class names); IMAGES LABELS are two IDX files.
 
 options:
+  --label COL   the CSV's label column, a name or an index from 1 (-1: the
+                last; default: the training's, else the last)
+  --target T    class, class_int or regression (default: the training's)
+  --delimiter C the CSV's field delimiter (default: the training's, else ,)
   --top-k K     k of the top-k accuracy (default 5)
   --loss NAME   the loss to report (default: the checkpoint's)
   --threads N   threads of the numerical kernels
@@ -133,6 +139,9 @@ local OPTIONS = {
   options.THREADS, options.QUIET, options.DEBUG, options.HELP,
   { "--top-k", key = "top_k", value = "count", min = 1 },
   { "--loss", key = "loss", value = "string" },
+  { "--label", key = "label", value = "string" },
+  { "--target", key = "target", value = { "class", "class_int", "regression" } },
+  { "--delimiter", key = "delimiter", value = "string" },
 }
 
 -- eval.parse(args) -> options; args[1] == "eval".
@@ -230,6 +239,39 @@ local function try(fn, ...)
   return table.unpack(r, 2, r.n)
 end
 
+-- The data.csv section of a checkpoint's config text, or {}.
+local function trained_csv(text)
+  local ok, t = pcall(function() return nn.yaml.parse(text) end)
+  local d = ok and type(t) == "table" and type(t.data) == "table" and t.data or {}
+  return type(d.csv) == "table" and d.csv or {}
+end
+
+-- A CSV file as the model was trained on (its data.csv options, unless
+-- given) -> data set, class names.  Text classes are numbered by the
+-- checkpoint's class names.
+csv_data = function(o, file, net, info)
+  local data = require "nnrun.data"
+  local trained = info.config and trained_csv(info.config) or {}
+  local names = data.from_checkpoint(info)
+  local label = o.label and (math.tointeger(tonumber(o.label)) or o.label) or trained.label
+  if math.type(label) == "integer" and not (label >= 1 or label == -1) then
+    usage_error("option --label needs a column name or an index from 1 (-1: the last), got '%s'",
+      o.label)
+  end
+  if o.delimiter and #o.delimiter ~= 1 then
+    usage_error("option --delimiter needs one character, got '%s'", o.delimiter)
+  end
+  local target = o.target or trained.target or (names and "class")
+    or (net:output_size() >= 2 and "class_int" or "regression")
+  if target == "class" and not names and net:output_size() >= 2 then
+    usage_error("%s: the model has no class names to number text classes by (use --target "
+      .. "class_int for integer classes)", file)
+  end
+  local set = data.load_source(nn, "csv", { path = file, label = label or -1, target = target,
+    delimiter = o.delimiter or trained.delimiter or "," }, "test", names)
+  return set, names
+end
+
 local function check_file(path)
   local f, err = io.open(path, "rb")
   if not f then
@@ -263,8 +305,7 @@ function M.main(o)
       ext = util.extension(file:sub(1, -4))
     end
     if ext == "csv" then
-      data = try(nn.datasets.csv, { path = file,
-        target = net:output_size() >= 2 and "class_int" or "regression" })
+      data, names = csv_data(o, file, net, info)
     elseif ext == "yaml" or ext == "yml" or ext == "lua" then
       data, names, loss = try(experiment_test, file)
     else
@@ -281,7 +322,12 @@ function M.main(o)
   if info.norm then
     data:normalize_like(info.norm)
   end
-  local m = try(nn.metrics, net, data, loss, { top_k = o.top_k })
+  local _, targets = require("nnrun.data").from_checkpoint(info)
+  if targets and data:target_cols() == #targets.scale then
+    data:scale_targets(targets.shift, targets.scale) -- as the model learnt them
+  end
+  local m = require("nnrun.data").destandardize(try(nn.metrics, net, data, loss,
+    { top_k = o.top_k }), targets)
   io.stdout:write(string.format("%s on %s: %s\n", model, table.concat(o.files, " ", 2),
     M.figures_line(m)))
   if m.classification and not o.quiet then

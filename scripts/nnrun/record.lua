@@ -256,6 +256,8 @@ function M.summary_line(s)
   end
   if s.test_accuracy then
     parts[#parts + 1] = string.format("test accuracy %.1f%%", 100 * s.test_accuracy)
+  elseif s.test_r2 then
+    parts[#parts + 1] = string.format("test R² %.4f", s.test_r2)
   end
   if s.error then
     parts[#parts + 1] = s.error

@@ -235,7 +235,8 @@ function M.run(r, cli)
   local out = r.output
   local saver = checkpoint.new(rec.directory, { every = out.checkpoint_every or 1,
     best = out.checkpoint_best ~= "none" and out.checkpoint_best or nil,
-    config = record.config_text(r, note), norm = data.train, net = net })
+    config = record.config_text(r, note), norm = data.train, net = net,
+    meta = require("nnrun.data").checkpoint_meta(data) })
 
   local stopped_early = already_stopped
   local function on_epoch(stats, trainer)
@@ -274,7 +275,7 @@ function M.run(r, cli)
     status = signal == "INT" and 130 or 143
   else
     fields.status = stopped_early and "stopped_early" or "completed"
-    m = nn.metrics(net, data.test, r.loss)
+    m = require("nnrun.data").destandardize(nn.metrics(net, data.test, r.loss), data.targets)
     for k, v in pairs(eval.summary_fields(m)) do
       fields[k] = v
     end

@@ -358,6 +358,87 @@ train: { epochs: 2 }
   expect_exit(code, 0, out, err)
 end
 
+-- data.standardize_targets: the network learns standardised targets, the
+-- figures are in the data's units (the run's and eval's alike, through the
+-- checkpoint), the summary line shows R²; config.yaml runs again.
+function cases.standardize()
+  regression_csv("reg.csv", 200, 3)
+  write(dir .. "/reg.yaml", [[
+name: reg
+data:
+  csv: { path: reg.csv, label: y, target: regression }
+  standardize_targets: true
+model:
+  layers: [{dense: 16, activation: tanh}, {dense: 1}]
+loss: mse
+optimizer: { lr: 0.05, momentum: 0.9 }
+train: { epochs: 30, batch_size: 16 }
+]])
+  local cfg = roundtrip(dir .. "/reg.yaml")
+  check(cfg:find("\n  standardize_targets: true\n", 1, true), "config.yaml:\n%s", cfg)
+  local out = read(dir .. "/out.txt") or ""
+  local r2 = tonumber(out:match("^reg: completed after 30 epochs in [^,]*, test loss [%d.e+-]+, "
+    .. "test R² ([%d.]+) %-> b\n$"))
+  check(r2 and r2 > 0.99, "summary line: %s", out)
+  local summary = read(dir .. "/a/summary.json") or ""
+  local loss = tonumber(summary:match('"test_loss": ([-%d.eE+]+)'))
+  -- Figures in the data's units: y spans some 80 units; a loss near the
+  -- noise (uniform [0, 1): variance 1/12), not standardised (about 1/1000).
+  check(loss and loss > 0.05 and loss < 2, "test_loss %s", loss)
+  local code, eout, err = h.nnrun("eval a/model.nnrun reg.yaml --quiet")
+  expect_exit(code, 0, eout, err)
+  local want = string.format("a/model.nnrun on reg.yaml: loss %.6g, ", loss)
+  check(eout:sub(1, #want) == want, "eval: %s\nexpected to begin: %s", eout, want)
+  code, eout, err = h.nnrun("eval a/model.nnrun reg.csv --quiet")
+  expect_exit(code, 0, eout, err)
+  local er2 = tonumber(eout:match("R² ([%d.]+) %(200 samples%)"))
+  check(er2 and er2 > 0.99, "eval on the CSV: %s", eout)
+  write(dir .. "/cls.yaml", "data:\n  csv: { path: reg.csv }\n  standardize_targets: true\n"
+    .. "model: { layers: [{dense: 2}] }\nloss: cross_entropy\n")
+  code, eout, err = h.nnrun("cls.yaml")
+  expect_exit(code, 2, eout, err)
+  check(err == "nnrun: cls.yaml:3:3: data.standardize_targets: needs regression targets "
+    .. "(data.csv.target: regression)\n", "stderr: %s", err)
+end
+
+-- nnrun eval on the very CSV a model was trained on: text classes through
+-- the checkpoint's class names, the training's CSV options as defaults.
+function cases.eval_csv()
+  class_csv("iris.csv", 90, 1)
+  class_csv("semi.csv", 30, 4)
+  os.execute("sed 's/,/;/g' " .. q(dir .. "/semi.csv") .. " > " .. q(dir .. "/semi2.csv"))
+  write(dir .. "/iris.yaml", [[
+name: iris
+data:
+  csv: { path: iris.csv, label: species }
+model: { layers: [{dense: 8, activation: relu}, {dense: 3}] }
+loss: cross_entropy
+optimizer: { lr: 0.1, momentum: 0.9 }
+train: { epochs: 10, batch_size: 16 }
+]])
+  local code, out, err = h.nnrun("iris.yaml --quiet --out r")
+  expect_exit(code, 0, out, err)
+  code, out, err = h.nnrun("eval r/model.nnrun iris.csv --quiet")
+  expect_exit(code, 0, out, err)
+  check(out:match("^r/model.nnrun on iris.csv: loss [%d.]+, accuracy [%d.]+%%, macro F1 [%d.]+ "
+    .. "%(90 samples%)\n$"), "eval: %s", out)
+  -- The confusion table names the classes.
+  code, out, err = h.nnrun("eval r/model.nnrun iris.csv")
+  check(out:find("\n0 setosa ", 1, true) and out:find("\n2 virginica ", 1, true), "table:\n%s", out)
+  code, out, err = h.nnrun("eval r/model.nnrun semi2.csv --quiet --delimiter ';' --label species "
+    .. "--target class")
+  expect_exit(code, 0, out, err)
+  check(out:match("%(30 samples%)\n$"), "eval with options: %s", out)
+  code, out, err = h.nnrun("eval r/model.nnrun iris.csv --target nominal")
+  expect_exit(code, 2, out, err)
+  check(err == "nnrun: option --target needs one of class, class_int, regression, got "
+    .. "'nominal'\n", "stderr: %s", err)
+  write(dir .. "/odd.csv", "a,b,c,d,species\n1,2,3,4,tulip\n")
+  code, out, err = h.nnrun("eval r/model.nnrun odd.csv")
+  expect_exit(code, 2, out, err)
+  check(err:match("^nnrun: odd.csv:2: ") and not err:find("%.lua:%d"), "stderr: %s", err)
+end
+
 local fn = cases[case]
 if not fn then
   io.stderr:write("unknown case ", tostring(case), "\n")

@@ -98,6 +98,14 @@ describe("data files", function()
     assert.same({ { -1, 0 }, { 1, 0 } }, test:x():totable())
     assert.same({ { 0.5 }, { 1.5 } }, r:t():totable())
     assert.is_nil(r:class_count()) -- 0.5 is no class
+    local mean, sd = r:target_stats()
+    assert.same({ { 1 }, { 0.5 } }, { mean, sd })
+    r:scale_targets(mean, sd)
+    assert.same({ { -1 }, { 1 } }, r:t():totable())
+    assert.same({ { 0.5 }, { 1.5 } }, test:t():totable()) -- another data set: unchanged
+    assert.same({ { 5 }, { 1 } }, { nn.dataset({ { 1 } }, { { 5 } }):target_stats() }) -- constant
+    assert.equals("scale targets: column 1: shift 0, div 0 (must be finite, div > 0)",
+      err(function() r:scale_targets({ 0 }, { 0 }) end))
     assert.equals(7, nn.dataset({ { 1 }, { 2 } }, { { 6 }, { 0 } }):class_count())
     assert.is_nil(nn.dataset({ { 1 } }, { { 0, 1 } }):class_count())
   end)

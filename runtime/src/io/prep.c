@@ -153,6 +153,44 @@ nn_status nn_dataset_normalize_like(nn_dataset *d, const nn_dataset *src)
     return nn_dataset_set_norm(d, &n);
 }
 
+nn_status nn_dataset_target_stats(const nn_dataset *d, double *mean, double *sd)
+{
+    if (!d || !mean || !sd)
+        return nn_fail(NN_EINVAL, "target stats: NULL argument");
+    const int64_t K = nn_tensor_cols(d->t), N = d->n;
+    const float *t = d->t->data;
+    for (int64_t j = 0; j < K; j++) {
+        double sum = 0.0, ss = 0.0;
+        for (int64_t r = 0; r < N; r++)
+            sum += t[r * K + j];
+        const double m = N > 0 ? sum / (double)N : 0.0;
+        for (int64_t r = 0; r < N; r++) {
+            const double e = t[r * K + j] - m;
+            ss += e * e;
+        }
+        const double s = N > 0 ? sqrt(ss / (double)N) : 0.0;
+        mean[j] = m;
+        sd[j] = s > 0 && isfinite(s) ? s : 1.0;
+    }
+    return NN_OK;
+}
+
+nn_status nn_dataset_scale_targets(nn_dataset *d, const double *shift, const double *div)
+{
+    if (!d || !shift || !div)
+        return nn_fail(NN_EINVAL, "scale targets: NULL argument");
+    const int64_t K = nn_tensor_cols(d->t), N = d->n;
+    for (int64_t j = 0; j < K; j++)
+        if (!isfinite(shift[j]) || !isfinite(div[j]) || !(div[j] > 0))
+            return nn_fail(NN_EINVAL, "scale targets: column %lld: shift %g, div %g (must be finite, div > 0)",
+                           (long long)j + 1, shift[j], div[j]);
+    float *t = d->t->data;
+    for (int64_t r = 0; r < N; r++)
+        for (int64_t j = 0; j < K; j++)
+            t[r * K + j] = (float)(((double)t[r * K + j] - shift[j]) / div[j]);
+    return NN_OK;
+}
+
 static char *dup_str(const char *s)
 {
     const size_t n = strlen(s) + 1;
