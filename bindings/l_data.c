@@ -474,10 +474,11 @@ static int l_idx(lua_State *L) {
 
 /* nn.datasets.csv{ path =, label = -1 (a column name, or its index from 1;
  * -1 the last), target = "class" | "class_int" | "regression",
- * classes = { names... }, first_seen_order = false, delimiter = "," } */
+ * classes = { names... }, first_seen_order = false, delimiter = ",",
+ * header = true (false: the first line is data) } */
 static int l_csv(lua_State *L) {
     static const char *const keys[] = {"path", "label", "target", "classes", "first_seen_order",
-                                       "delimiter", NULL};
+                                       "delimiter", "header", NULL};
     luaL_checktype(L, 1, LUA_TTABLE);
     nnl_check_options(L, 1, 1, NULL, keys);
     lua_settop(L, 1);
@@ -508,6 +509,7 @@ static int l_csv(lua_State *L) {
                                                "or regression)", target));
     }
     o.first_seen_order = nnl_opt_boolean(L, 1, 1, NULL, "first_seen_order", 0);
+    o.no_header = !nnl_opt_boolean(L, 1, 1, NULL, "header", 1);
     const char *delim = opt_string(L, 1, "delimiter", ",");
     luaL_argcheck(L, strlen(delim) == 1, 1, "delimiter must be one character");
     o.delimiter = delim[0];

@@ -651,6 +651,8 @@ typedef struct nn_csv_options {
     const char *const *classes; /* borrowed; may be NULL */
     int64_t n_classes;
     char delimiter;
+    int no_header; /* 1: the first line is data, not column names (columns are
+                      then "column 1", ... in messages; label_column unusable) */
 } nn_csv_options;
 /* label_index -1, CLASS_TEXT, sorted order, ',' */
 NN_API nn_csv_options nn_csv_defaults(void);

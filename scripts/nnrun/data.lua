@@ -7,7 +7,7 @@
 --     fashion_mnist: { dir: /usr/share/datasets/fashion-mnist }   # or {}
 --     idx: { images: FILE, labels: FILE, classes: 10 }
 --     csv: { path: FILE, label: NAME|INDEX, target: class|class_int|regression,
---            delimiter: "," }
+--            delimiter: ",", header: true }      # header: false: no names row
 --     test: { idx: {...} } | { csv: {...} }   # a separate test set (files)
 --     normalize: none | scale | standardize  # statistics of the training split
 --     stratify: true                          # splits keep class proportions
@@ -61,6 +61,7 @@ local SOURCE_KEYS = {
     { "target", { type = "string", enum = { "class", "class_int", "regression" },
       default = "class" } },
     { "delimiter", { type = "string", default = "," } },
+    { "header", { type = "boolean", default = true } },
   },
 }
 
@@ -142,6 +143,10 @@ local function resolve_source(c, h, kind, v, path)
         h.fail(c, path .. "." .. k, "%s", why)
       end
     end
+  end
+  if out.header == false and type(out.label) == "string" then
+    h.fail(c, path .. ".label", "a column name needs a header row (header: false: give its "
+      .. "index from 1, or -1 for the last)")
   end
   if out.delimiter and #out.delimiter ~= 1 then
     h.fail(c, path .. ".delimiter", "must be one character, got %q", out.delimiter)
@@ -255,7 +260,7 @@ local function load_source(nn, kind, s, split, classes)
       classes = s.classes })
   end
   return read(nn, nn.datasets.csv, { path = s.path, label = s.label, target = s.target,
-    delimiter = s.delimiter, classes = s.target == "class" and classes or nil })
+    delimiter = s.delimiter, header = s.header, classes = s.target == "class" and classes or nil })
 end
 M.load_source = load_source
 

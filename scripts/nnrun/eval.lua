@@ -130,6 +130,8 @@ options:
                 last; default: the training's, else the last)
   --target T    class, class_int or regression (default: the training's)
   --delimiter C the CSV's field delimiter (default: the training's, else ,)
+  --header B    true: the first line names the columns; false: it is data
+                (default: the training's, else true)
   --top-k K     k of the top-k accuracy (default 5)
   --loss NAME   the loss to report (default: the checkpoint's)
   --threads N   threads of the numerical kernels
@@ -142,6 +144,7 @@ local OPTIONS = {
   { "--label", key = "label", value = "string" },
   { "--target", key = "target", value = { "class", "class_int", "regression" } },
   { "--delimiter", key = "delimiter", value = "string" },
+  { "--header", key = "header", value = { "true", "false" } },
 }
 
 -- eval.parse(args) -> options; args[1] == "eval".
@@ -267,8 +270,12 @@ csv_data = function(o, file, net, info)
     usage_error("%s: the model has no class names to number text classes by (use --target "
       .. "class_int for integer classes)", file)
   end
+  local header = trained.header ~= false
+  if o.header then
+    header = o.header == "true"
+  end
   local set = data.load_source(nn, "csv", { path = file, label = label or -1, target = target,
-    delimiter = o.delimiter or trained.delimiter or "," }, "test", names)
+    delimiter = o.delimiter or trained.delimiter or ",", header = header }, "test", names)
   return set, names
 end
 

@@ -439,6 +439,35 @@ train: { epochs: 10, batch_size: 16 }
   check(err:match("^nnrun: odd.csv:2: ") and not err:find("%.lua:%d"), "stderr: %s", err)
 end
 
+-- data.csv.header: false reads the first line as data (it was silently
+-- taken for column names); eval reads the file the same way.
+function cases.csv_header()
+  class_csv("h.csv", 50, 3, { header = false, kinds = { "0", "1", "2" } })
+  write(dir .. "/h.yaml", [[
+name: h
+data:
+  csv: { path: h.csv, header: false, target: class_int }
+  test_split: 0
+model: { layers: [{dense: 3}] }
+loss: cross_entropy
+train: { epochs: 2 }
+]])
+  local cfg = roundtrip(dir .. "/h.yaml")
+  check(cfg:find("\n    header: false\n", 1, true), "config.yaml:\n%s", cfg)
+  local code, out, err = h.nnrun("eval a/model.nnrun h.csv --quiet")
+  expect_exit(code, 0, out, err)
+  check(out:match("%(50 samples%)\n$"), "eval: %s", out)
+  code, out, err = h.nnrun("eval a/model.nnrun h.csv --quiet --header true")
+  expect_exit(code, 0, out, err)
+  check(out:match("%(49 samples%)\n$"), "eval --header true: %s", out)
+  write(dir .. "/n.yaml", "data:\n  csv: { path: h.csv, header: false, label: species }\n"
+    .. "model: { layers: [{dense: 3}] }\nloss: cross_entropy\n")
+  code, out, err = h.nnrun("n.yaml")
+  expect_exit(code, 2, out, err)
+  check(err == "nnrun: n.yaml:2:38: data.csv.label: a column name needs a header row (header: "
+    .. "false: give its index from 1, or -1 for the last)\n", "stderr: %s", err)
+end
+
 local fn = cases[case]
 if not fn then
   io.stderr:write("unknown case ", tostring(case), "\n")

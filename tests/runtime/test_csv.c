@@ -103,6 +103,32 @@ static void test_text_classes(void)
     expect("a,label\n1,zebra\n2,cat\n", &o, NN_EFORMAT, "%s:3: column 2 ('label'): unknown class 'cat'");
 }
 
+/* no_header: the first line is data (it was lost as a header row). */
+static void test_no_header(void)
+{
+    nn_csv_options o = nn_csv_defaults();
+    o.no_header = 1;
+    o.target = NN_CSV_CLASS_INT;
+    nn_dataset *d = load("1,2,0\n3,4,1\n\n5,6,1\n", &o);
+    if (!d)
+        return;
+    CHECK_INT(3, nn_dataset_size(d));
+    CHECK_INT(2, nn_dataset_features(d));
+    const float *x = nn_tensor_cdata(nn_dataset_x(d)), *t = nn_tensor_cdata(nn_dataset_t(d));
+    CHECK_FLOAT_EQ(1.0f, x[0]);
+    CHECK_FLOAT_EQ(6.0f, x[5]);
+    CHECK_FLOAT_EQ(0.0f, t[0]);
+    CHECK_FLOAT_EQ(1.0f, t[2]);
+    nn_dataset_free(d);
+    d = load("7,8,2\n", &o); /* one line: one row */
+    CHECK_INT(1, d ? nn_dataset_size(d) : -1);
+    nn_dataset_free(d);
+    expect("1,2,0\n1,x,1\n", &o, NN_EFORMAT, "%s:2: column 2 ('column 2'): 'x' is not a number");
+    expect("1,2,0\n1,2\n", &o, NN_EFORMAT, "%s:2: expected 3 columns, found 2");
+    o.label_column = "y";
+    expect("1,2,0\n", &o, NN_EINVAL, "csv: a label column name needs a header row (give its index)");
+}
+
 static void test_other_targets(void)
 {
     nn_csv_options o = nn_csv_defaults();
@@ -414,6 +440,7 @@ int main(void)
     }
     test_text_classes();
     test_other_targets();
+    test_no_header();
     test_malformed();
     test_nul();
     test_memory();

@@ -8,6 +8,7 @@
  * file that inflates to gigabytes of text costs no more than its values),
  * and the values are bounded before anything is allocated for them. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -353,13 +354,22 @@ static nn_status pass1(scanner *sc, const nn_csv_options *opt, field *f, char **
         }
         if (label < 0 && opt->label_column && f->fits && strcmp(f->text, opt->label_column) == 0)
             label = ncols;
-        const size_t len = strlen(shown(f->text)) + 1;
+        /* Without a header row, columns are named by number in messages. */
+        char num[32];
+        char *name = f->text;
+        if (opt->no_header) {
+            snprintf(num, sizeof num, "column %lld", (long long)ncols + 1);
+            name = num;
+        }
+        const size_t len = strlen(shown(name)) + 1;
         if (!(header[ncols] = nn_xalloc(len))) {
             s = nn_oom(path);
             goto done;
         }
-        memcpy(header[ncols++], f->text, len);
+        memcpy(header[ncols++], name, len);
     }
+    if (opt->no_header)
+        rows = 1; /* the first record is data */
     if (ncols < 2) {
         s = nn_fail(NN_EFORMAT, "%s:%lld: the header has %lld column; needs a label and at least one feature",
                     path, (long long)line, (long long)ncols);
@@ -430,6 +440,8 @@ nn_status nn_dataset_from_csv(const char *path, const nn_csv_options *opt_in, nn
         return nn_fail(NN_EINVAL, "csv: the delimiter cannot be a quote, a space or a line end");
     if (opt.target != NN_CSV_REGRESSION && opt.target != NN_CSV_CLASS_INT && opt.target != NN_CSV_CLASS_TEXT)
         return nn_fail(NN_EINVAL, "csv: unknown target kind %d", (int)opt.target);
+    if (opt.no_header && opt.label_column)
+        return nn_fail(NN_EINVAL, "csv: a label column name needs a header row (give its index)");
     if (opt.n_classes < 0 || opt.n_classes > CSV_MAX_CLASSES || (opt.n_classes > 0 && !opt.classes))
         return nn_fail(NN_EINVAL, "csv: bad class list (%lld names)", (long long)opt.n_classes);
 
@@ -487,8 +499,8 @@ nn_status nn_dataset_from_csv(const char *path, const nn_csv_options *opt_in, nn
         goto done;
     if ((s = nn_rfile_rewind(sc.f)) || (s = scan_open(&sc)) || (s = record_start(&sc, &line, &have)))
         goto done;
-    int64_t n = 0;
-    if (!have || (s = skip_record(&sc, line, 0, f, &n)))
+    int64_t n = opt.no_header ? ncols : 0; /* the header's columns, checked again */
+    if (!have || (!opt.no_header && (s = skip_record(&sc, line, 0, f, &n))))
         goto changed;
     float *X = nn_tensor_data(d->x), *T = nn_tensor_data(d->t);
     for (int64_t r = 0; r < rows; r++) {
