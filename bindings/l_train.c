@@ -268,6 +268,9 @@ static int l_fit(lua_State *L) {
     nn_status s = nn_trainer_create(net->net, &cfg, &tr->tr);
     if (s == NN_OK && ck != NULL) {
         s = nn_checkpoint_restore(ck->ck, tr->tr);
+        if (s == NN_OK) {
+            s = nn_checkpoint_check_data(ck->ck, data->d);
+        }
         epochs -= (lua_Integer)nn_trainer_epoch(tr->tr);
     }
     if (s != NN_OK) {

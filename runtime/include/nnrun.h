@@ -833,9 +833,11 @@ NN_API int nn_file_remove_stale_temps(const char *dir, long owner);
  *
  * Reading validates before it trusts: header size capped, every size, offset
  * and count bounds-checked, sections tiling the file with no trailing bytes,
- * every CRC verified, every enum and value range checked; any violation is
+ * every CRC verified, every enum and value range checked, every weight and
+ * momentum finite, epoch <= step <= 2^53; any violation is
  * NN_EFORMAT "<path>: <what>" ("not an nnrun checkpoint", "truncated",
- * "section PARM: checksum mismatch", ...), a newer version is NN_EFORMAT
+ * "section PARM: checksum mismatch", "section PARM: layer 1: weight 3 of 8
+ * is nan (not a finite number)", ...), a newer version is NN_EFORMAT
  * naming both versions.  Files up to 4 GiB.
  * ------------------------------------------------------------------------ */
 typedef struct nn_checkpoint nn_checkpoint;
@@ -853,8 +855,9 @@ typedef struct nn_checkpoint_extra {
 /* Saves net (and tr's state when tr is not NULL; tr must train net) to
  * path atomically.  Neither is modified.  NN_EINVAL for NULL/empty
  * arguments, a network without layers, a norm whose feature count differs
- * from the network's input or a string with an embedded problem; NN_EIO
- * for I/O errors; NN_ENOMEM. */
+ * from the network's input or a string with an embedded problem;
+ * NN_EDIVERGED (nothing written) for a non-finite weight or momentum, which
+ * the reader would refuse; NN_EIO for I/O errors; NN_ENOMEM. */
 NN_API nn_status nn_save(const char *path, const nn_net *net, const nn_trainer *tr,
                          const nn_checkpoint_extra *extra);
 
@@ -889,6 +892,11 @@ NN_API int64_t nn_checkpoint_step(const nn_checkpoint *ck);
  * NN_ESTATE naming the first field that differs.  NN_ESTATE without
  * training state; NN_ESHAPE if the parameter count differs. */
 NN_API nn_status nn_checkpoint_restore(const nn_checkpoint *ck, nn_trainer *tr);
+/* Whether training on data in the checkpoint's batch size reaches its
+ * position at an epoch boundary (where checkpoints that resume exactly are
+ * saved): step == epoch * ceil(N / min(batch_size, N)).  NN_ESTATE naming
+ * both otherwise (other data, or counters a CRC cannot vouch for). */
+NN_API nn_status nn_checkpoint_check_data(const nn_checkpoint *ck, const nn_dataset *data);
 
 /* Borrowed from ck: the config text (NULL if none), the normalisation
  * (kind NONE when none), the metadata (value for key, NULL if absent), and

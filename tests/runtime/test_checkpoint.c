@@ -3,7 +3,8 @@
  * every truncation refused (never a crash: run under the sanitizers too),
  * foreign and newer files, architecture and trainer mismatches, injected I/O
  * failures at every open/write/fsync/close/rename leaving the previous
- * checkpoint intact, an unwritable directory, failing allocations. */
+ * checkpoint intact, an unwritable directory, failing allocations; files
+ * with valid checksums but absurd counters or non-finite numbers. */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
 #include <errno.h>
@@ -308,6 +309,211 @@ static void test_corruption(void)
     free(good);
 }
 
+/* ---- valid checksums, absurd content --------------------------------- */
+
+static uint32_t get32(const uint8_t *b) { return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24; }
+static uint64_t get64(const uint8_t *b) { return (uint64_t)get32(b) | (uint64_t)get32(b + 4) << 32; }
+static void set32(uint8_t *b, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        b[i] = (uint8_t)(v >> (8 * i));
+}
+static void set64(uint8_t *b, uint64_t v)
+{
+    set32(b, (uint32_t)v);
+    set32(b + 4, (uint32_t)(v >> 32));
+}
+
+/* Offset and length of the section tagged tag ("TRNR", ...). */
+static size_t find_section(const uint8_t *b, const char *tag, size_t *len)
+{
+    const uint32_t nsec = get32(b + 12);
+    for (uint32_t i = 0; i < nsec; i++) {
+        const uint8_t *e = b + 32 + 24 * i;
+        if (memcmp(e, tag, 4) == 0) {
+            *len = (size_t)get64(e + 16);
+            return (size_t)get64(e + 8);
+        }
+    }
+    fprintf(stderr, "no section %s\n", tag);
+    exit(2);
+}
+
+/* Recomputes every section CRC, then the header's, and writes bad. */
+static void spit_valid(uint8_t *b, size_t n)
+{
+    const uint32_t nsec = get32(b + 12);
+    for (uint32_t i = 0; i < nsec; i++) {
+        uint8_t *e = b + 32 + 24 * i;
+        set32(e + 4, (uint32_t)crc32(0, b + get64(e + 8), (uInt)get64(e + 16)));
+    }
+    set32(b + 24, 0);
+    set32(b + 24, (uint32_t)crc32(0, b, 32 + 24 * nsec));
+    spit(bad, b, n);
+}
+
+static void expect_refused(const char *what)
+{
+    nn_checkpoint *ck = (nn_checkpoint *)1;
+    snprintf(msg, sizeof msg, "%s: %s", bad, what);
+    CHECK_ERR(NN_EFORMAT, msg, nn_checkpoint_read(bad, &ck));
+    CHECK(ck == NULL);
+}
+
+/* A CRC says the bytes are the ones written, not that they make sense:
+ * counters beyond any run (step INT64_MAX, epoch 2^62), counters that do
+ * not fit the data they resume on, non-finite weights or momentum. */
+static void test_absurd(void)
+{
+    nn_net *net = make_net();
+    nn_dataset *d = make_data(); /* 12 rows in batches of 5: 3 steps an epoch */
+    nn_train_config cfg = make_cfg();
+    nn_trainer *tr = NULL;
+    CHECK_OK(nn_trainer_create(net, &cfg, &tr));
+    CHECK_OK(nn_train(tr, d, NULL, 3, NULL));
+    CHECK_OK(nn_save(path2, net, tr, NULL));
+    size_t n;
+    uint8_t *good = slurp(path2, &n), *b = malloc(n);
+    if (!good || !b)
+        return;
+    size_t tlen, plen, vlen;
+    const size_t trnr = find_section(good, "TRNR", &tlen), parm = find_section(good, "PARM", &plen),
+                 velo = find_section(good, "VELO", &vlen);
+    const size_t epoch_at = trnr + tlen - 48, step_at = trnr + tlen - 40; /* before u64 rng[4] */
+    CHECK_INT(3, get64(good + epoch_at));
+    CHECK_INT(9, get64(good + step_at));
+
+    const struct {
+        int64_t epoch, step;
+        const char *error; /* NULL: read, then refused on this data */
+    } counters[] = {
+        {3, INT64_MAX, "section TRNR: step 9223372036854775807 is out of range [0, 2^53]"},
+        {(int64_t)1 << 62, 9, "section TRNR: epoch 4611686018427387904 after 9 steps (every epoch takes at least one)"},
+        {3, ((int64_t)1 << 53) + 1, "section TRNR: step 9007199254740993 is out of range [0, 2^53]"},
+        {3, -1, "section TRNR: step -1 is out of range [0, 2^53]"},
+        {-1, 9, "section TRNR: epoch -1 after 9 steps (every epoch takes at least one)"},
+        {10, 9, "section TRNR: epoch 10 after 9 steps (every epoch takes at least one)"},
+        {3, (int64_t)1 << 53, NULL},
+        {4, 9, NULL},
+        {3, 10, NULL},
+    };
+    for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++) {
+        memcpy(b, good, n);
+        set64(b + epoch_at, (uint64_t)counters[i].epoch);
+        set64(b + step_at, (uint64_t)counters[i].step);
+        spit_valid(b, n);
+        if (counters[i].error) {
+            expect_refused(counters[i].error);
+            continue;
+        }
+        nn_checkpoint *ck = NULL;
+        CHECK_OK(nn_checkpoint_read(bad, &ck));
+        if (!ck)
+            continue;
+        snprintf(msg, sizeof msg, "checkpoint: epoch %lld at step %lld, but 12 samples in batches of 5 take 3 steps an epoch: "
+                 "saved on other data, or damaged", (long long)counters[i].epoch, (long long)counters[i].step);
+        CHECK_ERR(NN_ESTATE, msg, nn_checkpoint_check_data(ck, d));
+        nn_checkpoint_free(ck);
+    }
+    /* The file as written fits its data, and not other data. */
+    nn_checkpoint *ck = NULL;
+    CHECK_OK(nn_checkpoint_read(path2, &ck));
+    CHECK_OK(nn_checkpoint_check_data(ck, d));
+    nn_dataset *d10 = NULL;
+    CHECK_OK(nn_dataset_subset(d, (const int64_t[]){0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, 10, &d10));
+    CHECK_ERR(NN_ESTATE, "checkpoint: epoch 3 at step 9, but 10 samples in batches of 5 take 2 steps an epoch: "
+              "saved on other data, or damaged", nn_checkpoint_check_data(ck, d10));
+    nn_dataset_free(d10);
+
+    /* Kinds by name in a mismatch. */
+    nn_train_config c2 = cfg;
+    c2.schedule.kind = NN_SCHED_COSINE;
+    c2.schedule.total = 10;
+    nn_trainer *t2 = NULL;
+    CHECK_OK(nn_trainer_create(net, &c2, &t2));
+    CHECK_ERR(NN_ESTATE, "checkpoint: the trainer's schedule.kind is cosine, the checkpoint's step",
+              nn_checkpoint_restore(ck, t2));
+    nn_trainer_free(t2);
+    c2 = cfg;
+    c2.loss = NN_LOSS_LOG_LOSS;
+    CHECK_OK(nn_trainer_create(net, &c2, &t2));
+    CHECK_ERR(NN_ESTATE, "checkpoint: the trainer's loss is log_loss, the checkpoint's cross_entropy",
+              nn_checkpoint_restore(ck, t2));
+    nn_trainer_free(t2);
+    nn_checkpoint_free(ck);
+
+    /* Non-finite numbers, named by layer and place (1-based).  Layers:
+     * dense 4->6 (24 weights, 6 biases), leaky_relu, dense 6->3 (18, 3). */
+    const float nan = NAN, inf = INFINITY, minf = -INFINITY;
+    const struct {
+        size_t at;
+        float v;
+        const char *error;
+    } floats[] = {
+        {parm, nan, "section PARM: layer 1: weight 1 of 24 is nan (not a finite number)"},
+        {parm + 4 * 26, inf, "section PARM: layer 1: bias 3 of 6 is inf (not a finite number)"},
+        {parm + plen - 4, minf, "section PARM: layer 3: bias 3 of 3 is -inf (not a finite number)"},
+        {parm + 4 * 31, nan, "section PARM: layer 3: weight 2 of 18 is nan (not a finite number)"},
+        {velo + 4 * 29, inf, "section VELO: the momentum of layer 1: bias 6 of 6 is inf (not a finite number)"},
+        {velo + vlen - 4, nan, "section VELO: the momentum of layer 3: bias 3 of 3 is nan (not a finite number)"},
+    };
+    for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
+        memcpy(b, good, n);
+        memcpy(b + floats[i].at, &floats[i].v, 4);
+        spit_valid(b, n);
+        expect_refused(floats[i].error);
+    }
+
+    /* And the writer does not write what the reader refuses: a diverged
+     * network is not saved, the previous file stays. */
+    nn_net_params(net)[31] = NAN;
+    CHECK_ERR(NN_EDIVERGED, "save: layer 3: weight 2 of 18 is nan: the network diverged (nothing saved)",
+              nn_save(path2, net, NULL, NULL));
+    nn_net_params(net)[31] = 0.5f;
+    nn_sgd_velocity(nn_trainer_sgd(tr))[0] = INFINITY;
+    CHECK_ERR(NN_EDIVERGED, "save: the momentum of layer 1: weight 1 of 24 is inf: the network diverged (nothing saved)",
+              nn_save(path2, net, tr, NULL));
+    size_t n2;
+    uint8_t *after = slurp(path2, &n2);
+    CHECK_MSG(after && n2 == n && memcmp(after, good, n) == 0, "a refused save changed %s", path2);
+    free(after);
+    free(b);
+    free(good);
+
+    /* Non-trainable state (a batchnorm's running statistics) likewise. */
+    nn_net *bn = NULL;
+    const nn_layer_spec norm = {"batchnorm", 0, NULL, NULL};
+    CHECK_OK(nn_net_create(3, &bn));
+    CHECK_OK(nn_net_add_dense(bn, 4, 6, NULL, NULL));
+    CHECK_OK(nn_net_add(bn, &norm));
+    CHECK_OK(nn_net_add_dense(bn, 6, 3, NULL, NULL));
+    const long long ns = (long long)nn_net_state_count(bn);
+    CHECK(ns > 1);
+    CHECK_OK(nn_save(path2, bn, NULL, NULL));
+    good = slurp(path2, &n);
+    b = malloc(n);
+    if (good && b) {
+        size_t slen;
+        const size_t stat = find_section(good, "STAT", &slen);
+        memcpy(b, good, n);
+        memcpy(b + stat + 32 + 4, &nan, 4); /* after the mask generator */
+        spit_valid(b, n);
+        char what[128];
+        snprintf(what, sizeof what, "section STAT: state value 2 of %lld is nan (not a finite number)", ns);
+        expect_refused(what);
+        nn_net_state(bn)[1] = inf;
+        snprintf(msg, sizeof msg, "save: state value 2 of %lld is inf: the network diverged (nothing saved)", ns);
+        CHECK_ERR(NN_EDIVERGED, msg, nn_save(path2, bn, NULL, NULL));
+    }
+    free(b);
+    free(good);
+    nn_net_free(bn);
+    unlink(bad);
+    nn_trainer_free(tr);
+    nn_net_free(net);
+    nn_dataset_free(d);
+}
+
 static int temp_files_left(void)
 {
     DIR *dd = opendir(dir);
@@ -484,6 +690,7 @@ int main(void)
     snprintf(bad, sizeof bad, "%s/bad.nnrun", dir);
     test_round_trip();
     test_corruption();
+    test_absurd();
     test_io_failures();
     test_stale_temps();
     test_alloc_failures();

@@ -439,13 +439,13 @@ static void test_errors(void)
     const float bad4[3] = {0, 4, 1}, badh[3] = {1, 1.5f, 0}, badn[3] = {-1, 0, 0}, badnan[3] = {0, 0, NAN};
     nn_tensor *l4 = tensor(3, 1, bad4), *lh = tensor(3, 1, badh), *ln = tensor(3, 1, badn),
               *lnan = tensor(3, 1, badnan);
-    CHECK_ERR(NN_ERANGE, "cross_entropy: target row 1: class label 4 is not an integer in [0, 4)",
+    CHECK_ERR(NN_ERANGE, "cross_entropy: target row 2: class label 4 is not an integer in [0, 4)",
               nn_loss(NN_LOSS_CROSS_ENTROPY, y, l4, &L, NULL));
-    CHECK_ERR(NN_ERANGE, "log_loss: target row 1: class label 1.5 is not an integer in [0, 4)",
+    CHECK_ERR(NN_ERANGE, "log_loss: target row 2: class label 1.5 is not an integer in [0, 4)",
               nn_loss(NN_LOSS_LOG_LOSS, y, lh, &L, NULL));
-    CHECK_ERR(NN_ERANGE, "cross_entropy: target row 0: class label -1 is not an integer in [0, 4)",
+    CHECK_ERR(NN_ERANGE, "cross_entropy: target row 1: class label -1 is not an integer in [0, 4)",
               nn_loss(NN_LOSS_CROSS_ENTROPY, y, ln, &L, NULL));
-    CHECK_ERR(NN_ERANGE, "cross_entropy: target row 2: class label nan is not an integer in [0, 4)",
+    CHECK_ERR(NN_ERANGE, "cross_entropy: target row 3: class label nan is not an integer in [0, 4)",
               nn_loss(NN_LOSS_CROSS_ENTROPY, y, lnan, &L, NULL));
     CHECK_ERR(NN_ESHAPE, "cross_entropy: target has 3 columns, output has 4",
               nn_loss(NN_LOSS_CROSS_ENTROPY, y, w3, &L, NULL));

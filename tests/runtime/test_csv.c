@@ -139,6 +139,9 @@ static void test_other_targets(void)
     CHECK_INT(2, nn_dataset_features(d));
     CHECK_FLOAT_EQ(-2e-3f, nn_tensor_cdata(nn_dataset_t(d))[1]);
     CHECK_FLOAT_EQ(4.0f, nn_tensor_cdata(nn_dataset_x(d))[2]);
+    nn_dataset *a = NULL, *b = NULL; /* rows are counted from 1 */
+    CHECK_ERR(NN_EINVAL, "split: stratify needs class labels, row 1 has target 1.5",
+              nn_dataset_split(d, 0.5, 1, 1, &a, &b));
     nn_dataset_free(d);
     /* Integer classes by index, with a ';' delimiter and gzip. */
     o = nn_csv_defaults();

@@ -192,7 +192,7 @@ static void test_malformed(void)
     write_file("bad", b, n + 4, 0);
     snprintf(msg, sizeof msg, "%s holds 5 images but %s holds 4 labels", pathf("img"), pathf("bad"));
     expect_err(NN_EFORMAT, "img", "bad", 0, msg);
-    snprintf(msg, sizeof msg, "%s: label 2 of item 2 is outside [0, 2)", pathf("lab"));
+    snprintf(msg, sizeof msg, "%s: label 2 of item 3 is outside [0, 2)", pathf("lab"));
     expect_err(NN_EFORMAT, "img", "lab", 2, msg);
 
     /* Missing file, directory instead of a file. */

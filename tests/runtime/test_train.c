@@ -451,10 +451,10 @@ static void test_errors(void)
     CHECK_OK(nn_tensor_from(3, 2, xs, &xl));
     CHECK_OK(nn_tensor_from(3, 1, ts, &tl));
     CHECK_OK(nn_dataset_create(xl, tl, &lab));
-    CHECK_ERR(NN_ERANGE, "cross_entropy: target row 2: class label 2 is not an integer in [0, 2)",
+    CHECK_ERR(NN_ERANGE, "cross_entropy: target row 3: class label 2 is not an integer in [0, 2)",
               nn_train_epoch(tr, lab, &loss, NULL));
     nn_eval_result r;
-    CHECK_ERR(NN_ERANGE, "cross_entropy: target row 2: class label 2 is not an integer in [0, 2)",
+    CHECK_ERR(NN_ERANGE, "cross_entropy: target row 3: class label 2 is not an integer in [0, 2)",
               nn_evaluate(net, lab, NN_LOSS_CROSS_ENTROPY, 0, &r));
     CHECK_ERR(NN_ESHAPE, "mse: target has 1 columns, output has 2", nn_evaluate(net, lab, NN_LOSS_MSE, 0, &r));
     CHECK_ERR(NN_ESHAPE, "evaluate: data has 3 features, network expects 2",

@@ -57,7 +57,7 @@ nn_status nn_loss_targets(nn_loss_kind kind, int64_t B, int64_t C, const float *
                 const float v = t[i];
                 if (!(v >= 0.0f && v < (float)C && v == floorf(v)))
                     return nn_fail(NN_ERANGE, "%s: target row %lld: class label %g is not an integer in [0, %lld)",
-                                   name, (long long)i, v, (long long)C);
+                                   name, (long long)i + 1, v, (long long)C); /* rows from 1 */
             }
             *labels = 1;
             return NN_OK;

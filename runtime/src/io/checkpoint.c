@@ -52,6 +52,7 @@
 #define CK_MAX_LAYERS 4096
 #define CK_MAX_WIDTH ((int64_t)1 << 31)
 #define CK_MAX_META 4096
+#define CK_MAX_STEPS ((int64_t)1 << 53)
 #define LAYER_BYTES 52
 #define TRNR_BYTES 124
 
@@ -249,6 +250,48 @@ static void put_schedule(wbuf *w, const nn_schedule *s)
     put_f32(w, s->warmup_start);
 }
 
+/* ---- non-finite numbers ------------------------------------------------ */
+
+/* Index of the first non-finite value of v[0..n), or -1. */
+static int64_t first_nonfinite(const float *v, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return i;
+    return -1;
+}
+
+/* Where parameter k of the parameter block is, for messages (1-based):
+ * "layer 3: bias 2 of 4".  layers[] when given (a checkpoint's), else the
+ * network's, resolved from its specs as nn_checkpoint_apply does. */
+static void param_place(char *buf, size_t size, const nn_layer *layers, int nlayers, const nn_net *net,
+                        int64_t k)
+{
+    nn_shape prev = {0, 0, 0};
+    for (int i = 0; i < nlayers; i++) {
+        nn_layer l;
+        if (layers) {
+            l = layers[i];
+        } else {
+            nn_layer_spec spec;
+            nn_net_layer_spec(net, i, &spec);
+            if (nn_layer_make(&spec, prev, &l) != NN_OK)
+                break;
+        }
+        prev = l.out;
+        if (k < l.np) {
+            const int w = k < l.nw;
+            snprintf(buf, size, "layer %d: %s %lld of %lld", i + 1, w ? "weight" : "bias",
+                     (long long)(w ? k : k - l.nw) + 1, (long long)(w ? l.nw : l.np - l.nw));
+            return;
+        }
+        k -= l.np;
+    }
+    snprintf(buf, size, "parameter %lld", (long long)k + 1);
+}
+
+static const char *nonfinite_name(float v) { return isnan(v) ? "nan" : v > 0 ? "inf" : "-inf"; }
+
 /* Builds the file image in w.  Argument errors are NN_EINVAL. */
 static nn_status build(wbuf *w, const nn_net *cnet, const nn_trainer *ctr, const nn_checkpoint_extra *ex)
 {
@@ -269,6 +312,23 @@ static nn_status build(wbuf *w, const nn_net *cnet, const nn_trainer *ctr, const
             if (!isfinite(nm->shift[f]) || !isfinite(nm->div[f]) || !(nm->div[f] > 0))
                 return nn_fail(NN_EINVAL, "save: normalisation of feature %lld is not finite with div > 0",
                                (long long)f);
+    }
+    /* What the reader refuses is not written: a diverged network (NaN
+     * weights behind a ReLU can leave the loss finite) is not saved. */
+    const int64_t bad_state = first_nonfinite(nn_net_state(net), nn_net_state_count(net));
+    if (bad_state >= 0)
+        return nn_fail(NN_EDIVERGED, "save: state value %lld of %lld is %s: the network diverged (nothing saved)",
+                       (long long)bad_state + 1, (long long)nn_net_state_count(net),
+                       nonfinite_name(nn_net_state(net)[bad_state]));
+    for (int v = 0; v < (tr ? 2 : 1); v++) {
+        const float *vals = v ? nn_sgd_velocity(nn_trainer_sgd(tr)) : nn_net_params(net);
+        const int64_t k = vals ? first_nonfinite(vals, P) : -1;
+        if (k >= 0) {
+            char place[96];
+            param_place(place, sizeof place, NULL, nn_net_layers(net), net, k);
+            return nn_fail(NN_EDIVERGED, "save: %s%s is %s: the network diverged (nothing saved)",
+                           v ? "the momentum of " : "", place, nonfinite_name(vals[k]));
+        }
     }
     if (ex->n_meta < 0 || ex->n_meta > CK_MAX_META || (ex->n_meta && (!ex->meta_keys || !ex->meta_values)))
         return nn_fail(NN_EINVAL, "save: bad metadata (%d entries)", ex->n_meta);
@@ -695,10 +755,17 @@ static nn_status parse_trnr(nn_checkpoint *ck, rbuf *r, const char *path)
     /* The checks below set nn_last_error; the message is replaced. */
     const int ok = loss <= NN_LOSS_LOG_LOSS && shuffle <= 1 && spb <= 1 && nest <= 1 && c.batch_size >= 1 &&
                    sk <= NN_SCHED_COSINE && nn_sgd_check(&c.sgd) == NN_OK && nn_schedule_check(&sched) == NN_OK &&
-                   ck->epoch >= 0 && ck->step >= 0 &&
                    (ck->rng.s[0] | ck->rng.s[1] | ck->rng.s[2] | ck->rng.s[3]) != 0;
     if (!ok)
         return nn_fail(NN_EFORMAT, "%s: section TRNR holds an invalid training state", path);
+    /* Every epoch takes at least one step; no run takes 2^53 (where Lua's
+     * and JSON's numbers stop counting exactly). */
+    if (ck->step < 0 || ck->step > CK_MAX_STEPS)
+        return nn_fail(NN_EFORMAT, "%s: section TRNR: step %lld is out of range [0, 2^53]", path,
+                       (long long)ck->step);
+    if (ck->epoch < 0 || ck->epoch > ck->step)
+        return nn_fail(NN_EFORMAT, "%s: section TRNR: epoch %lld after %lld steps (every epoch takes at least one)",
+                       path, (long long)ck->epoch, (long long)ck->step);
     ck->cfg = c;
     ck->has_trainer = 1;
     return NN_OK;
@@ -745,6 +812,19 @@ static nn_status parse_meta(nn_checkpoint *ck, rbuf *r, const char *path)
         return nn_fail(NN_EFORMAT, "%s: section META: %llu bytes left over", path,
                        (unsigned long long)(r->n - r->pos));
     return NN_OK;
+}
+
+/* Parameters and momentum are finite numbers (a CRC does not say so). */
+static nn_status all_finite(const nn_checkpoint *ck, const float *v, const char *sec, const char *what,
+                            const char *path)
+{
+    const int64_t k = first_nonfinite(v, ck->nparams);
+    if (k < 0)
+        return NN_OK;
+    char place[96];
+    param_place(place, sizeof place, ck->layers, ck->nlayers, NULL, k);
+    return nn_fail(NN_EFORMAT, "%s: section %s: %s%s is %s (not a finite number)", path, sec, what, place,
+                   nonfinite_name(v[k]));
 }
 
 static nn_status parse(nn_checkpoint *ck, const uint8_t *b, uint64_t size, const char *path)
@@ -831,7 +911,8 @@ static nn_status parse(nn_checkpoint *ck, const uint8_t *b, uint64_t size, const
     if (sec[S_PARM].n / 4 != (uint64_t)ck->nparams || sec[S_PARM].n % 4)
         return nn_fail(NN_EFORMAT, "%s: section PARM has %llu bytes, the architecture needs %lld parameters", path,
                        (unsigned long long)sec[S_PARM].n, (long long)ck->nparams);
-    if ((s = get_floats(&sec[S_PARM], ck->nparams, &ck->params, path)))
+    if ((s = get_floats(&sec[S_PARM], ck->nparams, &ck->params, path)) ||
+        (s = all_finite(ck, ck->params, "PARM", "", path)))
         return s;
     if (present[S_STAT]) {
         rbuf *r = &sec[S_STAT];
@@ -843,6 +924,10 @@ static nn_status parse(nn_checkpoint *ck, const uint8_t *b, uint64_t size, const
                            path, (unsigned long long)r->n, (long long)ck->nstate);
         if ((s = get_floats(r, ck->nstate, &ck->state, path)))
             return s;
+        const int64_t k = first_nonfinite(ck->state, ck->nstate);
+        if (k >= 0)
+            return nn_fail(NN_EFORMAT, "%s: section STAT: state value %lld of %lld is %s (not a finite number)", path,
+                           (long long)k + 1, (long long)ck->nstate, nonfinite_name(ck->state[k]));
         ck->has_state = 1;
     }
     if (present[S_TRNR]) {
@@ -851,7 +936,8 @@ static nn_status parse(nn_checkpoint *ck, const uint8_t *b, uint64_t size, const
         if (sec[S_VELO].n != sec[S_PARM].n)
             return nn_fail(NN_EFORMAT, "%s: section VELO has %llu bytes, PARM %llu", path,
                            (unsigned long long)sec[S_VELO].n, (unsigned long long)sec[S_PARM].n);
-        if ((s = get_floats(&sec[S_VELO], ck->nparams, &ck->velocity, path)))
+        if ((s = get_floats(&sec[S_VELO], ck->nparams, &ck->velocity, path)) ||
+            (s = all_finite(ck, ck->velocity, "VELO", "the momentum of ", path)))
             return s;
     }
     if (present[S_NORM]) {
@@ -1027,12 +1113,18 @@ nn_status nn_checkpoint_restore(const nn_checkpoint *ck, nn_trainer *tr)
     if (!(a.field == b->field))                                                                               \
         return nn_fail(NN_ESTATE, "checkpoint: the trainer's " #field " is " fmt ", the checkpoint's " fmt,  \
                        cast a.field, cast b->field);
-    SAME(loss, "%d", (int))
+    /* Kinds by name (both are valid: the trainer's were checked when it
+     * was made, the checkpoint's when it was read). */
+#define SAME_KIND(field, name)                                                                                \
+    if (a.field != b->field)                                                                                  \
+        return nn_fail(NN_ESTATE, "checkpoint: the trainer's " #field " is %s, the checkpoint's %s",          \
+                       name(a.field) ? name(a.field) : "?", name(b->field) ? name(b->field) : "?");
+    SAME_KIND(loss, nn_loss_name)
     SAME(batch_size, "%lld", (long long))
     SAME(sgd.lr, "%g", (double))
     SAME(sgd.momentum, "%g", (double))
     SAME(sgd.weight_decay, "%g", (double))
-    SAME(schedule.kind, "%d", (int))
+    SAME_KIND(schedule.kind, nn_sched_name)
     SAME(schedule.lr0, "%g", (double))
     SAME(schedule.gamma, "%g", (double))
     SAME(schedule.step_size, "%lld", (long long))
@@ -1041,6 +1133,7 @@ nn_status nn_checkpoint_restore(const nn_checkpoint *ck, nn_trainer *tr)
     SAME(schedule.warmup, "%lld", (long long))
     SAME(schedule.warmup_start, "%g", (double))
 #undef SAME
+#undef SAME_KIND
     if ((a.shuffle != 0) != b->shuffle || (a.schedule_per_batch != 0) != b->schedule_per_batch ||
         (a.sgd.nesterov != 0) != b->sgd.nesterov)
         return nn_fail(NN_ESTATE, "checkpoint: the trainer's shuffle, schedule_per_batch or nesterov differs from the checkpoint's");
@@ -1054,6 +1147,23 @@ nn_status nn_checkpoint_restore(const nn_checkpoint *ck, nn_trainer *tr)
     memcpy(v, ck->velocity, (size_t)ck->nparams * sizeof(float));
     *nn_trainer_rng(tr) = ck->rng;
     nn_trainer_set_position(tr, ck->epoch, ck->step);
+    return NN_OK;
+}
+
+nn_status nn_checkpoint_check_data(const nn_checkpoint *ck, const nn_dataset *data)
+{
+    if (!ck || !data)
+        return nn_fail(NN_EINVAL, "checkpoint: NULL argument");
+    if (!ck->has_trainer)
+        return nn_fail(NN_ESTATE, "checkpoint: no training state saved");
+    const int64_t n = nn_dataset_size(data), bs = ck->cfg.batch_size < n ? ck->cfg.batch_size : n;
+    const int64_t per = n > 0 ? (n + bs - 1) / bs : 0;
+    int64_t steps;
+    if (!nn_mul_ok(ck->epoch, per, &steps) || steps != ck->step)
+        return nn_fail(NN_ESTATE, "checkpoint: epoch %lld at step %lld, but %lld samples in batches of %lld take %lld step%s an epoch: "
+                       "saved on other data, or damaged",
+                       (long long)ck->epoch, (long long)ck->step, (long long)n, (long long)bs, (long long)per,
+                       per == 1 ? "" : "s");
     return NN_OK;
 }
 

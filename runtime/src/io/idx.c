@@ -134,7 +134,7 @@ nn_status nn_dataset_from_idx(const char *images_path, const char *labels_path, 
         for (int64_t i = 0; i < lab.items; i++)
             if (lab.bytes[i] >= classes) {
                 s = nn_fail(NN_EFORMAT, "%s: label %d of item %lld is outside [0, %lld)", labels_path,
-                            lab.bytes[i], (long long)i, (long long)classes);
+                            lab.bytes[i], (long long)i + 1, (long long)classes); /* items from 1 */
                 goto done;
             }
     nn_dataset *d;

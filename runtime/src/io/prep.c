@@ -305,7 +305,7 @@ nn_status nn_dataset_split(const nn_dataset *d, double val_fraction, uint64_t se
             const float *t = d->t->data + r * nn_tensor_cols(d->t);
             if (nn_tensor_cols(d->t) == 1 && !(t[0] >= 0 && t[0] < 1e9f && t[0] == floorf(t[0]))) {
                 s = nn_fail(NN_EINVAL, "split: stratify needs class labels, row %lld has target %g",
-                            (long long)r, (double)t[0]);
+                            (long long)r + 1, (double)t[0]); /* rows from 1 */
                 goto done;
             }
             const int64_t c = nn_dataset_class_of(d, r);
