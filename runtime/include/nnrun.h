@@ -914,6 +914,40 @@ NN_API nn_checkpoint_extra nn_checkpoint_extra_of(const nn_checkpoint *ck);
  * nn_checkpoint_restore and the accessors.  Both NULL on failure. */
 NN_API nn_status nn_load(const char *path, nn_net **net_out, nn_checkpoint **ck_out);
 
+/* ------------------------------------------------------------------------
+ * Loss landscape (nnrun landscape): the loss over a plane through a point
+ * of parameter space, and where other points lie on that plane.  Vectors
+ * are nn_net_param_count(net) floats, in the order of nn_net_params.
+ * ------------------------------------------------------------------------ */
+/* out[j * na + i] = the mean loss over data, as nn_evaluate gives it
+ * (batch_size 0: 256), at the parameters
+ *     center + alpha[i] d1 + beta[j] d2      (i < na, j < nb)
+ * (d2 may be NULL when nb == 1 and beta[0] == 0: a line).  Each point's
+ * evaluation runs the network's kernels on the library's threads; the
+ * figures are the same for any thread count.  The network's parameters
+ * are restored before returning, on failure too; it must not be used by
+ * another thread meanwhile.  NN_EINVAL for NULL arguments or na, nb < 1;
+ * the errors of nn_evaluate. */
+NN_API nn_status nn_loss_surface(nn_net *net, const nn_dataset *data, nn_loss_kind loss,
+                                 const float *center, const float *d1, const float *d2,
+                                 const double *alpha, int64_t na, const double *beta, int64_t nb,
+                                 int64_t batch_size, double *out);
+
+/* out: a random direction for nn_loss_surface, normalised per layer (Li et
+ * al. 2018, "Visualizing the Loss Landscape of Neural Nets"): standard
+ * normal entries drawn from rng, then each parameter tensor's block (a
+ * dense layer's weights, its bias) scaled to the Euclidean norm that tensor
+ * has in the network now.  A tensor of norm 0 gets a zero block, and so do
+ * the parameters of layers without weight/bias views. */
+NN_API nn_status nn_net_random_direction(nn_net *net, nn_rng *rng, float *out);
+
+/* The coordinates (*a, *b) of p on the plane through center spanned by d1
+ * and d2: the least-squares solution of p - center ~ a d1 + b d2 (n floats
+ * each; sums in double, in index order).  NN_EINVAL when d1 and d2 are
+ * zero or parallel. */
+NN_API nn_status nn_plane_project(int64_t n, const float *center, const float *d1,
+                                  const float *d2, const float *p, double *a, double *b);
+
 #ifdef __cplusplus
 }
 #endif

@@ -4,6 +4,8 @@
 --                epochs (0: only at the end) and after the last epoch
 --   best.nnrun   the network of the best epoch by output.checkpoint_best
 --                (val_loss, val_accuracy or train_loss; none: not written)
+--   epoch-NNN.nnrun  the network after epoch NNN, every epoch, when
+--                output.keep_epochs is true (the path nnrun landscape draws)
 --
 -- Both hold the weights, the training state (momentum, shuffle generator,
 -- epoch and step), the normalisation of the training inputs and the
@@ -17,10 +19,16 @@ local M = {}
 M.LATEST, M.BEST = "model.nnrun", "best.nnrun"
 
 local exists = require("nnrun.util").exists
+
+-- "epoch-007.nnrun"
+function M.epoch_file(e)
+  return string.format("epoch-%03d.nnrun", e)
+end
 M.exists = exists
 
 -- checkpoint.new(dir, opts) -> saver
 --   opts: every (epochs, 0 = only the last), best (metric name or nil),
+--         keep (true: epoch-NNN.nnrun after every epoch),
 --         config (text), norm (the training Dataset), net, epochs (total),
 --         meta (strings saved with every checkpoint: data.checkpoint_meta)
 function M.new(dir, opts)
@@ -42,6 +50,10 @@ function M.new(dir, opts)
     if last or (self.every > 0 and e % self.every == 0) then
       opts.net:save(dir .. "/" .. M.LATEST, { trainer = trainer, config = extra.config,
         norm = extra.norm, meta = extra.meta })
+    end
+    if opts.keep then
+      opts.net:save(dir .. "/" .. M.epoch_file(e), { config = extra.config, norm = extra.norm,
+        meta = extra.meta })
     end
     local v = self.metric and stats[self.metric]
     if v ~= nil and (best == nil or (maximise and v > best) or (not maximise and v < best)) then

@@ -21,6 +21,7 @@ usage: nnrun FILE [options]        FILE is .lua, .yaml or .yml
        nnrun eval MODEL DATA       metrics of a saved model (nnrun eval --help)
        nnrun plot DIR              figures of a run or sweep directory
        nnrun explain FILE          the model summary, without training
+       nnrun landscape DIR         the loss over a plane through a run's weights
 
 A Lua FILE may just run code, or return an experiment table that nnrun
 builds, trains and records in a run directory.
@@ -335,6 +336,7 @@ M.COMMANDS = {
   eval = "nnrun.eval",
   plot = "nnrun.plot",
   explain = "nnrun.explain",
+  landscape = "nnrun.landscape",
 }
 
 -- nnrun FILE: runs a script or trains an experiment.

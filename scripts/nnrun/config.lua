@@ -681,13 +681,14 @@ local function resolve_output(c, o)
   if not o then
     return nil
   end
-  check_keys(c, o, "output", { "directory", "checkpoint_every", "checkpoint_best" })
+  check_keys(c, o, "output", { "directory", "checkpoint_every", "checkpoint_best", "keep_epochs" })
   local out = {
     directory = field(c, o, "output", "directory", { type = "string", default = "runs" }),
     checkpoint_every = field(c, o, "output", "checkpoint_every", { type = "integer", min = 0,
       default = 1 }),
     checkpoint_best = field(c, o, "output", "checkpoint_best", { type = "string",
       enum = CHECKPOINT_BEST, default = "none" }),
+    keep_epochs = field(c, o, "output", "keep_epochs", { type = "boolean", default = false }),
   }
   if out.directory == "" then
     fail(c, "output.directory", "must not be empty")

@@ -32,7 +32,16 @@ local function encode_number(v)
   return s
 end
 
+-- json.array(t): t encodes as an array, even when empty ([]).
+local ARRAY = {}
+function M.array(t)
+  return setmetatable(t or {}, ARRAY)
+end
+
 local function is_array(t)
+  if getmetatable(t) == ARRAY then
+    return true
+  end
   local n = #t
   local count = 0
   for k in pairs(t) do
@@ -88,6 +97,9 @@ local function encode(v, opts, indent, depth)
     end
     local parts = {}
     if is_array(v) then
+      if #v == 0 then
+        return "[]"
+      end
       for i = 1, #v do
         parts[i] = pad_in .. encode(v[i], opts, indent, depth + 1)
       end

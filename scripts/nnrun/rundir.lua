@@ -15,13 +15,7 @@ local NULL = nn.yaml and nn.yaml.null
 
 M.read = require("nnrun.util").read_file
 
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then
-    f:close()
-  end
-  return f ~= nil
-end
+local exists = require("nnrun.util").exists
 M.exists = exists
 
 -- A JSON object (a line of metrics.jsonl, summary.json): JSON is YAML.

@@ -234,7 +234,7 @@ function M.run(r, cli)
   end
   local out = r.output
   local saver = checkpoint.new(rec.directory, { every = out.checkpoint_every or 1,
-    best = out.checkpoint_best ~= "none" and out.checkpoint_best or nil,
+    best = out.checkpoint_best ~= "none" and out.checkpoint_best or nil, keep = out.keep_epochs,
     config = record.config_text(r, note), norm = data.train, net = net,
     meta = require("nnrun.data").checkpoint_meta(data) })
 

@@ -159,7 +159,7 @@ end
 function cases.no_gnuplot()
   small_run()
   os.execute("mkdir -p " .. q(dir .. "/bin"))
-  for _, cmd in ipairs({ "plot r", "explain small.yaml --out x" }) do
+  for _, cmd in ipairs({ "plot r", "explain small.yaml --out x", "landscape r" }) do
     local c = string.format("cd %s && PATH=%s %s %s >out.txt 2>err.txt", q(dir), q(dir .. "/bin"),
       q(exe), cmd)
     local _, _, code = os.execute(c)
@@ -213,6 +213,89 @@ function cases.explain()
     expect_exit(code, 0, out, err)
     check(out:match("\nx/lr.png\n$"), "stdout ends with x/lr.png:\n%s", out)
     check_png("x/lr.png", 600, 300)
+  end
+end
+
+-- A JSON file through the YAML reader of nnrun itself is not available
+-- here (no nnrun code); the few numbers the checks need are read by pattern.
+local function json_number(text, pattern)
+  return tonumber((text or ""):match(pattern))
+end
+
+-- landscape on a convex problem (least squares: one dense layer, MSE, full
+-- batch): the lowest grid point is within one grid step of the final
+-- weights; the path of epoch-NNN.nnrun ends there.
+function cases.landscape_convex()
+  need_gnuplot()
+  write(dir .. "/lin.yaml", [[
+name: linear
+seed: 4
+data: { generator: curve, n: 80, noise: 0.1 }
+model: { input: 1, layers: [ { dense: 1 } ] }
+loss: mse
+optimizer: { lr: 0.3, momentum: 0.5 }
+train: { epochs: 40, batch_size: 64, shuffle: false }
+output: { keep_epochs: true }
+]])
+  local code, out, err = nnrun("lin.yaml --out r --quiet")
+  expect_exit(code, 0, out, err)
+  for e = 1, 40 do
+    check(read(string.format("%s/r/epoch-%03d.nnrun", dir, e)), "epoch-%03d.nnrun kept", e)
+  end
+  code, out, err = nnrun("landscape r --steps 11 --span 0.5")
+  expect_exit(code, 0, out, err)
+  check(out:match("^final weights %(0, 0%): mse [%d.e-]+; lowest on the 11x11 grid: [%d.e-]+ at ")
+    and out:find("\nr/plots/landscape.png\nr/plots/landscape_3d.png\nr/plots/landscape.json\n$"),
+    "stdout: %s", out)
+  check_png("r/plots/landscape.png", 600, 500)
+  check_png("r/plots/landscape_3d.png", 700, 500)
+  local j = read(dir .. "/r/plots/landscape.json") or ""
+  local li = json_number(j, '"lowest": {[^}]-"i": (%d+)')
+  local lj = json_number(j, '"lowest": {[^}]-"j": (%d+)')
+  check(li and lj and math.abs(li - 6) <= 1 and math.abs(lj - 6) <= 1,
+    "lowest grid point (%s, %s), training ended at (6, 6)", tostring(li), tostring(lj))
+  -- 40 path points; the last is the final model itself: (0, 0).
+  local epochs = {}
+  for e in j:gmatch('"epoch": (%d+)') do
+    epochs[#epochs + 1] = tonumber(e)
+  end
+  check(#epochs == 40 and epochs[40] == 40, "path epochs: %d", #epochs)
+  local last = j:match('{[^{}]-"epoch": 40[^{}]-}') or ""
+  check(json_number(last, '"a": ([-%d.e]+)') == 0 and json_number(last, '"b": ([-%d.e]+)') == 0,
+    "the last epoch lies at (0, 0): %s", last)
+  -- The final loss is the grid's centre.
+  local final = json_number(j, '"final": {[^}]-"loss": ([-%d.e]+)')
+  check(final and out:find(string.format("mse %.6g;", final), 1, true), "final loss %s in %s",
+    tostring(final), out)
+end
+
+-- landscape without kept epochs: the final point only, said so; along two
+-- weights; bad usage.
+function cases.landscape_run()
+  need_gnuplot()
+  small_run()
+  local code, out, err = nnrun("landscape r --steps 5 --samples 50")
+  expect_exit(code, 0, out, err)
+  check(out:match("^r has no epoch%-NNN%.nnrun checkpoints %(set output%.keep_epochs: true to "
+    .. "keep them%): the final point only, no path\n"), "stdout: %s", out)
+  check_png("r/plots/landscape.png", 600, 500)
+  local j = read(dir .. "/r/plots/landscape.json") or ""
+  check(j:find('"path": []', 1, true) and j:find('"samples": 50', 1, true), "landscape.json: %s", j)
+  code, out, err = nnrun("landscape r --directions weights --weights 3,800 --steps 3 -q")
+  expect_exit(code, 0, out, err)
+  j = read(dir .. "/r/plots/landscape.json") or ""
+  check(j:find('"parameter 3"', 1, true) and j:find('"parameter 800"', 1, true), "axes: %s", j)
+  local cases_bad = {
+    { "landscape r --weights 1,2", "nnrun: option --weights is for --directions weights\n" },
+    { "landscape r --directions weights --weights 1,1", "nnrun: option --weights needs I,J: two "
+      .. "different parameters in 1..832, got '1,1'\n" },
+    { "landscape r --steps 2", "nnrun: option --steps needs an integer >= 3, got '2'\n" },
+    { "landscape r --directions up", "nnrun: option --directions needs one of random, weights, "
+      .. "got 'up'\n" },
+  }
+  for _, c in ipairs(cases_bad) do
+    code, out, err = nnrun(c[1])
+    check(code == 2 and err == c[2], "%s: exit %s, stderr %s", c[1], tostring(code), err)
   end
 end
 

@@ -37,7 +37,8 @@ describe("config.resolve", function()
       schedule = { name = "constant", warmup = 0, warmup_start = 0, per_batch = false },
       train = { epochs = 10, batch_size = 32, shuffle = true, validation_split = 0,
         early_stopping = false },
-      output = { directory = "runs", checkpoint_every = 1, checkpoint_best = "none" },
+      output = { directory = "runs", checkpoint_every = 1, checkpoint_best = "none",
+        keep_epochs = false },
     }, r)
   end)
 
@@ -71,7 +72,7 @@ describe("config.resolve", function()
     assert.same({ "train.epoch: unknown key (did you mean 'epochs'?)" },
       problems(minimal{ train = { epoch = 3 } }))
     assert.same({ "output.zzz: unknown key (expected one of: checkpoint_best, checkpoint_every, "
-      .. "directory)" },
+      .. "directory, keep_epochs)" },
       problems(minimal{ output = { zzz = 1 } }))
   end)
 

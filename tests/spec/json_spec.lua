@@ -31,6 +31,12 @@ describe("json.encode", function()
     assert.matches('^"function: ', json.encode(print))
   end)
 
+  it("encodes a table marked by json.array as an array, empty too", function()
+    assert.equals('{"a":{},"b":[]}', json.encode({ a = {}, b = json.array{} }))
+    assert.equals('{\n  "b": []\n}', json.encode({ b = json.array{} }, { indent = "  " }))
+    assert.equals("[1,2]", json.encode(json.array{ 1, 2 }))
+  end)
+
   it("refuses cycles", function()
     local t = {}
     t.t = t
