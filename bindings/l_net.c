@@ -2,13 +2,134 @@
  * networks): building, forward/backward, and views of the parameters. */
 #include "lnnrun.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 /* ---- layer descriptions --------------------------------------------- */
 
-static l_layer *new_layer(lua_State *L) {
-    return (l_layer *)nnl_newobject(L, sizeof(l_layer), 0, NNL_LAYER);
+static l_layer *new_layer(lua_State *L, const char *kind) {
+    l_layer *ly = (l_layer *)nnl_newobject(L, sizeof(l_layer), 0, NNL_LAYER);
+    ly->kind = kind;
+    return ly;
+}
+
+static void set_value(l_layer *ly, const char *key, nn_value v) {
+    for (int k = 0; k < ly->n; k++) {
+        if (ly->keys[k] == key) {
+            ly->vals[k] = v;
+            return;
+        }
+    }
+    ly->keys[ly->n] = key;
+    ly->vals[ly->n++] = v;
+}
+
+static int kind_index(const char *name) {
+    for (int k = 0; k < nn_layer_kind_count(); k++) {
+        if (strcmp(nn_layer_kind_name(k), name) == 0) {
+            return k;
+        }
+    }
+    return -1;
+}
+
+/* The value at idx as setting p of a layer (errors name argument arg and
+ * the setting).  Ranges are checked by the runtime when the layer is added. */
+static nn_value check_value(lua_State *L, int idx, int arg, const nn_param_spec *p) {
+    nn_value v;
+    memset(&v, 0, sizeof v);
+    switch (p->type) {
+    case NN_PARAM_INT: {
+        int ok = 0;
+        const lua_Integer i = lua_type(L, idx) == LUA_TNUMBER ? lua_tointegerx(L, idx, &ok) : 0;
+        if (!ok) {
+            nnl_argerror(L, arg, p->name, "expected an integer");
+        }
+        v.num = (double)i;
+        break;
+    }
+    case NN_PARAM_FLOAT:
+        if (lua_type(L, idx) != LUA_TNUMBER) {
+            nnl_argerror(L, arg, p->name, "expected a number");
+        }
+        v.num = (double)lua_tonumber(L, idx);
+        break;
+    case NN_PARAM_CHOICE: {
+        if (lua_type(L, idx) != LUA_TSTRING) {
+            nnl_argerror(L, arg, p->name, "expected a string");
+        }
+        const char *str = lua_tostring(L, idx);
+        int c = 0;
+        while (p->choices[c] && strcmp(p->choices[c], str) != 0) {
+            c++;
+        }
+        if (!p->choices[c]) {
+            nnl_argerror(L, arg, p->name, lua_pushfstring(L, "unknown value '%s'", str));
+        }
+        v.str = p->choices[c];
+        break;
+    }
+    case NN_PARAM_INIT:
+        nnl_check_init(L, idx, arg, p->name, &v.init);
+        break;
+    }
+    return v;
+}
+
+/* Settings of kind k from the options table at arg (or, for a number or a
+ * string, its primary setting) into ly. */
+static void read_settings(lua_State *L, l_layer *ly, int k, int arg) {
+    const nn_param_spec *specs;
+    const int n = nn_layer_kind_params(k, &specs);
+    if (lua_isnoneornil(L, arg)) {
+        return;
+    }
+    if (lua_type(L, arg) != LUA_TTABLE) {
+        for (int i = 0; i < n; i++) {
+            if (specs[i].primary) {
+                set_value(ly, specs[i].name, check_value(L, arg, arg, &specs[i]));
+                return;
+            }
+        }
+        luaL_typeerror(L, arg, "table of options");
+    }
+    const char *keys[NN_LAYER_MAX_PARAMS + 1];
+    for (int i = 0; i < n; i++) {
+        keys[i] = specs[i].name;
+    }
+    keys[n] = NULL;
+    nnl_check_options(L, arg, arg, NULL, keys);
+    for (int i = 0; i < n; i++) {
+        if (lua_getfield(L, arg, specs[i].name) != LUA_TNIL) {
+            set_value(ly, specs[i].name, check_value(L, -1, arg, &specs[i]));
+        }
+        lua_pop(L, 1);
+    }
+}
+
+/* nn.layer(kind [, options | primary value]): a layer of any kind of the
+ * registry, e.g. nn.layer("dropout", 0.2), nn.layer("batchnorm", { eps = 1e-3 }). */
+static int l_layer_any(lua_State *L) {
+    const char *kind = luaL_checkstring(L, 1);
+    const int k = kind_index(kind);
+    if (k < 0) {
+        return luaL_argerror(L, 1, lua_pushfstring(L, "unknown layer kind '%s'", kind));
+    }
+    lua_settop(L, 2);
+    l_layer *ly = new_layer(L, nn_layer_kind_name(k));
+    read_settings(L, ly, k, 2);
+    return 1;
+}
+
+/* nn.<kind>([options | primary value]) for the kinds beyond dense and
+ * activation (upvalue: the kind's index): nn.dropout(0.2), nn.batchnorm{...}. */
+static int l_kind(lua_State *L) {
+    const int k = (int)lua_tointeger(L, lua_upvalueindex(1));
+    lua_settop(L, 1);
+    l_layer *ly = new_layer(L, nn_layer_kind_name(k));
+    read_settings(L, ly, k, 1);
+    return 1;
 }
 
 /* nn.dense(in, out [, opts]) or nn.dense(out [, opts]) (in taken from the
@@ -33,60 +154,75 @@ static int l_dense(lua_State *L) {
         nnl_check_options(L, oarg, oarg, NULL, keys);
     }
     lua_settop(L, oarg);
-    l_layer *ly = new_layer(L);
-    ly->kind = NN_LAYER_DENSE;
-    ly->in = in;
-    ly->out = out;
+    l_layer *ly = new_layer(L, "dense");
+    nn_value v;
+    memset(&v, 0, sizeof v);
+    v.num = (double)out;
+    set_value(ly, "units", v);
+    if (in >= 1) {
+        v.num = (double)in;
+        set_value(ly, "in", v);
+    }
     if (lua_istable(L, oarg)) {
-        if (lua_getfield(L, oarg, "init") != LUA_TNIL) {
-            nnl_check_init(L, -1, oarg, "init", &ly->winit);
-            ly->has_winit = 1;
+        const nn_param_spec *specs;
+        const int n = nn_layer_kind_params(kind_index("dense"), &specs);
+        for (int i = 0; i < n; i++) {
+            if (specs[i].type == NN_PARAM_INIT && lua_getfield(L, oarg, specs[i].name) != LUA_TNIL) {
+                set_value(ly, specs[i].name, check_value(L, -1, oarg, &specs[i]));
+            }
+            if (specs[i].type == NN_PARAM_INIT) {
+                lua_pop(L, 1);
+            }
         }
-        lua_pop(L, 1);
-        if (lua_getfield(L, oarg, "bias_init") != LUA_TNIL) {
-            nnl_check_init(L, -1, oarg, "bias_init", &ly->binit);
-            ly->has_binit = 1;
-        }
-        lua_pop(L, 1);
     }
     return 1;
 }
 
-static int push_activation(lua_State *L, nn_act act, float param) {
-    l_layer *ly = new_layer(L);
-    ly->kind = NN_LAYER_ACTIVATION;
-    ly->act = act;
-    ly->param = param;
-    return 1;
-}
-
-static int l_relu(lua_State *L) {
-    return push_activation(L, NN_ACT_RELU, 0);
-}
-static int l_sigmoid(lua_State *L) {
-    return push_activation(L, NN_ACT_SIGMOID, 0);
-}
-static int l_tanh(lua_State *L) {
-    return push_activation(L, NN_ACT_TANH, 0);
-}
-static int l_identity(lua_State *L) {
-    return push_activation(L, NN_ACT_IDENTITY, 0);
-}
-static int l_softmax(lua_State *L) {
-    return push_activation(L, NN_ACT_SOFTMAX, 0);
-}
-static int l_leaky_relu(lua_State *L) {
-    return push_activation(L, NN_ACT_LEAKY_RELU, (float)luaL_optnumber(L, 1, 0.01));
-}
-
-/* nn.activation(name [, slope]) */
-static int l_activation(lua_State *L) {
-    const char *name = luaL_checkstring(L, 1);
-    nn_act act;
-    if (nn_act_parse(name, &act) != NN_OK) {
+/* An activation layer of the given function with its parameter (the
+ * setting that applies to it: leaky_relu's slope, elu's alpha) from the
+ * number at arg, if any. */
+static int push_activation(lua_State *L, const char *name, int arg) {
+    const nn_param_spec *specs;
+    const int n = nn_layer_kind_params(kind_index("activation"), &specs);
+    nn_value v;
+    memset(&v, 0, sizeof v);
+    const char *fn = NULL;
+    for (int c = 0; specs[0].choices[c]; c++) {
+        if (strcmp(specs[0].choices[c], name) == 0) {
+            fn = specs[0].choices[c];
+        }
+    }
+    if (!fn) {
         return luaL_argerror(L, 1, lua_pushfstring(L, "unknown activation '%s'", name));
     }
-    return push_activation(L, act, (float)luaL_optnumber(L, 2, act == NN_ACT_LEAKY_RELU ? 0.01 : 0));
+    const nn_param_spec *own = NULL;
+    for (int i = 1; i < n; i++) {
+        if (specs[i].applies_to && strcmp(specs[i].applies_to, fn) == 0) {
+            own = &specs[i];
+        }
+    }
+    nn_value pv = v;
+    if (own) {
+        pv.num = lua_isnoneornil(L, arg) ? own->def : (double)luaL_checknumber(L, arg);
+    }
+    l_layer *ly = new_layer(L, "activation");
+    v.str = fn;
+    set_value(ly, "name", v);
+    if (own) {
+        set_value(ly, own->name, pv);
+    }
+    return 1;
+}
+
+/* nn.relu(), nn.gelu(), nn.leaky_relu([slope]), nn.elu([alpha]), ...: one
+ * per activation the runtime has (upvalue: its name). */
+static int l_act_fn(lua_State *L) {
+    return push_activation(L, lua_tostring(L, lua_upvalueindex(1)), 1);
+}
+
+/* nn.activation(name [, slope | alpha]) */
+static int l_activation(lua_State *L) {
+    return push_activation(L, luaL_checkstring(L, 1), 2);
 }
 
 static void push_init(lua_State *L, const nn_init *in) {
@@ -103,20 +239,46 @@ static void push_init(lua_State *L, const nn_init *in) {
     }
 }
 
+static const nn_value *setting(const l_layer *ly, const char *key) {
+    for (int k = 0; k < ly->n; k++) {
+        if (strcmp(ly->keys[k], key) == 0) {
+            return &ly->vals[k];
+        }
+    }
+    return NULL;
+}
+
 static int layer_tostring(lua_State *L) {
     l_layer *ly = (l_layer *)luaL_checkudata(L, 1, NNL_LAYER);
-    if (ly->kind == NN_LAYER_DENSE) {
-        if (ly->in < 0) {
-            lua_pushfstring(L, "nnrun.Layer(dense ? -> %I)", (lua_Integer)ly->out);
+    const nn_value *in = setting(ly, "in"), *units = setting(ly, "units"), *name = setting(ly, "name");
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    if (strcmp(ly->kind, "dense") == 0) {
+        if (!in) {
+            lua_pushfstring(L, "nnrun.Layer(dense ? -> %I)", (lua_Integer)units->num);
         } else {
-            lua_pushfstring(L, "nnrun.Layer(dense %I -> %I)", (lua_Integer)ly->in,
-                            (lua_Integer)ly->out);
+            lua_pushfstring(L, "nnrun.Layer(dense %I -> %I)", (lua_Integer)in->num, (lua_Integer)units->num);
         }
-    } else if (ly->act == NN_ACT_LEAKY_RELU) {
-        lua_pushfstring(L, "nnrun.Layer(leaky_relu %f)", (lua_Number)ly->param);
-    } else {
-        lua_pushfstring(L, "nnrun.Layer(%s)", nn_act_name(ly->act));
+        return 1;
     }
+    /* nnrun.Layer(relu), nnrun.Layer(leaky_relu 0.2), nnrun.Layer(dropout p=0.2) */
+    luaL_addstring(&b, "nnrun.Layer(");
+    luaL_addstring(&b, name ? name->str : ly->kind);
+    for (int k = 0; k < ly->n; k++) {
+        if (&ly->vals[k] == name) {
+            continue;
+        }
+        char num[64];
+        snprintf(num, sizeof num, "%.9g", ly->vals[k].num);
+        if (name) {
+            lua_pushfstring(L, " %s", num);
+        } else {
+            lua_pushfstring(L, " %s=%s", ly->keys[k], num);
+        }
+        luaL_addvalue(&b);
+    }
+    luaL_addchar(&b, ')');
+    luaL_pushresult(&b);
     return 1;
 }
 
@@ -158,23 +320,14 @@ static int l_sequential(lua_State *L) {
                 lua_pushfstring(L, "layer %I: expected a layer (nn.dense, nn.relu, ...), got %s",
                                 i, luaL_typename(L, -1)));
         }
-        if (ly->kind == NN_LAYER_DENSE) {
-            int64_t in = ly->in;
-            if (in < 0) {
-                in = nn_net_output_size(ud->net);
-                if (in == 0) {
-                    return luaL_argerror(
-                        L, 1,
-                        lua_pushfstring(L, "layer %I: the first dense layer needs its input "
-                                           "width: nn.dense(in, out)",
-                                        i));
-                }
-            }
-            s = nn_net_add_dense(ud->net, in, ly->out, ly->has_winit ? &ly->winit : NULL,
-                                 ly->has_binit ? &ly->binit : NULL);
-        } else {
-            s = nn_net_add_activation(ud->net, ly->act, ly->param);
+        if (strcmp(ly->kind, "dense") == 0 && !setting(ly, "in") && nn_net_layers(ud->net) == 0) {
+            return luaL_argerror(L, 1,
+                                 lua_pushfstring(L, "layer %I: the first dense layer needs its input "
+                                                    "width: nn.dense(in, out)",
+                                                 i));
         }
+        const nn_layer_spec spec = {ly->kind, ly->n, ly->keys, ly->vals};
+        s = nn_net_add(ud->net, &spec);
         if (s != NN_OK) {
             return nnl_fail(L, s);
         }
@@ -261,40 +414,92 @@ static int check_layer_index(lua_State *L, l_net *ud, int arg) {
     return (int)i - 1;
 }
 
-static void push_layer_info(lua_State *L, const nn_layer_info *in) {
+/* The resolved settings of layer i of the net (kind beyond dense and
+ * activation): one field each. */
+static void push_settings(lua_State *L, const nn_net *net, int i) {
+    nn_layer_spec spec;
+    if (nn_net_layer_spec(net, i, &spec) != NN_OK) {
+        return;
+    }
+    const nn_param_spec *specs;
+    nn_layer_kind_params(kind_index(spec.kind), &specs);
+    for (int k = 0; k < spec.n; k++) {
+        if (specs[k].type == NN_PARAM_INT) {
+            lua_pushinteger(L, (lua_Integer)spec.values[k].num);
+        } else if (specs[k].type == NN_PARAM_FLOAT) {
+            nnl_pushfloat(L, (float)spec.values[k].num); /* 0.2, not 0.200000003 */
+        } else if (specs[k].type == NN_PARAM_CHOICE) {
+            lua_pushstring(L, spec.values[k].str);
+        } else {
+            push_init(L, &spec.values[k].init);
+        }
+        lua_setfield(L, -2, spec.keys[k]);
+    }
+}
+
+static void push_layer_info(lua_State *L, const nn_net *net, int i, const nn_layer_info *in) {
     lua_createtable(L, 0, 6);
+    lua_pushstring(L, in->name);
+    lua_setfield(L, -2, "kind");
     if (in->kind == NN_LAYER_DENSE) {
-        lua_pushliteral(L, "dense");
-        lua_setfield(L, -2, "kind");
         push_init(L, &in->weight_init);
         lua_setfield(L, -2, "init");
         push_init(L, &in->bias_init);
         lua_setfield(L, -2, "bias_init");
-    } else {
-        lua_pushliteral(L, "activation");
-        lua_setfield(L, -2, "kind");
+    } else if (in->kind == NN_LAYER_ACTIVATION) {
         lua_pushstring(L, nn_act_name(in->act));
         lua_setfield(L, -2, "activation");
-        if (in->act == NN_ACT_LEAKY_RELU) {
+        if (in->act == NN_ACT_LEAKY_RELU || in->act == NN_ACT_ELU) {
             nnl_pushfloat(L, in->param);
-            lua_setfield(L, -2, "slope");
+            lua_setfield(L, -2, in->act == NN_ACT_ELU ? "alpha" : "slope");
         }
+    } else {
+        push_settings(L, net, i);
     }
     lua_pushinteger(L, (lua_Integer)in->in);
     lua_setfield(L, -2, "inputs");
     lua_pushinteger(L, (lua_Integer)in->out);
     lua_setfield(L, -2, "outputs");
+    lua_pushinteger(L, (lua_Integer)in->params);
+    lua_setfield(L, -2, "params");
+    lua_pushinteger(L, (lua_Integer)in->state);
+    lua_setfield(L, -2, "state");
 }
 
-/* net:layer(i) -> { kind=, inputs=, outputs=, activation= | init=, bias_init= } */
+/* net:layer(i) -> { kind=, inputs=, outputs=, state=, activation= [slope= | alpha=]
+ * | init=, bias_init= | the kind's settings } */
 static int n_layer(lua_State *L) {
     l_net *ud = nnl_check_net(L, 1);
     nn_layer_info info;
-    nn_status s = nn_net_layer_info(ud->net, check_layer_index(L, ud, 2), &info);
+    const int i = check_layer_index(L, ud, 2);
+    nn_status s = nn_net_layer_info(ud->net, i, &info);
     if (s != NN_OK) {
         return nnl_fail(L, s);
     }
-    push_layer_info(L, &info);
+    push_layer_info(L, ud->net, i, &info);
+    return 1;
+}
+
+/* net:train() / net:eval(): the mode of dropout and batchnorm (nn.fit
+ * trains in train mode and evaluates in eval mode by itself); net:mode(). */
+static int set_mode(lua_State *L, nn_mode mode) {
+    l_net *ud = nnl_check_net(L, 1);
+    nn_status s = nn_net_set_mode(ud->net, mode);
+    if (s != NN_OK) {
+        return nnl_fail(L, s);
+    }
+    lua_settop(L, 1);
+    return 1;
+}
+static int n_train(lua_State *L) {
+    return set_mode(L, NN_MODE_TRAIN);
+}
+static int n_eval(lua_State *L) {
+    return set_mode(L, NN_MODE_EVAL);
+}
+static int n_mode(lua_State *L) {
+    l_net *ud = nnl_check_net(L, 1);
+    lua_pushstring(L, nn_net_mode(ud->net) == NN_MODE_EVAL ? "eval" : "train");
     return 1;
 }
 
@@ -303,10 +508,10 @@ static void push_param(lua_State *L, l_net *ud, int layer, nn_param_which which,
     nn_layer_info info;
     nn_tensor *v = NULL;
     nn_status s = nn_net_layer_info(ud->net, layer, &info);
-    if (s == NN_OK && info.kind != NN_LAYER_DENSE) {
+    if (s == NN_OK && info.params == 0) {
         luaL_argerror(L, arg,
                       lua_pushfstring(L, "layer %d (%s) has no parameters", layer + 1,
-                                      nn_act_name(info.act)));
+                                      info.kind == NN_LAYER_ACTIVATION ? nn_act_name(info.act) : info.name));
     }
     /* The Tensor exists before the view, so an error leaks nothing. */
     l_tensor *t = nnl_new_tensor(L);
@@ -342,7 +547,8 @@ static int n_bias_grad(lua_State *L) {
 }
 
 /* net:params() -> { { layer=i, weights=, bias=, weight_grad=, bias_grad= }, ... }
- * one entry per dense layer; the tensors are live views. */
+ * one entry per layer with parameters (dense: W and b; batchnorm and
+ * layernorm: gamma and beta); the tensors are live views. */
 static int n_params(lua_State *L) {
     static const struct {
         const char *name;
@@ -361,7 +567,7 @@ static int n_params(lua_State *L) {
         if (s != NN_OK) {
             return nnl_fail(L, s);
         }
-        if (info.kind != NN_LAYER_DENSE) {
+        if (info.params == 0) {
             continue;
         }
         lua_createtable(L, 0, 5);
@@ -541,12 +747,84 @@ static int n_tostring(lua_State *L) {
             lua_pushfstring(L, "dense %I -> %I", (lua_Integer)info.in, (lua_Integer)info.out);
             luaL_addvalue(&b);
         } else {
-            luaL_addstring(&b, nn_act_name(info.act));
+            luaL_addstring(&b, info.kind == NN_LAYER_ACTIVATION ? nn_act_name(info.act) : info.name);
         }
     }
     lua_pushfstring(L, "; %I parameters)", (lua_Integer)nn_net_param_count(ud->net));
     luaL_addvalue(&b);
     luaL_pushresult(&b);
+    return 1;
+}
+
+static const char *const param_types[] = {"int", "float", "choice", "init"};
+
+/* nn.layer_kinds() -> { { name=, doc=, params = { { name=, type=, default=,
+ * min=, max=, min_open=, max_open=, choices=, primary=, applies_to=, doc= },
+ * ... } }, ... }: the runtime's registry, from which the YAML schema is
+ * built (default, min and max absent when there is none). */
+static int l_layer_kinds(lua_State *L) {
+    const int n = nn_layer_kind_count();
+    lua_createtable(L, n, 0);
+    for (int k = 0; k < n; k++) {
+        const nn_param_spec *p;
+        const int np = nn_layer_kind_params(k, &p);
+        lua_createtable(L, 0, 3);
+        lua_pushstring(L, nn_layer_kind_name(k));
+        lua_setfield(L, -2, "name");
+        lua_pushstring(L, nn_layer_kind_doc(k));
+        lua_setfield(L, -2, "doc");
+        lua_createtable(L, np, 0);
+        for (int i = 0; i < np; i++) {
+            lua_createtable(L, 0, 10);
+            lua_pushstring(L, p[i].name);
+            lua_setfield(L, -2, "name");
+            lua_pushstring(L, param_types[p[i].type]);
+            lua_setfield(L, -2, "type");
+            if (!isnan(p[i].def)) {
+                if (p[i].type == NN_PARAM_CHOICE || p[i].type == NN_PARAM_INIT) {
+                    lua_pushstring(L, p[i].choices[(int)p[i].def]);
+                } else if (p[i].type == NN_PARAM_INT) {
+                    lua_pushinteger(L, (lua_Integer)p[i].def);
+                } else {
+                    lua_pushnumber(L, (lua_Number)p[i].def);
+                }
+                lua_setfield(L, -2, "default");
+            }
+            if (p[i].type == NN_PARAM_INT || p[i].type == NN_PARAM_FLOAT) {
+                if (!isinf(p[i].min)) {
+                    lua_pushnumber(L, (lua_Number)p[i].min);
+                    lua_setfield(L, -2, "min");
+                }
+                if (!isinf(p[i].max)) {
+                    lua_pushnumber(L, (lua_Number)p[i].max);
+                    lua_setfield(L, -2, "max");
+                }
+                lua_pushboolean(L, p[i].min_open);
+                lua_setfield(L, -2, "min_open");
+                lua_pushboolean(L, p[i].max_open);
+                lua_setfield(L, -2, "max_open");
+            }
+            if (p[i].choices) {
+                lua_newtable(L);
+                for (int c = 0; p[i].choices[c]; c++) {
+                    lua_pushstring(L, p[i].choices[c]);
+                    lua_rawseti(L, -2, c + 1);
+                }
+                lua_setfield(L, -2, "choices");
+            }
+            lua_pushboolean(L, p[i].primary);
+            lua_setfield(L, -2, "primary");
+            if (p[i].applies_to) {
+                lua_pushstring(L, p[i].applies_to);
+                lua_setfield(L, -2, "applies_to");
+            }
+            lua_pushstring(L, p[i].doc);
+            lua_setfield(L, -2, "doc");
+            lua_rawseti(L, -2, i + 1);
+        }
+        lua_setfield(L, -2, "params");
+        lua_rawseti(L, -2, k + 1);
+    }
     return 1;
 }
 
@@ -561,19 +839,41 @@ void nnl_open_net(lua_State *L) {
         {"weight_grad", n_weight_grad}, {"bias_grad", n_bias_grad},
         {"params", n_params},           {"reinit", n_reinit},
         {"prepare", n_prepare},         {"save", n_save},
-        {"close", n_release},
+        {"train", n_train},             {"eval", n_eval},
+        {"mode", n_mode},               {"close", n_release},
         {NULL, NULL}};
     static const luaL_Reg meta[] = {{"__gc", n_release},
                                     {"__close", n_release},
                                     {"__len", n_len},
                                     {"__tostring", n_tostring},
                                     {NULL, NULL}};
-    static const luaL_Reg funcs[] = {
-        {"dense", l_dense},     {"relu", l_relu},         {"sigmoid", l_sigmoid},
-        {"tanh", l_tanh},       {"identity", l_identity}, {"softmax", l_softmax},
-        {"leaky_relu", l_leaky_relu}, {"activation", l_activation},
-        {"sequential", l_sequential}, {"load", l_load}, {NULL, NULL}};
+    static const luaL_Reg funcs[] = {{"dense", l_dense},
+                                     {"activation", l_activation},
+                                     {"layer", l_layer_any},
+                                     {"layer_kinds", l_layer_kinds},
+                                     {"sequential", l_sequential},
+                                     {"load", l_load},
+                                     {NULL, NULL}};
     nnl_newclass(L, NNL_LAYER, NULL, layer_meta);
     nnl_newclass(L, NNL_NET, methods, meta);
     nnl_setfuncs(L, funcs);
+    /* One constructor per kind of the registry beyond dense and activation
+     * (nn.dropout, nn.batchnorm, ...) and one per activation (nn.relu,
+     * nn.gelu, ...): a new kind or function needs no code here. */
+    for (int k = 0; k < nn_layer_kind_count(); k++) {
+        const char *name = nn_layer_kind_name(k);
+        if (strcmp(name, "dense") == 0 || strcmp(name, "activation") == 0) {
+            continue;
+        }
+        lua_pushinteger(L, k);
+        lua_pushcclosure(L, l_kind, 1);
+        lua_setfield(L, -2, name);
+    }
+    const nn_param_spec *act;
+    nn_layer_kind_params(kind_index("activation"), &act);
+    for (int c = 0; act[0].choices[c]; c++) {
+        lua_pushstring(L, act[0].choices[c]);
+        lua_pushcclosure(L, l_act_fn, 1);
+        lua_setfield(L, -2, act[0].choices[c]);
+    }
 }

@@ -78,13 +78,13 @@ typedef struct l_schedule {
 
 /* nnrun.Layer: a layer description for nn.sequential (plain data).
  * in < 0: take the width of the previous layer. */
+/* A layer description: a registry kind and the settings given (keys and
+ * string values are the registry's static strings). */
 typedef struct l_layer {
-    nn_layer_kind kind;
-    int64_t in, out;
-    nn_act act;
-    float param;
-    nn_init winit, binit;
-    int has_winit, has_binit;
+    const char *kind;
+    int n;
+    const char *keys[NN_LAYER_MAX_PARAMS];
+    nn_value vals[NN_LAYER_MAX_PARAMS];
 } l_layer;
 
 /* --- lnnrun.c: helpers ------------------------------------------------- */

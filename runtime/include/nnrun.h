@@ -297,6 +297,9 @@ typedef struct nn_param_spec {
     int primary;                /* 1: the setting a scalar shorthand sets
                                    (YAML `- dropout: 0.2`)               */
     const char *doc;            /* one line                             */
+    const char *applies_to;     /* NULL, or the value of the primary
+                                   setting this one is used with
+                                   (activation slope: "leaky_relu")      */
 } nn_param_spec;
 typedef struct nn_value {
     double num;

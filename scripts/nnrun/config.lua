@@ -9,9 +9,28 @@ local util = require "nnrun.util"
 
 local M = {}
 
-local ACTIVATIONS = { "identity", "sigmoid", "tanh", "relu", "leaky_relu", "softmax" }
-local INITIALISERS = { "zeros", "constant", "uniform", "normal", "xavier_uniform",
-  "xavier_normal", "he_uniform", "he_normal" }
+-- Layer kinds, their settings, defaults and ranges come from the runtime's
+-- registry (nn.layer_kinds()): the schema of model.layers is built from it.
+-- dense and activation items are flat ({dense: 8, activation: relu}); every
+-- other kind is a list item of its own, its value the primary setting or a
+-- mapping of settings ({dropout: 0.2}, {batchnorm: {momentum: 0.1}}).
+local LAYER_KINDS, NESTED_KINDS = {}, {}
+do
+  local ok, nn = pcall(require, "nnrun")
+  for _, k in ipairs(ok and type(nn) == "table" and nn.layer_kinds and nn.layer_kinds() or {}) do
+    k.by_name = {}
+    for _, p in ipairs(k.params) do
+      k.by_name[p.name] = p
+    end
+    LAYER_KINDS[k.name] = k
+    if k.name ~= "dense" and k.name ~= "activation" then
+      NESTED_KINDS[#NESTED_KINDS + 1] = k.name
+    end
+  end
+end
+local ACTIVATION_SPEC = LAYER_KINDS.activation or { params = {}, by_name = {} }
+local ACTIVATIONS = ACTIVATION_SPEC.by_name.name and ACTIVATION_SPEC.by_name.name.choices or {}
+local INITIALISERS = LAYER_KINDS.dense and LAYER_KINDS.dense.by_name.init.choices or {}
 local LOSSES = { "mse", "cross_entropy", "bce", "bce_logits", "log_loss" }
 local SCHEDULES = { "constant", "step", "exponential", "inverse_time", "cosine" }
 local OPTIMIZERS = { "sgd" }
@@ -451,12 +470,96 @@ end
 
 local LAYER_EXAMPLE = "{dense: 32, activation: relu}"
 
+-- A field() spec from a runtime parameter spec.
+local function param_field(p)
+  local f = { default = p.default }
+  if p.type == "int" then
+    f.type = "integer"
+  elseif p.type == "float" then
+    f.type = "number"
+  else
+    f.type, f.enum = "string", p.choices
+  end
+  if p.min then
+    f[p.min_open and "gt" or "min"] = p.min
+  end
+  if p.max then
+    f[p.max_open and "lt" or "max"] = p.max
+  end
+  return f
+end
+
+-- An item of a kind beyond dense and activation: { kind = settings }.
+local function resolve_nested(c, l, path, kind, first)
+  local spec = LAYER_KINDS[kind]
+  local kp = join(path, kind)
+  for _, other in ipairs({ "dense", "activation", table.unpack(NESTED_KINDS) }) do
+    if other ~= kind and l[other] ~= nil then
+      fail(c, path, "one layer per list item: '%s' and '%s'", kind, other)
+      return nil
+    end
+  end
+  check_keys(c, l, path, { kind })
+  if first then
+    fail(c, path, "the first layer must be dense")
+  end
+  local v, settings = l[kind], {}
+  if type(v) == "table" and not object_type(v) then
+    if is_list(v) then
+      fail(c, kp, "expected a mapping of settings, got a list")
+      return nil
+    end
+    local names = {}
+    for _, p in ipairs(spec.params) do
+      names[#names + 1] = p.name
+    end
+    check_keys(c, v, kp, names)
+    for _, p in ipairs(spec.params) do
+      settings[p.name] = field(c, v, kp, p.name, param_field(p))
+    end
+  else
+    local primary
+    for _, p in ipairs(spec.params) do
+      primary = primary or (p.primary and p)
+    end
+    if not primary then
+      fail(c, kp, "expected a mapping of settings (%s: {}), got %s", kind, describe(v))
+      return nil
+    end
+    for _, p in ipairs(spec.params) do
+      if p == primary then
+        settings[p.name] = field(c, l, path, kind, param_field(p))
+      else
+        settings[p.name] = p.default
+      end
+    end
+  end
+  return { [kind] = settings }
+end
+
 local function resolve_layer(c, l, path, first)
+  if type(l) == "string" and LAYER_KINDS[l] and l ~= "dense" and l ~= "activation" then
+    l = { [l] = {} } -- `- batchnorm`: every setting at its default
+  end
   if type(l) ~= "table" or is_list(l) then
     fail(c, path, "expected a layer such as %s, got %s", LAYER_EXAMPLE, describe(l))
     return nil
   end
-  check_keys(c, l, path, { "dense", "in", "activation", "init", "bias_init", "slope" })
+  for _, kind in ipairs(NESTED_KINDS) do
+    if l[kind] ~= nil then
+      return resolve_nested(c, l, path, kind, first)
+    end
+  end
+  local flat = { "dense", "in", "activation", "init", "bias_init" }
+  for _, p in ipairs(ACTIVATION_SPEC.params) do
+    if p.applies_to then
+      flat[#flat + 1] = p.name
+    end
+  end
+  for _, kind in ipairs(NESTED_KINDS) do
+    flat[#flat + 1] = kind
+  end
+  check_keys(c, l, path, flat)
   local out = {}
   out.dense = field(c, l, path, "dense", { type = "integer", min = 1, max = MAX_UNITS })
   out["in"] = field(c, l, path, "in", { type = "integer", min = 1, max = MAX_UNITS })
@@ -474,12 +577,25 @@ local function resolve_layer(c, l, path, first)
     out.bias_init = field(c, l, path, "bias_init", { type = "string", enum = INITIALISERS,
       default = "zeros" })
   end
-  if out.activation == "leaky_relu" then
-    out.slope = field(c, l, path, "slope", { type = "number", min = 0, default = 0.01 })
-  elseif l.slope ~= nil then
-    fail(c, join(path, "slope"), "only used with activation: leaky_relu")
+  -- The settings of one function (leaky_relu's slope, elu's alpha).
+  for _, p in ipairs(ACTIVATION_SPEC.params) do
+    if p.applies_to and out.activation == p.applies_to then
+      out[p.name] = field(c, l, path, p.name, param_field(p))
+    elseif p.applies_to and l[p.name] ~= nil then
+      fail(c, join(path, p.name), "only used with activation: %s", p.applies_to)
+    end
   end
   return out
+end
+
+-- The kind of a resolved layer beyond dense and activation, and its settings.
+function M.nested_kind(l)
+  for _, kind in ipairs(NESTED_KINDS) do
+    if type(l) == "table" and l[kind] ~= nil then
+      return kind, l[kind]
+    end
+  end
+  return nil
 end
 
 -- info: input, output (widths), output_path (of the last dense), and
@@ -539,6 +655,8 @@ local function resolve_model(c, m, meta)
     if r and r.dense then
       info.output, info.output_path = r.dense, join(p, "dense")
       width, width_from = r.dense, p
+      info.last_activation, info.last_activation_path = nil, nil
+    elseif r and M.nested_kind(r) then
       info.last_activation, info.last_activation_path = nil, nil
     elseif not r or not r.activation then
       ok = false

@@ -55,7 +55,11 @@ function M.build_model(r)
       width = l.dense
     end
     if l.activation then
-      layers[#layers + 1] = nn.activation(l.activation, l.slope)
+      layers[#layers + 1] = nn.activation(l.activation, l.slope or l.alpha)
+    end
+    local kind, settings = require("nnrun.config").nested_kind(l)
+    if kind then
+      layers[#layers + 1] = nn.layer(kind, settings)
     end
   end
   return nn.sequential(layers, { seed = r.seed })

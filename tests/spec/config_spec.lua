@@ -107,9 +107,9 @@ describe("config.resolve", function()
     assert.same({ "loss: unknown value 'cross_entropi' (did you mean 'cross_entropy'?) "
       .. "(expected one of: mse, cross_entropy, bce, bce_logits, log_loss)" },
       problems(minimal{ loss = "cross_entropi" }))
-    assert.same({ "model.layers[1].activation: unknown value 'gelu' (did you mean 'relu'?) (expected one of: identity, "
-      .. "sigmoid, tanh, relu, leaky_relu, softmax)" },
-      problems(minimal{ model = { layers = { { dense = 2, activation = "gelu" }, { dense = 1 } } } }))
+    assert.same({ "model.layers[1].activation: unknown value 'gelo' (did you mean 'gelu'?) (expected one of: identity, "
+      .. "sigmoid, tanh, relu, leaky_relu, softmax, gelu, elu, silu, softplus)" },
+      problems(minimal{ model = { layers = { { dense = 2, activation = "gelo" }, { dense = 1 } } } }))
   end)
 
   it("reports missing sections", function()
@@ -382,5 +382,74 @@ describe("config.parse_value", function()
   it("canonicalises key paths", function()
     assert.equals("model.layers[2].dense", config.canonical_path("model.layers.2.dense"))
     assert.equals("optimizer.lr", config.canonical_path("optimizer.lr"))
+  end)
+end)
+
+-- model.layers items of the kinds beyond dense: the schema is built from
+-- the runtime's parameter specs (nn.layer_kinds()).
+describe("config.resolve of layer kinds", function()
+  local function model(layers)
+    return minimal{ model = { layers = layers } }
+  end
+  local function layers_of(exp)
+    local r, errs = config.resolve(exp)
+    assert.is_nil(errs and errs[1] and config.format_error(errs[1]))
+    return r.model.layers
+  end
+
+  it("takes the short and the full forms and writes every default", function()
+    local l = layers_of(model{ { dense = 8 }, { batchnorm = { momentum = 0.2 } }, { activation = "gelu" },
+      { dropout = 0.2 }, { layernorm = { eps = 1e-3 } }, "batchnorm", { dropout = {} },
+      { activation = "elu", alpha = 0.5 }, { dense = 1, activation = "sigmoid" } })
+    assert.same({ batchnorm = { momentum = 0.2, eps = 1e-5 } }, l[2])
+    assert.same({ activation = "gelu" }, l[3])
+    assert.same({ dropout = { p = 0.2 } }, l[4])
+    assert.same({ layernorm = { eps = 1e-3 } }, l[5])
+    assert.same({ batchnorm = { momentum = 0.1, eps = 1e-5 } }, l[6])
+    assert.same({ dropout = { p = 0.5 } }, l[7])
+    assert.same({ activation = "elu", alpha = 0.5 }, l[8])
+    assert.same({ activation = "leaky_relu", slope = 0.01 }, layers_of(model{ { dense = 2 },
+      { activation = "leaky_relu" }, { dense = 1 } })[2])
+  end)
+
+  it("checks every setting against its spec, located, with did-you-mean", function()
+    assert.same({ "model.layers[2].dropout: must be < 1, got 1.5" },
+      problems(model{ { dense = 2 }, { dropout = 1.5 }, { dense = 1 } }))
+    assert.same({ "model.layers[2].dropout.p: must be >= 0, got -0.1" },
+      problems(model{ { dense = 2 }, { dropout = { p = -0.1 } }, { dense = 1 } }))
+    assert.same({ "model.layers[2].batchnorm.eps: must be > 0, got 0" },
+      problems(model{ { dense = 2 }, { batchnorm = { eps = 0 } }, { dense = 1 } }))
+    assert.same({ "model.layers[2].batchnorm.momentum: must be <= 1, got 2" },
+      problems(model{ { dense = 2 }, { batchnorm = { momentum = 2 } }, { dense = 1 } }))
+    assert.same({ "model.layers[2].batchnorm.momentun: unknown key (did you mean 'momentum'?)" },
+      problems(model{ { dense = 2 }, { batchnorm = { momentun = 0.1 } }, { dense = 1 } }))
+    assert.same({ "model.layers[2].dropuot: unknown key (did you mean 'dropout'?)",
+      "model.layers[2]: needs 'dense' (units) or 'activation'" },
+      problems(model{ { dense = 2 }, { dropuot = 0.2 }, { dense = 1 } }))
+    assert.same({ "model.layers[2].layernorm: expected a mapping of settings (layernorm: {}), got 0.5" },
+      problems(model{ { dense = 2 }, { layernorm = 0.5 }, { dense = 1 } }))
+    assert.same({ "model.layers[2].dropout: expected a number, got string \"a\"" },
+      problems(model{ { dense = 2 }, { dropout = "a" }, { dense = 1 } }))
+    assert.same({ "model.layers[2]: one layer per list item: 'dropout' and 'dense'" },
+      problems(model{ { dense = 2 }, { dense = 2, dropout = 0.1 }, { dense = 1 } }))
+    assert.same({ "model.layers[1]: the first layer must be dense" },
+      problems(model{ { dropout = 0.1 }, { dense = 1 } }))
+    assert.same({ "model.layers[2].alpha: only used with activation: elu" },
+      problems(model{ { dense = 2 }, { activation = "relu", alpha = 1 }, { dense = 1 } }))
+    assert.same({ "model.layers[2].alpha: must be >= 0, got -1" },
+      problems(model{ { dense = 2 }, { activation = "elu", alpha = -1 }, { dense = 1 } }))
+  end)
+
+  it("takes its names, defaults and ranges from the runtime", function()
+    local nn = require "nnrun"
+    local kinds = {}
+    for _, k in ipairs(nn.layer_kinds()) do
+      kinds[k.name] = k
+    end
+    assert.same(kinds.activation.params[1].choices, config.ACTIVATIONS)
+    assert.same(kinds.dense.params[3].choices, config.INITIALISERS)
+    local l = layers_of(model{ { dense = 2 }, { batchnorm = {} }, { dense = 1 } })
+    assert.equals(kinds.batchnorm.params[1].default, l[2].batchnorm.momentum)
+    assert.equals(kinds.batchnorm.params[2].default, l[2].batchnorm.eps)
   end)
 end)

@@ -52,8 +52,8 @@ describe("nn.sequential", function()
     assert.equals(3, #net)
     assert.equals(2, net:input_size())
     assert.equals(1, net:output_size())
-    assert.same({ kind = "activation", activation = "relu", inputs = 3, outputs = 3 },
-      net:layer(2))
+    assert.same({ kind = "activation", activation = "relu", inputs = 3, outputs = 3, params = 0,
+      state = 0 }, net:layer(2))
   end)
 
   it("infers the input width of nn.dense(out)", function()
@@ -158,5 +158,94 @@ describe("nnrun.Net", function()
     local ok, e = pcall(nn.load, "/nonexistent/model.nnrun")
     assert.is_false(ok)
     assert.equals("io", nn.error_class(e))
+  end)
+end)
+
+describe("layers of the registry", function()
+  it("have one constructor per kind and per activation", function()
+    assert.equals("nnrun.Layer(dropout p=0.2)", tostring(nn.dropout(0.2)))
+    assert.equals("nnrun.Layer(dropout p=0.3)", tostring(nn.dropout{ p = 0.3 }))
+    assert.equals("nnrun.Layer(batchnorm momentum=0.2)", tostring(nn.batchnorm{ momentum = 0.2 }))
+    assert.equals("nnrun.Layer(layernorm)", tostring(nn.layernorm()))
+    assert.equals("nnrun.Layer(layernorm eps=0.001)", tostring(nn.layer("layernorm", { eps = 1e-3 })))
+    assert.equals("nnrun.Layer(gelu)", tostring(nn.gelu()))
+    assert.equals("nnrun.Layer(silu)", tostring(nn.silu()))
+    assert.equals("nnrun.Layer(softplus)", tostring(nn.softplus()))
+    assert.equals("nnrun.Layer(elu 1)", tostring(nn.elu()))
+    assert.equals("nnrun.Layer(elu 0.5)", tostring(nn.activation("elu", 0.5)))
+    assert.equals("nnrun.Layer(leaky_relu 0.01)", tostring(nn.leaky_relu()))
+  end)
+
+  it("export the runtime's parameter specs", function()
+    local kinds, names = {}, {}
+    for _, k in ipairs(nn.layer_kinds()) do
+      kinds[k.name] = k
+      names[#names + 1] = k.name
+    end
+    assert.same({ "dense", "activation", "dropout", "batchnorm", "layernorm" }, names)
+    local p = kinds.dropout.params[1]
+    assert.same({ "p", "float", 0.5, 0, 1, false, true, true },
+      { p.name, p.type, p.default, p.min, p.max, p.min_open, p.max_open, p.primary })
+    local bn = kinds.batchnorm.params
+    assert.same({ "momentum", 0.1, "eps", 1e-5, true }, { bn[1].name, bn[1].default, bn[2].name,
+      bn[2].default, bn[2].min_open })
+    assert.is_nil(bn[2].max)
+    local act = kinds.activation.params
+    assert.equals("gelu", act[1].choices[7])
+    assert.is_nil(act[1].default)
+    assert.same({ "slope", 0.01, "leaky_relu" }, { act[2].name, act[2].default, act[2].applies_to })
+    assert.same({ "alpha", 1, "elu" }, { act[3].name, act[3].default, act[3].applies_to })
+  end)
+
+  it("build networks; dropout and batchnorm follow the mode", function()
+    local net = nn.sequential({ nn.dense(4, 6), nn.batchnorm{ momentum = 0.2 }, nn.gelu(),
+      nn.dropout(0.5), nn.layernorm(), nn.dense(2) }, { seed = 3 })
+    assert.equals("train", net:mode())
+    local info = net:layer(2)
+    assert.same({ kind = "batchnorm", momentum = 0.2, eps = 1e-5, inputs = 6, outputs = 6,
+      params = 12, state = 12 }, info)
+    assert.same({ kind = "dropout", p = 0.5, inputs = 6, outputs = 6, params = 0, state = 0 },
+      net:layer(4))
+    assert.equals("gelu", net:layer(3).activation)
+    assert.equals(4, #net:params()) -- dense, batchnorm, layernorm, dense
+    assert.same({ { 1, 1, 1, 1, 1, 1 } }, net:weights(2):totable()) -- gamma
+    local x = nn.tensor{ { 0.1, 0.2, 0.3, 0.4 }, { -1, 0.5, 2, 0 }, { 1, 1, -1, -1 } }
+    net:eval()
+    local a, b = net:forward(x):totable(), net:forward(x):totable()
+    assert.same(a, b)
+    net:train()
+    assert.are_not.same(net:forward(x):totable(), net:forward(x):totable())
+    assert.equals("train", net:mode())
+    assert.matches("gelu, dropout, layernorm, dense 6 %-> 2", tostring(net))
+  end)
+
+  it("reject bad settings with the runtime's message", function()
+    assert.equals("bad argument #1 to 'dropout' (unknown option 'q')",
+      err(function() nn.dropout{ q = 1 } end))
+    assert.equals("bad argument #1 to 'dropout' (p: expected a number)",
+      err(function() nn.dropout("x") end))
+    assert.equals("bad argument #1 to 'layer' (unknown layer kind 'dropuot')",
+      err(function() nn.layer("dropuot") end))
+    assert.equals("layer 2 (dropout): p must be in [0, 1), got 1.5",
+      err(function() nn.sequential{ nn.dense(2, 2), nn.dropout(1.5) } end))
+    assert.equals("layer 2 (batchnorm): eps must be > 0, got 0",
+      err(function() nn.sequential{ nn.dense(2, 2), nn.batchnorm{ eps = 0 } } end))
+    assert.equals("layer 1 (dropout): a network must start with a dense layer",
+      err(function() nn.sequential{ nn.dropout(0.1), nn.dense(2, 2) } end))
+  end)
+
+  it("save and load every kind, running statistics included", function()
+    local net = nn.sequential({ nn.dense(3, 4), nn.batchnorm(), nn.dropout(0.25), nn.elu(0.5),
+      nn.dense(1) }, { seed = 2 })
+    net:forward(nn.tensor{ { 1, 2, 3 }, { 0, -1, 1 } }) -- moves the running statistics
+    local path = os.tmpname()
+    net:save(path)
+    local again = nn.load(path)
+    os.remove(path)
+    assert.equals(tostring(net), tostring(again))
+    net:eval()
+    again:eval()
+    local x = nn.tensor{ { 0.5, 0.5, 0.5 } }
+    assert.same(net:forward(x):totable(), again:forward(x):totable())
   end)
 end)

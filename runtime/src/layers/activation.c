@@ -244,9 +244,9 @@ void nn_act_backward(nn_act act, float param, const float *x, const float *y, co
 /* ---- the registry entry ------------------------------------------------ */
 
 static const nn_param_spec act_params[] = {
-    {"name", NN_PARAM_CHOICE, NAN, 0, 0, 0, 0, nn_act_names, 1, "the function"},
-    {"slope", NN_PARAM_FLOAT, 0.01, -INFINITY, INFINITY, 0, 0, NULL, 0, "leaky_relu: slope for x <= 0"},
-    {"alpha", NN_PARAM_FLOAT, 1.0, 0, INFINITY, 0, 0, NULL, 0, "elu: alpha (e^x - 1) for x <= 0"},
+    {"name", NN_PARAM_CHOICE, NAN, 0, 0, 0, 0, nn_act_names, 1, "the function", NULL},
+    {"slope", NN_PARAM_FLOAT, 0.01, -INFINITY, INFINITY, 0, 0, NULL, 0, "slope for x <= 0", "leaky_relu"},
+    {"alpha", NN_PARAM_FLOAT, 1.0, 0, INFINITY, 0, 0, NULL, 0, "alpha (e^x - 1) for x <= 0", "elu"},
 };
 enum { A_NAME, A_SLOPE, A_ALPHA };
 

@@ -19,8 +19,8 @@
 #include "layers.h"
 
 static const nn_param_spec bn_params[] = {
-    {"momentum", NN_PARAM_FLOAT, 0.1, 0, 1, 0, 0, NULL, 0, "weight of the batch in the running statistics"},
-    {"eps", NN_PARAM_FLOAT, 1e-5, 0, INFINITY, 1, 0, NULL, 0, "added to the variance"},
+    {"momentum", NN_PARAM_FLOAT, 0.1, 0, 1, 0, 0, NULL, 0, "weight of the batch in the running statistics", NULL},
+    {"eps", NN_PARAM_FLOAT, 1e-5, 0, INFINITY, 1, 0, NULL, 0, "added to the variance", NULL},
 };
 
 static nn_status bn_setup(nn_layer *l)

@@ -74,10 +74,10 @@ void nn_dense_backward(const float *x, const float *W, const float *dy, float *d
 
 
 static const nn_param_spec dense_params[] = {
-    {"units", NN_PARAM_INT, NAN, 1, INFINITY, 0, 0, NULL, 1, "output width"},
-    {"in", NN_PARAM_INT, 0, 0, INFINITY, 0, 0, NULL, 0, "input width (0: the previous layer's)"},
-    {"init", NN_PARAM_INIT, NN_INIT_XAVIER_UNIFORM, 0, 0, 0, 0, nn_init_names, 0, "weight initialiser"},
-    {"bias_init", NN_PARAM_INIT, NN_INIT_ZEROS, 0, 0, 0, 0, nn_init_names, 0, "bias initialiser"},
+    {"units", NN_PARAM_INT, NAN, 1, INFINITY, 0, 0, NULL, 1, "output width", NULL},
+    {"in", NN_PARAM_INT, 0, 0, INFINITY, 0, 0, NULL, 0, "input width (0: the previous layer's)", NULL},
+    {"init", NN_PARAM_INIT, NN_INIT_XAVIER_UNIFORM, 0, 0, 0, 0, nn_init_names, 0, "weight initialiser", NULL},
+    {"bias_init", NN_PARAM_INIT, NN_INIT_ZEROS, 0, 0, 0, 0, nn_init_names, 0, "bias initialiser", NULL},
 };
 enum { D_UNITS, D_IN, D_INIT, D_BIAS_INIT };
 

@@ -15,7 +15,7 @@
 #include "layers.h"
 
 static const nn_param_spec dropout_params[] = {
-    {"p", NN_PARAM_FLOAT, 0.5, 0, 1, 0, 1, NULL, 1, "probability of dropping each value"},
+    {"p", NN_PARAM_FLOAT, 0.5, 0, 1, 0, 1, NULL, 1, "probability of dropping each value", NULL},
 };
 
 static nn_status dropout_setup(nn_layer *l)

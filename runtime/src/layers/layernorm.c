@@ -16,7 +16,7 @@
 #include "layers.h"
 
 static const nn_param_spec ln_params[] = {
-    {"eps", NN_PARAM_FLOAT, 1e-5, 0, INFINITY, 1, 0, NULL, 0, "added to the variance"},
+    {"eps", NN_PARAM_FLOAT, 1e-5, 0, INFINITY, 1, 0, NULL, 0, "added to the variance", NULL},
 };
 
 static nn_status ln_setup(nn_layer *l)

@@ -92,12 +92,9 @@ nn_status nn_layer_make(const nn_layer_spec *spec, nn_shape in, nn_layer *l);
 /* The settings of l as a spec (keys and values borrowed from l). */
 void nn_layer_spec_of(const nn_layer *l, nn_layer_spec *spec);
 
-/* ---- kinds ------------------------------------------------------------ */
+/* ---- kinds (the others are declared where registry.c lists them) ---- */
 extern const nn_layer_ops nn_layer_dense;
 extern const nn_layer_ops nn_layer_activation;
-extern const nn_layer_ops nn_layer_dropout;
-extern const nn_layer_ops nn_layer_batchnorm;
-extern const nn_layer_ops nn_layer_layernorm;
 
 /* ---- kernels ---------------------------------------------------------- */
 

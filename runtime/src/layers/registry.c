@@ -9,6 +9,11 @@
 #include "../internal.h"
 #include "layers.h"
 
+/* The kinds beyond dense and activation (which net.c names). */
+extern const nn_layer_ops nn_layer_dropout;
+extern const nn_layer_ops nn_layer_batchnorm;
+extern const nn_layer_ops nn_layer_layernorm;
+
 /* One line per kind; the order is the order nn_layer_kind_name lists. */
 const nn_layer_ops *const nn_layer_registry[] = {
     &nn_layer_dense,
@@ -68,7 +73,11 @@ static nn_status check_value(const nn_layer_ops *ops, const nn_param_spec *p, co
     switch (p->type) {
     case NN_PARAM_INT:
     case NN_PARAM_FLOAT: {
-        const double v = in->num;
+        /* Float settings are float32 in the layers: the value is rounded
+         * first, so that 0.1 from Lua, YAML and a checkpoint is one value. */
+        const double v = p->type == NN_PARAM_FLOAT && isfinite(in->num) && fabs(in->num) < 3.4e38
+                             ? (double)(float)in->num
+                             : in->num;
         const int bad_int = p->type == NN_PARAM_INT && floor(v) != v;
         const int below = p->min_open ? !(v > p->min) : !(v >= p->min);
         const int above = p->max_open ? !(v < p->max) : !(v <= p->max);
@@ -135,7 +144,7 @@ nn_status nn_layer_make(const nn_layer_spec *spec, nn_shape in, nn_layer *l)
             l->v[k].init = (nn_init){(nn_init_kind)(int)p->def, 0, 0};
             l->v[k].str = nn_init_name(l->v[k].init.kind);
         } else
-            l->v[k].num = p->def;
+            l->v[k].num = p->type == NN_PARAM_FLOAT ? (double)(float)p->def : p->def;
     }
     for (int k = 0; k < ops->nparams; k++)
         l->keys[k] = ops->params[k].name;
