@@ -277,6 +277,8 @@ typedef enum nn_layer_kind { NN_LAYER_DENSE, NN_LAYER_ACTIVATION, NN_LAYER_OTHER
  *   layernorm   eps > 0 (1e-5).  Per sample over all its features:
  *               y = gamma (x - mean) / sqrt(var + eps) + beta, gamma and
  *               beta per feature.
+ *   gaussian_noise  stddev >= 0 (0.1).  Train mode: y = x + stddev z,
+ *               z ~ N(0, 1) from the mask stream; eval mode: y = x.
  * A layer other than dense cannot come first (its input width comes from
  * the layer before it). */
 typedef enum nn_param_type {

@@ -2,7 +2,7 @@
  * activation layers (gelu, elu, silu, softplus among them), dropout,
  * batchnorm and layernorm.
  *
- * - gradients of every kind, in train and eval mode, against central
+ * - gradients of every kind (gaussian_noise too), in train and eval mode, against central
  *   differences at odd sizes (B = 3, dense 5 -> 4 -> kind -> 3), for the
  *   input and for every parameter of the network;
  * - train/eval behaviour: dropout is the identity in eval mode, batchnorm
@@ -152,6 +152,10 @@ static void test_gradients(void)
         snprintf(what, sizeof what, "layernorm %s", mn);
         gradcheck(what, net, modes[m]);
         nn_net_free(net);
+        net = sandwich("gaussian_noise", "stddev", 0.3, NULL);
+        snprintf(what, sizeof what, "gaussian_noise %s", mn);
+        gradcheck(what, net, modes[m]);
+        nn_net_free(net);
     }
 }
 
@@ -199,6 +203,24 @@ static void test_modes(void)
     }
     CHECK_INT(4 * 600, zeros + scaled);
     CHECK_MSG(zeros > 500 && zeros < 700, "dropout 0.25 zeroed %d of 2400", zeros);
+    nn_net_free(net);
+
+    /* gaussian_noise: the identity in eval mode; in train mode noise of
+     * mean 0 and the given deviation (2400 draws: within 10 %). */
+    CHECK_OK(nn_net_create(3, &net));
+    CHECK_OK(nn_net_add_dense(net, 2, 600, &w, NULL));
+    CHECK_OK(add1(net, "gaussian_noise", "stddev", 0.3, NULL));
+    y = forward_of(net, NN_MODE_EVAL, xv, 4);
+    memcpy(dense_out, y, sizeof dense_out);
+    y = forward_of(net, NN_MODE_TRAIN, xv, 4);
+    double s1 = 0, s2 = 0;
+    for (int i = 0; i < 4 * 600; i++) {
+        const double e = (double)y[i] - dense_out[i];
+        s1 += e;
+        s2 += e * e;
+    }
+    CHECK_NEAR(0.0, s1 / 2400, 0, 0.03);
+    CHECK_NEAR(0.3, sqrt(s2 / 2400 - (s1 / 2400) * (s1 / 2400)), 0.1, 0);
     nn_net_free(net);
 
     /* batchnorm: train mode normalises with the batch and updates the
@@ -430,11 +452,11 @@ static void test_resume(void)
 
 static void test_registry(void)
 {
-    CHECK_INT(5, nn_layer_kind_count());
-    const char *const kinds[] = {"dense", "activation", "dropout", "batchnorm", "layernorm"};
-    for (int k = 0; k < 5; k++)
+    CHECK_INT(6, nn_layer_kind_count());
+    const char *const kinds[] = {"dense", "activation", "dropout", "batchnorm", "layernorm", "gaussian_noise"};
+    for (int k = 0; k < 6; k++)
         CHECK_STR(kinds[k], nn_layer_kind_name(k));
-    CHECK_STR(NULL, nn_layer_kind_name(5));
+    CHECK_STR(NULL, nn_layer_kind_name(6));
     const nn_param_spec *p;
     CHECK_INT(1, nn_layer_kind_params(2, &p));
     CHECK_STR("p", p[0].name);

@@ -182,7 +182,7 @@ describe("layers of the registry", function()
       kinds[k.name] = k
       names[#names + 1] = k.name
     end
-    assert.same({ "dense", "activation", "dropout", "batchnorm", "layernorm" }, names)
+    assert.same({ "dense", "activation", "dropout", "batchnorm", "layernorm", "gaussian_noise" }, names)
     local p = kinds.dropout.params[1]
     assert.same({ "p", "float", 0.5, 0, 1, false, true, true },
       { p.name, p.type, p.default, p.min, p.max, p.min_open, p.max_open, p.primary })

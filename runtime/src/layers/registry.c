@@ -13,6 +13,7 @@
 extern const nn_layer_ops nn_layer_dropout;
 extern const nn_layer_ops nn_layer_batchnorm;
 extern const nn_layer_ops nn_layer_layernorm;
+extern const nn_layer_ops nn_layer_gaussian_noise;
 
 /* One line per kind; the order is the order nn_layer_kind_name lists. */
 const nn_layer_ops *const nn_layer_registry[] = {
@@ -21,6 +22,7 @@ const nn_layer_ops *const nn_layer_registry[] = {
     &nn_layer_dropout,
     &nn_layer_batchnorm,
     &nn_layer_layernorm,
+    &nn_layer_gaussian_noise,
 };
 const int nn_layer_registry_n = (int)(sizeof nn_layer_registry / sizeof nn_layer_registry[0]);
 
