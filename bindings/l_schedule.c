@@ -8,6 +8,10 @@
  *   exponential   gamma
  *   inverse_time  gamma
  *   cosine        total, min_lr (default 0)
+ *   plateau       metric (val_loss), factor (0.1), patience (10), min_lr (0),
+ *                 cooldown (0)
+ *   one_cycle     max_lr, total, pct_start (0.3), min_lr (0)
+ *   cosine_restarts  period, mult (1), min_lr (0)
  * Every kind takes warmup (default 0), warmup_start (default 0), lr (the
  * base rate; default: the optimiser's) and per_batch (default false: steps
  * count epochs).
@@ -26,31 +30,40 @@ static int has_field(lua_State *L, int i, const char *k) {
     return t != LUA_TNIL;
 }
 
-static void need(lua_State *L, int i, int arg, const char *what, const char *kind,
-                 const char *k) {
-    if (!has_field(L, i, k)) {
-        nnl_argerror(L, arg, what, lua_pushfstring(L, "the '%s' schedule needs '%s'", kind, k));
-    }
-}
+/* The keys only some kinds take, and per kind which it takes and needs
+ * (NULL-terminated lists), in nn_sched_kind order. */
+static const char *const own_keys[] = {"gamma",  "step_size", "total",     "min_lr", "metric", "factor",
+                                       "patience", "cooldown", "max_lr", "pct_start", "period", "mult",
+                                       NULL};
+static const struct {
+    const char *const takes[7];
+    const char *const needs[3];
+} kinds[] = {
+    {{NULL}, {NULL}},                                                    /* constant */
+    {{"step_size", "gamma", NULL}, {"step_size", "gamma", NULL}},        /* step */
+    {{"gamma", NULL}, {"gamma", NULL}},                                  /* exponential */
+    {{"gamma", NULL}, {"gamma", NULL}},                                  /* inverse_time */
+    {{"total", "min_lr", NULL}, {"total", NULL}},                        /* cosine */
+    {{"metric", "factor", "patience", "min_lr", "cooldown", NULL}, {NULL}}, /* plateau */
+    {{"max_lr", "pct_start", "total", "min_lr", NULL}, {"max_lr", "total", NULL}}, /* one_cycle */
+    {{"period", "mult", "min_lr", NULL}, {"period", NULL}},              /* cosine_restarts */
+};
 
-static void unused(lua_State *L, int i, int arg, const char *what, const char *kind,
-                   const char *const keys[]) {
-    for (int k = 0; keys[k]; k++) {
-        if (has_field(L, i, keys[k])) {
-            nnl_argerror(L, arg, what,
-                          lua_pushfstring(L, "option '%s' is not used by the '%s' schedule",
-                                          keys[k], kind));
+static int listed(const char *const *list, const char *k) {
+    for (int j = 0; list[j]; j++) {
+        if (strcmp(list[j], k) == 0) {
+            return 1;
         }
     }
+    return 0;
 }
 
 /* Reads the table (or name) at i into out and checks it. */
 static void read_schedule(lua_State *L, int i, int arg, const char *what, l_schedule *out) {
-    static const char *const keys[] = {"name",   "lr",     "gamma",        "step_size", "total",
-                                       "min_lr", "warmup", "warmup_start", "per_batch", NULL};
-    static const char *const no_gamma[] = {"gamma", "step_size", NULL};
-    static const char *const no_cos[] = {"total", "min_lr", NULL};
-    static const char *const no_step[] = {"step_size", NULL};
+    static const char *const keys[] = {"name",   "lr",     "gamma",     "step_size", "total",    "min_lr",
+                                       "warmup", "warmup_start", "per_batch", "metric", "factor",
+                                       "patience", "cooldown", "max_lr", "pct_start", "period", "mult",
+                                       NULL};
     const char *name;
     memset(out, 0, sizeof *out);
     i = lua_absindex(L, i);
@@ -74,30 +87,26 @@ static void read_schedule(lua_State *L, int i, int arg, const char *what, l_sche
     if (nn_sched_parse(name, &out->s.kind) != NN_OK) {
         nnl_argerror(L, arg, what,
                      lua_pushfstring(L, "unknown schedule '%s' (constant, step, exponential, "
-                                         "inverse_time, cosine)",
+                                         "inverse_time, cosine, plateau, one_cycle, cosine_restarts)",
                                       name));
     }
-    switch (out->s.kind) {
-    case NN_SCHED_CONSTANT:
-        unused(L, i, arg, what, name, no_gamma);
-        unused(L, i, arg, what, name, no_cos);
-        break;
-    case NN_SCHED_STEP:
-        need(L, i, arg, what, name, "step_size");
-        need(L, i, arg, what, name, "gamma");
-        unused(L, i, arg, what, name, no_cos);
-        break;
-    case NN_SCHED_EXPONENTIAL:
-    case NN_SCHED_INVERSE_TIME:
-        need(L, i, arg, what, name, "gamma");
-        unused(L, i, arg, what, name, no_step);
-        unused(L, i, arg, what, name, no_cos);
-        break;
-    case NN_SCHED_COSINE:
-        need(L, i, arg, what, name, "total");
-        unused(L, i, arg, what, name, no_gamma);
-        break;
+    for (int k = 0; kinds[out->s.kind].needs[k]; k++) {
+        if (!has_field(L, i, kinds[out->s.kind].needs[k])) {
+            nnl_argerror(L, arg, what, lua_pushfstring(L, "the '%s' schedule needs '%s'", name,
+                                                        kinds[out->s.kind].needs[k]));
+        }
     }
+    for (int k = 0; own_keys[k]; k++) {
+        if (!listed(kinds[out->s.kind].takes, own_keys[k]) && has_field(L, i, own_keys[k])) {
+            nnl_argerror(L, arg, what,
+                          lua_pushfstring(L, "option '%s' is not used by the '%s' schedule",
+                                          own_keys[k], name));
+        }
+    }
+    const nn_schedule d = nn_schedule_constant(0);
+    const nn_sched_kind kind = out->s.kind;
+    out->s = d;
+    out->s.kind = kind;
     out->has_lr = has_field(L, i, "lr");
     out->s.lr0 = (float)nnl_opt_number(L, i, arg, what, "lr", 0);
     out->s.gamma = (float)nnl_opt_number(L, i, arg, what, "gamma", 1);
@@ -106,11 +115,29 @@ static void read_schedule(lua_State *L, int i, int arg, const char *what, l_sche
     out->s.min_lr = (float)nnl_opt_number(L, i, arg, what, "min_lr", 0);
     out->s.warmup = (int64_t)nnl_opt_integer(L, i, arg, what, "warmup", 0);
     out->s.warmup_start = (float)nnl_opt_number(L, i, arg, what, "warmup_start", 0);
+    out->s.factor = (float)nnl_opt_number(L, i, arg, what, "factor", d.factor);
+    out->s.patience = (int64_t)nnl_opt_integer(L, i, arg, what, "patience", d.patience);
+    out->s.cooldown = (int64_t)nnl_opt_integer(L, i, arg, what, "cooldown", d.cooldown);
+    out->s.max_lr = (float)nnl_opt_number(L, i, arg, what, "max_lr", 0);
+    out->s.pct_start = (float)nnl_opt_number(L, i, arg, what, "pct_start", d.pct_start);
+    out->s.period = (int64_t)nnl_opt_integer(L, i, arg, what, "period", d.period);
+    out->s.mult = (float)nnl_opt_number(L, i, arg, what, "mult", d.mult);
+    if (lua_getfield(L, i, "metric") != LUA_TNIL) {
+        const char *m = lua_tostring(L, -1);
+        if (lua_type(L, -1) != LUA_TSTRING || nn_sched_metric_parse(m, &out->s.metric) != NN_OK) {
+            nnl_argerror(L, arg, what,
+                         "option 'metric' must be 'val_loss', 'train_loss' or 'val_accuracy'");
+        }
+    }
+    lua_pop(L, 1);
     out->per_batch = nnl_opt_boolean(L, i, arg, what, "per_batch", 0);
     /* Without a base rate yet, check the rest against a stand-in rate. */
     nn_schedule c = out->s;
     if (!out->has_lr) {
         c.lr0 = c.min_lr > 1 ? c.min_lr : 1;
+        if (c.kind == NN_SCHED_ONE_CYCLE && c.max_lr < c.lr0 && c.max_lr > 0) {
+            c.lr0 = c.max_lr > c.min_lr ? c.max_lr : c.min_lr;
+        }
     }
     nn_status s = nn_schedule_check(&c);
     if (s != NN_OK) {
@@ -178,11 +205,35 @@ static int s_config(lua_State *L) {
         nnl_pushfloat(L, s->gamma);
         lua_setfield(L, -2, "gamma");
     }
-    if (s->kind == NN_SCHED_COSINE) {
+    if (s->kind == NN_SCHED_COSINE || s->kind == NN_SCHED_ONE_CYCLE) {
         lua_pushinteger(L, (lua_Integer)s->total);
         lua_setfield(L, -2, "total");
+    }
+    if (listed(kinds[s->kind].takes, "min_lr")) {
         nnl_pushfloat(L, s->min_lr);
         lua_setfield(L, -2, "min_lr");
+    }
+    if (s->kind == NN_SCHED_PLATEAU) {
+        lua_pushstring(L, nn_sched_metric_name(s->metric));
+        lua_setfield(L, -2, "metric");
+        nnl_pushfloat(L, s->factor);
+        lua_setfield(L, -2, "factor");
+        lua_pushinteger(L, (lua_Integer)s->patience);
+        lua_setfield(L, -2, "patience");
+        lua_pushinteger(L, (lua_Integer)s->cooldown);
+        lua_setfield(L, -2, "cooldown");
+    }
+    if (s->kind == NN_SCHED_ONE_CYCLE) {
+        nnl_pushfloat(L, s->max_lr);
+        lua_setfield(L, -2, "max_lr");
+        nnl_pushfloat(L, s->pct_start);
+        lua_setfield(L, -2, "pct_start");
+    }
+    if (s->kind == NN_SCHED_COSINE_RESTARTS) {
+        lua_pushinteger(L, (lua_Integer)s->period);
+        lua_setfield(L, -2, "period");
+        nnl_pushfloat(L, s->mult);
+        lua_setfield(L, -2, "mult");
     }
     lua_pushinteger(L, (lua_Integer)s->warmup);
     lua_setfield(L, -2, "warmup");

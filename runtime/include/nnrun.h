@@ -1,8 +1,9 @@
 /* nnrun.h — the public C API of libnnrun.
  *
  * libnnrun is a small neural-network training runtime: float32 tensors,
- * dense layers and activations, cost functions, SGD with momentum, learning
- * rate schedules and a training loop.  It never prints, never exits and never
+ * dense layers and activations, cost functions, optimisers (SGD, Adam,
+ * AdamW, RMSprop, Adagrad), learning rate schedules and a training loop
+ * with a gradient hook and clipping.  It never prints, never exits and never
  * aborts: every fallible call returns an nn_status, and nn_last_error() holds
  * a message naming the problem.
  *
@@ -285,7 +286,8 @@ typedef enum nn_param_type {
     NN_PARAM_INT,    /* value.num holds an integer                       */
     NN_PARAM_FLOAT,  /* value.num                                        */
     NN_PARAM_CHOICE, /* value.str, one of spec.choices                   */
-    NN_PARAM_INIT    /* value.init (kind one of spec.choices)            */
+    NN_PARAM_INIT,   /* value.init (kind one of spec.choices)            */
+    NN_PARAM_BOOL    /* value.num, 0 or 1 (optimisers: nesterov)          */
 } nn_param_type;
 typedef struct nn_param_spec {
     const char *name;
@@ -420,11 +422,108 @@ NN_API nn_status nn_net_backward(nn_net *net, const nn_tensor *dy, const nn_tens
 NN_API void nn_net_zero_grad(nn_net *net);
 
 /* ------------------------------------------------------------------------
- * Stochastic gradient descent
- *   g = grad + weight_decay * w
- *   v = momentum * v + g
- *   w -= lr * (nesterov ? g + momentum * v : v)
- * Batch, mini-batch and stochastic descent are the batch size of training.
+ * Optimisers: one registry of kinds over the network's single parameter
+ * block.  Each update is one pass over the block; each kind keeps `slots`
+ * floats of state per parameter in one block of slots x P floats (slot k
+ * at offset k * P).  g below is the gradient (after the trainer's clipping
+ * and on_gradients hook), w the parameters, t the update count from 1.
+ *
+ *   SGD      (momentum, nesterov; 1 slot: v)
+ *            g += wd w;  v = momentum v + g;
+ *            w -= lr (nesterov ? g + momentum v : v)    (momentum 0: w -= lr g)
+ *   ADAM     (beta1, beta2, eps; 2 slots: m, s)  weight_decay as L2:
+ *            g += wd w;  m = b1 m + (1-b1) g;  s = b2 s + (1-b2) g^2;
+ *            w -= lr (m / (1-b1^t)) / (sqrt(s / (1-b2^t)) + eps)
+ *   ADAMW    as ADAM, weight decay decoupled (not added to g):
+ *            w -= lr ((m / (1-b1^t)) / (sqrt(s / (1-b2^t)) + eps) + wd w)
+ *   RMSPROP  (rho, eps, momentum; 2 slots: s, v)
+ *            g += wd w;  s = rho s + (1-rho) g^2;  u = g / (sqrt(s) + eps);
+ *            momentum > 0: v = momentum v + u, w -= lr v;  else w -= lr u
+ *   ADAGRAD  (eps; 1 slot: s)
+ *            g += wd w;  s += g^2;  w -= lr g / (sqrt(s) + eps)
+ * The bias corrections 1-b^t are computed in double once per step.
+ * Every kind takes lr (> 0) and weight_decay (>= 0); the rest are in its
+ * parameter list (nn_optim_param).
+ * ------------------------------------------------------------------------ */
+typedef enum nn_optim_kind {
+    NN_OPTIM_UNSET = 0, /* nn_train_config: take the deprecated .sgd field */
+    NN_OPTIM_SGD = 1,
+    NN_OPTIM_ADAM = 2,
+    NN_OPTIM_ADAMW = 3,
+    NN_OPTIM_RMSPROP = 4,
+    NN_OPTIM_ADAGRAD = 5
+} nn_optim_kind;
+#define NN_OPTIM_KINDS 5 /* kinds 1..NN_OPTIM_KINDS */
+
+typedef struct nn_sgd_params {
+    float momentum; /* [0, 1)            */
+    int nesterov;   /* needs momentum > 0 */
+} nn_sgd_params;
+typedef struct nn_adam_params { /* ADAM and ADAMW */
+    float beta1, beta2; /* [0, 1)        */
+    float eps;          /* > 0           */
+} nn_adam_params;
+typedef struct nn_rmsprop_params {
+    float rho;      /* [0, 1)  */
+    float eps;      /* > 0     */
+    float momentum; /* [0, 1)  */
+} nn_rmsprop_params;
+typedef struct nn_adagrad_params {
+    float eps; /* > 0 */
+} nn_adagrad_params;
+
+typedef struct nn_optim_config {
+    nn_optim_kind kind;
+    float lr;           /* > 0                                   */
+    float weight_decay; /* >= 0                                  */
+    union {             /* the member of kind                    */
+        nn_sgd_params sgd;
+        nn_adam_params adam; /* ADAM, ADAMW */
+        nn_rmsprop_params rmsprop;
+        nn_adagrad_params adagrad;
+    };
+} nn_optim_config;
+
+/* "sgd", "adam", "adamw", "rmsprop", "adagrad"; NULL for a bad kind. */
+NN_API const char *nn_optim_name(nn_optim_kind k);
+NN_API nn_status nn_optim_parse(const char *name, nn_optim_kind *out);
+/* The kind's parameters, lr and weight_decay first: n of them, i from 0.
+ * NULL when k or i is out of range. */
+NN_API int nn_optim_param_count(nn_optim_kind k);
+NN_API const nn_param_spec *nn_optim_param(nn_optim_kind k, int i);
+/* Every parameter at its default (kind SGD for a bad kind). */
+NN_API nn_optim_config nn_optim_defaults(nn_optim_kind k);
+/* Sets / reads one parameter by name.  NN_EINVAL for a name the kind does
+ * not have ("adam: unknown parameter 'momentum'") or a value out of its
+ * range ("adam: beta1 must be in [0, 1), got 1.5"). */
+NN_API nn_status nn_optim_set(nn_optim_config *c, const char *name, double v);
+NN_API nn_status nn_optim_get(const nn_optim_config *c, const char *name, double *v);
+/* Checks every parameter (messages as nn_optim_set) and the combinations
+ * ("sgd: nesterov needs momentum > 0"). */
+NN_API nn_status nn_optim_check(const nn_optim_config *c);
+
+typedef struct nn_optim nn_optim;
+/* An optimiser for net's parameters; its state block is allocated (zeroed)
+ * here.  The network must outlive the optimiser and not change structure. */
+NN_API nn_status nn_optim_create(nn_net *net, const nn_optim_config *cfg, nn_optim **out);
+NN_API void nn_optim_free(nn_optim *opt);
+/* One update from the accumulated gradients with learning rate lr (finite,
+ * >= 0; use nn_optim_config_of(opt).lr for the configured one).  Does not
+ * clear the gradients.  Allocates nothing. */
+NN_API nn_status nn_optim_step(nn_optim *opt, float lr);
+NN_API nn_optim_config nn_optim_config_of(const nn_optim *opt);
+/* State: slots x P floats (borrowed, writable, for checkpoints), and the
+ * number of updates done (the t of the bias corrections). */
+NN_API int nn_optim_slots(const nn_optim *opt);
+NN_API float *nn_optim_state(nn_optim *opt);
+NN_API int64_t nn_optim_state_size(const nn_optim *opt); /* slots x P */
+NN_API int64_t nn_optim_steps(const nn_optim *opt);
+NN_API void nn_optim_set_steps(nn_optim *opt, int64_t t);
+
+/* ------------------------------------------------------------------------
+ * DEPRECATED (0.1 API, kept for one release): SGD as its own type.
+ * nn_sgd is now an nn_optim of kind SGD; these wrap nn_optim_*.  New code
+ * uses nn_optim_config (nn_train_config.optim) and nn_optim_*.
  * ------------------------------------------------------------------------ */
 typedef struct nn_sgd_config {
     float lr;           /* > 0                                        */
@@ -432,16 +531,14 @@ typedef struct nn_sgd_config {
     int nesterov;       /* needs momentum > 0                         */
     float weight_decay; /* >= 0, L2 on every parameter              */
 } nn_sgd_config;
-typedef struct nn_sgd nn_sgd;
+typedef struct nn_optim nn_sgd;
+/* The same configuration as an nn_optim_config of kind SGD. */
+NN_API nn_optim_config nn_optim_from_sgd(const nn_sgd_config *c);
 /* Checks the configuration (NN_EINVAL naming the field, e.g.
  * "sgd: lr must be finite and > 0, got nan"). */
 NN_API nn_status nn_sgd_check(const nn_sgd_config *cfg);
-/* An optimiser for net's parameters; momentum buffers are allocated here.
- * The network must outlive the optimiser and not change structure. */
 NN_API nn_status nn_sgd_create(nn_net *net, const nn_sgd_config *cfg, nn_sgd **out);
 NN_API void nn_sgd_free(nn_sgd *opt);
-/* One update from the accumulated gradients, with learning rate lr (use
- * nn_sgd_lr() for the configured one).  Does not clear the gradients. */
 NN_API nn_status nn_sgd_step(nn_sgd *opt, float lr); /* lr >= 0, finite */
 NN_API float nn_sgd_lr(const nn_sgd *opt);
 /* Momentum buffer, length nn_net_param_count (borrowed). */
@@ -455,6 +552,22 @@ NN_API float *nn_sgd_velocity(nn_sgd *opt);
  *   EXPONENTIAL   lr0 * gamma^step
  *   INVERSE_TIME  lr0 / (1 + gamma * step)
  *   COSINE        min_lr + (lr0 - min_lr) (1 + cos(pi min(step,total)/total)) / 2
+ *   PLATEAU       lr0 * scale, where scale starts at 1 and is multiplied by
+ *                 factor (floored so that the rate stays >= min_lr) when the
+ *                 metric has not improved on its best for more than patience
+ *                 epochs; after a reduction, cooldown epochs pass before the
+ *                 count starts again.  Stateful: nn_schedule_observe feeds it
+ *                 one metric value per epoch (the trainer does; the state is
+ *                 in the checkpoint).  An improvement is a change of more
+ *                 than 1e-4 relative to the best (down for losses, up for
+ *                 accuracy).
+ *   ONE_CYCLE     over total steps: for the first p = pct_start * total
+ *                 steps the rate rises from lr0 to max_lr along a half
+ *                 cosine, then falls from max_lr to min_lr along a half
+ *                 cosine; min_lr after total.
+ *   COSINE_RESTARTS  cosine from lr0 to min_lr over a period of `period`
+ *                 steps, then again from lr0 over period * mult, then
+ *                 period * mult^2, ... (SGDR).
  * Warm-up (warmup > 0): for step < warmup the rate rises linearly from
  * warmup_start * lr0 to the schedule's value at step 0; afterwards the
  * schedule runs on step - warmup.
@@ -464,25 +577,66 @@ typedef enum nn_sched_kind {
     NN_SCHED_STEP,
     NN_SCHED_EXPONENTIAL,
     NN_SCHED_INVERSE_TIME,
-    NN_SCHED_COSINE
+    NN_SCHED_COSINE,
+    NN_SCHED_PLATEAU,
+    NN_SCHED_ONE_CYCLE,
+    NN_SCHED_COSINE_RESTARTS
 } nn_sched_kind;
+/* What PLATEAU watches (lower is better for losses, higher for accuracy). */
+typedef enum nn_sched_metric {
+    NN_METRIC_VAL_LOSS,
+    NN_METRIC_TRAIN_LOSS,
+    NN_METRIC_VAL_ACCURACY
+} nn_sched_metric;
 typedef struct nn_schedule {
     nn_sched_kind kind;
     float lr0;          /* > 0                                     */
     float gamma;        /* STEP, EXPONENTIAL: (0, 1]; INVERSE_TIME >= 0 */
     int64_t step_size;  /* STEP: >= 1                               */
-    int64_t total;      /* COSINE: >= 1                             */
-    float min_lr;       /* COSINE: [0, lr0]                          */
+    int64_t total;      /* COSINE, ONE_CYCLE: >= 1                  */
+    float min_lr;       /* COSINE, PLATEAU, ONE_CYCLE, COSINE_RESTARTS: [0, lr0] */
     int64_t warmup;     /* >= 0                                     */
     float warmup_start; /* [0, 1]                                    */
+    /* PLATEAU */
+    nn_sched_metric metric;
+    float factor;       /* (0, 1)                                    */
+    int64_t patience;   /* >= 0                                      */
+    int64_t cooldown;   /* >= 0                                      */
+    /* ONE_CYCLE */
+    float max_lr;       /* >= lr0                                    */
+    float pct_start;    /* (0, 1)                                    */
+    /* COSINE_RESTARTS */
+    int64_t period;     /* >= 1                                      */
+    float mult;         /* >= 1                                      */
 } nn_schedule;
-/* A constant schedule at lr0. */
+/* The state of a stateful schedule (PLATEAU; the others ignore it).
+ * Plain data, saved in checkpoints. */
+typedef struct nn_sched_state {
+    float scale;      /* multiplies lr0; starts at 1                */
+    double best;      /* best metric so far (NaN before the first)  */
+    int64_t bad;      /* epochs since the best                      */
+    int64_t cooldown; /* epochs of cooldown left                    */
+} nn_sched_state;
+/* A constant schedule at lr0 (the new kinds' fields at their defaults:
+ * factor 0.1, patience 10, max_lr = lr0 * 10, pct_start 0.3, period 10,
+ * mult 1). */
 NN_API nn_schedule nn_schedule_constant(float lr0);
 NN_API nn_status nn_schedule_check(const nn_schedule *s);
+/* The rate at step for a stateless schedule (PLATEAU: lr0). */
 NN_API float nn_schedule_lr(const nn_schedule *s, int64_t step);
-/* "constant", "step", "exponential", "inverse_time", "cosine". */
+NN_API nn_sched_state nn_sched_state_initial(void);
+/* The rate at step given the state (st may be NULL: the initial state). */
+NN_API float nn_schedule_lr_state(const nn_schedule *s, const nn_sched_state *st, int64_t step);
+/* Feeds one epoch's metric to a stateful schedule; a no-op for the others
+ * and for a NaN metric. */
+NN_API void nn_schedule_observe(const nn_schedule *s, nn_sched_state *st, double metric);
+/* "constant", "step", "exponential", "inverse_time", "cosine", "plateau",
+ * "one_cycle", "cosine_restarts". */
 NN_API const char *nn_sched_name(nn_sched_kind k);
 NN_API nn_status nn_sched_parse(const char *name, nn_sched_kind *out);
+/* "val_loss", "train_loss", "val_accuracy". */
+NN_API const char *nn_sched_metric_name(nn_sched_metric m);
+NN_API nn_status nn_sched_metric_parse(const char *name, nn_sched_metric *out);
 
 /* ------------------------------------------------------------------------
  * In-memory datasets: inputs x (N, features) and targets t (N, k).
@@ -523,11 +677,18 @@ typedef struct nn_epoch_stats {
  * NN_ECANCELLED). */
 typedef int (*nn_batch_fn)(const nn_batch_stats *s, void *user);
 typedef int (*nn_epoch_fn)(const nn_epoch_stats *s, void *user);
+/* The training step's seam between backward and update: called once per
+ * batch with the one gradient block (n = nn_net_param_count floats, the
+ * mean over the batch), before clipping and the update.  It may change the
+ * gradients in place (an all-reduce across processes, say).  Return 0 to go
+ * on, a negative value to report an error (the call returns
+ * NN_ECANCELLED).  Runs on the calling thread; must not free the network. */
+typedef int (*nn_grad_fn)(float *grads, int64_t n, void *user);
 
 typedef struct nn_train_config {
     nn_loss_kind loss;
-    nn_sgd_config sgd;
-    nn_schedule schedule;   /* lr0 > 0 overrides sgd.lr; 0: sgd.lr   */
+    nn_sgd_config sgd;      /* DEPRECATED: used when optim.kind is UNSET */
+    nn_schedule schedule;   /* lr0 > 0 overrides the optimiser's lr; 0: its lr */
     int schedule_per_batch; /* 0: schedule steps count epochs       */
     int64_t batch_size;     /* >= 1; larger than N means full batch */
     int shuffle;            /* reshuffle each epoch                 */
@@ -535,10 +696,22 @@ typedef struct nn_train_config {
     nn_batch_fn on_batch;   /* may be NULL                          */
     nn_epoch_fn on_epoch;   /* may be NULL                          */
     void *user;
+    nn_optim_config optim;  /* the optimiser (kind UNSET: from .sgd) */
+    /* Gradient clipping before each update (after on_gradients): first
+     * every gradient to [-clip_value, clip_value], then the whole block
+     * scaled by clip_norm / ||g||_2 when its norm exceeds clip_norm.
+     * 0 turns each off; otherwise finite and > 0. */
+    float clip_value;
+    float clip_norm;
+    nn_grad_fn on_gradients; /* may be NULL; gets user              */
 } nn_train_config;
-/* Defaults: mse, sgd lr 0.01 no momentum, constant schedule, batch 32,
- * shuffle on, seed 0, no callbacks. */
+/* Defaults: mse, optimiser UNSET with sgd lr 0.01 no momentum (that is,
+ * plain SGD at 0.01), constant schedule, batch 32, shuffle on, seed 0, no
+ * clipping, no callbacks. */
 NN_API nn_train_config nn_train_defaults(void);
+/* The optimiser the configuration selects: optim, or (kind UNSET) the
+ * deprecated sgd field as an SGD configuration. */
+NN_API nn_optim_config nn_train_optim(const nn_train_config *cfg);
 
 typedef struct nn_trainer nn_trainer;
 /* A trainer for net (borrowed: it must outlive the trainer).  Checks the
@@ -554,13 +727,20 @@ NN_API void nn_trainer_free(nn_trainer *tr);
  * finite. */
 NN_API nn_status nn_train_epoch(nn_trainer *tr, const nn_dataset *data, double *mean_loss,
                                 int *stopped);
-/* Up to epochs epochs, evaluating val (may be NULL) after each; on_epoch is
- * called after each.  *done = epochs completed (may be NULL). */
+/* Up to epochs epochs, evaluating val (may be NULL) after each; a stateful
+ * schedule (PLATEAU) is then fed the epoch's metric, before on_epoch is
+ * called.  *done = epochs completed (may be NULL).  NN_EINVAL when PLATEAU
+ * watches a val_ metric and val is NULL. */
 NN_API nn_status nn_train(nn_trainer *tr, const nn_dataset *data, const nn_dataset *val,
                           int64_t epochs, int64_t *done);
 NN_API int64_t nn_trainer_epoch(const nn_trainer *tr); /* epochs done so far */
 NN_API int64_t nn_trainer_step(const nn_trainer *tr);  /* batches done so far */
-NN_API nn_sgd *nn_trainer_sgd(nn_trainer *tr);         /* borrowed */
+/* The trainer's optimiser (borrowed), and its schedule state (borrowed,
+ * writable, for checkpoints). */
+NN_API nn_optim *nn_trainer_optim(nn_trainer *tr);
+NN_API nn_sched_state *nn_trainer_sched_state(nn_trainer *tr);
+/* DEPRECATED: the optimiser when it is SGD, else NULL. */
+NN_API nn_sgd *nn_trainer_sgd(nn_trainer *tr);
 /* The shuffle generator (borrowed), so that a checkpoint can save and
  * restore it; and the position counters, for the same reason. */
 NN_API nn_rng *nn_trainer_rng(nn_trainer *tr);
@@ -774,8 +954,9 @@ NN_API nn_status nn_evaluate_metrics(nn_net *net, const nn_dataset *data, nn_los
                                      const nn_metrics_options *opt, nn_metrics **out);
 NN_API void nn_metrics_free(nn_metrics *m);
 
-/* The trainer's configuration as given to nn_trainer_create (a copy), and
- * the network it trains (borrowed). */
+/* The trainer's configuration as given to nn_trainer_create (a copy; the
+ * optimiser as nn_checkpoint_train_config describes it), and the network it
+ * trains (borrowed). */
 NN_API nn_train_config nn_trainer_config(const nn_trainer *tr);
 NN_API nn_net *nn_trainer_net(const nn_trainer *tr);
 
@@ -809,8 +990,8 @@ NN_API int nn_file_remove_stale_temps(const char *dir, long owner);
 /* ------------------------------------------------------------------------
  * Checkpoints: one versioned binary file (.nnrun) holding a network's
  * architecture and weights and, optionally, the training state (optimiser
- * configuration and momentum buffer, schedule, epoch and step counters, the
- * shuffle generator), normalisation statistics, a config text and string
+ * kind, parameters and state block, schedule and its state, clipping, epoch
+ * and step counters, the shuffle generator), normalisation statistics, a config text and string
  * metadata.  Data only: nothing in it is executed or followed as a path.
  *
  * Format (version 2; version 1 files, written before the layer registry,
@@ -825,8 +1006,11 @@ NN_API int nn_file_remove_stale_temps(const char *dir, long owner);
  *            exactly: ARCH (layers: each a record of its kind's name and
  *            its settings, named and typed as the kind's parameter specs),
  *            PARM (weights), STAT (the mask stream and the non-trainable
- *            state), TRNR (training state) and VELO (momentum) together,
- *            NORM, CONF (config text), META (key/value strings).
+ *            state), TRNR (training state) with OPTM (the optimiser: kind,
+ *            its parameters, update count, state block) — or TRNR in the
+ *            older layout with VELO (SGD's momentum), as nnrun 0.1 wrote
+ *            it, still read — NORM, CONF (config text), META (key/value
+ *            strings).
  * The same content always gives the same bytes: save -> load -> save is
  * byte-identical.
  *
@@ -883,18 +1067,21 @@ NN_API nn_status nn_checkpoint_apply(const nn_checkpoint *ck, nn_net *net);
 /* 1 if the checkpoint holds training state. */
 NN_API int nn_checkpoint_has_trainer(const nn_checkpoint *ck);
 /* The training configuration saved with the state (callbacks and user are
- * NULL).  NN_ESTATE without training state. */
+ * NULL; an SGD optimiser comes back in the deprecated .sgd with optim.kind
+ * UNSET, as nn_trainer_config gives it — read it with nn_train_optim).  NN_ESTATE without training state. */
 NN_API nn_status nn_checkpoint_train_config(const nn_checkpoint *ck, nn_train_config *cfg);
 /* Epochs and batches done at save time (0 without training state). */
 NN_API int64_t nn_checkpoint_epoch(const nn_checkpoint *ck);
 NN_API int64_t nn_checkpoint_step(const nn_checkpoint *ck);
 /* Restores a trainer so that training continues exactly as if it had never
- * stopped: the momentum buffer, the shuffle generator and the epoch/step
- * position.  tr's network must already hold the checkpoint's weights
+ * stopped: the optimiser's state block and update count, the schedule
+ * state, the shuffle generator and the epoch/step position.  tr's network must already hold the checkpoint's weights
  * (nn_load / nn_checkpoint_apply).  tr's configuration must equal the saved
  * one in everything that shapes the trajectory (loss, batch size, shuffle,
- * schedule_per_batch, sgd and schedule; not the seed or callbacks):
- * NN_ESTATE naming the first field that differs.  NN_ESTATE without
+ * schedule_per_batch, the optimiser's kind and parameters, clipping and
+ * schedule; not the seed or callbacks): NN_ESTATE naming the first field
+ * that differs ("checkpoint: the trainer's adam.beta2 is 0.99, the
+ * checkpoint's 0.999").  NN_ESTATE without
  * training state; NN_ESHAPE if the parameter count differs. */
 NN_API nn_status nn_checkpoint_restore(const nn_checkpoint *ck, nn_trainer *tr);
 /* Whether training on data in the checkpoint's batch size reaches its

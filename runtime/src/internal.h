@@ -74,6 +74,12 @@ nn_status nn_net_backward_raw(nn_net *net, const float *dy, int want_dx, int acc
 /* Layer i (valid) as error messages name it: "dense 4->8", "relu 8". */
 void nn_net_describe_layer(const nn_net *net, int i, char *buf, size_t n);
 
+/* The form in which configurations are handed back (nn_trainer_config,
+ * nn_checkpoint_train_config): an SGD optimiser as the deprecated .sgd with
+ * optim.kind UNSET, so that 0.1 callers that change .sgd keep working;
+ * any other kind in .optim.  oc is the optimiser cfg selects. */
+nn_train_config nn_train_config_canonical(const nn_train_config *cfg, const nn_optim_config *oc);
+
 /* Index of the first largest of v[0..n), n >= 1: the predicted class
  * (shared by nn_evaluate and nn_evaluate_metrics, so they agree on ties). */
 static inline int64_t nn_argmax(const float *v, int64_t n)

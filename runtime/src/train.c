@@ -1,6 +1,7 @@
 /* train.c — the training loop: seeded shuffle, mini-batches (the last one
- * partial), forward, cost, backpropagation and SGD update per batch, and
- * evaluation.  After nn_trainer_create (and the first epoch on a data set of
+ * partial), forward, cost, backpropagation, the gradient seam (on_gradients
+ * hook, clipping by value and by global norm) and the optimiser's update per
+ * batch, stateful schedules fed at epoch ends, and evaluation.  After nn_trainer_create (and the first epoch on a data set of
  * a given size) a training step allocates nothing. */
 #define _POSIX_C_SOURCE 199309L
 #include <math.h>
@@ -15,7 +16,8 @@ struct nn_trainer {
     nn_net *net;
     nn_train_config cfg;
     nn_schedule sched;
-    nn_sgd *opt;
+    nn_optim *opt;
+    nn_sched_state sst;   /* schedule state (PLATEAU)                */
     int64_t bs;           /* batch size (cfg.batch_size)             */
     int64_t cap;          /* rows the batch buffers hold: min(bs, N) */
     float *xb;            /* gathered inputs (cap, in)               */
@@ -42,10 +44,30 @@ nn_train_config nn_train_defaults(void)
     memset(&c, 0, sizeof c);
     c.loss = NN_LOSS_MSE;
     c.sgd.lr = 0.01f;
+    c.optim.kind = NN_OPTIM_UNSET; /* take sgd */
     c.schedule = nn_schedule_constant(0.01f);
-    c.schedule.lr0 = 0.0f; /* 0: take sgd.lr */
+    c.schedule.lr0 = 0.0f; /* 0: take the optimiser's lr */
     c.batch_size = 32;
     c.shuffle = 1;
+    return c;
+}
+
+nn_optim_config nn_train_optim(const nn_train_config *c)
+{
+    if (!c)
+        return nn_optim_defaults(NN_OPTIM_SGD);
+    return c->optim.kind == NN_OPTIM_UNSET ? nn_optim_from_sgd(&c->sgd) : c->optim;
+}
+
+nn_train_config nn_train_config_canonical(const nn_train_config *cfg, const nn_optim_config *oc)
+{
+    nn_train_config c = *cfg;
+    if (oc->kind == NN_OPTIM_SGD) {
+        c.sgd = (nn_sgd_config){oc->lr, oc->sgd.momentum, oc->sgd.nesterov, oc->weight_decay};
+        memset(&c.optim, 0, sizeof c.optim); /* UNSET: take sgd */
+    } else {
+        c.optim = *oc;
+    }
     return c;
 }
 
@@ -53,7 +75,7 @@ void nn_trainer_free(nn_trainer *tr)
 {
     if (!tr)
         return;
-    nn_sgd_free(tr->opt);
+    nn_optim_free(tr->opt);
     nn_xfree(tr->xb);
     nn_xfree(tr->tb);
     nn_xfree(tr->dy);
@@ -115,24 +137,32 @@ nn_status nn_trainer_create(nn_net *net, const nn_train_config *cfg, nn_trainer 
                        (long long)cfg->batch_size);
     if (nn_net_layers(net) == 0)
         return nn_fail(NN_ESTATE, "trainer: the network has no layers");
-    nn_status s = nn_sgd_check(&cfg->sgd);
+    const nn_optim_config oc = nn_train_optim(cfg);
+    nn_status s = nn_optim_check(&oc);
     if (s)
         return s;
+    if (!(cfg->clip_value == 0 || (isfinite(cfg->clip_value) && cfg->clip_value > 0)))
+        return nn_fail(NN_EINVAL, "trainer: clip_value must be 0 (off) or finite and > 0, got %g",
+                       (double)cfg->clip_value);
+    if (!(cfg->clip_norm == 0 || (isfinite(cfg->clip_norm) && cfg->clip_norm > 0)))
+        return nn_fail(NN_EINVAL, "trainer: clip_norm must be 0 (off) or finite and > 0, got %g",
+                       (double)cfg->clip_norm);
     nn_schedule sched = cfg->schedule;
     if (sched.lr0 == 0.0f)
-        sched.lr0 = cfg->sgd.lr;
+        sched.lr0 = oc.lr;
     if ((s = nn_schedule_check(&sched)))
         return s;
     nn_trainer *tr = nn_xcalloc(1, sizeof *tr);
     if (!tr)
         return nn_oom("trainer");
     tr->net = net;
-    tr->cfg = *cfg;
+    tr->cfg = nn_train_config_canonical(cfg, &oc);
     tr->sched = sched;
+    tr->sst = nn_sched_state_initial();
     tr->bs = cfg->batch_size;
     tr->last_lr = sched.lr0;
     nn_rng_seed(&tr->rng, cfg->seed);
-    if ((s = nn_sgd_create(net, &cfg->sgd, &tr->opt)))
+    if ((s = nn_optim_create(net, &oc, &tr->opt)))
         goto fail;
     /* Batches of up to PRESIZE rows are sized now; a larger batch size is
      * sized at the first epoch, as min(batch_size, N) rows, so that a huge
@@ -180,7 +210,30 @@ static nn_status fit_data(nn_trainer *tr, const nn_dataset *d, int *labels)
 
 static float current_lr(const nn_trainer *tr)
 {
-    return nn_schedule_lr(&tr->sched, tr->cfg.schedule_per_batch ? tr->step : tr->epoch);
+    return nn_schedule_lr_state(&tr->sched, &tr->sst, tr->cfg.schedule_per_batch ? tr->step : tr->epoch);
+}
+
+/* Clipping of the gradient block g (n floats): by value, then by global
+ * L2 norm.  The norm is summed serially in double, in index order, so it
+ * does not depend on the thread count. */
+static void clip_gradients(const nn_train_config *c, float *restrict g, int64_t n)
+{
+    if (c->clip_value > 0) {
+        const float hi = c->clip_value, lo = -c->clip_value;
+        for (int64_t i = 0; i < n; i++)
+            g[i] = g[i] > hi ? hi : (g[i] < lo ? lo : g[i]);
+    }
+    if (c->clip_norm > 0) {
+        double ss = 0.0;
+        for (int64_t i = 0; i < n; i++)
+            ss += (double)g[i] * (double)g[i];
+        const double norm = sqrt(ss);
+        if (norm > c->clip_norm) {
+            const float k = (float)(c->clip_norm / norm);
+            for (int64_t i = 0; i < n; i++)
+                g[i] *= k;
+        }
+    }
 }
 
 nn_status nn_train_epoch(nn_trainer *tr, const nn_dataset *data, double *mean_loss, int *stopped)
@@ -243,7 +296,14 @@ nn_status nn_train_epoch(nn_trainer *tr, const nn_dataset *data, double *mean_lo
                            (long long)tr->epoch + 1, (long long)b + 1, loss);
         /* Overwriting the gradients replaces nn_net_zero_grad: one pass
          * over the gradient block fewer per step. */
-        if ((s = nn_net_backward_raw(net, tr->dy, 0, 0, NULL)) || (s = nn_sgd_step(tr->opt, lr)))
+        if ((s = nn_net_backward_raw(net, tr->dy, 0, 0, NULL)))
+            return s;
+        float *g = nn_net_grads(net);
+        const int64_t P = nn_net_param_count(net);
+        if (tr->cfg.on_gradients && tr->cfg.on_gradients(g, P, tr->cfg.user) < 0)
+            return nn_fail(NN_ECANCELLED, "training cancelled: the gradient hook reported an error");
+        clip_gradients(&tr->cfg, g, P);
+        if ((s = nn_optim_step(tr->opt, lr)))
             return s;
         tr->step++;
         tr->last_lr = lr;
@@ -278,6 +338,10 @@ nn_status nn_train(nn_trainer *tr, const nn_dataset *data, const nn_dataset *val
         return nn_fail(NN_EINVAL, "train: trainer is NULL");
     if (epochs < 0)
         return nn_fail(NN_EINVAL, "train: epochs must be >= 0, got %lld", (long long)epochs);
+    const int plateau = tr->sched.kind == NN_SCHED_PLATEAU;
+    if (plateau && !val && tr->sched.metric != NN_METRIC_TRAIN_LOSS)
+        return nn_fail(NN_EINVAL, "train: schedule plateau watches %s: give validation data",
+                       nn_sched_metric_name(tr->sched.metric));
     for (int64_t e = 0; e < epochs; e++) {
         const double t0 = now_seconds();
         nn_epoch_stats st;
@@ -300,6 +364,13 @@ nn_status nn_train(nn_trainer *tr, const nn_dataset *data, const nn_dataset *val
             st.val_accuracy = r.accuracy;
         }
         st.lr = tr->last_lr;
+        /* Before on_epoch, so that a checkpoint saved there holds the
+         * state the next epoch starts from. */
+        if (plateau)
+            nn_schedule_observe(&tr->sched, &tr->sst,
+                                tr->sched.metric == NN_METRIC_VAL_LOSS     ? st.val_loss
+                                : tr->sched.metric == NN_METRIC_TRAIN_LOSS ? st.train_loss
+                                                                           : st.val_accuracy);
         st.seconds = now_seconds() - t0;
         if (tr->cfg.on_epoch) {
             const int r = tr->cfg.on_epoch(&st, tr->cfg.user);
@@ -314,7 +385,12 @@ nn_status nn_train(nn_trainer *tr, const nn_dataset *data, const nn_dataset *val
 
 int64_t nn_trainer_epoch(const nn_trainer *tr) { return tr ? tr->epoch : 0; }
 int64_t nn_trainer_step(const nn_trainer *tr) { return tr ? tr->step : 0; }
-nn_sgd *nn_trainer_sgd(nn_trainer *tr) { return tr ? tr->opt : NULL; }
+nn_optim *nn_trainer_optim(nn_trainer *tr) { return tr ? tr->opt : NULL; }
+nn_sched_state *nn_trainer_sched_state(nn_trainer *tr) { return tr ? &tr->sst : NULL; }
+nn_sgd *nn_trainer_sgd(nn_trainer *tr)
+{
+    return tr && nn_optim_config_of(tr->opt).kind == NN_OPTIM_SGD ? tr->opt : NULL;
+}
 nn_rng *nn_trainer_rng(nn_trainer *tr) { return tr ? &tr->rng : NULL; }
 /* For checkpoints (declared in the NN-IO-SECTION of nnrun.h). */
 nn_train_config nn_trainer_config(const nn_trainer *tr) { return tr ? tr->cfg : nn_train_defaults(); }

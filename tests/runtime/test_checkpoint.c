@@ -378,7 +378,10 @@ static void test_absurd(void)
         return;
     size_t tlen, plen, vlen;
     const size_t trnr = find_section(good, "TRNR", &tlen), parm = find_section(good, "PARM", &plen),
-                 velo = find_section(good, "VELO", &vlen);
+                 optm = find_section(good, "OPTM", &vlen);
+    /* OPTM: kind, count, SGD's 4 parameters, updates, slots, then the state. */
+    const size_t velo = optm + 36;
+    vlen -= 36;
     const size_t epoch_at = trnr + tlen - 48, step_at = trnr + tlen - 40; /* before u64 rng[4] */
     CHECK_INT(3, get64(good + epoch_at));
     CHECK_INT(9, get64(good + step_at));
@@ -454,8 +457,8 @@ static void test_absurd(void)
         {parm + 4 * 26, inf, "section PARM: layer 1: bias 3 of 6 is inf (not a finite number)"},
         {parm + plen - 4, minf, "section PARM: layer 3: bias 3 of 3 is -inf (not a finite number)"},
         {parm + 4 * 31, nan, "section PARM: layer 3: weight 2 of 18 is nan (not a finite number)"},
-        {velo + 4 * 29, inf, "section VELO: the momentum of layer 1: bias 6 of 6 is inf (not a finite number)"},
-        {velo + vlen - 4, nan, "section VELO: the momentum of layer 3: bias 3 of 3 is nan (not a finite number)"},
+        {velo + 4 * 29, inf, "section OPTM: the momentum of layer 1: bias 6 of 6 is inf (not a finite number)"},
+        {velo + vlen - 4, nan, "section OPTM: the momentum of layer 3: bias 3 of 3 is nan (not a finite number)"},
     };
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
         memcpy(b, good, n);

@@ -125,7 +125,7 @@ static void test_names_and_errors(void)
         CHECK_OK(nn_sched_parse(names[k], &got));
         CHECK_INT(k, got);
     }
-    CHECK_STR(NULL, nn_sched_name((nn_sched_kind)5));
+    CHECK_STR(NULL, nn_sched_name((nn_sched_kind)8));
     nn_sched_kind k;
     CHECK_ERR(NN_EINVAL, "unknown schedule 'linear'", nn_sched_parse("linear", &k));
     CHECK_ERR(NN_EINVAL, "unknown schedule '(null)'", nn_sched_parse(NULL, &k));
@@ -163,8 +163,110 @@ static void test_names_and_errors(void)
     CHECK_ERR(NN_EINVAL, "schedule constant: warmup_start must be in [0, 1], got 1.5", nn_schedule_check(&s));
 }
 
+/* PLATEAU, ONE_CYCLE and COSINE_RESTARTS against values worked by hand. */
+static void test_new_kinds(void)
+{
+    nn_schedule p = nn_schedule_constant(1.0f);
+    p.kind = NN_SCHED_PLATEAU;
+    p.patience = 1;
+    p.factor = 0.5f;
+    p.cooldown = 1;
+    p.min_lr = 0.2f;
+    CHECK_OK(nn_schedule_check(&p));
+    nn_sched_state st = nn_sched_state_initial();
+    CHECK_FLOAT_EQ(1.0f, nn_schedule_lr_state(&p, &st, 7));
+    /* losses:   1.0  0.9  0.9  0.9  0.95 0.9  0.9  0.9  0.9  0.9
+     * bad:      0    0    1    2->0 c    1    2->0 c    1    2->0
+     * rate:     1    1    1    .5   .5   .5   .25->.2 (floor) ... */
+    const double losses[] = {1.0, 0.9, 0.9, 0.9, 0.95, 0.9, 0.9, 0.9};
+    const float rates[] = {1, 1, 1, 0.5f, 0.5f, 0.5f, 0.25f, 0.25f};
+    for (int e = 0; e < 8; e++) {
+        nn_schedule_observe(&p, &st, losses[e]);
+        CHECK_MSG(fabsf(rates[e] - st.scale) < 1e-7f, "plateau after epoch %d: scale %g, expected %g", e + 1,
+                  (double)st.scale, (double)rates[e]);
+    }
+    CHECK_FLOAT_EQ(0.25f, nn_schedule_lr_state(&p, &st, 0));
+    nn_schedule_observe(&p, &st, 0.9);
+    nn_schedule_observe(&p, &st, 0.9);
+    CHECK_FLOAT_EQ(0.2f, st.scale);                          /* floored at min_lr / lr */
+    CHECK_FLOAT_EQ(0.2f, nn_schedule_lr_state(&p, &st, 0));
+    nn_schedule_observe(&p, &st, NAN); /* no metric: no change */
+    CHECK_INT(0, (int)st.bad);
+    /* Accuracy: higher is better. */
+    p.metric = NN_METRIC_VAL_ACCURACY;
+    p.cooldown = 0;
+    st = nn_sched_state_initial();
+    nn_schedule_observe(&p, &st, 0.5);
+    nn_schedule_observe(&p, &st, 0.6);
+    nn_schedule_observe(&p, &st, 0.55);
+    CHECK_FLOAT_EQ(1.0f, st.scale);
+    nn_schedule_observe(&p, &st, 0.6); /* not better than 0.6: second bad epoch */
+    CHECK_FLOAT_EQ(0.5f, st.scale);
+
+    nn_schedule o = nn_schedule_constant(0.1f);
+    o.kind = NN_SCHED_ONE_CYCLE;
+    o.max_lr = 1.0f;
+    o.total = 10;
+    o.pct_start = 0.3f; /* up over 3 steps, down over 7 */
+    o.min_lr = 0.0f;
+    CHECK_OK(nn_schedule_check(&o));
+    CHECK_FLOAT_EQ(0.1f, nn_schedule_lr(&o, 0));
+    CHECK_NEAR(0.1 + 0.9 * 0.25, nn_schedule_lr(&o, 1), 1e-6, 1e-7); /* (1 - cos(pi/3)) / 2 = 1/4 */
+    CHECK_FLOAT_EQ(1.0f, nn_schedule_lr(&o, 3));
+    CHECK_NEAR(0.5 * (1 + cos(3.141592653589793 * 3 / 7)), nn_schedule_lr(&o, 6), 1e-6, 1e-7);
+    CHECK_FLOAT_EQ(0.0f, nn_schedule_lr(&o, 10));
+    CHECK_FLOAT_EQ(0.0f, nn_schedule_lr(&o, 99));
+
+    nn_schedule r = nn_schedule_constant(1.0f);
+    r.kind = NN_SCHED_COSINE_RESTARTS;
+    r.period = 4;
+    r.mult = 2.0f; /* periods of 4, 8, 16: restarts at 4 and 12 */
+    CHECK_OK(nn_schedule_check(&r));
+    CHECK_FLOAT_EQ(1.0f, nn_schedule_lr(&r, 0));
+    CHECK_NEAR(0.5, nn_schedule_lr(&r, 2), 1e-6, 1e-7);
+    CHECK_FLOAT_EQ(1.0f, nn_schedule_lr(&r, 4));
+    CHECK_NEAR(0.5, nn_schedule_lr(&r, 8), 1e-6, 1e-7);
+    CHECK_FLOAT_EQ(1.0f, nn_schedule_lr(&r, 12));
+    CHECK_NEAR(0.5 * (1 + cos(3.141592653589793 / 16)), nn_schedule_lr(&r, 13), 1e-6, 1e-7);
+
+    /* Their checks. */
+    nn_schedule b = p;
+    b.factor = 1;
+    CHECK_ERR(NN_EINVAL, "schedule plateau: factor must be in (0, 1), got 1", nn_schedule_check(&b));
+    b = p;
+    b.patience = -1;
+    CHECK_ERR(NN_EINVAL, "schedule plateau: patience must be >= 0, got -1", nn_schedule_check(&b));
+    b = p;
+    b.min_lr = 2;
+    CHECK_ERR(NN_EINVAL, "schedule plateau: min_lr must be in [0, lr], got 2", nn_schedule_check(&b));
+    b = o;
+    b.max_lr = 0.05f;
+    CHECK_ERR(NN_EINVAL, "schedule one_cycle: max_lr must be finite and >= lr, got 0.05", nn_schedule_check(&b));
+    b = o;
+    b.pct_start = 1;
+    CHECK_ERR(NN_EINVAL, "schedule one_cycle: pct_start must be in (0, 1), got 1", nn_schedule_check(&b));
+    b = r;
+    b.mult = 0.5f;
+    CHECK_ERR(NN_EINVAL, "schedule cosine_restarts: mult must be finite and >= 1, got 0.5", nn_schedule_check(&b));
+    b = r;
+    b.period = 0;
+    CHECK_ERR(NN_EINVAL, "schedule cosine_restarts: period must be >= 1, got 0", nn_schedule_check(&b));
+    static const char *const names[] = {"plateau", "one_cycle", "cosine_restarts"};
+    for (int k = 0; k < 3; k++) {
+        nn_sched_kind got;
+        CHECK_OK(nn_sched_parse(names[k], &got));
+        CHECK_INT(NN_SCHED_PLATEAU + k, got);
+    }
+    nn_sched_metric m;
+    CHECK_OK(nn_sched_metric_parse("val_accuracy", &m));
+    CHECK_INT(NN_METRIC_VAL_ACCURACY, m);
+    CHECK_STR("train_loss", nn_sched_metric_name(NN_METRIC_TRAIN_LOSS));
+    CHECK_ERR(NN_EINVAL, "unknown metric 'accuracy'", nn_sched_metric_parse("accuracy", &m));
+}
+
 int main(void)
 {
+    test_new_kinds();
     test_formulas();
     test_warmup();
     test_names_and_errors();

@@ -4,7 +4,8 @@
  * counting allocator (testutil.h) sees them all.  For a few configurations
  * (cross-entropy with a partial last batch, MSE on a full batch with
  * Nesterov momentum, a network with dropout, batchnorm, layernorm and gelu
- * layers; 1 and 2 threads, so the parallel matrix products run too) we train one epoch, reset the count, train a dozen more epochs and
+ * layers, each other optimiser with gradient clipping by value and by norm;
+ * 1 and 2 threads, so the parallel matrix products run too) we train one epoch, reset the count, train a dozen more epochs and
  * require zero allocations and zero releases.
  */
 #include "testutil.h"
@@ -45,6 +46,7 @@ typedef struct config {
     int64_t batch; /* 0: the whole data set */
     int nesterov;
     int layers; /* dropout, batchnorm, layernorm and gelu too */
+    nn_optim_kind optim; /* UNSET: SGD through the deprecated .sgd */
 } config;
 
 static nn_status add(nn_net *net, const char *kind, const char *key, double num, const char *str)
@@ -82,6 +84,12 @@ static void run(const config *c, int threads)
     cfg.sgd.lr = 0.01f;
     cfg.sgd.momentum = 0.9f;
     cfg.sgd.nesterov = c->nesterov;
+    if (c->optim != NN_OPTIM_UNSET) {
+        cfg.optim = nn_optim_defaults(c->optim);
+        cfg.optim.lr = 0.001f;
+        cfg.clip_value = 0.5f;
+        cfg.clip_norm = 1.0f;
+    }
     cfg.batch_size = c->batch ? c->batch : n;
     cfg.seed = 5;
     CHECK_OK(nn_trainer_create(net, &cfg, &tr));
@@ -108,9 +116,13 @@ int main(void)
 {
     tu_seed(3);
     const config configs[] = {
-        {"cross-entropy, batch 32 (last batch partial)", NN_LOSS_CROSS_ENTROPY, 32, 0, 0},
-        {"mse, full batch, nesterov", NN_LOSS_MSE, 0, 1, 0},
-        {"dropout, batchnorm, layernorm, gelu; batch 32", NN_LOSS_CROSS_ENTROPY, 32, 0, 1},
+        {"cross-entropy, batch 32 (last batch partial)", NN_LOSS_CROSS_ENTROPY, 32, 0, 0, NN_OPTIM_UNSET},
+        {"mse, full batch, nesterov", NN_LOSS_MSE, 0, 1, 0, NN_OPTIM_UNSET},
+        {"dropout, batchnorm, layernorm, gelu; batch 32", NN_LOSS_CROSS_ENTROPY, 32, 0, 1, NN_OPTIM_UNSET},
+        {"adam, clipped", NN_LOSS_CROSS_ENTROPY, 32, 0, 0, NN_OPTIM_ADAM},
+        {"adamw, clipped, with the normalisation layers", NN_LOSS_CROSS_ENTROPY, 32, 0, 1, NN_OPTIM_ADAMW},
+        {"rmsprop, clipped", NN_LOSS_CROSS_ENTROPY, 32, 0, 0, NN_OPTIM_RMSPROP},
+        {"adagrad, clipped", NN_LOSS_MSE, 0, 0, 0, NN_OPTIM_ADAGRAD},
     };
     for (size_t i = 0; i < sizeof configs / sizeof *configs; i++)
         for (int t = 1; t <= 2; t++)

@@ -39,7 +39,7 @@ describe("nn.schedule", function()
 
   it("rejects bad schedules", function()
     assert.equals("bad argument #1 to 'schedule' (unknown schedule 'linear' (constant, step, "
-      .. "exponential, inverse_time, cosine))", err(function() nn.schedule("linear") end))
+      .. "exponential, inverse_time, cosine, plateau, one_cycle, cosine_restarts))", err(function() nn.schedule("linear") end))
     assert.equals("bad argument #1 to 'schedule' (the 'step' schedule needs 'step_size')",
       err(function() nn.schedule{ name = "step", gamma = 0.5 } end))
     assert.equals("bad argument #1 to 'schedule' (option 'gamma' is not used by the 'cosine' "

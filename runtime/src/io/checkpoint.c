@@ -20,12 +20,23 @@
  *           f32 param, u32/f32/f32 weight init, u32/f32/f32 bias init.)
  *     PARM  f32 x parameter count
  *     STAT  u64 mask stream[4], f32 x non-trainable state count (version 2)
- *     TRNR  u32 loss, u32 shuffle, u32 schedule_per_batch, u32 nesterov,
- *           i64 batch_size, u64 seed, f32 lr, f32 momentum, f32 weight_decay,
- *           u32 sched kind, f32 lr0, f32 gamma, i64 step_size, i64 total,
- *           f32 min_lr, i64 warmup, f32 warmup_start, i64 epoch, i64 step,
+ *     TRNR  training state, with either VELO (the layout of nnrun 0.1, SGD
+ *           only) or OPTM (any optimiser):
+ *       with VELO: u32 loss, u32 shuffle, u32 schedule_per_batch,
+ *           u32 nesterov, i64 batch_size, u64 seed, f32 lr, f32 momentum,
+ *           f32 weight_decay, SCHED1, i64 epoch, i64 step, u64 rng[4]
+ *       with OPTM: u32 loss, u32 shuffle, u32 schedule_per_batch,
+ *           i64 batch_size, u64 seed, f32 clip_value, f32 clip_norm, SCHED1,
+ *           u32 metric, f32 factor, i64 patience, i64 cooldown, f32 max_lr,
+ *           f32 pct_start, i64 period, f32 mult, schedule state (f32 scale,
+ *           f64 best, i64 bad, i64 cooldown left), i64 epoch, i64 step,
  *           u64 rng[4]
- *     VELO  f32 x parameter count (momentum buffer; with TRNR only)
+ *       SCHED1 = u32 sched kind, f32 lr0, f32 gamma, i64 step_size,
+ *           i64 total, f32 min_lr, i64 warmup, f32 warmup_start
+ *     VELO  f32 x parameter count (SGD momentum buffer)
+ *     OPTM  the optimiser: u32 kind, u32 n, its n parameters in the order
+ *           of nn_optim_param (f32 numbers, u32 integers and booleans),
+ *           i64 updates done, u32 slots, f32 x slots x parameter count
  *     NORM  u32 kind, i64 features, f32 shift[features], f32 div[features]
  *     CONF  the config text (no NUL)
  *     META  u32 n, then n x (u32 len, key bytes, u32 len, value bytes)
@@ -43,6 +54,7 @@
 
 #include "io/io.h"
 #include "layers/layers.h"
+#include "optim/optim.h"
 
 #define CK_VERSION 2u
 #define CK_HEADER 32
@@ -55,15 +67,17 @@
 #define CK_MAX_STEPS ((int64_t)1 << 53)
 #define LAYER_BYTES 52
 #define TRNR_BYTES 124
+#define TRNR2_BYTES 200
 
 static const uint8_t magic[8] = {0x89, 'N', 'N', 'R', 'U', 'N', '\r', '\n'};
 
 #define TAG(a, b, c, d) ((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 | (uint32_t)(d) << 24)
-enum { S_ARCH, S_PARM, S_STAT, S_TRNR, S_VELO, S_NORM, S_CONF, S_META, S_COUNT };
+enum { S_ARCH, S_PARM, S_STAT, S_TRNR, S_VELO, S_OPTM, S_NORM, S_CONF, S_META, S_COUNT };
 static const uint32_t tags[S_COUNT] = {TAG('A', 'R', 'C', 'H'), TAG('P', 'A', 'R', 'M'), TAG('S', 'T', 'A', 'T'),
-                                       TAG('T', 'R', 'N', 'R'), TAG('V', 'E', 'L', 'O'), TAG('N', 'O', 'R', 'M'),
-                                       TAG('C', 'O', 'N', 'F'), TAG('M', 'E', 'T', 'A')};
-static const char *const tag_names[S_COUNT] = {"ARCH", "PARM", "STAT", "TRNR", "VELO", "NORM", "CONF", "META"};
+                                       TAG('T', 'R', 'N', 'R'), TAG('V', 'E', 'L', 'O'), TAG('O', 'P', 'T', 'M'),
+                                       TAG('N', 'O', 'R', 'M'), TAG('C', 'O', 'N', 'F'), TAG('M', 'E', 'T', 'A')};
+static const char *const tag_names[S_COUNT] = {"ARCH", "PARM", "STAT", "TRNR", "VELO", "OPTM",
+                                               "NORM", "CONF", "META"};
 
 struct nn_checkpoint {
     int nlayers;
@@ -78,7 +92,10 @@ struct nn_checkpoint {
     nn_train_config cfg;
     int64_t epoch, step;
     nn_rng rng;
-    float *velocity;
+    nn_sched_state sst;
+    int64_t optim_t;  /* optimiser updates done                      */
+    float *velocity;  /* optimiser state, optim_slots x nparams      */
+    int optim_slots;
     nn_norm_kind norm;
     int64_t norm_features;
     float *shift, *div;
@@ -292,6 +309,57 @@ static void param_place(char *buf, size_t size, const nn_layer *layers, int nlay
 
 static const char *nonfinite_name(float v) { return isnan(v) ? "nan" : v > 0 ? "inf" : "-inf"; }
 
+/* What an optimiser's state is called in messages. */
+static const char *state_name(nn_optim_kind k)
+{
+    return k == NN_OPTIM_SGD ? "the momentum of " : "the optimiser state of ";
+}
+
+static void put_f64(wbuf *w, double d)
+{
+    uint64_t v;
+    memcpy(&v, &d, 8);
+    put_u64(w, v);
+}
+
+/* The schedule fields after SCHED1, and the schedule state. */
+static void put_schedule2(wbuf *w, const nn_schedule *s, const nn_sched_state *st)
+{
+    put_u32(w, (uint32_t)s->metric);
+    put_f32(w, s->factor);
+    put_u64(w, (uint64_t)s->patience);
+    put_u64(w, (uint64_t)s->cooldown);
+    put_f32(w, s->max_lr);
+    put_f32(w, s->pct_start);
+    put_u64(w, (uint64_t)s->period);
+    put_f32(w, s->mult);
+    put_f32(w, st->scale);
+    put_f64(w, st->best);
+    put_u64(w, (uint64_t)st->bad);
+    put_u64(w, (uint64_t)st->cooldown);
+}
+
+/* OPTM: generic over the kind's parameter list. */
+static void put_optim(wbuf *w, nn_optim *o, int64_t P)
+{
+    const nn_optim_config c = nn_optim_config_of(o);
+    const int n = nn_optim_param_count(c.kind);
+    put_u32(w, (uint32_t)c.kind);
+    put_u32(w, (uint32_t)n);
+    for (int i = 0; i < n; i++) {
+        const nn_param_spec *p = nn_optim_param(c.kind, i);
+        double v = 0;
+        nn_optim_get(&c, p->name, &v);
+        if (p->type == NN_PARAM_FLOAT)
+            put_f32(w, (float)v);
+        else
+            put_u32(w, (uint32_t)(int)v);
+    }
+    put_u64(w, (uint64_t)nn_optim_steps(o));
+    put_u32(w, (uint32_t)nn_optim_slots(o));
+    put_floats(w, nn_optim_state(o), (int64_t)nn_optim_slots(o) * P);
+}
+
 /* Builds the file image in w.  Argument errors are NN_EINVAL. */
 static nn_status build(wbuf *w, const nn_net *cnet, const nn_trainer *ctr, const nn_checkpoint_extra *ex)
 {
@@ -320,14 +388,16 @@ static nn_status build(wbuf *w, const nn_net *cnet, const nn_trainer *ctr, const
         return nn_fail(NN_EDIVERGED, "save: state value %lld of %lld is %s: the network diverged (nothing saved)",
                        (long long)bad_state + 1, (long long)nn_net_state_count(net),
                        nonfinite_name(nn_net_state(net)[bad_state]));
-    for (int v = 0; v < (tr ? 2 : 1); v++) {
-        const float *vals = v ? nn_sgd_velocity(nn_trainer_sgd(tr)) : nn_net_params(net);
+    /* The weights, then each slot of the optimiser's state. */
+    nn_optim *opt = tr ? nn_trainer_optim(tr) : NULL;
+    for (int v = 0; v <= (opt ? nn_optim_slots(opt) : 0); v++) {
+        const float *vals = v ? nn_optim_state(opt) + (int64_t)(v - 1) * P : nn_net_params(net);
         const int64_t k = vals ? first_nonfinite(vals, P) : -1;
         if (k >= 0) {
             char place[96];
             param_place(place, sizeof place, NULL, nn_net_layers(net), net, k);
             return nn_fail(NN_EDIVERGED, "save: %s%s is %s: the network diverged (nothing saved)",
-                           v ? "the momentum of " : "", place, nonfinite_name(vals[k]));
+                           v ? state_name(nn_optim_config_of(opt).kind) : "", place, nonfinite_name(vals[k]));
         }
     }
     if (ex->n_meta < 0 || ex->n_meta > CK_MAX_META || (ex->n_meta && (!ex->meta_keys || !ex->meta_values)))
@@ -350,25 +420,24 @@ static nn_status build(wbuf *w, const nn_net *cnet, const nn_trainer *ctr, const
         put_u64(&sec[S_STAT], mrng->s[i]);
     put_floats(&sec[S_STAT], nn_net_state(net), nn_net_state_count(net));
     if (tr) {
-        present[S_TRNR] = present[S_VELO] = 1;
+        present[S_TRNR] = present[S_OPTM] = 1;
         const nn_train_config c = nn_trainer_config(tr);
         wbuf *t = &sec[S_TRNR];
         put_u32(t, (uint32_t)c.loss);
         put_u32(t, c.shuffle != 0);
         put_u32(t, c.schedule_per_batch != 0);
-        put_u32(t, c.sgd.nesterov != 0);
         put_u64(t, (uint64_t)c.batch_size);
         put_u64(t, c.seed);
-        put_f32(t, c.sgd.lr);
-        put_f32(t, c.sgd.momentum);
-        put_f32(t, c.sgd.weight_decay);
+        put_f32(t, c.clip_value);
+        put_f32(t, c.clip_norm);
         put_schedule(t, &c.schedule);
+        put_schedule2(t, &c.schedule, nn_trainer_sched_state(tr));
         put_u64(t, (uint64_t)nn_trainer_epoch(tr));
         put_u64(t, (uint64_t)nn_trainer_step(tr));
         const nn_rng *rng = nn_trainer_rng(tr);
         for (int i = 0; i < 4; i++)
             put_u64(t, rng->s[i]);
-        put_floats(&sec[S_VELO], nn_sgd_velocity(nn_trainer_sgd(tr)), P);
+        put_optim(&sec[S_OPTM], nn_trainer_optim(tr), P);
     }
     if (ex->norm && ex->norm->kind != NN_NORM_NONE) {
         present[S_NORM] = 1;
@@ -720,41 +789,82 @@ static nn_status get_floats(rbuf *r, int64_t n, float **out, const char *path)
     return NN_OK;
 }
 
-static nn_status parse_trnr(nn_checkpoint *ck, rbuf *r, const char *path)
+static double get_f64(rbuf *r)
+{
+    const uint64_t v = get_u64(r);
+    double d;
+    memcpy(&d, &v, 8);
+    return d;
+}
+
+static void get_schedule(rbuf *r, nn_schedule *s)
+{
+    s->kind = (nn_sched_kind)get_u32(r);
+    s->lr0 = get_f32(r);
+    s->gamma = get_f32(r);
+    s->step_size = get_i64(r);
+    s->total = get_i64(r);
+    s->min_lr = get_f32(r);
+    s->warmup = get_i64(r);
+    s->warmup_start = get_f32(r);
+}
+
+/* TRNR in either layout: v2 (with OPTM) or that of 0.1 (with VELO, SGD). */
+static nn_status parse_trnr(nn_checkpoint *ck, rbuf *r, const char *path, int v2)
 {
     nn_train_config c = nn_train_defaults();
-    const uint32_t loss = get_u32(r), shuffle = get_u32(r), spb = get_u32(r), nest = get_u32(r);
+    nn_sched_state st = nn_sched_state_initial();
+    const uint32_t loss = get_u32(r), shuffle = get_u32(r), spb = get_u32(r), nest = v2 ? 0 : get_u32(r);
     c.loss = (nn_loss_kind)loss;
     c.shuffle = (int)shuffle;
     c.schedule_per_batch = (int)spb;
-    c.sgd.nesterov = (int)nest;
     c.batch_size = get_i64(r);
     c.seed = get_u64(r);
-    c.sgd.lr = get_f32(r);
-    c.sgd.momentum = get_f32(r);
-    c.sgd.weight_decay = get_f32(r);
-    const uint32_t sk = get_u32(r);
-    c.schedule.kind = (nn_sched_kind)sk;
-    c.schedule.lr0 = get_f32(r);
-    c.schedule.gamma = get_f32(r);
-    c.schedule.step_size = get_i64(r);
-    c.schedule.total = get_i64(r);
-    c.schedule.min_lr = get_f32(r);
-    c.schedule.warmup = get_i64(r);
-    c.schedule.warmup_start = get_f32(r);
+    if (v2) {
+        c.clip_value = get_f32(r);
+        c.clip_norm = get_f32(r);
+    } else {
+        c.sgd.nesterov = (int)nest;
+        c.sgd.lr = get_f32(r);
+        c.sgd.momentum = get_f32(r);
+        c.sgd.weight_decay = get_f32(r);
+    }
+    get_schedule(r, &c.schedule);
+    const uint32_t sk = (uint32_t)c.schedule.kind;
+    uint32_t metric = 0;
+    if (v2) {
+        metric = get_u32(r);
+        c.schedule.metric = (nn_sched_metric)metric;
+        c.schedule.factor = get_f32(r);
+        c.schedule.patience = get_i64(r);
+        c.schedule.cooldown = get_i64(r);
+        c.schedule.max_lr = get_f32(r);
+        c.schedule.pct_start = get_f32(r);
+        c.schedule.period = get_i64(r);
+        c.schedule.mult = get_f32(r);
+        st.scale = get_f32(r);
+        st.best = get_f64(r);
+        st.bad = get_i64(r);
+        st.cooldown = get_i64(r);
+    }
     ck->epoch = get_i64(r);
     ck->step = get_i64(r);
     for (int i = 0; i < 4; i++)
         ck->rng.s[i] = get_u64(r);
     if (r->bad || r->pos != r->n)
         return nn_fail(NN_EFORMAT, "%s: section TRNR has %llu bytes, expected %d", path, (unsigned long long)r->n,
-                       TRNR_BYTES);
+                       v2 ? TRNR2_BYTES : TRNR_BYTES);
     nn_schedule sched = c.schedule;
     if (sched.lr0 == 0.0f)
-        sched.lr0 = c.sgd.lr;
+        sched.lr0 = c.sgd.lr; /* v2: replaced by the optimiser's lr in parse_optm */
     /* The checks below set nn_last_error; the message is replaced. */
     const int ok = loss <= NN_LOSS_LOG_LOSS && shuffle <= 1 && spb <= 1 && nest <= 1 && c.batch_size >= 1 &&
-                   sk <= NN_SCHED_COSINE && nn_sgd_check(&c.sgd) == NN_OK && nn_schedule_check(&sched) == NN_OK &&
+                   sk <= (v2 ? NN_SCHED_COSINE_RESTARTS : NN_SCHED_COSINE) && metric <= NN_METRIC_VAL_ACCURACY &&
+                   (v2 || nn_sgd_check(&c.sgd) == NN_OK) && (v2 || nn_schedule_check(&sched) == NN_OK) &&
+                   (c.clip_value == 0 || (isfinite(c.clip_value) && c.clip_value > 0)) &&
+                   (c.clip_norm == 0 || (isfinite(c.clip_norm) && c.clip_norm > 0)) &&
+                   isfinite(st.scale) && st.scale > 0 && st.scale <= 1 && !isinf(st.best) && st.bad >= 0 &&
+                   st.cooldown >= 0 &&
                    (ck->rng.s[0] | ck->rng.s[1] | ck->rng.s[2] | ck->rng.s[3]) != 0;
     if (!ok)
         return nn_fail(NN_EFORMAT, "%s: section TRNR holds an invalid training state", path);
@@ -767,8 +877,40 @@ static nn_status parse_trnr(nn_checkpoint *ck, rbuf *r, const char *path)
         return nn_fail(NN_EFORMAT, "%s: section TRNR: epoch %lld after %lld steps (every epoch takes at least one)",
                        path, (long long)ck->epoch, (long long)ck->step);
     ck->cfg = c;
+    ck->sst = st;
+    ck->optim_t = ck->step; /* 0.1: one SGD update per step */
+    ck->optim_slots = 1;
     ck->has_trainer = 1;
     return NN_OK;
+}
+
+/* OPTM (after TRNR): the optimiser's kind, parameters and state. */
+static nn_status parse_optm(nn_checkpoint *ck, rbuf *r, const char *path)
+{
+    const uint32_t kind = get_u32(r), n = get_u32(r);
+    nn_optim_config c = nn_optim_defaults((nn_optim_kind)kind);
+    if (!nn_optim_name((nn_optim_kind)kind) || n != (uint32_t)nn_optim_param_count((nn_optim_kind)kind))
+        return nn_fail(NN_EFORMAT, "%s: section OPTM: unknown optimiser %u with %u parameters", path, kind, n);
+    for (uint32_t i = 0; i < n; i++) {
+        const nn_param_spec *p = nn_optim_param(c.kind, (int)i);
+        const double v = p->type == NN_PARAM_FLOAT ? (double)get_f32(r) : (double)(int32_t)get_u32(r);
+        if (r->bad || nn_optim_set(&c, p->name, v))
+            return nn_fail(NN_EFORMAT, "%s: section OPTM: %s %s is invalid", path, nn_optim_name(c.kind), p->name);
+    }
+    const int64_t t = get_i64(r);
+    const uint32_t slots = get_u32(r);
+    if (r->bad || t < 0 || nn_optim_check(&c) || slots != (uint32_t)nn_optim_ops_of(c.kind)->slots ||
+        r->n - r->pos != (uint64_t)slots * (uint64_t)ck->nparams * 4)
+        return nn_fail(NN_EFORMAT, "%s: section OPTM is malformed", path);
+    nn_schedule sched = ck->cfg.schedule;
+    if (sched.lr0 == 0.0f)
+        sched.lr0 = c.lr;
+    if (nn_schedule_check(&sched))
+        return nn_fail(NN_EFORMAT, "%s: section TRNR holds an invalid training state", path);
+    ck->cfg = nn_train_config_canonical(&ck->cfg, &c);
+    ck->optim_t = t;
+    ck->optim_slots = (int)slots;
+    return slots ? get_floats(r, (int64_t)slots * ck->nparams, &ck->velocity, path) : NN_OK;
 }
 
 static char *copy_text(const uint8_t *p, uint64_t n)
@@ -900,8 +1042,8 @@ static nn_status parse(nn_checkpoint *ck, const uint8_t *b, uint64_t size, const
         return nn_fail(NN_EFORMAT, "%s: %llu bytes after the last section", path, (unsigned long long)(size - off));
     if (!present[S_ARCH] || !present[S_PARM])
         return nn_fail(NN_EFORMAT, "%s: section %s is missing", path, present[S_ARCH] ? "PARM" : "ARCH");
-    if (present[S_TRNR] != present[S_VELO])
-        return nn_fail(NN_EFORMAT, "%s: sections TRNR and VELO must come together", path);
+    if (present[S_TRNR] != (present[S_VELO] + present[S_OPTM]))
+        return nn_fail(NN_EFORMAT, "%s: section TRNR must come with one of VELO and OPTM", path);
 
     if (present[S_STAT] != (version >= 2))
         return nn_fail(NN_EFORMAT, "%s: section STAT is %s", path, version >= 2 ? "missing" : "not in version 1");
@@ -931,14 +1073,23 @@ static nn_status parse(nn_checkpoint *ck, const uint8_t *b, uint64_t size, const
         ck->has_state = 1;
     }
     if (present[S_TRNR]) {
-        if ((s = parse_trnr(ck, &sec[S_TRNR], path)))
+        if ((s = parse_trnr(ck, &sec[S_TRNR], path, present[S_OPTM])))
             return s;
-        if (sec[S_VELO].n != sec[S_PARM].n)
-            return nn_fail(NN_EFORMAT, "%s: section VELO has %llu bytes, PARM %llu", path,
-                           (unsigned long long)sec[S_VELO].n, (unsigned long long)sec[S_PARM].n);
-        if ((s = get_floats(&sec[S_VELO], ck->nparams, &ck->velocity, path)) ||
-            (s = all_finite(ck, ck->velocity, "VELO", "the momentum of ", path)))
-            return s;
+        if (present[S_OPTM]) {
+            if ((s = parse_optm(ck, &sec[S_OPTM], path)))
+                return s;
+            for (int k = 0; k < ck->optim_slots; k++)
+                if ((s = all_finite(ck, ck->velocity + k * ck->nparams, "OPTM",
+                                    state_name(nn_train_optim(&ck->cfg).kind), path)))
+                    return s;
+        } else {
+            if (sec[S_VELO].n != sec[S_PARM].n)
+                return nn_fail(NN_EFORMAT, "%s: section VELO has %llu bytes, PARM %llu", path,
+                               (unsigned long long)sec[S_VELO].n, (unsigned long long)sec[S_PARM].n);
+            if ((s = get_floats(&sec[S_VELO], ck->nparams, &ck->velocity, path)) ||
+                (s = all_finite(ck, ck->velocity, "VELO", "the momentum of ", path)))
+                return s;
+        }
     }
     if (present[S_NORM]) {
         rbuf *r = &sec[S_NORM];
@@ -1108,6 +1259,7 @@ nn_status nn_checkpoint_restore(const nn_checkpoint *ck, nn_trainer *tr)
     if (!ck->has_trainer)
         return nn_fail(NN_ESTATE, "checkpoint: no training state saved");
     const nn_train_config a = nn_trainer_config(tr), *b = &ck->cfg;
+    const nn_optim_config oa = nn_train_optim(&a), ob = nn_train_optim(b);
     /* The first field that would change the trajectory. */
 #define SAME(field, fmt, cast)                                                                                \
     if (!(a.field == b->field))                                                                               \
@@ -1121,9 +1273,20 @@ nn_status nn_checkpoint_restore(const nn_checkpoint *ck, nn_trainer *tr)
                        name(a.field) ? name(a.field) : "?", name(b->field) ? name(b->field) : "?");
     SAME_KIND(loss, nn_loss_name)
     SAME(batch_size, "%lld", (long long))
-    SAME(sgd.lr, "%g", (double))
-    SAME(sgd.momentum, "%g", (double))
-    SAME(sgd.weight_decay, "%g", (double))
+    if (oa.kind != ob.kind)
+        return nn_fail(NN_ESTATE, "checkpoint: the trainer's optimizer is %s, the checkpoint's %s",
+                       nn_optim_name(oa.kind), nn_optim_name(ob.kind));
+    for (int i = 0; i < nn_optim_param_count(oa.kind); i++) {
+        const nn_param_spec *p = nn_optim_param(oa.kind, i);
+        double va = 0, vb = 0;
+        nn_optim_get(&oa, p->name, &va);
+        nn_optim_get(&ob, p->name, &vb);
+        if (va != vb)
+            return nn_fail(NN_ESTATE, "checkpoint: the trainer's %s.%s is %g, the checkpoint's %g",
+                           nn_optim_name(oa.kind), p->name, va, vb);
+    }
+    SAME(clip_value, "%g", (double))
+    SAME(clip_norm, "%g", (double))
     SAME_KIND(schedule.kind, nn_sched_name)
     SAME(schedule.lr0, "%g", (double))
     SAME(schedule.gamma, "%g", (double))
@@ -1132,19 +1295,32 @@ nn_status nn_checkpoint_restore(const nn_checkpoint *ck, nn_trainer *tr)
     SAME(schedule.min_lr, "%g", (double))
     SAME(schedule.warmup, "%lld", (long long))
     SAME(schedule.warmup_start, "%g", (double))
+    if (a.schedule.kind == NN_SCHED_PLATEAU) {
+        SAME(schedule.metric, "%d", (int))
+        SAME(schedule.factor, "%g", (double))
+        SAME(schedule.patience, "%lld", (long long))
+        SAME(schedule.cooldown, "%lld", (long long))
+    } else if (a.schedule.kind == NN_SCHED_ONE_CYCLE) {
+        SAME(schedule.max_lr, "%g", (double))
+        SAME(schedule.pct_start, "%g", (double))
+    } else if (a.schedule.kind == NN_SCHED_COSINE_RESTARTS) {
+        SAME(schedule.period, "%lld", (long long))
+        SAME(schedule.mult, "%g", (double))
+    }
 #undef SAME
 #undef SAME_KIND
-    if ((a.shuffle != 0) != b->shuffle || (a.schedule_per_batch != 0) != b->schedule_per_batch ||
-        (a.sgd.nesterov != 0) != b->sgd.nesterov)
-        return nn_fail(NN_ESTATE, "checkpoint: the trainer's shuffle, schedule_per_batch or nesterov differs from the checkpoint's");
-    nn_sgd *opt = nn_trainer_sgd(tr);
+    if ((a.shuffle != 0) != b->shuffle || (a.schedule_per_batch != 0) != b->schedule_per_batch)
+        return nn_fail(NN_ESTATE, "checkpoint: the trainer's shuffle or schedule_per_batch differs from the checkpoint's");
+    nn_optim *opt = nn_trainer_optim(tr);
     const nn_net *net = nn_trainer_net(tr);
-    /* The momentum buffer has the length of the trained network's parameters. */
-    if (!opt || !nn_sgd_velocity(opt) || nn_net_param_count(net) != ck->nparams)
+    /* The state block has the length of the trained network's parameters. */
+    if (!opt || nn_net_param_count(net) != ck->nparams || nn_optim_slots(opt) != ck->optim_slots)
         return nn_fail(NN_ESHAPE, "checkpoint: %lld parameters, the trainer's network has %lld",
                        (long long)ck->nparams, (long long)nn_net_param_count(net));
-    float *v = nn_sgd_velocity(opt);
-    memcpy(v, ck->velocity, (size_t)ck->nparams * sizeof(float));
+    if (ck->optim_slots)
+        memcpy(nn_optim_state(opt), ck->velocity, (size_t)(ck->nparams * ck->optim_slots) * sizeof(float));
+    nn_optim_set_steps(opt, ck->optim_t);
+    *nn_trainer_sched_state(tr) = ck->sst;
     *nn_trainer_rng(tr) = ck->rng;
     nn_trainer_set_position(tr, ck->epoch, ck->step);
     return NN_OK;

@@ -73,6 +73,7 @@ static nn_status check_value(const nn_layer_ops *ops, const nn_param_spec *p, co
     char r[64];
     memset(out, 0, sizeof *out);
     switch (p->type) {
+    case NN_PARAM_BOOL:
     case NN_PARAM_INT:
     case NN_PARAM_FLOAT: {
         /* Float settings are float32 in the layers: the value is rounded

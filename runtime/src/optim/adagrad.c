@@ -1,0 +1,25 @@
+/* adagrad.c — Adagrad (formula in nnrun.h).  Slot: s (sum of squares). */
+#include <math.h>
+
+#include "optim/optim.h"
+
+static const nn_optim_param_def adagrad_params[] = {
+    NN_OPTIM_PARAM(adagrad.eps, "eps", NN_PARAM_FLOAT, 1e-10, 0, 1, HUGE_VAL, 0, "added to the denominator"),
+};
+
+/* g += wd w;  s += g^2;  w -= lr g / (sqrt(s) + eps) */
+static void adagrad_range(int64_t lo, int64_t hi, void *ctx)
+{
+    const nn_optim_job *j = ctx;
+    float *restrict w = j->w, *restrict s = j->s;
+    const float *restrict g = j->g;
+    const float eps = j->cfg->adagrad.eps, lr = j->lr, wd = j->wd;
+    for (int64_t i = lo; i < hi; i++) {
+        const float gi = g[i] + wd * w[i];
+        s[i] += gi * gi;
+        w[i] -= lr * gi / (sqrtf(s[i]) + eps);
+    }
+}
+
+const nn_optim_ops nn_optim_adagrad_ops = {NN_OPTIM_ADAGRAD, "adagrad", 1, adagrad_params, 1, NULL, NULL,
+                                           adagrad_range};

@@ -1,0 +1,53 @@
+/* optim.h — the optimiser registry (private).  A kind is one ops entry: its
+ * parameters (besides lr and weight_decay, which every kind has), its state
+ * slots per parameter, and its update over a range of the parameter block.
+ * Encoding (checkpoints) is generic over the parameter list. */
+#ifndef NN_OPTIM_H
+#define NN_OPTIM_H
+
+#include <stddef.h>
+
+#include "internal.h"
+
+/* A parameter and where it lives in nn_optim_config (a float, or an int
+ * for integers and booleans). */
+typedef struct nn_optim_param_def {
+    nn_param_spec spec;
+    size_t offset;
+} nn_optim_param_def;
+
+/* One update over parameters [lo, hi).  Every parameter is updated on its
+ * own, so any split gives the same bits. */
+typedef struct nn_optim_job {
+    float *w;       /* parameters                                */
+    const float *g; /* gradients                                 */
+    float *s;       /* state: slot k of parameter i at s[k*P + i] */
+    int64_t P;
+    float lr, wd;
+    const nn_optim_config *cfg;
+    float bc1, rbc2; /* Adam: 1 - b1^t and 1 / (1 - b2^t)        */
+} nn_optim_job;
+
+typedef struct nn_optim_ops {
+    nn_optim_kind kind;
+    const char *name;
+    int slots;
+    const nn_optim_param_def *params; /* after lr and weight_decay */
+    int nparams;
+    /* Combinations the ranges cannot say (NULL: none). */
+    nn_status (*check)(const nn_optim_config *c);
+    /* Per-step constants from the update count t >= 1 (NULL: none). */
+    void (*prepare)(nn_optim_job *j, int64_t t);
+    void (*range)(int64_t lo, int64_t hi, void *job);
+} nn_optim_ops;
+
+extern const nn_optim_ops nn_optim_sgd_ops, nn_optim_adam_ops, nn_optim_adamw_ops,
+    nn_optim_rmsprop_ops, nn_optim_adagrad_ops;
+
+/* The registry entry of a kind, NULL for a bad one. */
+const nn_optim_ops *nn_optim_ops_of(nn_optim_kind k);
+
+#define NN_OPTIM_PARAM(field, name, type, def, lo, lo_open, hi, hi_open, help)                     \
+    {{name, type, def, lo, hi, lo_open, hi_open, NULL, 0, help}, offsetof(nn_optim_config, field)}
+
+#endif
