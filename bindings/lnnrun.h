@@ -18,7 +18,7 @@
 #define NNL_NET "nnrun.Net"
 #define NNL_LAYER "nnrun.Layer"
 #define NNL_LOSS "nnrun.Loss"
-#define NNL_SGD "nnrun.Optimizer"
+#define NNL_OPTIM "nnrun.Optimizer"
 #define NNL_SCHEDULE "nnrun.Schedule"
 #define NNL_DATASET "nnrun.Dataset"
 #define NNL_TRAINER "nnrun.Trainer"
@@ -56,10 +56,10 @@ typedef struct l_checkpoint {
 } l_checkpoint;
 
 /* nnrun.Optimizer.  opt is NULL until bound to a network (user value 1). */
-typedef struct l_sgd {
-    nn_sgd *opt;
-    nn_sgd_config cfg;
-} l_sgd;
+typedef struct l_optim {
+    nn_optim *opt;
+    nn_optim_config cfg;
+} l_optim;
 
 /* nnrun.Loss: the kind and the gradient of the last forward. */
 typedef struct l_loss {
@@ -142,6 +142,9 @@ nn_loss_kind nnl_check_loss_kind(lua_State *L, int i, int arg);
 void nnl_open_optim(lua_State *L);
 /* Reads an optimiser given as an Optimizer or an option table. */
 void nnl_check_sgd_config(lua_State *L, int i, int arg, const char *what, nn_sgd_config *cfg);
+/* An optimiser given to nn.fit: nnrun.Optimizer, option table with
+ * "name" (default sgd), or nil (sgd defaults). */
+void nnl_check_optim_config(lua_State *L, int i, int arg, const char *what, nn_optim_config *cfg);
 void nnl_open_schedule(lua_State *L);
 /* Reads a schedule given as a Schedule, a name or an option table. */
 void nnl_check_schedule(lua_State *L, int i, int arg, const char *what, l_schedule *out);

@@ -442,8 +442,9 @@ NN_API void nn_net_zero_grad(nn_net *net);
  *   ADAGRAD  (eps; 1 slot: s)
  *            g += wd w;  s += g^2;  w -= lr g / (sqrt(s) + eps)
  * The bias corrections 1-b^t are computed in double once per step.
- * Every kind takes lr (> 0) and weight_decay (>= 0); the rest are in its
- * parameter list (nn_optim_param).
+ * Every kind takes lr (> 0; default 0.01 for sgd and adagrad, 0.001 for
+ * adam, adamw and rmsprop) and weight_decay (>= 0, default 0); the rest are
+ * in its parameter list (nn_optim_param).
  * ------------------------------------------------------------------------ */
 typedef enum nn_optim_kind {
     NN_OPTIM_UNSET = 0, /* nn_train_config: take the deprecated .sgd field */

@@ -4,6 +4,8 @@
 #include "optim/optim.h"
 
 static const nn_optim_param_def adagrad_params[] = {
+    NN_OPTIM_LR(0.01),
+    NN_OPTIM_WD("L2 weight decay, added to the gradient"),
     NN_OPTIM_PARAM(adagrad.eps, "eps", NN_PARAM_FLOAT, 1e-10, 0, 1, HUGE_VAL, 0, "added to the denominator"),
 };
 
@@ -21,5 +23,5 @@ static void adagrad_range(int64_t lo, int64_t hi, void *ctx)
     }
 }
 
-const nn_optim_ops nn_optim_adagrad_ops = {NN_OPTIM_ADAGRAD, "adagrad", 1, adagrad_params, 1, NULL, NULL,
+const nn_optim_ops nn_optim_adagrad_ops = {NN_OPTIM_ADAGRAD, "adagrad", 1, adagrad_params, 3, NULL, NULL,
                                            adagrad_range};

@@ -6,10 +6,19 @@
 
 #include "optim/optim.h"
 
+#define ADAM_OWN                                                                                   \
+    NN_OPTIM_PARAM(adam.beta1, "beta1", NN_PARAM_FLOAT, 0.9, 0, 0, 1, 1, "decay of the first moment"),     \
+    NN_OPTIM_PARAM(adam.beta2, "beta2", NN_PARAM_FLOAT, 0.999, 0, 0, 1, 1, "decay of the second moment"), \
+    NN_OPTIM_PARAM(adam.eps, "eps", NN_PARAM_FLOAT, 1e-8, 0, 1, HUGE_VAL, 0, "added to the denominator")
 static const nn_optim_param_def adam_params[] = {
-    NN_OPTIM_PARAM(adam.beta1, "beta1", NN_PARAM_FLOAT, 0.9, 0, 0, 1, 1, "decay of the first moment"),
-    NN_OPTIM_PARAM(adam.beta2, "beta2", NN_PARAM_FLOAT, 0.999, 0, 0, 1, 1, "decay of the second moment"),
-    NN_OPTIM_PARAM(adam.eps, "eps", NN_PARAM_FLOAT, 1e-8, 0, 1, HUGE_VAL, 0, "added to the denominator"),
+    NN_OPTIM_LR(0.001),
+    NN_OPTIM_WD("L2 weight decay, added to the gradient"),
+    ADAM_OWN,
+};
+static const nn_optim_param_def adamw_params[] = {
+    NN_OPTIM_LR(0.001),
+    NN_OPTIM_WD("decoupled weight decay: w -= lr wd w"),
+    ADAM_OWN,
 };
 
 static void adam_prepare(nn_optim_job *j, int64_t t)
@@ -39,7 +48,7 @@ static inline void adam_loop(const nn_optim_job *j, int64_t lo, int64_t hi, int 
 static void adam_range(int64_t lo, int64_t hi, void *ctx) { adam_loop(ctx, lo, hi, 0); }
 static void adamw_range(int64_t lo, int64_t hi, void *ctx) { adam_loop(ctx, lo, hi, 1); }
 
-const nn_optim_ops nn_optim_adam_ops = {NN_OPTIM_ADAM, "adam", 2, adam_params, 3, NULL, adam_prepare,
+const nn_optim_ops nn_optim_adam_ops = {NN_OPTIM_ADAM, "adam", 2, adam_params, 5, NULL, adam_prepare,
                                         adam_range};
-const nn_optim_ops nn_optim_adamw_ops = {NN_OPTIM_ADAMW, "adamw", 2, adam_params, 3, NULL, adam_prepare,
+const nn_optim_ops nn_optim_adamw_ops = {NN_OPTIM_ADAMW, "adamw", 2, adamw_params, 5, NULL, adam_prepare,
                                          adamw_range};

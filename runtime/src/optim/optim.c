@@ -1,6 +1,6 @@
-/* optim.c — the optimiser registry: names, parameter lists (lr and
- * weight_decay common to every kind, then the kind's own), defaults,
- * validation from the ranges, and the generic optimiser over one state
+/* optim.c — the optimiser registry: names, parameter lists, defaults,
+ * validation from the ranges (lr and weight_decay first in every kind's
+ * list), and the generic optimiser over one state
  * block of slots x P floats.  A new kind is one file with its ops entry and
  * one line in `kinds`. */
 #include <math.h>
@@ -13,13 +13,6 @@
 static const nn_optim_ops *const kinds[NN_OPTIM_KINDS] = {&nn_optim_sgd_ops, &nn_optim_adam_ops,
                                                           &nn_optim_adamw_ops, &nn_optim_rmsprop_ops,
                                                           &nn_optim_adagrad_ops};
-
-static const nn_optim_param_def common[] = {
-    NN_OPTIM_PARAM(lr, "lr", NN_PARAM_FLOAT, 0.01, 0, 1, HUGE_VAL, 0, "learning rate"),
-    NN_OPTIM_PARAM(weight_decay, "weight_decay", NN_PARAM_FLOAT, 0, 0, 0, HUGE_VAL, 0,
-                   "weight decay (L2 on every parameter; adamw: decoupled)"),
-};
-#define N_COMMON 2
 
 struct nn_optim {
     nn_net *net;
@@ -55,15 +48,13 @@ nn_status nn_optim_parse(const char *name, nn_optim_kind *out)
 int nn_optim_param_count(nn_optim_kind k)
 {
     const nn_optim_ops *o = nn_optim_ops_of(k);
-    return o ? N_COMMON + o->nparams : 0;
+    return o ? o->nparams : 0;
 }
 
 static const nn_optim_param_def *param_def(nn_optim_kind k, int i)
 {
     const nn_optim_ops *o = nn_optim_ops_of(k);
-    if (!o || i < 0 || i >= N_COMMON + o->nparams)
-        return NULL;
-    return i < N_COMMON ? &common[i] : &o->params[i - N_COMMON];
+    return o && i >= 0 && i < o->nparams ? &o->params[i] : NULL;
 }
 
 const nn_param_spec *nn_optim_param(nn_optim_kind k, int i)

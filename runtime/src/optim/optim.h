@@ -32,7 +32,7 @@ typedef struct nn_optim_ops {
     nn_optim_kind kind;
     const char *name;
     int slots;
-    const nn_optim_param_def *params; /* after lr and weight_decay */
+    const nn_optim_param_def *params; /* lr and weight_decay first */
     int nparams;
     /* Combinations the ranges cannot say (NULL: none). */
     nn_status (*check)(const nn_optim_config *c);
@@ -44,10 +44,17 @@ typedef struct nn_optim_ops {
 extern const nn_optim_ops nn_optim_sgd_ops, nn_optim_adam_ops, nn_optim_adamw_ops,
     nn_optim_rmsprop_ops, nn_optim_adagrad_ops;
 
+#include <math.h>
+
 /* The registry entry of a kind, NULL for a bad one. */
 const nn_optim_ops *nn_optim_ops_of(nn_optim_kind k);
 
 #define NN_OPTIM_PARAM(field, name, type, def, lo, lo_open, hi, hi_open, help)                     \
     {{name, type, def, lo, hi, lo_open, hi_open, NULL, 0, help}, offsetof(nn_optim_config, field)}
+
+/* The two parameters every kind has, first in its list; lr's default is
+ * the kind's. */
+#define NN_OPTIM_LR(def) NN_OPTIM_PARAM(lr, "lr", NN_PARAM_FLOAT, def, 0, 1, HUGE_VAL, 0, "learning rate")
+#define NN_OPTIM_WD(help) NN_OPTIM_PARAM(weight_decay, "weight_decay", NN_PARAM_FLOAT, 0, 0, 0, HUGE_VAL, 0, help)
 
 #endif

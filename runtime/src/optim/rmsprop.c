@@ -5,6 +5,8 @@
 #include "optim/optim.h"
 
 static const nn_optim_param_def rmsprop_params[] = {
+    NN_OPTIM_LR(0.001),
+    NN_OPTIM_WD("L2 weight decay, added to the gradient"),
     NN_OPTIM_PARAM(rmsprop.rho, "rho", NN_PARAM_FLOAT, 0.9, 0, 0, 1, 1, "decay of the mean square"),
     NN_OPTIM_PARAM(rmsprop.eps, "eps", NN_PARAM_FLOAT, 1e-8, 0, 1, HUGE_VAL, 0, "added to the denominator"),
     NN_OPTIM_PARAM(rmsprop.momentum, "momentum", NN_PARAM_FLOAT, 0, 0, 0, 1, 1, "momentum factor"),
@@ -35,5 +37,5 @@ static void rmsprop_range(int64_t lo, int64_t hi, void *ctx)
     }
 }
 
-const nn_optim_ops nn_optim_rmsprop_ops = {NN_OPTIM_RMSPROP, "rmsprop", 2, rmsprop_params, 3, NULL, NULL,
+const nn_optim_ops nn_optim_rmsprop_ops = {NN_OPTIM_RMSPROP, "rmsprop", 2, rmsprop_params, 5, NULL, NULL,
                                            rmsprop_range};

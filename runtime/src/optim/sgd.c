@@ -7,6 +7,8 @@
 #include "optim/optim.h"
 
 static const nn_optim_param_def sgd_params[] = {
+    NN_OPTIM_LR(0.01),
+    NN_OPTIM_WD("L2 weight decay, added to the gradient"),
     NN_OPTIM_PARAM(sgd.momentum, "momentum", NN_PARAM_FLOAT, 0, 0, 0, 1, 1, "momentum factor"),
     NN_OPTIM_PARAM(sgd.nesterov, "nesterov", NN_PARAM_BOOL, 0, 0, 0, 1, 0,
                    "Nesterov momentum (needs momentum > 0)"),
@@ -43,7 +45,7 @@ static void sgd_range(int64_t lo, int64_t hi, void *ctx)
     }
 }
 
-const nn_optim_ops nn_optim_sgd_ops = {NN_OPTIM_SGD, "sgd", 1, sgd_params, 2, sgd_check, NULL, sgd_range};
+const nn_optim_ops nn_optim_sgd_ops = {NN_OPTIM_SGD, "sgd", 1, sgd_params, 4, sgd_check, NULL, sgd_range};
 
 /* ---- deprecated 0.1 API ----------------------------------------------- */
 
