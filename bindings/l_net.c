@@ -55,6 +55,12 @@ static nn_value check_value(lua_State *L, int idx, int arg, const nn_param_spec 
         }
         v.num = (double)lua_tonumber(L, idx);
         break;
+    case NN_PARAM_BOOL:
+        if (lua_type(L, idx) != LUA_TBOOLEAN) {
+            nnl_argerror(L, arg, p->name, "expected a boolean");
+        }
+        v.num = lua_toboolean(L, idx);
+        break;
     case NN_PARAM_CHOICE: {
         if (lua_type(L, idx) != LUA_TSTRING) {
             nnl_argerror(L, arg, p->name, "expected a string");

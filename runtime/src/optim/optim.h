@@ -49,8 +49,10 @@ extern const nn_optim_ops nn_optim_sgd_ops, nn_optim_adam_ops, nn_optim_adamw_op
 /* The registry entry of a kind, NULL for a bad one. */
 const nn_optim_ops *nn_optim_ops_of(nn_optim_kind k);
 
-#define NN_OPTIM_PARAM(field, name, type, def, lo, lo_open, hi, hi_open, help)                     \
-    {{name, type, def, lo, hi, lo_open, hi_open, NULL, 0, help}, offsetof(nn_optim_config, field)}
+#define NN_OPTIM_PARAM(field_, name_, type_, def_, lo_, lo_open_, hi_, hi_open_, doc_)                 \
+    {{.name = name_, .type = type_, .def = def_, .min = lo_, .max = hi_, .min_open = lo_open_,             \
+      .max_open = hi_open_, .doc = doc_},                                                                  \
+     offsetof(nn_optim_config, field_)}
 
 /* The two parameters every kind has, first in its list; lr's default is
  * the kind's. */
