@@ -322,7 +322,8 @@ static snapshot snap(nn_net *net)
     a.p = malloc((size_t)a.np * sizeof(float));
     a.s = malloc((size_t)a.ns * sizeof(float));
     memcpy(a.p, nn_net_params(net), (size_t)a.np * sizeof(float));
-    memcpy(a.s, nn_net_state(net), (size_t)a.ns * sizeof(float));
+    if (a.ns) /* a network without batchnorm has no state block (NULL) */
+        memcpy(a.s, nn_net_state(net), (size_t)a.ns * sizeof(float));
     a.mask = *nn_net_mask_rng(net);
     return a;
 }
