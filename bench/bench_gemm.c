@@ -15,12 +15,22 @@
  * time; one core (or two hyperthreads of one core) shared by two threads
  * takes twice as long.
  *
+ * The FMA peak of this CPU: one thread running independent multiply-add
+ * chains in registers (AVX2 and, where the CPU has it, AVX-512), GFLOPS;
+ * each GEMM row prints its share of the peak of the ISA its kernel uses.
+ * OpenBLAS reports the kernel it chose (openblas_get_corename) and its
+ * build (openblas_get_config): run_bench.py starts this program with
+ * OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE removed from the environment (they
+ * would pin OpenBLAS to older kernels; nnrun does not read them).
+ *
  * Output: a table on stdout, JSON lines to --out (bench "gemm", impl
- * "nnrun" / "openblas" in GFLOPS, impl "ratio" = nnrun / openblas, and
- * bench "cores").
+ * "nnrun" / "openblas" in GFLOPS, impl "ratio" = nnrun / openblas, with
+ * "kernel" and "peak_share"; bench "peak", impl "avx2" / "avx512"; bench
+ * "cores").
  */
 #define _POSIX_C_SOURCE 199309L
 #include <cblas.h>
+#include <string.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -34,25 +44,95 @@
 #include <omp.h>
 #endif
 
-/* OpenBLAS's own thread control (not part of CBLAS). */
+/* OpenBLAS's own thread control and self-description (not part of CBLAS). */
 void openblas_set_num_threads(int n);
+char *openblas_get_corename(void);
+char *openblas_get_config(void);
 
 typedef struct shape {
     int ta, tb;
     int64_t M, N, K;
     const char *what;
-    double target; /* issue 3: nnrun / openblas at least this */
+    double target; /* issue 11: nnrun / openblas at least this */
 } shape;
 
 static const shape shapes[] = {
-    {0, 1, 64, 256, 784, "fwd 784->256 b64", 0.9},
-    {0, 1, 64, 128, 256, "fwd 256->128 b64", 0.9},
-    {1, 0, 784, 256, 64, "dW^T 784x256 b64", 0.9},
+    {0, 1, 64, 256, 784, "fwd 784->256 b64", 0.95},
+    {0, 1, 64, 128, 256, "fwd 256->128 b64", 0.95},
+    {1, 0, 784, 256, 64, "dW^T 784x256 b64", 0.95},
+    {0, 1, 256, 1024, 784, "fwd 784->1024 b256", 0.95},
     {0, 0, 256, 256, 256, "square", 0.0},
-    {0, 0, 1024, 1024, 1024, "square", 0.8},
+    {0, 0, 1024, 1024, 1024, "square", 0.95},
 };
 
 static volatile double sink;
+
+/* ---- FMA peak ---------------------------------------------------------- */
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define PEAK_ITERS 20000000L
+/* 12 independent chains of FMAs (more than latency x ports). */
+__attribute__((target("avx2,fma"))) static double peak_avx2(void)
+{
+    __m256 a[12];
+    const __m256 m = _mm256_set1_ps(0.999999f + 0.0f * (float)sink), c = _mm256_set1_ps(1e-7f);
+    for (int j = 0; j < 12; j++)
+        a[j] = _mm256_set1_ps((float)j);
+    const double t0 = bench_now();
+    for (long i = 0; i < PEAK_ITERS; i++)
+        for (int j = 0; j < 12; j++)
+            a[j] = _mm256_fmadd_ps(a[j], m, c);
+    const double dt = bench_now() - t0;
+    float out[8];
+    for (int j = 1; j < 12; j++)
+        a[0] = _mm256_add_ps(a[0], a[j]);
+    _mm256_storeu_ps(out, a[0]);
+    sink += out[0];
+    return 2.0 * 8 * 12 * (double)PEAK_ITERS / dt / 1e9;
+}
+
+__attribute__((target("avx512f"))) static double peak_avx512(void)
+{
+    __m512 a[12];
+    const __m512 m = _mm512_set1_ps(0.999999f + 0.0f * (float)sink), c = _mm512_set1_ps(1e-7f);
+    for (int j = 0; j < 12; j++)
+        a[j] = _mm512_set1_ps((float)j);
+    const double t0 = bench_now();
+    for (long i = 0; i < PEAK_ITERS; i++)
+        for (int j = 0; j < 12; j++)
+            a[j] = _mm512_fmadd_ps(a[j], m, c);
+    const double dt = bench_now() - t0;
+    for (int j = 1; j < 12; j++)
+        a[0] = _mm512_add_ps(a[0], a[j]);
+    sink += _mm512_reduce_add_ps(a[0]);
+    return 2.0 * 16 * 12 * (double)PEAK_ITERS / dt / 1e9;
+}
+#endif
+
+/* Median single-thread peak GFLOPS of each ISA (0: not on this CPU). */
+static void fma_peak(int reps, FILE *out, double *p2, double *p512)
+{
+    *p2 = *p512 = 0.0;
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    for (int isa = 0; isa < 2; isa++) {
+        const int has = isa ? __builtin_cpu_supports("avx512f") : __builtin_cpu_supports("avx2");
+        if (!has || !__builtin_cpu_supports("fma"))
+            continue;
+        double v[32];
+        for (int r = 0; r < reps; r++)
+            v[r] = isa ? peak_avx512() : peak_avx2();
+        const bench_stats s = bench_summarise(v, reps);
+        bench_json(out, "peak", isa ? "avx512" : "avx2", "shape", "fma chains", -1, 1, s,
+                   "GFLOPS", NULL);
+        *(isa ? p512 : p2) = s.median;
+    }
+#else
+    (void)reps;
+    (void)out;
+#endif
+}
 
 /* Fixed work that keeps the floating-point units busy (sixteen independent
  * vector multiply-add chains, no memory traffic): two threads on one core,
@@ -203,10 +283,22 @@ int main(int argc, char **argv)
            c1.median, c2.median, cr,
            cr < 1.3 ? "is real" : cr > 1.7 ? "is NOT real (two threads share one core)"
                                           : "is partly shared (busy machine?)");
-    printf("nnrun kernel: %s;  medians of %d reps (min-max);  load average %.2f\n\n",
-           nn_gemm_kernel_name(), reps, bench_loadavg());
-    printf("%-18s %-17s %3s  %-22s %-22s %6s %7s\n", "M x N x K", "what", "thr", "nnrun GFLOPS",
-           "OpenBLAS GFLOPS", "ratio", "target");
+    double peak2, peak512;
+    fma_peak(reps, out, &peak2, &peak512);
+    const char *kname = nn_gemm_kernel_name();
+    const double peak = strcmp(kname, "avx512") == 0 ? peak512 : peak2;
+    printf("FMA peak, 1 thread: AVX2 %.1f GFLOPS, AVX-512 %.1f GFLOPS (0: not on this CPU)\n",
+           peak2, peak512);
+    printf("OpenBLAS core: %s; config: %s\n", openblas_get_corename(), openblas_get_config());
+    printf("nnrun kernel: %s;  medians of %d reps (min-max);  load average %.2f\n\n", kname,
+           reps, bench_loadavg());
+    if (out) {
+        fprintf(out, "{\"bench\":\"openblas\",\"corename\":\"%s\",\"config\":\"%s\"}\n",
+                openblas_get_corename(), openblas_get_config());
+        fflush(out);
+    }
+    printf("%-18s %-17s %3s  %-22s %-22s %6s %7s %6s\n", "M x N x K", "what", "thr",
+           "nnrun GFLOPS", "OpenBLAS GFLOPS", "ratio", "target", "%peak");
 
     int missed = 0;
     for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
@@ -227,7 +319,10 @@ int main(int argc, char **argv)
             bench_stats ours, ref;
             measure_pair(&p, reps, &ours, &ref);
             const double ratio = ours.median / ref.median;
-            bench_json(out, "gemm", "nnrun", "shape", key, -1, t, ours, "GFLOPS", NULL);
+            char kx[96];
+            snprintf(kx, sizeof kx, "\"kernel\":\"%s\",\"peak_share\":%.3f", kname,
+                     peak > 0 ? ours.median / (t * peak) : 0.0);
+            bench_json(out, "gemm", "nnrun", "shape", key, -1, t, ours, "GFLOPS", kx);
             bench_json(out, "gemm", "openblas", "shape", key, -1, t, ref, "GFLOPS", NULL);
             bench_stats rs = {ratio, ours.min / ref.max, ours.max / ref.min};
             char extra[64];
@@ -238,17 +333,18 @@ int main(int argc, char **argv)
             snprintf(a, sizeof a, "%6.1f (%5.1f-%5.1f)", ours.median, ours.min, ours.max);
             snprintf(b, sizeof b, "%6.1f (%5.1f-%5.1f)", ref.median, ref.min, ref.max);
             if (s->target > 0) {
-                snprintf(tg, sizeof tg, ">=%.1f%s", s->target, ratio >= s->target ? "" : " !");
+                snprintf(tg, sizeof tg, ">=%.2f%s", s->target, ratio >= s->target ? "" : " !");
                 missed += ratio < s->target;
             }
-            printf("%-18s %-17s %3d  %-22s %-22s %6.2f %7s\n", key, s->what, t, a, b, ratio, tg);
+            printf("%-18s %-17s %3d  %-22s %-22s %6.2f %7s %5.0f%%\n", key, s->what, t, a, b, ratio,
+                   tg, peak > 0 ? 100.0 * ours.median / (t * peak) : 0.0);
             fflush(stdout);
         }
         free(p.A);
         free(p.B);
         free(p.C);
     }
-    printf("\n%d of %d ratio targets missed; load average now %.2f%s\n", missed, 8, bench_loadavg(),
+    printf("\n%d of %d ratio targets missed; load average now %.2f%s\n", missed, 10, bench_loadavg(),
            cr > 1.3 ? " (second core not fully available: 2-thread figures are not meaningful)"
                     : "");
     if (out)
