@@ -22,6 +22,7 @@ usage: nnrun FILE [options]        FILE is .lua, .yaml or .yml
        nnrun plot DIR              figures of a run or sweep directory
        nnrun explain FILE          the model summary, without training
        nnrun landscape DIR         the loss over a plane through a run's weights
+       nnrun report DIR            one self-contained report.html of a run or sweep
 
 A Lua FILE may just run code, or return an experiment table that nnrun
 builds, trains and records in a run directory.
@@ -337,6 +338,7 @@ M.COMMANDS = {
   plot = "nnrun.plot",
   explain = "nnrun.explain",
   landscape = "nnrun.landscape",
+  report = "nnrun.report",
 }
 
 -- nnrun FILE: runs a script or trains an experiment.

@@ -35,9 +35,36 @@ function M.epoch_line(stats, epochs)
     .. string.format(" %6.2fs", stats.seconds or 0)
 end
 
+M.SPARK_N = 16
+local SPARKS = { "\u{2581}", "\u{2582}", "\u{2583}", "\u{2584}", "\u{2585}", "\u{2586}",
+  "\u{2587}", "\u{2588}" }
+
+-- The values as a sparkline, one block character each (lowest to highest
+-- of the values; all equal: the middle height).
+function M.sparkline(values)
+  local lo, hi = math.huge, -math.huge
+  for _, v in ipairs(values) do
+    if v == v then
+      lo, hi = math.min(lo, v), math.max(hi, v)
+    end
+  end
+  local out = {}
+  for i, v in ipairs(values) do
+    local k = 4
+    if v ~= v then
+      k = 1
+    elseif hi > lo then
+      k = math.floor((v - lo) / (hi - lo) * 7 + 0.5) + 1
+    end
+    out[i] = SPARKS[k]
+  end
+  return table.concat(out)
+end
+
 -- The live bar's text in at most `width` columns: the bar narrows first,
--- then the rate, the ETA, the loss and the bar itself are left out.
-function M.bar_text(s, epochs, seen_rate, eta, width)
+-- then the rate, the ETA, the sparkline of the last batches' losses
+-- (spark, optional), the loss and the bar itself are left out.
+function M.bar_text(s, epochs, seen_rate, eta, width, spark)
   local ew, bw = #tostring(epochs), #tostring(s.batches)
   local head = string.format("epoch %" .. ew .. "d/%d ", s.epoch, epochs)
   local count = string.format(" %" .. bw .. "d/%d", s.batch, s.batches)
@@ -46,6 +73,9 @@ function M.bar_text(s, epochs, seen_rate, eta, width)
     string.format("  ETA %s", fmt_seconds(eta)),
     string.format("  %.0f samples/s", seen_rate),
   }
+  if spark and spark ~= "" then
+    table.insert(extra, 2, " " .. spark)
+  end
   local done = s.batch / s.batches
   local function bar(w)
     local filled = math.floor(w * done + 0.5)
@@ -55,7 +85,7 @@ function M.bar_text(s, epochs, seen_rate, eta, width)
     local tail = table.concat(extra, "", 1, n)
     for w = 24, 10, -1 do
       local text = head .. bar(w) .. count .. tail
-      if #text <= width then
+      if utf8.len(text) <= width then -- columns: the sparkline is not ASCII
         return text
       end
     end
@@ -74,6 +104,7 @@ function M.new(opts)
   }
   local columns = opts.width or function() return 80 end
   local epoch_start, last_draw, drawn = nil, -1, false
+  local losses = {} -- the last SPARK_N batches' losses, for the sparkline
 
   local function bar(s)
     local t = self.now()
@@ -92,7 +123,8 @@ function M.new(opts)
     -- One column short of the width: a line that fills it wraps on some
     -- terminals, and each redraw would then start a new line.
     local width = math.max(20, (tonumber(columns()) or 80) - 1)
-    self.out:write("\r\27[K", M.bar_text(s, self.epochs, rate, eta, width))
+    self.out:write("\r\27[K", M.bar_text(s, self.epochs, rate, eta, width,
+      M.sparkline(losses)))
     self.out:flush()
     drawn = true
   end
@@ -101,6 +133,12 @@ function M.new(opts)
       if s.batch == 1 then
         epoch_start = self.now()
         self.batch_size = s.size
+      end
+      if s.loss then
+        losses[#losses + 1] = s.loss
+        if #losses > M.SPARK_N then
+          table.remove(losses, 1)
+        end
       end
       bar(s)
     end

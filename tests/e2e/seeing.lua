@@ -159,7 +159,7 @@ end
 function cases.no_gnuplot()
   small_run()
   os.execute("mkdir -p " .. q(dir .. "/bin"))
-  for _, cmd in ipairs({ "plot r", "explain small.yaml --out x", "landscape r" }) do
+  for _, cmd in ipairs({ "plot r", "explain small.yaml --out x", "landscape r", "report r" }) do
     local c = string.format("cd %s && PATH=%s %s %s >out.txt 2>err.txt", q(dir), q(dir .. "/bin"),
       q(exe), cmd)
     local _, _, code = os.execute(c)
@@ -297,6 +297,106 @@ function cases.landscape_run()
     code, out, err = nnrun(c[1])
     check(code == 2 and err == c[2], "%s: exit %s, stderr %s", c[1], tostring(code), err)
   end
+end
+
+-- report: one self-contained page; its numbers are summary.json's.
+local function check_report_numbers(html, summary_text)
+  local n = 0
+  for key, value in summary_text:gmatch('\n%s*"([%w_]+)": ([-%d.eE+]+)') do
+    local v = tonumber(value)
+    local exact = html:match('data%-key="' .. key .. '" data%-value="([^"]+)">([^<]*)<')
+    local shown = select(2, html:match('data%-key="' .. key .. '" data%-value="([^"]+)">([^<]*)<'))
+    check(exact and tonumber(exact) == v, "%s: report %s, summary.json %s", key, tostring(exact),
+      value)
+    local want = value:match("^-?%d+$") and value or string.format("%.6g", v)
+    check(shown == want, "%s shown as %s, expected %s", key, tostring(shown), want)
+    n = n + 1
+  end
+  return n
+end
+
+-- No fetch from the network: no external src/href/url/import.
+local function check_self_contained(html)
+  for _, bad in ipairs({ 'src="http', "src='http", 'href="http', "href='http", "url(http",
+    "@import", "<script", "<link" }) do
+    check(not html:find(bad, 1, true), "report.html has %s", bad)
+  end
+end
+
+function cases.report_run()
+  need_gnuplot()
+  small_run("output: { keep_epochs: true }\n")
+  local code, out, err = nnrun("landscape r --steps 5 -q")
+  expect_exit(code, 0, out, err)
+  code, out, err = nnrun("report r")
+  expect_exit(code, 0, out, err)
+  check(out == "r/report.html\n", "stdout: %s", out)
+  local html = read(dir .. "/r/report.html") or ""
+  check_self_contained(html)
+  local n = check_report_numbers(html, read(dir .. "/r/summary.json") or "")
+  check(n >= 10, "%d numbers of summary.json checked", n)
+  local _, svgs = html:gsub("<svg", "")
+  local _, imgs = html:gsub('<img alt="[^"]*" src="data:image/png;base64,', "")
+  check(svgs == 1 and imgs == 3, "%d inline SVG (curves), %d PNG data URIs (confusion, "
+    .. "landscape x2)", svgs, imgs)
+  -- Every epoch of metrics.jsonl is a row of the metrics table.
+  local rows = select(2, (html:match('<table class="metrics">(.-)</table>') or ""):gsub("<tr>", ""))
+  check(rows == 7, "metrics table rows %d (a head and 6 epochs)", rows)
+  check(html:find("<pre>name: small\n", 1, true), "config.yaml in the page")
+end
+
+function cases.report_sweep()
+  need_gnuplot()
+  write(dir .. "/small.yaml", EXPERIMENT)
+  write(dir .. "/sweep.yaml", SWEEP)
+  local code, out, err = nnrun("sweep sweep.yaml --out s --quiet --jobs 2")
+  expect_exit(code, 0, out, err)
+  code, out, err = nnrun("report s")
+  expect_exit(code, 0, out, err)
+  local html = read(dir .. "/s/report.html") or ""
+  check_self_contained(html)
+  -- The ranked table: rank 1 is the best metric of trials.jsonl (val_loss, min).
+  local best
+  for line in (read(dir .. "/s/trials.jsonl") or ""):gmatch("[^\n]+") do
+    local m = tonumber(line:match('"metric":([-%d.eE+]+)'))
+    if m and (not best or m < best) then
+      best = m
+    end
+  end
+  local first = html:match('<table class="trials">.-</tr>%s*<tr>(.-)</tr>') or ""
+  check(first:match('^<td class="n">1</td>') and tonumber(first:match('data%-value="([^"]+)"'))
+    == best, "first row %s, best metric %s", first, tostring(best))
+  local _, imgs = html:gsub('<img alt="[^"]*" src="data:image/png;base64,', "")
+  check(imgs == 3, "%d plots inline", imgs)
+end
+
+-- The page in headless Chromium: it renders (a screenshot of a sensible
+-- size, not blank), and the rendered DOM shows summary.json's numbers.
+function cases.report_chromium()
+  need_gnuplot()
+  local browser = have("chromium") and "chromium" or nil
+  if not browser then
+    io.stderr:write("SKIP: chromium is not installed (tools/deps.sh browser)\n")
+    os.exit(77)
+  end
+  small_run()
+  local code, out, err = nnrun("report r")
+  expect_exit(code, 0, out, err)
+  local page = "file://" .. dir .. "/r/report.html"
+  local flags = "--headless --no-sandbox --disable-gpu --disable-background-networking "
+    .. "--disable-component-update --disable-sync --no-first-run --user-data-dir=" .. q(dir .. "/profile")
+  local ok = os.execute(string.format("%s %s --dump-dom %s >%s 2>%s", browser, flags, q(page),
+    q(dir .. "/dom.html"), q(dir .. "/chromium.err")))
+  check(ok, "chromium --dump-dom failed: %s", read(dir .. "/chromium.err") or "")
+  local dom = read(dir .. "/dom.html") or ""
+  check(dom:find("<svg", 1, true), "no SVG in the rendered page")
+  local n = check_report_numbers(dom, read(dir .. "/r/summary.json") or "")
+  check(n >= 10, "%d numbers of summary.json checked in the DOM", n)
+  ok = os.execute(string.format("cd %s && %s %s --window-size=1280,2400 --screenshot=shot.png %s "
+    .. ">/dev/null 2>>%s", q(dir), browser, flags, q(page), q(dir .. "/chromium.err")))
+  local w, hgt = png_size(dir .. "/shot.png")
+  check(ok and w == 1280 and hgt == 2400, "screenshot %s x %s", tostring(w), tostring(hgt))
+  check(#(read(dir .. "/shot.png") or "") > 30000, "the screenshot is (nearly) blank")
 end
 
 local fn = cases[case]
