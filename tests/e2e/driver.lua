@@ -279,7 +279,9 @@ function cases.tty_width()
   for seg in text:gmatch("\27%[K([^\r\n]*)") do
     if seg:match("^epoch %d+/%d+ %[") then
       bars = bars + 1
-      check(#seg <= 49, "a bar of %d columns: %s", #seg, seg)
+      -- Columns, not bytes: the loss sparkline is UTF-8.
+      local cols = utf8.len(seg) or #seg
+      check(cols <= 49, "a bar of %d columns: %s", cols, seg)
     end
   end
   check(bars >= 2, "%d bars drawn:\n%s", bars, text)
