@@ -56,44 +56,34 @@ function M.count(n)
 end
 
 -- The layers of a network as the binding describes them: { name, kind,
--- outputs, params }.  Parameters come from the network (the layer's own
--- count when the runtime gives one, else its weight and bias views).
+-- outputs, params, state }, the counts the runtime gives for each layer.
 function M.layers(net)
   local out = {}
   for i = 1, net:layer_count() do
     local l = net:layer(i)
-    local params = l.params
-    if params == nil then
-      params = 0
-      if l.kind == "dense" then
-        params = net:weights(i):size() + net:bias(i):size()
-      end
-    end
-    out[i] = { name = l.kind == "activation" and l.activation or l.name or l.kind,
-      kind = l.kind, outputs = l.outputs, inputs = l.inputs, params = params, state = l.state }
+    out[i] = { name = l.kind == "activation" and l.activation or l.kind, kind = l.kind,
+      outputs = l.outputs, inputs = l.inputs, params = l.params or 0, state = l.state or 0 }
   end
   return out
 end
 
--- Floats of optimiser state per parameter: the runtime's count when the
--- optimiser object gives one, else SGD's velocity (with momentum).
-local function state_slots(opt, r)
-  if opt.state_slots then
-    return opt:state_slots()
-  end
-  local c = r.optimizer
-  return ((c.momentum or 0) > 0 or c.nesterov) and 1 or 0
+-- Floats of optimiser state per parameter: the slots of the optimiser's
+-- state block once bound to the network (nil: stateless).
+local function state_slots(opt, net)
+  opt:bind(net)
+  local st = opt:state()
+  return st and st:shape()[1] or 0
 end
 
 -- The learning rate of every step of training: { lr, ... }, the unit
 -- ("batch" or "epoch") and the number of warm-up steps.
-function M.schedule(r, steps_per_epoch)
+function M.schedule(r, steps_per_epoch, lr0)
   local sched = require("nnrun.runner").build_schedule(r)
   local s = r.schedule
   local n = r.train.epochs * (s.per_batch and steps_per_epoch or 1)
   local lrs = {}
   for step = 0, n - 1 do
-    lrs[#lrs + 1] = sched:lr(step, r.optimizer.lr)
+    lrs[#lrs + 1] = sched:lr(step, lr0)
   end
   return lrs, s.per_batch and "batch" or "epoch", s.warmup or 0
 end
@@ -170,21 +160,26 @@ function M.figures(r)
   -- Activation buffers as nn_net_prepare sizes them for the batch: every
   -- layer's output, two gradient buffers of the widest layer and a copy
   -- of the input.
-  local outs, widest = 0, net:input_size()
+  local outs, widest, state = 0, net:input_size(), 0
   for _, l in ipairs(layers) do
     outs = outs + l.outputs
     widest = math.max(widest, l.outputs)
+    state = state + l.state
   end
-  local slots = state_slots(opt, r)
+  local slots = state_slots(opt, net)
   local mem = {
-    parameters = 4 * total, gradients = 4 * total, optimizer = 4 * slots * total,
+    parameters = 4 * total, gradients = 4 * total, optimizer = 4 * slots * total, state = 4 * state,
     activations = 4 * batch * (outs + 2 * widest + net:input_size()),
   }
-  mem.total = mem.parameters + mem.gradients + mem.optimizer + mem.activations
-  local lrs, unit, warmup = M.schedule(r, steps)
+  mem.total = mem.parameters + mem.gradients + mem.optimizer + mem.state + mem.activations
+  -- The optimiser's configuration, from the object the run builds (a
+  -- table of the experiment, or an nnrun.Optimizer a Lua experiment gave).
+  local oc = opt:config()
+  local lrs, unit, warmup = M.schedule(r, steps, oc.lr)
   return { layers = layers, total = total, memory = mem, batch = batch, train = train_n,
     val = data.val and data.val:size() or 0, test = data.test and data.test:size() or 0,
-    steps = steps, lrs = lrs, unit = unit, warmup = warmup, slots = slots, input = net:input_size() }
+    steps = steps, lrs = lrs, unit = unit, warmup = warmup, slots = slots, input = net:input_size(),
+    optimizer = oc.name or "sgd" }
 end
 
 -- The layer table.
@@ -261,7 +256,7 @@ function M.main(o)
     w((text:gsub("([^\n]*)\n", "  %1\n")), "\n")
   end
   w(string.format("%s: %d inputs, %s loss, %s optimiser, batch %d, %d epoch%s\n", r.name,
-    f.input, r.loss, r.optimizer.name or "sgd", f.batch, r.train.epochs,
+    f.input, r.loss, f.optimizer, f.batch, r.train.epochs,
     r.train.epochs == 1 and "" or "s"))
   w(string.format("data: %s training, %s validation, %s test samples\n\n", M.count(f.train),
     M.count(f.val), M.count(f.test)))
@@ -273,6 +268,10 @@ function M.main(o)
   w(string.format("  gradients        %10s\n", M.bytes(m.gradients)))
   w(string.format("  optimiser state  %10s  (%d slot%s per parameter)\n", M.bytes(m.optimizer),
     f.slots, f.slots == 1 and "" or "s"))
+  if m.state > 0 then
+    w(string.format("  layer state      %10s  (non-trainable, e.g. batchnorm statistics)\n",
+      M.bytes(m.state)))
+  end
   w(string.format("  activations      %10s  (layer outputs and gradient buffers of a batch)\n\n",
     M.bytes(m.activations)))
   w(string.format("steps per epoch: %s (%s samples / batch %d); %s steps in %d epoch%s\n\n",

@@ -197,6 +197,8 @@ function cases.explain()
   local bottom = chart:match("\n%s+0 |([^\n]*)") or ""
   check(bottom == string.rep("/", 20) .. string.rep("#", 40), "warm-up columns:\n%s", chart)
   check(not read(dir .. "/lr.png"), "lr.png without --out")
+  check(out:find("  optimiser state     3.2 KiB  (1 slot per parameter)\n", 1, true),
+    "SGD with momentum: one slot:\n%s", out)
   -- The resolved experiment comes first without --quiet; --set applies.
   code, out, err = nnrun("explain small.yaml --set train.batch_size=36")
   expect_exit(code, 0, out, err)
@@ -208,6 +210,36 @@ function cases.explain()
   code, out, err = nnrun("explain")
   check(code == 2 and err == "nnrun: explain needs an experiment FILE (see nnrun explain --help)\n",
     "no FILE: %s", err)
+  -- A Lua experiment: layer kinds of the registry, Adam's two state slots,
+  -- batchnorm's running statistics; the parameters as the run reports them.
+  local lua_experiment = [[
+local nn = require "nnrun"
+return {
+  name = "adam_small",
+  seed = 2,
+  data = { generator = "digits03", n_per_class = 60, noise = 0.3, test_split = 0.25 },
+  model = { input = 64, layers = { { dense = 12, activation = "relu" }, { batchnorm = {} },
+    { dropout = 0.2 }, { dense = 4 } } },
+  loss = "cross_entropy",
+  optimizer = nn.optim.adam{ lr = 0.01 },
+  train = { epochs = 2, batch_size = 16 },
+}
+]]
+  write(dir .. "/adam.lua", lua_experiment)
+  -- The same network under SGD for the run (its parameters do not depend on the optimiser).
+  write(dir .. "/sgd.lua", (lua_experiment:gsub("nn%.optim%.adam", "nn.optim.sgd")))
+  code, out, err = nnrun("explain adam.lua --quiet")
+  expect_exit(code, 0, out, err)
+  check(out:find("\n3  batchnorm  batchnorm   (B, 12)          24\n", 1, true)
+    and out:find("\n4  dropout    dropout     (B, 12)           0\n", 1, true)
+    and out:find("adam optimiser", 1, true)
+    and out:find("  optimiser state     6.7 KiB  (2 slots per parameter)\n", 1, true)
+    and out:find("  layer state            96 B  (non-trainable", 1, true), "adam.lua:\n%s", out)
+  local total = tonumber(out:match("\ntotal parameters: (%d+)\n"))
+  code, out, err = nnrun("sgd.lua --out a --quiet")
+  expect_exit(code, 0, out, err)
+  check(total == 856 and field(read(dir .. "/a/summary.json"), "parameters") == total,
+    "explain's total %s, the run's %s", tostring(total), read(dir .. "/a/summary.json"))
   if have("gnuplot") then
     code, out, err = nnrun("explain small.yaml --quiet --out x")
     expect_exit(code, 0, out, err)
