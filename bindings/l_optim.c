@@ -19,7 +19,7 @@
 #define MAX_KEYS 16
 
 static const char *type_name(nn_param_type t) {
-    return t == NN_PARAM_BOOL ? "boolean" : t == NN_PARAM_INT ? "integer" : "number";
+    return t == NN_PARAM_BOOL ? "bool" : t == NN_PARAM_INT ? "int" : "float";
 }
 
 /* Reads an option table at i into cfg (whose kind is set; its defaults
@@ -276,7 +276,7 @@ static int o_tostring(lua_State *L) {
     return 1;
 }
 
-/* nn.optim.params(name) -> { { name =, type =, default =, min =, max =,
+/* nn.optim.params(name) -> { { name =, type = "float"|"int"|"bool", default =, min =, max =,
  * min_open =, max_open =, help = }, ... } in the runtime's order (lr and
  * weight_decay first); min/max absent when unbounded. */
 static int l_params(lua_State *L) {

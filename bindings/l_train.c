@@ -158,20 +158,24 @@ static int ck_release(lua_State *L) {
 
 /* nn.fit(net, data, { loss=, optimizer=, schedule=, batch_size=, epochs=,
  *                     shuffle=, seed=, validation=, on_epoch=, on_batch=,
- *                     resume= })
+ *                     resume=, clip_norm=, clip_value= })
+ * optimizer: nn.optim.<kind>{...} or { name = "adam", lr = ... } (default
+ * sgd); clip_norm / clip_value: gradient clipping before each update (0 or
+ * absent: off).
  *   -> history (array of epoch stats), stopped (true if a callback stopped)
  * on_epoch(stats, trainer): trainer is valid during the call only; pass it
  * to net:save(path, { trainer = trainer }) to write a checkpoint that
  * resumes exactly (only at epoch boundaries, which is where on_epoch runs).
  * resume = path of such a checkpoint: its weights are copied into net (the
- * architecture must match), the trainer continues from its momentum,
+ * architecture must match), the trainer continues from its optimiser state,
  * shuffle generator and position (the configuration must match in all that
  * shapes the trajectory), and training runs the epochs left to reach
  * `epochs` (the total, counting those done before the checkpoint). */
 static int l_fit(lua_State *L) {
     static const char *const keys[] = {"loss",    "optimizer",  "schedule", "batch_size",
                                        "epochs",  "shuffle",    "seed",     "validation",
-                                       "on_epoch", "on_batch",  "resume",   NULL};
+                                       "on_epoch", "on_batch",  "resume",   "clip_norm",
+                                       "clip_value", NULL};
     l_net *net = nnl_check_net(L, 1);
     l_dataset *data = nnl_check_dataset(L, 2);
     l_dataset *valud = NULL;
@@ -196,17 +200,17 @@ static int l_fit(lua_State *L) {
             cfg.loss = nnl_check_loss_kind(L, lua_gettop(L), 3);
         }
         if (lua_getfield(L, 3, "optimizer") != LUA_TNIL) {
-            nnl_check_sgd_config(L, lua_gettop(L), 3, "optimizer", &cfg.sgd);
+            nnl_check_optim_config(L, lua_gettop(L), 3, "optimizer", &cfg.optim);
         }
         if (lua_getfield(L, 3, "schedule") != LUA_TNIL) {
             nnl_check_schedule(L, lua_gettop(L), 3, "schedule", &sched);
             cfg.schedule = sched.s;
             if (!sched.has_lr) {
-                cfg.schedule.lr0 = cfg.sgd.lr;
+                cfg.schedule.lr0 = nn_train_optim(&cfg).lr;
             }
             cfg.schedule_per_batch = sched.per_batch;
         } else {
-            cfg.schedule = nn_schedule_constant(cfg.sgd.lr);
+            cfg.schedule = nn_schedule_constant(nn_train_optim(&cfg).lr);
         }
         if (lua_getfield(L, 3, "validation") != LUA_TNIL) {
             l_dataset *v = (l_dataset *)luaL_testudata(L, -1, NNL_DATASET);
@@ -229,6 +233,8 @@ static int l_fit(lua_State *L) {
     cfg.batch_size = batch;
     cfg.shuffle = nnl_opt_boolean(L, 3, 3, NULL, "shuffle", cfg.shuffle);
     cfg.seed = (uint64_t)nnl_opt_integer(L, 3, 3, NULL, "seed", (lua_Integer)cfg.seed);
+    cfg.clip_norm = (float)nnl_opt_number(L, 3, 3, NULL, "clip_norm", 0);
+    cfg.clip_value = (float)nnl_opt_number(L, 3, 3, NULL, "clip_value", 0);
 
     memset(&ctx, 0, sizeof ctx);
     ctx.L = L;

@@ -32,8 +32,21 @@ local ACTIVATION_SPEC = LAYER_KINDS.activation or { params = {}, by_name = {} }
 local ACTIVATIONS = ACTIVATION_SPEC.by_name.name and ACTIVATION_SPEC.by_name.name.choices or {}
 local INITIALISERS = LAYER_KINDS.dense and LAYER_KINDS.dense.by_name.init.choices or {}
 local LOSSES = { "mse", "cross_entropy", "bce", "bce_logits", "log_loss" }
-local SCHEDULES = { "constant", "step", "exponential", "inverse_time", "cosine" }
-local OPTIMIZERS = { "sgd" }
+local SCHEDULES = { "constant", "step", "exponential", "inverse_time", "cosine", "plateau",
+  "one_cycle", "cosine_restarts" }
+-- The optimisers and their parameters (name, type, default, range) are the
+-- runtime's registry, read through nn.optim.names / nn.optim.params: the
+-- schema below is built from them.
+local OPTIMIZERS, OPTIMIZER_PARAMS = {}, {}
+do
+  local ok, nn = pcall(require, "nnrun")
+  if ok and type(nn) == "table" and type(nn.optim) == "table" and nn.optim.names then
+    OPTIMIZERS = nn.optim.names()
+    for _, name in ipairs(OPTIMIZERS) do
+      OPTIMIZER_PARAMS[name] = nn.optim.params(name)
+    end
+  end
+end
 local METRICS = { "val_loss", "val_accuracy", "train_loss" }
 local CHECKPOINT_BEST = { "none", "val_loss", "val_accuracy", "train_loss" }
 local MAX_UNITS = 1000000 -- per dense layer: far beyond any use, and no size overflow below
@@ -179,12 +192,21 @@ local function suggest_key(k, allowed)
   return syn and SYNONYMS[syn]
 end
 
-local function check_keys(c, t, path, allowed)
+-- what(k): " for adam" (whose keys these are, for a key k that belongs
+-- elsewhere), or nil; hints: key -> the allowed key it stands for here
+-- (momentum -> beta1), or nil.
+local function check_keys(c, t, path, allowed, what, hints)
   for _, k in ipairs(util.sorted_keys(t)) do
     if type(k) ~= "string" then
       fail(c, path, "unexpected key %s (keys are names)", describe(k))
     elseif not contains(allowed, k) then
-      fail(c, join(path, k), "%s", util.unknown_key(c, k, allowed, suggest_key))
+      local msg = hints and hints[k] and string.format("unknown key (did you mean '%s'?)", hints[k])
+        or util.unknown_key(c, k, allowed, suggest_key)
+      local w = what and what(k)
+      if w then
+        msg = "unknown key" .. w .. msg:sub(#"unknown key" + 1)
+      end
+      fail(c, join(path, k), "%s", msg)
     end
   end
 end
@@ -219,7 +241,8 @@ local FLOAT32_MAX = 3.4028234663852886e38
 local YAML11_BOOLS = { yes = true, no = true, on = true, off = true, y = true, n = true }
 
 -- Reads t[key] by spec: { type = "integer"|"number"|"boolean"|"string",
--- default =, required =, min =, gt =, max =, lt =, enum = }.  Returns the
+-- default =, required =, min =, gt =, max =, lt =, enum =, interval = }
+-- (interval: "[0, 1)", the range as one message when a bound fails).  Returns the
 -- value (the default when absent), or nil after recording a problem.
 local function field(c, t, path, key, spec)
   local p = join(path, key)
@@ -269,6 +292,11 @@ local function field(c, t, path, key, spec)
   end
   if spec.pattern and not v:match(spec.pattern) then
     fail(c, p, "%s", spec.pattern_message)
+    return nil
+  end
+  if spec.interval and not ((not spec.gt or v > spec.gt) and (not spec.min or v >= spec.min)
+      and (not spec.lt or v < spec.lt) and (not spec.max or v <= spec.max)) then
+    fail(c, p, "must be in %s, got %s", spec.interval, fmt_num(v))
     return nil
   end
   if spec.gt and not (v > spec.gt) then
@@ -470,13 +498,17 @@ end
 
 local LAYER_EXAMPLE = "{dense: 32, activation: relu}"
 
--- A field() spec from a runtime parameter spec.
-local function param_field(p)
+-- A field() spec from a runtime parameter spec (of a layer kind or an
+-- optimiser); interval: a range with both bounds fails as one message,
+-- "must be in [0, 1)".
+local function param_field(p, interval)
   local f = { default = p.default }
   if p.type == "int" then
     f.type = "integer"
   elseif p.type == "float" then
     f.type = "number"
+  elseif p.type == "bool" then
+    f.type = "boolean"
   else
     f.type, f.enum = "string", p.choices
   end
@@ -485,6 +517,10 @@ local function param_field(p)
   end
   if p.max then
     f[p.max_open and "lt" or "max"] = p.max
+  end
+  if interval and p.min and p.max then
+    f.interval = string.format("%s%s, %s%s", p.min_open and "(" or "[", fmt_num(p.min),
+      fmt_num(p.max), p.max_open and ")" or "]")
   end
   return f
 end
@@ -672,6 +708,14 @@ local function resolve_model(c, m, meta)
   return out, info
 end
 
+-- A key of another optimiser, and the one that plays its part here.
+local OPTIMIZER_HINTS = {
+  adam = { momentum = "beta1", rho = "beta2" },
+  adamw = { momentum = "beta1", rho = "beta2" },
+  rmsprop = { beta1 = "momentum", beta2 = "rho" },
+  sgd = { beta1 = "momentum" },
+}
+
 local function resolve_optimizer(c, o)
   if object_type(o) == "nnrun.Optimizer" then
     return o
@@ -680,16 +724,32 @@ local function resolve_optimizer(c, o)
   if not o then
     return nil
   end
-  check_keys(c, o, "optimizer", { "name", "lr", "momentum", "nesterov", "weight_decay" })
   local out = {}
   out.name = field(c, o, "optimizer", "name", { type = "string", enum = OPTIMIZERS,
     default = "sgd" })
-  out.lr = field(c, o, "optimizer", "lr", { type = "number", gt = 0, default = 0.01 })
-  out.momentum = field(c, o, "optimizer", "momentum", { type = "number", min = 0, lt = 1,
-    default = 0 })
-  out.nesterov = field(c, o, "optimizer", "nesterov", { type = "boolean", default = false })
-  out.weight_decay = field(c, o, "optimizer", "weight_decay", { type = "number", min = 0,
-    default = 0 })
+  local params = OPTIMIZER_PARAMS[out.name]
+  if not params then
+    return out
+  end
+  local keys = { "name" }
+  for _, p in ipairs(params) do
+    keys[#keys + 1] = p.name
+  end
+  -- A key of another optimiser is "unknown for adam"; a typo is unknown.
+  local function other_kind(k)
+    for _, kind in ipairs(OPTIMIZERS) do
+      for _, p in ipairs(OPTIMIZER_PARAMS[kind]) do
+        if p.name == k then
+          return " for " .. out.name
+        end
+      end
+    end
+    return nil
+  end
+  check_keys(c, o, "optimizer", keys, other_kind, OPTIMIZER_HINTS[out.name])
+  for _, p in ipairs(params) do
+    out[p.name] = field(c, o, "optimizer", p.name, param_field(p, true))
+  end
   if out.nesterov and out.momentum == 0 then
     fail(c, "optimizer.nesterov", "needs optimizer.momentum > 0")
   end
@@ -702,7 +762,13 @@ local SCHEDULE_KEYS = {
   exponential = { "gamma" },
   inverse_time = { "gamma" },
   cosine = { "total", "min_lr" },
+  plateau = { "metric", "factor", "patience", "min_lr", "cooldown" },
+  one_cycle = { "max_lr", "pct_start", "total", "min_lr" },
+  cosine_restarts = { "period", "mult", "min_lr" },
 }
+-- Every key some schedule takes (the others flag the ones it does not).
+local SCHEDULE_OWN = { "step_size", "gamma", "total", "min_lr", "metric", "factor", "patience",
+  "cooldown", "max_lr", "pct_start", "period", "mult" }
 
 local function resolve_schedule(c, s, train)
   if object_type(s) == "nnrun.Schedule" then
@@ -712,8 +778,11 @@ local function resolve_schedule(c, s, train)
   if not s then
     return nil
   end
-  check_keys(c, s, "schedule", { "name", "warmup", "warmup_start", "per_batch", "step_size",
-    "gamma", "total", "min_lr" })
+  local keys = { "name", "warmup", "warmup_start", "per_batch" }
+  for _, k in ipairs(SCHEDULE_OWN) do
+    keys[#keys + 1] = k
+  end
+  check_keys(c, s, "schedule", keys)
   local out = {}
   out.name = field(c, s, "schedule", "name", { type = "string", enum = SCHEDULES,
     default = "constant" })
@@ -726,7 +795,7 @@ local function resolve_schedule(c, s, train)
     return out
   end
   local others = {}
-  for _, k in ipairs({ "step_size", "gamma", "total", "min_lr" }) do
+  for _, k in ipairs(SCHEDULE_OWN) do
     if not contains(SCHEDULE_KEYS[name], k) then
       others[#others + 1] = k
     end
@@ -752,6 +821,29 @@ local function resolve_schedule(c, s, train)
     out.total = field(c, s, "schedule", "total", { type = "integer", min = 1,
       default = default_total })
     out.min_lr = field(c, s, "schedule", "min_lr", { type = "number", min = 0, default = 0 })
+  elseif name == "plateau" then
+    out.metric = field(c, s, "schedule", "metric", { type = "string", enum = METRICS,
+      default = "val_loss" })
+    out.factor = field(c, s, "schedule", "factor", { type = "number", gt = 0, lt = 1,
+      interval = "(0, 1)", default = 0.1 })
+    out.patience = field(c, s, "schedule", "patience", { type = "integer", min = 0,
+      default = 10 })
+    out.cooldown = field(c, s, "schedule", "cooldown", { type = "integer", min = 0,
+      default = 0 })
+    out.min_lr = field(c, s, "schedule", "min_lr", { type = "number", min = 0, default = 0 })
+  elseif name == "one_cycle" then
+    out.max_lr = field(c, s, "schedule", "max_lr", { type = "number", gt = 0, required = true })
+    out.pct_start = field(c, s, "schedule", "pct_start", { type = "number", gt = 0, lt = 1,
+      interval = "(0, 1)", default = 0.3 })
+    -- As for cosine: per batch, the default total is filled in once the
+    -- data is read.
+    out.total = field(c, s, "schedule", "total", { type = "integer", min = 1,
+      default = (not out.per_batch and train) and train.epochs or nil })
+    out.min_lr = field(c, s, "schedule", "min_lr", { type = "number", min = 0, default = 0 })
+  elseif name == "cosine_restarts" then
+    out.period = field(c, s, "schedule", "period", { type = "integer", min = 1, default = 10 })
+    out.mult = field(c, s, "schedule", "mult", { type = "number", min = 1, default = 1 })
+    out.min_lr = field(c, s, "schedule", "min_lr", { type = "number", min = 0, default = 0 })
   end
   return out
 end
@@ -762,7 +854,7 @@ local function resolve_train(c, t)
     return nil
   end
   check_keys(c, t, "train", { "epochs", "batch_size", "shuffle", "validation_split",
-    "early_stopping" })
+    "early_stopping", "clip_norm", "clip_value" })
   local out = {}
   out.epochs = field(c, t, "train", "epochs", { type = "integer", min = 1, max = 100000000,
     default = 10 })
@@ -771,6 +863,9 @@ local function resolve_train(c, t)
   out.shuffle = field(c, t, "train", "shuffle", { type = "boolean", default = true })
   out.validation_split = field(c, t, "train", "validation_split", { type = "number", min = 0,
     lt = 1, default = 0 })
+  -- Gradient clipping before each update; 0: off.
+  out.clip_norm = field(c, t, "train", "clip_norm", { type = "number", min = 0, default = 0 })
+  out.clip_value = field(c, t, "train", "clip_value", { type = "number", min = 0, default = 0 })
   local es = t.early_stopping
   if es == nil or es == false then
     out.early_stopping = false
@@ -901,6 +996,14 @@ local function combinations(c, r, meta, model)
     fail(c, "schedule.min_lr", "must be <= optimizer.lr (%s), got %s", fmt_num(o.lr),
       fmt_num(s.min_lr))
   end
+  if type(s) == "table" and type(o) == "table" and s.max_lr and o.lr and s.max_lr < o.lr then
+    fail(c, "schedule.max_lr", "must be >= optimizer.lr (%s), got %s", fmt_num(o.lr),
+      fmt_num(s.max_lr))
+  end
+  if type(s) == "table" and s.name == "plateau" and s.metric and s.metric:sub(1, 4) == "val_"
+    and train and train.validation_split == 0 then
+    fail(c, "schedule.metric", "'%s' needs train.validation_split > 0", s.metric)
+  end
 end
 
 -- ---- public ------------------------------------------------------------------
@@ -967,12 +1070,15 @@ end
 -- The warning says when the learning rate reaches 0 before the last epoch.
 function M.schedule_length(r, batches)
   local s = r.schedule
-  if type(s) ~= "table" or s.name ~= "cosine" then
+  if type(s) ~= "table" or (s.name ~= "cosine" and s.name ~= "one_cycle") then
     return nil
   end
   local per = s.per_batch and batches or 1
   if s.total == nil then
     s.total = math.max(1, r.train.epochs * per - s.warmup)
+  end
+  if s.name ~= "cosine" then
+    return nil
   end
   local epoch = (s.warmup + s.total) // per + 1 -- of the first step at min_lr
   if s.min_lr == 0 and epoch < r.train.epochs then

@@ -70,8 +70,14 @@ function M.build_optimizer(r)
   if object_type(o) == "nnrun.Optimizer" then
     return o
   end
-  return nn.optim.sgd{ lr = o.lr, momentum = o.momentum, nesterov = o.nesterov,
-    weight_decay = o.weight_decay }
+  -- Every key but the name is one of the kind's parameters (nnrun.config).
+  local t = {}
+  for k, v in pairs(o) do
+    if k ~= "name" then
+      t[k] = v
+    end
+  end
+  return nn.optim[o.name](t)
 end
 
 function M.build_schedule(r)
@@ -213,7 +219,7 @@ function M.run(r, cli)
   local fit = {
     loss = r.loss, optimizer = opt, schedule = sched, epochs = r.train.epochs,
     batch_size = r.train.batch_size, shuffle = r.train.shuffle, seed = r.seed,
-    validation = data.val,
+    validation = data.val, clip_norm = r.train.clip_norm, clip_value = r.train.clip_value,
   }
   local resume_path, resume_epochs
   local already_stopped = false -- resuming a run that early stopping ended

@@ -36,7 +36,7 @@ describe("config.resolve", function()
       optimizer = { name = "sgd", lr = 0.01, momentum = 0, nesterov = false, weight_decay = 0 },
       schedule = { name = "constant", warmup = 0, warmup_start = 0, per_batch = false },
       train = { epochs = 10, batch_size = 32, shuffle = true, validation_split = 0,
-        early_stopping = false },
+        early_stopping = false, clip_norm = 0, clip_value = 0 },
       output = { directory = "runs", checkpoint_every = 1, checkpoint_best = "none",
         keep_epochs = false },
     }, r)
@@ -83,7 +83,7 @@ describe("config.resolve", function()
       "train.batch_size: must be >= 1, got 0",
       "train.shuffle: expected a boolean, got string \"yes\" (write true or false)",
       "optimizer.lr: must be > 0, got 0",
-      "optimizer.momentum: must be < 1, got 1",
+      "optimizer.momentum: must be in [0, 1), got 1",
     }, problems(minimal{ seed = "one", train = { epochs = -2, batch_size = 0, shuffle = "yes" },
       optimizer = { lr = 0, momentum = 1 } }))
     assert.same({ "train.epochs: expected an integer, got 2.5" },
@@ -196,8 +196,71 @@ describe("config.resolve, YAML-shaped input", function()
     assert.equals("sgd", r.optimizer.name)
     assert.same({ name = "cosine", total = 10, min_lr = 0, warmup = 0, warmup_start = 0,
       per_batch = false }, r.schedule)
-    assert.same({ "optimizer.name: unknown value 'adam' (expected one of: sgd)" },
-      problems(minimal{ optimizer = "adam" }))
+    assert.same({ "optimizer.name: unknown value 'adamax' (did you mean 'adam'?) (expected one "
+      .. "of: sgd, adam, adamw, rmsprop, adagrad)" }, problems(minimal{ optimizer = "adamax" }))
+  end)
+end)
+
+describe("optimizers, from the runtime's registry", function()
+  it("fill each kind's defaults", function()
+    local r = assert(config.resolve(minimal{ optimizer = { name = "adam", lr = 0.002 } }))
+    assert.same({ name = "adam", lr = 0.002, weight_decay = 0, beta1 = 0.9, beta2 = 0.999,
+      eps = 1e-8 }, r.optimizer)
+    r = assert(config.resolve(minimal{ optimizer = "rmsprop" }))
+    assert.same({ name = "rmsprop", lr = 0.001, weight_decay = 0, rho = 0.9, eps = 1e-8,
+      momentum = 0 }, r.optimizer)
+    r = assert(config.resolve(minimal{ optimizer = "adagrad" }))
+    assert.same({ name = "adagrad", lr = 0.01, weight_decay = 0, eps = 1e-10 }, r.optimizer)
+  end)
+
+  it("check ranges and keys per kind", function()
+    assert.same({ "optimizer.beta1: must be in [0, 1), got 1.5" },
+      problems(minimal{ optimizer = { name = "adam", beta1 = 1.5 } }))
+    assert.same({ "optimizer.eps: must be > 0, got 0" },
+      problems(minimal{ optimizer = { name = "adamw", eps = 0 } }))
+    assert.same({ "optimizer.momentum: unknown key for adam (did you mean 'beta1'?)" },
+      problems(minimal{ optimizer = { name = "adam", momentum = 0.9 } }))
+    assert.same({ "optimizer.beta2: unknown key for rmsprop (did you mean 'rho'?)" },
+      problems(minimal{ optimizer = { name = "rmsprop", beta2 = 0.9 } }))
+    assert.same({ "optimizer.lerning_rate: unknown key (did you mean 'lr'?)" },
+      problems(minimal{ optimizer = { name = "adagrad", lerning_rate = 0.1 } }))
+    assert.same({ "optimizer.nesterov: expected a boolean, got 1" },
+      problems(minimal{ optimizer = { nesterov = 1 } }))
+  end)
+end)
+
+describe("train.clip_norm, train.clip_value and the new schedules", function()
+  it("read clipping", function()
+    local r = assert(config.resolve(minimal{ train = { clip_norm = 5, clip_value = 0.5 } }))
+    assert.equals(5, r.train.clip_norm)
+    assert.equals(0.5, r.train.clip_value)
+    assert.same({ "train.clip_norm: must be >= 0, got -1", "train.clip_value: expected a number, "
+      .. "got string \"big\"" }, problems(minimal{ train = { clip_norm = -1, clip_value = "big" } }))
+  end)
+
+  it("fill the schedules' defaults and check them", function()
+    local r = assert(config.resolve(minimal{ schedule = "plateau",
+      train = { validation_split = 0.5 } }))
+    assert.same({ name = "plateau", metric = "val_loss", factor = 0.1, patience = 10,
+      cooldown = 0, min_lr = 0, warmup = 0, warmup_start = 0, per_batch = false }, r.schedule)
+    r = assert(config.resolve(minimal{ schedule = { name = "one_cycle", max_lr = 0.1 } }))
+    assert.same({ name = "one_cycle", max_lr = 0.1, pct_start = 0.3, total = 10, min_lr = 0,
+      warmup = 0, warmup_start = 0, per_batch = false }, r.schedule)
+    r = assert(config.resolve(minimal{ schedule = "cosine_restarts" }))
+    assert.same({ name = "cosine_restarts", period = 10, mult = 1, min_lr = 0, warmup = 0,
+      warmup_start = 0, per_batch = false }, r.schedule)
+    assert.same({ "schedule.metric: 'val_loss' needs train.validation_split > 0" },
+      problems(minimal{ schedule = "plateau" }))
+    assert.same({ "schedule.factor: must be in (0, 1), got 1" },
+      problems(minimal{ schedule = { name = "plateau", metric = "train_loss", factor = 1 } }))
+    assert.same({ "schedule.max_lr: missing (required)" },
+      problems(minimal{ schedule = "one_cycle" }))
+    assert.same({ "schedule.max_lr: must be >= optimizer.lr (0.01), got 0.001" },
+      problems(minimal{ schedule = { name = "one_cycle", max_lr = 0.001 } }))
+    assert.same({ "schedule.mult: must be >= 1, got 0.5" },
+      problems(minimal{ schedule = { name = "cosine_restarts", mult = 0.5 } }))
+    assert.same({ "schedule.patience: not used by the 'cosine' schedule" },
+      problems(minimal{ schedule = { name = "cosine", patience = 3 } }))
   end)
 end)
 
@@ -224,8 +287,9 @@ describe("config.resolve, every kind of problem", function()
       .. "of: zeros, constant, uniform, normal, xavier_uniform, xavier_normal, he_uniform, "
       .. "he_normal)" },
       problems(minimal{ model = { layers = { { dense = 2, init = "he" }, { dense = 1 } } } }))
-    assert.same({ "schedule.name: unknown value 'cosin' (did you mean 'cosine'?) (expected one of: "
-      .. "constant, step, exponential, inverse_time, cosine)" },
+    assert.same({ "schedule.name: unknown value 'cosin' (did you mean 'cosine' or "
+      .. "'cosine_restarts'?) (expected one of: constant, step, exponential, inverse_time, cosine, "
+      .. "plateau, one_cycle, cosine_restarts)" },
       problems(minimal{ schedule = { name = "cosin" } }))
     assert.same({ "data.generator: unknown value 'mnist' (expected one of: xor, digits03, curve)" },
       problems{ data = { generator = "mnist" }, model = { input = 2, layers = { { dense = 1 } } } })

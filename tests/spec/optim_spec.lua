@@ -104,11 +104,11 @@ describe("the other kinds", function()
   it("exports each kind's parameters for the schema", function()
     local p = nn.optim.params("adam")
     assert.equals(5, #p)
-    assert.same({ name = "beta1", type = "number", default = 0.9, min = 0, min_open = false,
+    assert.same({ name = "beta1", type = "float", default = 0.9, min = 0, min_open = false,
       max = 1, max_open = true, help = "decay of the first moment" }, p[3])
-    assert.same({ name = "lr", type = "number", default = 0.001, min = 0, min_open = true,
+    assert.same({ name = "lr", type = "float", default = 0.001, min = 0, min_open = true,
       help = "learning rate" }, p[1])
-    assert.equals("boolean", nn.optim.params("sgd")[4].type)
+    assert.equals("bool", nn.optim.params("sgd")[4].type)
     assert.is_nil(nn.optim.params("sgd")[4].min)
     assert.equals("bad argument #1 to 'params' (unknown optimizer 'adamax')",
       err(function() nn.optim.params("adamax") end))
