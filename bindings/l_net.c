@@ -657,6 +657,17 @@ static int n_save(lua_State *L) {
                 lua_rawseti(L, a, i + 1);
                 i++;
             }
+            /* In key order: lua_next's order can differ from one process
+             * to the next, and a checkpoint must be the same bytes each run. */
+            for (int x = 1; x < n; x++) {
+                for (int y = x; y > 0 && strcmp(k[y - 1], k[y]) > 0; y--) {
+                    const char *tk = k[y], *tv = v[y];
+                    k[y] = k[y - 1];
+                    v[y] = v[y - 1];
+                    k[y - 1] = tk;
+                    v[y - 1] = tv;
+                }
+            }
             extra.meta_keys = k;
             extra.meta_values = v;
             extra.n_meta = n;

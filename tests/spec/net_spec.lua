@@ -159,6 +159,30 @@ describe("nnrun.Net", function()
     assert.is_false(ok)
     assert.equals("io", nn.error_class(e))
   end)
+
+  it("writes metadata in key order, so a checkpoint is the same bytes each run", function()
+    local meta, keys = {}, {}
+    for i = 1, 24 do
+      local k = string.format("key%02d", (i * 7) % 24)
+      meta[k] = "v" .. i
+      keys[#keys + 1] = k
+    end
+    table.sort(keys)
+    local path = os.tmpname()
+    small_net(3):save(path, { meta = meta })
+    local f = assert(io.open(path, "rb"))
+    local bytes = f:read("a")
+    f:close()
+    local last = 0
+    for _, k in ipairs(keys) do
+      local at = bytes:find(k, 1, true)
+      assert.is_true(at ~= nil and at > last, k .. " out of order")
+      last = at
+    end
+    local _, info = nn.load(path)
+    assert.same(meta, info.meta)
+    os.remove(path)
+  end)
 end)
 
 describe("layers of the registry", function()
