@@ -224,7 +224,7 @@ local function lr_png(dir, lrs, unit, warmup, title)
       .. "fs solid 1.0 noborder behind\nset label 1 'warm-up' at %g, graph 0.93 left tc rgb "
       .. "'#a06000'\n", 0.5, warmup + 0.5, 1)
   end
-  gp.run(gp.terminal(path, 720, 400) .. gp.datablock("lr", rows) .. require("nnrun.plot").STYLE
+  gp.run(gp.terminal(path, 900, 400) .. gp.datablock("lr", rows) .. require("nnrun.plot").STYLE
     .. warm .. string.format("set title %s\nset xlabel %s\nset ylabel 'learning rate'\nunset key\n",
       gp.quote(title), gp.quote(unit)) .. string.format("set xrange [1:%d]\n", math.max(2, #lrs))
     .. "plot $lr using 1:2 with lines ls 4\n", { path })
