@@ -430,7 +430,9 @@ static void push_settings(lua_State *L, const nn_net *net, int i) {
     const nn_param_spec *specs;
     nn_layer_kind_params(kind_index(spec.kind), &specs);
     for (int k = 0; k < spec.n; k++) {
-        if (specs[k].type == NN_PARAM_INT) {
+        if (specs[k].type == NN_PARAM_BOOL) {
+            lua_pushboolean(L, spec.values[k].num != 0);
+        } else if (specs[k].type == NN_PARAM_INT) {
             lua_pushinteger(L, (lua_Integer)spec.values[k].num);
         } else if (specs[k].type == NN_PARAM_FLOAT) {
             nnl_pushfloat(L, (float)spec.values[k].num); /* 0.2, not 0.200000003 */
@@ -773,7 +775,8 @@ static int n_tostring(lua_State *L) {
     return 1;
 }
 
-static const char *const param_types[] = {"int", "float", "choice", "init"};
+/* By nn_param_type. */
+static const char *const param_types[] = {"int", "float", "choice", "init", "bool"};
 
 /* nn.layer_kinds() -> { { name=, doc=, params = { { name=, type=, default=,
  * min=, max=, min_open=, max_open=, choices=, primary=, applies_to=, doc= },
@@ -800,6 +803,8 @@ static int l_layer_kinds(lua_State *L) {
             if (!isnan(p[i].def)) {
                 if (p[i].type == NN_PARAM_CHOICE || p[i].type == NN_PARAM_INIT) {
                     lua_pushstring(L, p[i].choices[(int)p[i].def]);
+                } else if (p[i].type == NN_PARAM_BOOL) {
+                    lua_pushboolean(L, p[i].def != 0);
                 } else if (p[i].type == NN_PARAM_INT) {
                     lua_pushinteger(L, (lua_Integer)p[i].def);
                 } else {

@@ -233,7 +233,7 @@ static void put_layer(wbuf *w, const nn_net *net, int i)
         const nn_value *v = &spec.values[k];
         put_text(&b, p->name);
         put_u32(&b, (uint32_t)p->type);
-        if (p->type == NN_PARAM_INT) {
+        if (p->type == NN_PARAM_INT || p->type == NN_PARAM_BOOL) {
             put_u64(&b, (uint64_t)(int64_t)v->num);
         } else if (p->type == NN_PARAM_FLOAT) {
             uint64_t bits;
@@ -674,7 +674,7 @@ static nn_status parse_arch2(nn_checkpoint *ck, rbuf *r, const char *path)
                 break;
             }
             keys[j] = p->name;
-            if (p->type == NN_PARAM_INT) {
+            if (p->type == NN_PARAM_INT || p->type == NN_PARAM_BOOL) {
                 vals[j].num = (double)get_i64(&b);
             } else if (p->type == NN_PARAM_FLOAT) {
                 const uint64_t bits = get_u64(&b);
