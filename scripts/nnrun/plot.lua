@@ -205,6 +205,52 @@ local function file_key(p)
   return (p:gsub("[^%w._-]", "_"))
 end
 
+-- The points of the metric against parameter p: rows { x, metric } of the
+-- ranked trials that set p (a grid parameter is absent from the random
+-- trials of the same sweep, and the other way round), the gnuplot lines of
+-- the x axis (a log axis when log or wide, categories for text values) and
+-- the trials used.
+function M.param_points(ranked, p, log)
+  local values, numeric, cats, cat_list, with = {}, true, {}, {}, {}
+  for _, t in ipairs(ranked) do
+    local v = t.parameters[p]
+    if v ~= nil then
+      if type(v) ~= "number" then
+        numeric = false
+      end
+      values[#values + 1] = v
+      with[#with + 1] = t
+    end
+  end
+  local rows, extra = {}, ""
+  if numeric then
+    for i, t in ipairs(with) do
+      rows[i] = { values[i], t.metric }
+    end
+    if log or wide(values) then
+      extra = "set logscale x\n"
+    end
+  else
+    for _, v in ipairs(values) do
+      local k = tostring(v)
+      if not cats[k] then
+        cat_list[#cat_list + 1] = k
+        cats[k] = #cat_list - 1
+      end
+    end
+    local tics = {}
+    for i, k in ipairs(cat_list) do
+      tics[i] = string.format("%s %d", gp.quote(k), i - 1)
+    end
+    for i, t in ipairs(with) do
+      rows[i] = { cats[tostring(values[i])], t.metric }
+    end
+    extra = string.format("set xtics (%s)\nset xrange [-0.5:%g]\n", table.concat(tics, ", "),
+      #cat_list - 0.5)
+  end
+  return rows, extra, with
+end
+
 -- Plots of a sweep directory; returns the files written.
 function M.sweep_plots(dir, o)
   local s = rundir.sweep(dir)
@@ -221,45 +267,12 @@ function M.sweep_plots(dir, o)
   local written = {}
   local metric = s.metric or "metric"
   for _, p in ipairs(s.params) do
-    local values, numeric, cats, cat_list = {}, true, {}, {}
-    for _, t in ipairs(ranked) do
-      local v = t.parameters[p]
-      if type(v) ~= "number" then
-        numeric = false
-      end
-      values[#values + 1] = v
-    end
-    local rows, extra = {}, ""
-    if numeric then
-      for i, t in ipairs(ranked) do
-        rows[i] = { values[i], t.metric }
-      end
-      if s.log[p] or wide(values) then
-        extra = "set logscale x\n"
-      end
-    else
-      for _, v in ipairs(values) do
-        local k = tostring(v)
-        if not cats[k] then
-          cat_list[#cat_list + 1] = k
-          cats[k] = #cat_list - 1
-        end
-      end
-      local tics = {}
-      for i, k in ipairs(cat_list) do
-        tics[i] = string.format("%s %d", gp.quote(k), i - 1)
-      end
-      for i, t in ipairs(ranked) do
-        rows[i] = { cats[tostring(values[i])], t.metric }
-      end
-      extra = string.format("set xtics (%s)\nset xrange [-0.5:%g]\n", table.concat(tics, ", "),
-        #cat_list - 0.5)
-    end
+    local rows, extra, with = M.param_points(ranked, p, s.log[p])
     local path = out .. "/metric_" .. file_key(p) .. ".png"
     gp.run(gp.terminal(path, 640, 440) .. gp.datablock("t", rows) .. STYLE .. extra
       .. string.format("set title %s\nset xlabel %s\nset ylabel %s\nunset key\n",
-        gp.quote(string.format("%s: %s against %s (%d trials)", s.doc.name or "sweep", metric, p,
-          #ranked)), gp.quote(p), gp.quote(metric))
+        gp.quote(string.format("%s: %s against %s (%d trial%s)", s.doc.name or "sweep", metric,
+          p, #with, #with == 1 and "" or "s")), gp.quote(p), gp.quote(metric))
       .. "set offsets graph 0.05, graph 0.05, graph 0.05, graph 0.05\n"
       .. "plot $t using 1:2 with points ls 1 ps 1.4\n", { path })
     written[#written + 1] = path
