@@ -83,6 +83,50 @@ end
 -- run stops at the next batch, says so (exit 130, summary status
 -- "interrupted", the command to continue), and --resume then ends bitwise
 -- where an uninterrupted run ends.
+-- The same with AdamW, batchnorm, dropout, gradient clipping and a
+-- plateau schedule: the optimiser's moments and update count, the
+-- schedule's state, the dropout mask stream and the running statistics all
+-- come back from the checkpoint, so the resumed run is the same, byte for
+-- byte.
+function cases.adam_resume()
+  write(dir .. "/a.yaml", [[
+name: adamrun
+seed: 5
+data: { generator: digits03, n_per_class: 60, noise: 0.3, test_split: 0.2 }
+model:
+  input: 64
+  layers: [ { dense: 32 }, batchnorm, { activation: relu }, { dropout: 0.3 }, { dense: 4 } ]
+loss: cross_entropy
+optimizer: { name: adamw, lr: 0.01, weight_decay: 0.01 }
+schedule: { name: plateau, metric: val_accuracy, patience: 0, factor: 0.5 }
+train: { epochs: 5, batch_size: 16, validation_split: 0.2, clip_norm: 1 }
+output: { checkpoint_every: 1 }
+]])
+  local code, out, err = nnrun("a.yaml --out whole --quiet --threads 1")
+  expect_exit(code, 0, out, err)
+  local run = h.spawn("a.yaml --out cut --quiet --threads 1", 2)
+  local pids, got = run.gates(1)
+  check(pids, "the run did not reach the gate: %s", got)
+  os.execute("kill -KILL " .. run.pid)
+  run.finish()
+  check(#lines(read(dir .. "/cut/metrics.jsonl")) == 2, "not killed after 2 epochs")
+  code, out, err = nnrun("a.yaml --resume cut --quiet --threads 1")
+  expect_exit(code, 0, out, err)
+  local a, b = read(dir .. "/cut/model.nnrun"), read(dir .. "/whole/model.nnrun")
+  check(a ~= nil and a == b, "model.nnrun of the resumed run differs from the uninterrupted "
+    .. "one (%s vs %s bytes)", a and #a, b and #b)
+  check(trajectory(dir .. "/cut/metrics.jsonl") == trajectory(dir .. "/whole/metrics.jsonl"),
+    "metrics.jsonl differ:\n%s\n---\n%s", trajectory(dir .. "/cut/metrics.jsonl"),
+    trajectory(dir .. "/whole/metrics.jsonl"))
+  -- The plateau schedule did lower the rate, so its state mattered.
+  local lrs = {}
+  for lr in (read(dir .. "/whole/metrics.jsonl") or ""):gmatch('"lr":([-%d.eE+]+)') do
+    lrs[#lrs + 1] = tonumber(lr)
+  end
+  check(#lrs == 5 and lrs[5] < lrs[1], "the plateau schedule never lowered the rate: %s",
+    table.concat(lrs, ", "))
+end
+
 function cases.interrupt()
   local epochs = 6
   write(dir .. "/k.yaml", experiment(epochs, 150))
