@@ -92,16 +92,6 @@ void nnl_check_optim_config(lua_State *L, int i, int arg, const char *what, nn_o
     }
 }
 
-/* DEPRECATED: SGD only (kept for callers not yet on nnl_check_optim_config). */
-void nnl_check_sgd_config(lua_State *L, int i, int arg, const char *what, nn_sgd_config *cfg) {
-    nn_optim_config o;
-    nnl_check_optim_config(L, i, arg, what, &o);
-    if (o.kind != NN_OPTIM_SGD) {
-        nnl_argerror(L, arg, what, lua_pushfstring(L, "optimizer '%s' is not sgd", nn_optim_name(o.kind)));
-    }
-    *cfg = (nn_sgd_config){o.lr, o.sgd.momentum, o.sgd.nesterov, o.weight_decay};
-}
-
 static l_optim *check_optim(lua_State *L, int i) {
     return (l_optim *)luaL_checkudata(L, i, NNL_OPTIM);
 }

@@ -140,8 +140,6 @@ void nnl_open_loss(lua_State *L);
 /* A loss given by name or as a Loss object. */
 nn_loss_kind nnl_check_loss_kind(lua_State *L, int i, int arg);
 void nnl_open_optim(lua_State *L);
-/* Reads an optimiser given as an Optimizer or an option table. */
-void nnl_check_sgd_config(lua_State *L, int i, int arg, const char *what, nn_sgd_config *cfg);
 /* An optimiser given to nn.fit: nnrun.Optimizer, option table with
  * "name" (default sgd), or nil (sgd defaults). */
 void nnl_check_optim_config(lua_State *L, int i, int arg, const char *what, nn_optim_config *cfg);

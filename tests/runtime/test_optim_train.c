@@ -208,6 +208,13 @@ static void test_resume(void)
     CHECK_ERR(NN_ESTATE, "checkpoint: the trainer's adam.beta2 is 0.99, the checkpoint's 0.999",
               nn_checkpoint_restore(ck, t2));
     nn_checkpoint_free(ck);
+    /* A non-finite moment is not saved (the reader would refuse it), and
+     * the message names where it is: slot 2 (s) of the first bias. */
+    const int64_t P = nn_net_param_count(n1);
+    nn_optim_state(nn_trainer_optim(t1))[P + 64 * 8] = NAN;
+    CHECK_ERR(NN_EDIVERGED,
+              "save: the optimiser state of layer 1: bias 1 of 8 is nan: the network diverged (nothing saved)",
+              nn_save(path, n1, t1, NULL));
     nn_trainer_free(t1);
     nn_trainer_free(t2);
     nn_net_free(n1);
