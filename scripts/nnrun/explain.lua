@@ -264,7 +264,8 @@ function M.main(o)
   w(string.format("total parameters: %s\n\n", M.count(f.total)))
   local m = f.memory
   w(string.format("memory for batch %d: %s\n", f.batch, M.bytes(m.total)))
-  w(string.format("  parameters       %10s  (%s floats)\n", M.bytes(m.parameters), M.count(f.total)))
+  w(string.format("  parameters       %10s  (%s floats)\n", M.bytes(m.parameters),
+    M.count(f.total)))
   w(string.format("  gradients        %10s\n", M.bytes(m.gradients)))
   w(string.format("  optimiser state  %10s  (%d slot%s per parameter)\n", M.bytes(m.optimizer),
     f.slots, f.slots == 1 and "" or "s"))

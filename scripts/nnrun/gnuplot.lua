@@ -111,7 +111,8 @@ function M.run(text, outputs)
     for _, o in ipairs(outputs) do
       os.remove(o .. ".tmp")
     end
-    local line = out:match("[^\n]*[%w][^\n]*$") or out:match("[^\n]+") or ("exit " .. tostring(code))
+    local line = out:match("[^\n]*[%w][^\n]*$") or out:match("[^\n]+")
+      or ("exit " .. tostring(code))
     io_fail("gnuplot failed: %s", line:gsub("^%s+", ""))
   end
   for _, o in ipairs(outputs) do

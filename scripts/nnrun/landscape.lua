@@ -285,7 +285,8 @@ function M.main(o)
   local ok, err = util.write_file(out .. "/landscape.json", json.encode({
     directions = f.directions, axes = f.axes, span = f.span, steps = f.steps,
     samples = f.samples, seed = f.seed, loss_name = f.loss_name, coordinates = f.alphas,
-    loss = f.loss, path = json.array(f.path), final = { a = 0, b = 0, loss = f.final }, lowest = f.lowest,
+    loss = f.loss, path = json.array(f.path), final = { a = 0, b = 0, loss = f.final },
+    lowest = f.lowest,
   }, { indent = "  " }) .. "\n")
   if not ok then
     error({ exit = 1, message = err }, 0)

@@ -197,7 +197,8 @@ function M.sweep_page(dir)
   end
   local rows = { table.concat(head) .. "</tr>" }
   for _, t in ipairs(sw.trials) do
-    local cells = { string.format('<td class="n">%s</td><td>%s</td><td class="n">%s</td><td>%s</td>',
+    local cells = { string.format(
+      '<td class="n">%s</td><td>%s</td><td class="n">%s</td><td>%s</td>',
       t.rank and tostring(t.rank) or "-", esc(t.trial or string.format("trial-%04d", t.id)),
       t.metric ~= nil and num(t.metric) or "-", esc(t.status)) }
     for _, p in ipairs(sw.params) do

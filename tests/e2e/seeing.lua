@@ -6,7 +6,8 @@
 local exe, src, work, case = ...
 assert(case, "usage: seeing.lua NNRUN_EXE SOURCE_DIR WORK_DIR CASE")
 
-local h = dofile((arg[0]:match("^(.*)/") or ".") .. "/harness.lua").new(exe, work .. "/seeing_" .. case)
+local h = dofile((arg[0]:match("^(.*)/") or ".") .. "/harness.lua").new(exe,
+  work .. "/seeing_" .. case)
 local q, read, write, dir = h.q, h.read, h.write, h.dir
 local nnrun, check, expect_exit = h.nnrun, h.check, h.expect_exit
 
@@ -137,7 +138,8 @@ train: { epochs: 3, batch_size: 16 }
   check(err == "nnrun: empty: neither a run directory (no metrics.jsonl) nor a sweep directory "
     .. "(no trials.jsonl)\n", "stderr: %s", err)
   code, out, err = nnrun("plot")
-  check(code == 2 and err == "nnrun: plot needs one DIR (see nnrun plot --help)\n", "stderr: %s", err)
+  check(code == 2 and err == "nnrun: plot needs one DIR (see nnrun plot --help)\n", "stderr: %s",
+    err)
 end
 
 function cases.plot_sweep()
@@ -416,7 +418,8 @@ function cases.report_chromium()
   expect_exit(code, 0, out, err)
   local page = "file://" .. dir .. "/r/report.html"
   local flags = "--headless --no-sandbox --disable-gpu --disable-background-networking "
-    .. "--disable-component-update --disable-sync --no-first-run --user-data-dir=" .. q(dir .. "/profile")
+    .. "--disable-component-update --disable-sync --no-first-run --user-data-dir="
+    .. q(dir .. "/profile")
   local ok = os.execute(string.format("%s %s --dump-dom %s >%s 2>%s", browser, flags, q(page),
     q(dir .. "/dom.html"), q(dir .. "/chromium.err")))
   check(ok, "chromium --dump-dom failed: %s", read(dir .. "/chromium.err") or "")
