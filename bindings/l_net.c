@@ -354,6 +354,84 @@ static int n_forward(lua_State *L) {
     return 1;
 }
 
+/* net:predict(x) -> Tensor (N, outputs): the network on raw inputs x
+ * (a Tensor or a table of rows) in eval mode, through the normalisation
+ * it carries (a network from nn.load: the checkpoint's; see net:norm()). */
+static nn_tensor *predict_into(lua_State *L, l_net *ud) {
+    nn_tensor *x = nnl_to_tensor(L, 2);
+    l_tensor *y = nnl_new_tensor(L);
+    nn_status s = nn_tensor_create2d(nn_tensor_rows(x), nn_net_output_size(ud->net), &y->t);
+    if (s == NN_OK) {
+        s = nn_predict(ud->net, x, y->t);
+    }
+    if (s != NN_OK) {
+        nnl_fail(L, s);
+    }
+    return y->t;
+}
+
+static int n_predict(lua_State *L) {
+    predict_into(L, nnl_check_net(L, 1));
+    return 1;
+}
+
+/* net:predict_classes(x) -> { class, ... }: the argmax of each row of
+ * net:predict(x), 1-based (ties: the first); a network with one output
+ * has no classes to choose from. */
+static int n_predict_classes(lua_State *L) {
+    l_net *ud = nnl_check_net(L, 1);
+    const int64_t C = nn_net_output_size(ud->net);
+    if (C == 1) {
+        return luaL_error(L, "predict_classes: the network has one output (use predict and a threshold)");
+    }
+    const nn_tensor *y = predict_into(L, ud);
+    const int64_t N = nn_tensor_rows(y);
+    const float *p = nn_tensor_cdata(y);
+    lua_createtable(L, (int)N, 0);
+    for (int64_t r = 0; r < N; r++) {
+        int64_t best = 0;
+        for (int64_t j = 1; j < C; j++) {
+            if (p[r * C + j] > p[r * C + best]) {
+                best = j;
+            }
+        }
+        lua_pushinteger(L, (lua_Integer)best + 1);
+        lua_rawseti(L, -2, (lua_Integer)r + 1);
+    }
+    return 1;
+}
+
+/* net:norm() -> { kind =, shift =, div = } (as d:norm()), or nil when the
+ * network carries none; net:set_norm(t | Dataset | nil). */
+static int n_norm(lua_State *L) {
+    const nn_norm n = nn_net_norm(nnl_check_net(L, 1)->net);
+    if (n.kind == NN_NORM_NONE) {
+        lua_pushnil(L);
+    } else {
+        nnl_push_norm(L, &n);
+    }
+    return 1;
+}
+
+static int n_set_norm(lua_State *L) {
+    l_net *ud = nnl_check_net(L, 1);
+    nn_norm n;
+    memset(&n, 0, sizeof n);
+    if (!lua_isnoneornil(L, 2)) {
+        l_dataset *d = (l_dataset *)luaL_testudata(L, 2, NNL_DATASET);
+        if (d != NULL && d->d != NULL) {
+            n = nn_dataset_norm(d->d);
+        } else {
+            nnl_check_norm(L, 2, 2, &n);
+        }
+    }
+    nn_status s = nn_net_set_norm(ud->net, &n);
+    if (s != NN_OK) {
+        return nnl_fail(L, s);
+    }
+    return 0;
+}
+
 static int n_backward(lua_State *L) {
     l_net *ud = nnl_check_net(L, 1);
     nn_tensor *dy = nnl_to_tensor(L, 2);
@@ -863,6 +941,8 @@ void nnl_open_net(lua_State *L) {
         {"prepare", n_prepare},         {"save", n_save},
         {"train", n_train},             {"eval", n_eval},
         {"mode", n_mode},               {"close", n_release},
+        {"predict", n_predict},         {"predict_classes", n_predict_classes},
+        {"norm", n_norm},               {"set_norm", n_set_norm},
         {NULL, NULL}};
     static const luaL_Reg meta[] = {{"__gc", n_release},
                                     {"__close", n_release},

@@ -955,6 +955,25 @@ NN_API nn_status nn_evaluate_metrics(nn_net *net, const nn_dataset *data, nn_los
                                      const nn_metrics_options *opt, nn_metrics **out);
 NN_API void nn_metrics_free(nn_metrics *m);
 
+/* ------------------------------------------------------------------------
+ * Prediction.  A network may carry the normalisation of its training
+ * inputs (nn_checkpoint_net and nn_load set it from the checkpoint's);
+ * nn_predict applies it, so raw inputs go in.
+ * ------------------------------------------------------------------------ */
+/* Copies norm (NULL or kind NONE: none).  features must equal the input
+ * width (NN_ESHAPE), values finite with div > 0 (NN_EINVAL). */
+NN_API nn_status nn_net_set_norm(nn_net *net, const nn_norm *norm);
+/* The normalisation carried (kind NONE with NULL arrays when none);
+ * arrays borrowed from net, valid until the next nn_net_set_norm. */
+NN_API nn_norm nn_net_norm(const nn_net *net);
+/* y (N, out) = the network on x (N, in) of raw inputs: x normalised by
+ * nn_net_norm(net), run in eval mode (dropout off, batchnorm running
+ * statistics) in batches of 256 rows, through buffers of its own: no
+ * training buffers, the network's mode and last forward are unchanged.
+ * y is the caller's, both 2-D (NN_ESHAPE otherwise).  Same thread rules as
+ * nn_evaluate, except that the network's buffers are not used. */
+NN_API nn_status nn_predict(nn_net *net, const nn_tensor *x, nn_tensor *y);
+
 /* The trainer's configuration as given to nn_trainer_create (a copy; the
  * optimiser as nn_checkpoint_train_config describes it), and the network it
  * trains (borrowed). */

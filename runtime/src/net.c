@@ -29,6 +29,9 @@ struct nn_net {
     const float *x; /* input of the last forward                     */
     int64_t batch;  /* rows of the last forward; 0 before any        */
     nn_tensor yview, dxview;
+    /* Normalisation of the inputs nn_predict applies (a checkpoint's). */
+    nn_norm_kind norm;
+    float *shift, *div; /* input-size floats each, or NULL */
 };
 
 /* The mask stream is a generator of its own, so that adding dropout to a
@@ -77,6 +80,8 @@ void nn_net_free(nn_net *net)
     nn_xfree(net->params);
     nn_xfree(net->grads);
     nn_xfree(net->state);
+    nn_xfree(net->shift);
+    nn_xfree(net->div);
     nn_xfree(net);
 }
 
@@ -521,4 +526,120 @@ void nn_net_zero_grad(nn_net *net)
 {
     if (net && net->nparams)
         memset(net->grads, 0, (size_t)net->nparams * sizeof(float));
+}
+
+nn_status nn_net_set_norm(nn_net *net, const nn_norm *norm)
+{
+    if (!net)
+        return nn_fail(NN_EINVAL, "net: network is NULL");
+    if (!norm || norm->kind == NN_NORM_NONE) {
+        nn_xfree(net->shift);
+        nn_xfree(net->div);
+        net->shift = net->div = NULL;
+        net->norm = NN_NORM_NONE;
+        return NN_OK;
+    }
+    if (!nn_norm_name(norm->kind))
+        return nn_fail(NN_EINVAL, "net: unknown normalisation kind %d", (int)norm->kind);
+    const int64_t F = nn_net_input_size(net);
+    if (net->n == 0)
+        return nn_fail(NN_ESTATE, "net: the network has no layers");
+    if (norm->features != F)
+        return nn_fail(NN_ESHAPE, "net: normalisation for %lld features, the network takes %lld",
+                       (long long)norm->features, (long long)F);
+    if (!norm->shift || !norm->div)
+        return nn_fail(NN_EINVAL, "net: normalisation statistics are NULL");
+    for (int64_t f = 0; f < F; f++)
+        if (!isfinite(norm->shift[f]) || !isfinite(norm->div[f]) || !(norm->div[f] > 0))
+            return nn_fail(NN_EINVAL, "net: feature %lld: shift %g, div %g (must be finite, div > 0)",
+                           (long long)f, (double)norm->shift[f], (double)norm->div[f]);
+    float *sh = nn_xalloc((size_t)F * sizeof(float)), *dv = nn_xalloc((size_t)F * sizeof(float));
+    if (!sh || !dv) {
+        nn_xfree(sh);
+        nn_xfree(dv);
+        return nn_oom("net");
+    }
+    memcpy(sh, norm->shift, (size_t)F * sizeof(float));
+    memcpy(dv, norm->div, (size_t)F * sizeof(float));
+    nn_xfree(net->shift);
+    nn_xfree(net->div);
+    net->shift = sh;
+    net->div = dv;
+    net->norm = norm->kind;
+    return NN_OK;
+}
+
+nn_norm nn_net_norm(const nn_net *net)
+{
+    nn_norm n = {NN_NORM_NONE, net ? nn_net_input_size(net) : 0, NULL, NULL};
+    if (net && net->norm != NN_NORM_NONE) {
+        n.kind = net->norm;
+        n.shift = net->shift;
+        n.div = net->div;
+    }
+    return n;
+}
+
+#define PREDICT_BATCH 256
+
+nn_status nn_predict(nn_net *net, const nn_tensor *x, nn_tensor *y)
+{
+    if (!net || !x || !y)
+        return nn_fail(NN_EINVAL, "predict: NULL argument");
+    if (net->n == 0)
+        return nn_fail(NN_ESTATE, "predict: the network has no layers");
+    const int64_t in = nn_net_input_size(net), out = nn_net_output_size(net);
+    if (x->ndim != 2 || x->shape[1] != in)
+        return nn_fail(NN_ESHAPE, "predict: x must be (N, %lld), got %lld columns", (long long)in,
+                       (long long)(x->ndim == 2 ? x->shape[1] : nn_tensor_cols(x)));
+    const int64_t N = x->shape[0];
+    if (y->ndim != 2 || y->shape[0] != N || y->shape[1] != out)
+        return nn_fail(NN_ESHAPE, "predict: y must be (%lld, %lld)", (long long)N, (long long)out);
+    if (N == 0)
+        return NN_OK;
+    const int64_t bs = N < PREDICT_BATCH ? N : PREDICT_BATCH;
+    /* Two ping-pong activation buffers of the widest layer output and the
+     * largest workspace of any layer: forward only, nothing kept for a
+     * backward pass, and the network's own buffers are not touched. */
+    int64_t width = in, wsn = 0;
+    for (int i = 0; i < net->n; i++) {
+        const nn_layer *l = &net->layers[i];
+        const int64_t o = nn_shape_size(l->out), w = l->ops->workspace ? l->ops->workspace(l, bs) : 0;
+        width = o > width ? o : width;
+        wsn = w > wsn ? w : wsn;
+    }
+    const size_t act = (size_t)(width * bs);
+    float *a = nn_xalloc(2 * act * sizeof(float));
+    float *xb = net->norm != NN_NORM_NONE ? nn_xalloc((size_t)(in * bs) * sizeof(float)) : NULL;
+    float *ws = wsn ? nn_xalloc((size_t)wsn * sizeof(float)) : NULL;
+    if (!a || (net->norm != NN_NORM_NONE && !xb) || (wsn && !ws)) {
+        nn_xfree(a);
+        nn_xfree(xb);
+        nn_xfree(ws);
+        return nn_oom("predict");
+    }
+    for (int64_t start = 0; start < N; start += bs) {
+        const int64_t n = start + bs <= N ? bs : N - start;
+        const float *src = x->data + start * in;
+        if (xb) {
+            for (int64_t r = 0; r < n; r++)
+                for (int64_t f = 0; f < in; f++)
+                    xb[r * in + f] = (src[r * in + f] - net->shift[f]) / net->div[f];
+            src = xb;
+        }
+        for (int i = 0; i < net->n; i++) {
+            const nn_layer *l = &net->layers[i];
+            nn_layer_io io = layer_io(net, l, n, NN_MODE_EVAL);
+            io.g = NULL;
+            io.ws = ws;
+            io.x = src;
+            io.y = i == net->n - 1 ? y->data + start * out : a + (size_t)(i & 1) * act;
+            l->ops->forward(l, &io);
+            src = io.y;
+        }
+    }
+    nn_xfree(a);
+    nn_xfree(xb);
+    nn_xfree(ws);
+    return NN_OK;
 }

@@ -273,3 +273,64 @@ describe("layers of the registry", function()
     assert.same(net:forward(x):totable(), again:forward(x):totable())
   end)
 end)
+
+describe("net:predict", function()
+  -- dense(2,2) W1 = [[1,-1],[0.5,2]], b1 = [0,0.5]; relu; dense(2,k)
+  local function fixed(k)
+    local net = nn.sequential({ nn.dense(2, 2), nn.relu(), nn.dense(k) })
+    net:weights(1):copy_from(nn.tensor{ { 1, -1 }, { 0.5, 2 } })
+    net:bias(1):copy_from(nn.tensor{ 0, 0.5 })
+    if k == 1 then
+      net:weights(3):copy_from(nn.tensor{ { 2, 1 } })
+      net:bias(3):copy_from(nn.tensor{ 0.25 })
+    else
+      net:weights(3):copy_from(nn.tensor{ { 2, 1 }, { 1, 2 } })
+      net:bias(3):copy_from(nn.tensor{ 0, 0 })
+    end
+    return net
+  end
+  local norm = { kind = "standardize", shift = { 1, 2 }, div = { 2, 4 } }
+  local raw = { { 3, 6 }, { 1, 2 }, { -1, 10 } } -- normalised: (1,1), (0,0), (-1,2)
+
+  it("applies the normalisation a loaded network carries", function()
+    local net = fixed(1)
+    assert.is_nil(net:norm())
+    assert.same({ { 14.25 }, { 5.25 }, { 20.25 } }, net:predict(raw):totable())
+    local path = os.tmpname()
+    net:save(path, { norm = norm })
+    local loaded, info = nn.load(path)
+    assert.same(norm, loaded:norm())
+    assert.same(norm, info.norm)
+    assert.same({ { 3.25 }, { 0.75 }, { 4.25 } }, loaded:predict(raw):totable())
+    assert.same({ { 3.25 }, { 0.75 }, { 4.25 } }, loaded:predict(nn.tensor(raw)):totable())
+    assert.equals("train", loaded:mode()) -- predict runs in eval mode, leaves the mode
+    -- saved again without norm =: kept
+    loaded:save(path)
+    assert.same(norm, nn.load(path):norm())
+    os.remove(path)
+    loaded:set_norm(nil)
+    assert.is_nil(loaded:norm())
+    assert.same({ { 14.25 }, { 5.25 }, { 20.25 } }, loaded:predict(raw):totable())
+    assert.equals("predict_classes: the network has one output (use predict and a threshold)",
+      err(function() loaded:predict_classes(raw) end))
+  end)
+
+  it("gives classes, 1-based", function()
+    local net = fixed(2)
+    net:set_norm(norm)
+    -- hidden (0,3), (0,0.5), (0,4): scores (3,6), (0.5,1), (4,8)
+    assert.same({ { 3, 6 }, { 0.5, 1 }, { 4, 8 } }, net:predict(raw):totable())
+    assert.same({ 2, 2, 2 }, net:predict_classes(raw))
+    net:set_norm(nil)
+    -- raw (3,6): hidden (0,14) -> (14,28); (-1,10)... every row class 2; a row giving class 1:
+    assert.same({ 1 }, net:predict_classes{ { 10, 0 } }) -- hidden (10,5): (25,20)
+  end)
+
+  it("rejects bad shapes and statistics", function()
+    local net = fixed(1)
+    assert.equals("predict: x must be (N, 2), got 3 columns",
+      err(function() net:predict{ { 1, 2, 3 } } end))
+    assert.equals("net: normalisation for 3 features, the network takes 2",
+      err(function() net:set_norm{ kind = "scale", shift = { 0, 0, 0 }, div = { 1, 1, 1 } } end))
+  end)
+end)

@@ -519,8 +519,14 @@ nn_status nn_save(const char *path, const nn_net *net, const nn_trainer *tr, con
         return nn_fail(NN_EINVAL, "save: path or network is NULL or empty");
     if (nn_net_layers(net) == 0)
         return nn_fail(NN_EINVAL, "save: the network has no layers");
+    /* Without a normalisation given, the one the network carries (a loaded
+     * model saved again keeps it). */
+    nn_checkpoint_extra ex = extra ? *extra : (nn_checkpoint_extra){0};
+    const nn_norm carried = nn_net_norm(net);
+    if (!ex.norm && carried.kind != NN_NORM_NONE)
+        ex.norm = &carried;
     wbuf w = {NULL, 0, 0, 0};
-    nn_status s = build(&w, net, tr, extra);
+    nn_status s = build(&w, net, tr, &ex);
     if (s) {
         nn_xfree(w.p);
         return s;
@@ -1212,6 +1218,10 @@ nn_status nn_checkpoint_net(const nn_checkpoint *ck, nn_net **out)
     }
     if (!s)
         s = nn_checkpoint_apply(ck, net);
+    if (!s && ck->norm != NN_NORM_NONE) {
+        const nn_norm norm = nn_checkpoint_norm(ck);
+        s = nn_net_set_norm(net, &norm);
+    }
     if (s) {
         nn_net_free(net);
         return s;
