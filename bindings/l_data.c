@@ -473,7 +473,7 @@ static int l_idx(lua_State *L) {
 }
 
 /* nn.datasets.csv{ path =, label = -1 (a column name, or its index from 1;
- * -1 the last), target = "class" | "class_int" | "regression",
+ * -1 the last; false: none, every column a feature), target = "class" | "class_int" | "regression",
  * classes = { names... }, first_seen_order = false, delimiter = ",",
  * header = true (false: the first line is data) } */
 static int l_csv(lua_State *L) {
@@ -492,8 +492,10 @@ static int l_csv(lua_State *L) {
         lua_Integer i = lua_tointeger(L, -1);
         luaL_argcheck(L, i >= 1 || i == -1, 1, "label index must be >= 1 (or -1, the last)");
         o.label_index = i == -1 ? -1 : (int64_t)(i - 1);
+    } else if (t == LUA_TBOOLEAN && !lua_toboolean(L, -1)) {
+        o.no_label = 1; /* label = false: every column is a feature */
     } else if (t != LUA_TNIL) {
-        return nnl_argerror(L, 1, NULL, "option 'label' must be a column name or index");
+        return nnl_argerror(L, 1, NULL, "option 'label' must be a column name or index (or false)");
     }
     lua_pop(L, 1);
     const char *target = opt_string(L, 1, "target", "class");

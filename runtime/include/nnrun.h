@@ -839,6 +839,8 @@ typedef struct nn_csv_options {
     char delimiter;
     int no_header; /* 1: the first line is data, not column names (columns are
                       then "column 1", ... in messages; label_column unusable) */
+    int no_label;  /* 1: no label column (inputs to predict on): every column
+                      is a feature, t (N, 1) zeros, label options ignored */
 } nn_csv_options;
 /* label_index -1, CLASS_TEXT, sorted order, ',' */
 NN_API nn_csv_options nn_csv_defaults(void);

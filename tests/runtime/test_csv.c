@@ -129,6 +129,32 @@ static void test_no_header(void)
     expect("1,2,0\n", &o, NN_EINVAL, "csv: a label column name needs a header row (give its index)");
 }
 
+/* no_label: every column is an input (a file to predict on), t zeros. */
+static void test_no_label(void)
+{
+    nn_csv_options o = nn_csv_defaults();
+    o.no_label = 1;
+    o.label_column = "species"; /* ignored */
+    nn_dataset *d = load("a,b,c\n1,2,3\n4,5,6\n", &o);
+    if (d) {
+        CHECK_INT(2, nn_dataset_size(d));
+        CHECK_INT(3, nn_dataset_features(d));
+        const float *x = nn_tensor_cdata(nn_dataset_x(d)), *t = nn_tensor_cdata(nn_dataset_t(d));
+        CHECK_FLOAT_EQ(3.0f, x[2]);
+        CHECK_FLOAT_EQ(6.0f, x[5]);
+        CHECK_FLOAT_EQ(0.0f, t[0]);
+        CHECK_FLOAT_EQ(0.0f, t[1]);
+        CHECK_INT(0, nn_dataset_class_count(d));
+    }
+    nn_dataset_free(d);
+    o.no_header = 1;
+    d = load("7\n8\n", &o); /* one column: one feature */
+    CHECK_INT(2, d ? nn_dataset_size(d) : -1);
+    CHECK_INT(1, d ? nn_dataset_features(d) : -1);
+    nn_dataset_free(d);
+    expect("1,x\n", &o, NN_EFORMAT, "%s:1: column 2 ('column 2'): 'x' is not a number");
+}
+
 static void test_other_targets(void)
 {
     nn_csv_options o = nn_csv_defaults();
@@ -444,6 +470,7 @@ int main(void)
     test_text_classes();
     test_other_targets();
     test_no_header();
+    test_no_label();
     test_malformed();
     test_nul();
     test_memory();

@@ -370,12 +370,14 @@ static nn_status pass1(scanner *sc, const nn_csv_options *opt, field *f, char **
     }
     if (opt->no_header)
         rows = 1; /* the first record is data */
-    if (ncols < 2) {
+    if (ncols < 2 - !!opt->no_label) {
         s = nn_fail(NN_EFORMAT, "%s:%lld: the header has %lld column; needs a label and at least one feature",
                     path, (long long)line, (long long)ncols);
         goto done;
     }
-    if (opt->label_column) {
+    if (opt->no_label) {
+        label = -1; /* every column is a feature */
+    } else if (opt->label_column) {
         if (label < 0) {
             s = nn_fail(NN_EINVAL, "%s: no column named '%s' (the header has %lld columns, the first '%s')",
                         path, opt->label_column, (long long)ncols, header[0]);
@@ -440,7 +442,7 @@ nn_status nn_dataset_from_csv(const char *path, const nn_csv_options *opt_in, nn
         return nn_fail(NN_EINVAL, "csv: the delimiter cannot be a quote, a space or a line end");
     if (opt.target != NN_CSV_REGRESSION && opt.target != NN_CSV_CLASS_INT && opt.target != NN_CSV_CLASS_TEXT)
         return nn_fail(NN_EINVAL, "csv: unknown target kind %d", (int)opt.target);
-    if (opt.no_header && opt.label_column)
+    if (opt.no_header && opt.label_column && !opt.no_label)
         return nn_fail(NN_EINVAL, "csv: a label column name needs a header row (give its index)");
     if (opt.n_classes < 0 || opt.n_classes > CSV_MAX_CLASSES || (opt.n_classes > 0 && !opt.classes))
         return nn_fail(NN_EINVAL, "csv: bad class list (%lld names)", (long long)opt.n_classes);
@@ -494,9 +496,11 @@ nn_status nn_dataset_from_csv(const char *path, const nn_csv_options *opt_in, nn
 
     /* Pass 2: the values, from the start again.  The file may have changed
      * in between: every record is checked against pass 1's shape again. */
-    const int64_t F = ncols - 1;
+    const int64_t F = ncols - (label >= 0);
     if ((s = nn_dataset_alloc(rows, F, 0, 1, &d)))
         goto done;
+    if (label < 0)
+        memset(nn_tensor_data(d->t), 0, (size_t)rows * sizeof(float));
     if ((s = nn_rfile_rewind(sc.f)) || (s = scan_open(&sc)) || (s = record_start(&sc, &line, &have)))
         goto done;
     int64_t n = opt.no_header ? ncols : 0; /* the header's columns, checked again */
@@ -573,7 +577,7 @@ nn_status nn_dataset_from_csv(const char *path, const nn_csv_options *opt_in, nn
         goto done;
     if (have || n != ncols)
         goto changed;
-    if (opt.target == NN_CSV_CLASS_TEXT) {
+    if (opt.target == NN_CSV_CLASS_TEXT && !opt.no_label) {
         if (!opt.first_seen_order && opt.n_classes == 0) {
             /* Renumber by sorted name: rank[first-seen index]. */
             char ***byname = nn_xalloc((size_t)cl.n * sizeof *byname);
