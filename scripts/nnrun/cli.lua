@@ -5,6 +5,7 @@
 --   nnrun FILE.yaml [options]    train the experiment of a YAML file
 --   nnrun sweep FILE [options]   hyperparameter sweep (nnrun.sweep)
 --   nnrun eval MODEL DATA        metrics of a checkpoint (nnrun.eval)
+--   nnrun predict MODEL DATA     predictions as CSV (nnrun.predict)
 --
 -- Exit status: 0 success, 1 the run failed (diverged, I/O), 2 bad usage or
 -- bad configuration.  Errors are one line on stderr, `nnrun: ...`.
@@ -19,6 +20,7 @@ M.USAGE = [[
 usage: nnrun FILE [options]        FILE is .lua, .yaml or .yml
        nnrun sweep FILE [options]  hyperparameter sweep: trials in parallel
        nnrun eval MODEL DATA       metrics of a saved model (nnrun eval --help)
+       nnrun predict MODEL DATA    a saved model's predictions as CSV
        nnrun plot DIR              figures of a run or sweep directory
        nnrun explain FILE          the model summary, without training
        nnrun landscape DIR         the loss over a plane through a run's weights
@@ -335,6 +337,7 @@ local run, sweep = {}, {}
 M.COMMANDS = {
   sweep = sweep,
   eval = "nnrun.eval",
+  predict = "nnrun.predict",
   plot = "nnrun.plot",
   explain = "nnrun.explain",
   landscape = "nnrun.landscape",

@@ -71,13 +71,15 @@ function M.confusion_table(m, names)
   return table.concat(lines, "\n") .. "\n"
 end
 
+-- A CSV field: quoted when it holds a comma, a quote or a line end.
 local function csv_field(s)
   s = tostring(s)
-  if s:find('[,"\n]') then
+  if s:find('[,"\n\r]') then
     return '"' .. s:gsub('"', '""') .. '"'
   end
   return s
 end
+M.csv_field = csv_field
 
 -- confusion.csv: a header of the predicted class names, then one row per
 -- true class: its name and its counts.
@@ -250,9 +252,10 @@ local function trained_csv(text)
 end
 
 -- A CSV file as the model was trained on (its data.csv options, unless
--- given) -> data set, class names.  Text classes are numbered by the
--- checkpoint's class names.
-csv_data = function(o, file, net, info)
+-- given) -> data set, class names, unlabelled.  Text classes are numbered
+-- by the checkpoint's class names.  With no_label, a file whose columns
+-- are exactly the model's inputs is read without a label column.
+csv_data = function(o, file, net, info, no_label)
   local data = require "nnrun.data"
   local trained = info.config and trained_csv(info.config) or {}
   local names = data.from_checkpoint(info)
@@ -274,9 +277,33 @@ csv_data = function(o, file, net, info)
   if o.header then
     header = o.header == "true"
   end
-  local set = data.load_source(nn, "csv", { path = file, label = label or -1, target = target,
-    delimiter = o.delimiter or trained.delimiter or ",", header = header }, "test", names)
-  return set, names
+  local spec = { path = file, label = label or -1, target = target,
+    delimiter = o.delimiter or trained.delimiter or ",", header = header }
+  if not no_label then
+    return data.load_source(nn, "csv", spec, "test", names), names
+  end
+  -- Inputs only when every column is one; else the labelled reading.  When
+  -- both fail, the labelled reading's message, unless the file has no
+  -- such label column (then the other's: a bad value, the wrong width).
+  local bare = util.copy(spec)
+  bare.label = false
+  local bok, set = pcall(data.load_source, nn, "csv", bare, "test")
+  if bok and set:features() == net:input_size() then
+    return set, names, true
+  end
+  local lok, lset = pcall(data.load_source, nn, "csv", spec, "test", names)
+  if lok then
+    return lset, names
+  end
+  local lmsg = type(lset) == "table" and lset.message or tostring(lset)
+  if lmsg:find(": no column named '", 1, true) or lmsg:find(") is out of range (the file has", 1, true) then
+    if bok then
+      usage_error("%s: the data has %d features, the model takes %d", file, set:features(),
+        net:input_size())
+    end
+    error(set, 0)
+  end
+  error(lset, 0)
 end
 
 local function check_file(path)
@@ -299,33 +326,9 @@ function M.main(o)
   local model = o.files[1]
   check_file(model)
   local net, info = try(nn.load, model)
-  local data, names, loss
-  if #o.files == 3 then
-    check_file(o.files[2])
-    check_file(o.files[3])
-    data = try(nn.datasets.idx, { images = o.files[2], labels = o.files[3] })
-  else
-    local file = o.files[2]
-    check_file(file)
-    local ext = util.extension(file)
-    if ext == "gz" then
-      ext = util.extension(file:sub(1, -4))
-    end
-    if ext == "csv" then
-      data, names = csv_data(o, file, net, info)
-    elseif ext == "yaml" or ext == "yml" or ext == "lua" then
-      data, names, loss = try(experiment_test, file)
-    else
-      usage_error("%s: unsupported data file (expected an experiment .yaml/.yml/.lua, a .csv, "
-        .. "or IDX images and labels)", file)
-    end
-  end
+  local data, names, loss = M.load_data(o, net, info)
   loss = o.loss or from_config(info.config) or loss
     or (net:output_size() >= 2 and "cross_entropy" or "mse")
-  if data:features() ~= net:input_size() then
-    usage_error("%s: the data has %d features, the model takes %d", o.files[2], data:features(),
-      net:input_size())
-  end
   if info.norm then
     data:normalize_like(info.norm)
   end
@@ -342,5 +345,39 @@ function M.main(o)
   end
   return 0
 end
+
+-- eval.load_data(o, net, info [, no_label]) -> data set (not normalised),
+-- class names, the experiment's loss, unlabelled: DATA of o.files[2..] for
+-- the model net (nn.load's info) as nnrun eval and nnrun predict read it.
+-- Usage errors raised.
+function M.load_data(o, net, info, no_label)
+  local data, names, loss, unlabelled
+  if #o.files == 3 then
+    check_file(o.files[2])
+    check_file(o.files[3])
+    data = try(nn.datasets.idx, { images = o.files[2], labels = o.files[3] })
+  else
+    local file = o.files[2]
+    check_file(file)
+    local ext = util.extension(file)
+    if ext == "gz" then
+      ext = util.extension(file:sub(1, -4))
+    end
+    if ext == "csv" then
+      data, names, unlabelled = csv_data(o, file, net, info, no_label)
+    elseif ext == "yaml" or ext == "yml" or ext == "lua" then
+      data, names, loss = try(experiment_test, file)
+    else
+      usage_error("%s: unsupported data file (expected an experiment .yaml/.yml/.lua, a .csv, "
+        .. "or IDX images and labels)", file)
+    end
+  end
+  if data:features() ~= net:input_size() then
+    usage_error("%s: the data has %d features, the model takes %d", o.files[2], data:features(),
+      net:input_size())
+  end
+  return data, names, loss, unlabelled
+end
+M.from_config, M.try, M.check_file = from_config, try, check_file
 
 return M

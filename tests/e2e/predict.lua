@@ -1,0 +1,206 @@
+-- End-to-end cases of `nnrun predict` (run under the stock lua5.4, loading
+-- no nnrun code):
+--   lua5.4 predict.lua NNRUN SOURCE_DIR WORK_DIR CASE
+local exe, _, work, case = arg[1], arg[2], arg[3], arg[4]
+local here = arg[0]:match("^(.*)/[^/]*$") or "."
+local harness = dofile(here .. "/harness.lua")
+local dir = work .. "/predict_" .. case
+local h = harness.new(exe, dir)
+local read, write, check, expect_exit = h.read, h.write, h.check, h.expect_exit
+
+local function lcg(seed)
+  local s = seed
+  return function()
+    s = (s * 1103515245 + 12345) % 2147483648
+    return s / 2147483648
+  end
+end
+
+-- An iris-like CSV (4 features, text classes in `species`), with and
+-- without its label column; returns the labels.
+local function class_csv(name, n, seed)
+  local r = lcg(seed)
+  local kinds = { "setosa", "versicolor", "virginica" }
+  local lines, bare, labels = { "a,b,c,d,species" }, { "a,b,c,d" }, {}
+  for i = 1, n do
+    local k = (i - 1) % 3
+    -- overlapping classes: the model makes some mistakes
+    local row = string.format("%.3f,%.3f,%.3f,%.3f", 0.6 * k + r(), 0.8 * k + 2 * r(), r(),
+      r() - 0.3 * k)
+    lines[#lines + 1] = row .. "," .. kinds[k + 1]
+    bare[#bare + 1] = row
+    labels[i] = kinds[k + 1]
+  end
+  write(dir .. "/" .. name, table.concat(lines, "\n") .. "\n")
+  write(dir .. "/bare_" .. name, table.concat(bare, "\n") .. "\n")
+  return labels
+end
+
+local function split(line)
+  local f = {}
+  for v in (line .. ","):gmatch("([^,]*),") do
+    f[#f + 1] = v
+  end
+  return f
+end
+
+local function lines_of(text)
+  local t = {}
+  for l in text:gmatch("([^\n]*)\n") do
+    t[#t + 1] = l
+  end
+  return t
+end
+
+local cases = {}
+
+-- predict on the training CSV gives the confusion matrix and accuracy that
+-- nnrun eval reports; the file without its label column gives the same
+-- predictions; --out writes the same bytes; probabilities sum to 1.
+function cases.matches_eval()
+  local labels = class_csv("iris.csv", 120, 5)
+  write(dir .. "/iris.yaml", [[
+name: iris
+data:
+  csv: { path: iris.csv, label: species }
+  test_split: 0
+model: { layers: [{dense: 6, activation: tanh}, {dense: 3}] }
+loss: cross_entropy
+optimizer: { lr: 0.05 }
+train: { epochs: 3, batch_size: 16 }
+]])
+  local code, out, err = h.nnrun("iris.yaml --quiet --out r")
+  expect_exit(code, 0, out, err)
+  local ecode, eout, eerr = h.nnrun("eval r/model.nnrun iris.csv")
+  expect_exit(ecode, 0, eout, eerr)
+  code, out, err = h.nnrun("predict r/model.nnrun iris.csv")
+  expect_exit(code, 0, out, err)
+  local rows = lines_of(out)
+  check(rows[1] == "prediction,p_setosa,p_versicolor,p_virginica", "header: %s", rows[1])
+  check(#rows == 121, "%d lines", #rows)
+  local index = { setosa = 0, versicolor = 1, virginica = 2 }
+  local conf, correct = {}, 0
+  for i = 0, 8 do
+    conf[i] = 0
+  end
+  for i = 2, #rows do
+    local f = split(rows[i])
+    local t, p = index[labels[i - 1]], index[f[1]]
+    check(p ~= nil and #f == 4, "row %d: %s", i, rows[i])
+    local s = (tonumber(f[2]) or 0) + (tonumber(f[3]) or 0) + (tonumber(f[4]) or 0)
+    check(math.abs(s - 1) < 1e-6, "row %d: probabilities sum to %.9g", i, s)
+    if p then
+      conf[t * 3 + p] = conf[t * 3 + p] + 1
+      correct = correct + (t == p and 1 or 0)
+    end
+  end
+  check(correct < 120 and correct > 40, "%d of 120 right: the case needs some mistakes", correct)
+  local acc = string.format("accuracy %.2f%%", 100 * correct / 120)
+  check(eout:find(acc, 1, true), "eval says:\n%s\npredictions give %s", eout, acc)
+  -- eval's confusion table: "0 setosa  n n n  precision ..." rows
+  for t, name in ipairs({ "setosa", "versicolor", "virginica" }) do
+    local a, b, c = eout:match("\n" .. (t - 1) .. " " .. name .. " +(%d+) +(%d+) +(%d+) ")
+    local want = { conf[(t - 1) * 3], conf[(t - 1) * 3 + 1], conf[(t - 1) * 3 + 2] }
+    check(tonumber(a) == want[1] and tonumber(b) == want[2] and tonumber(c) == want[3],
+      "class %s: eval %s %s %s, predictions %d %d %d", name, a, b, c, want[1], want[2], want[3])
+  end
+  local bcode, bout, berr = h.nnrun("predict r/model.nnrun bare_iris.csv")
+  expect_exit(bcode, 0, bout, berr)
+  check(bout == out, "without the label column:\n%s", bout)
+  code, out, err = h.nnrun("predict r/model.nnrun iris.csv --out p.csv")
+  expect_exit(code, 0, out, err)
+  check(out == "" and read(dir .. "/p.csv") == bout, "--out: stdout %q", out)
+  -- the experiment file: its test set (here the training data)
+  code, out, err = h.nnrun("predict r/model.nnrun iris.yaml")
+  expect_exit(code, 0, out, err)
+  check(out == bout, "predict on the experiment:\n%s", out)
+end
+
+-- A model made by hand (nnrun script: fixed weights, normalisation, class
+-- names, loss in its config): the exact CSV.
+function cases.exact()
+  write(dir .. "/make.lua", [[
+local nn = require "nnrun"
+local net = nn.sequential({ nn.dense(2, 3), nn.relu(), nn.dense(2) })
+net:weights(1):copy_from(nn.tensor{ { 1, 0 }, { 0, 1 }, { 1, 1 } })
+net:bias(1):copy_from(nn.tensor{ 0, 0, -1 })
+net:weights(3):copy_from(nn.tensor{ { 1, 0, 2 }, { 0, 1, -1 } })
+net:bias(3):copy_from(nn.tensor{ 0, 0.5 })
+net:save("cls.nnrun", { norm = { kind = "standardize", shift = { 1, 2 }, div = { 2, 4 } },
+  config = "loss: cross_entropy\n", meta = { data = nn.yaml.dump({ class_names = { "cat", "dog, big" } }) } })
+local reg = nn.sequential({ nn.dense(1, 1) })
+reg:weights(1):copy_from(nn.tensor{ { 2 } })
+reg:bias(1):copy_from(nn.tensor{ 0.5 })
+reg:save("reg.nnrun", { norm = { kind = "scale", shift = { 10 }, div = { 4 } },
+  config = "loss: mse\ndata:\n  csv: { path: r.csv, label: price, target: regression }\n",
+  meta = { data = nn.yaml.dump({ target_shift = { 100 }, target_scale = { 8 } }) } })
+]])
+  local code, out, err = h.nnrun("make.lua")
+  expect_exit(code, 0, out, err)
+  -- normalised rows (1,1), (0,0), (-1,2); hidden relu (1,1,1), (0,0,0), (0,2,0);
+  -- logits (3, 0.5), (0, 0.5), (0, 2.5)
+  write(dir .. "/x.csv", "u,v\n3,6\n1,2\n-1,10\n")
+  code, out, err = h.nnrun("predict cls.nnrun x.csv")
+  expect_exit(code, 0, out, err)
+  local function sm(a, b)
+    local m = math.max(a, b)
+    local ea, eb = math.exp(a - m), math.exp(b - m)
+    return string.format("%.9g,%.9g", ea / (ea + eb), eb / (ea + eb))
+  end
+  local want = 'prediction,p_cat,"p_dog, big"\n' .. "cat," .. sm(3, 0.5) .. "\n"
+    .. '"dog, big",' .. sm(0, 0.5) .. "\n" .. '"dog, big",' .. sm(0, 2.5) .. "\n"
+  check(out == want, "got:\n%s\nwant:\n%s", out, want)
+  -- regression: ((x - 10) / 4 * 2 + 0.5) * 8 + 100, the label absent
+  write(dir .. "/r.csv", "x\n10\n14\n2\n")
+  code, out, err = h.nnrun("predict reg.nnrun r.csv")
+  expect_exit(code, 0, out, err)
+  check(out == "price\n104\n120\n72\n", "regression:\n%s", out)
+  -- and with the label column present
+  write(dir .. "/r2.csv", "x,price\n10,1\n14,2\n")
+  code, out, err = h.nnrun("predict reg.nnrun r2.csv")
+  expect_exit(code, 0, out, err)
+  check(out == "price\n104\n120\n", "regression with labels:\n%s", out)
+end
+
+-- Bad input: one line, exit 2, nothing written; an unwritable --out: exit 1.
+function cases.errors()
+  class_csv("iris.csv", 30, 2)
+  write(dir .. "/iris.yaml", "data:\n  csv: { path: iris.csv, label: species }\n  test_split: 0\n"
+    .. "model: { layers: [{dense: 3}] }\nloss: cross_entropy\ntrain: { epochs: 1 }\n")
+  local code, out, err = h.nnrun("iris.yaml --quiet --out r")
+  expect_exit(code, 0, out, err)
+  local function refused(args, want, status)
+    local c, o, e = h.nnrun(args)
+    expect_exit(c, status or 2, o, e)
+    check(e == want, "%s: stderr %q, expected %q", args, e, want)
+    check(o == "", "%s: stdout %q", args, o)
+  end
+  refused("predict r/model.nnrun", "nnrun: predict needs MODEL and DATA (see nnrun predict --help)\n")
+  refused("predict nope.nnrun iris.csv", "nnrun: nope.nnrun: No such file or directory\n")
+  refused("predict r/model.nnrun nope.csv", "nnrun: nope.csv: No such file or directory\n")
+  write(dir .. "/three.csv", "a,b,c\n1,2,3\n")
+  refused("predict r/model.nnrun three.csv",
+    "nnrun: three.csv: the data has 3 features, the model takes 4\n")
+  write(dir .. "/bad.csv", "a,b,c,d\n1,2,x,4\n")
+  refused("predict r/model.nnrun bad.csv",
+    "nnrun: bad.csv:2: column 3 ('c'): 'x' is not a number\n")
+  write(dir .. "/data.txt", "1\n")
+  refused("predict r/model.nnrun data.txt", "nnrun: data.txt: unsupported data file (expected an "
+    .. "experiment .yaml/.yml/.lua, a .csv, or IDX images and labels)\n")
+  refused("predict r/model.nnrun iris.csv --loss hinge", "nnrun: option --loss needs one of mse, "
+    .. "cross_entropy, bce, bce_logits, log_loss, nll, got 'hinge'\n")
+  refused("predict r/model.nnrun iris.csv --out no/such/p.csv",
+    "nnrun: no/such/p.csv: cannot write: No such file or directory\n", 1)
+  check(read(dir .. "/no") == nil, "no directory created")
+end
+
+local fn = cases[case]
+if not fn then
+  io.stderr:write("unknown case ", tostring(case), "\n")
+  os.exit(2)
+end
+fn()
+if h.failures() > 0 then
+  os.exit(1)
+end
+print("ok " .. case)
