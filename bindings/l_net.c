@@ -853,13 +853,9 @@ static int n_tostring(lua_State *L) {
     return 1;
 }
 
-/* By nn_param_type. */
-static const char *const param_types[] = {"int", "float", "choice", "init", "bool"};
-
-/* nn.layer_kinds() -> { { name=, doc=, params = { { name=, type=, default=,
- * min=, max=, min_open=, max_open=, choices=, primary=, applies_to=, doc= },
- * ... } }, ... }: the runtime's registry, from which the YAML schema is
- * built (default, min and max absent when there is none). */
+/* nn.layer_kinds() -> { { name=, doc=, params = { spec, ... } }, ... }
+ * (spec: nnl_push_param_spec): the runtime's registry, from which the YAML
+ * schema is built. */
 static int l_layer_kinds(lua_State *L) {
     const int n = nn_layer_kind_count();
     lua_createtable(L, n, 0);
@@ -873,53 +869,7 @@ static int l_layer_kinds(lua_State *L) {
         lua_setfield(L, -2, "doc");
         lua_createtable(L, np, 0);
         for (int i = 0; i < np; i++) {
-            lua_createtable(L, 0, 10);
-            lua_pushstring(L, p[i].name);
-            lua_setfield(L, -2, "name");
-            lua_pushstring(L, param_types[p[i].type]);
-            lua_setfield(L, -2, "type");
-            if (!isnan(p[i].def)) {
-                if (p[i].type == NN_PARAM_CHOICE || p[i].type == NN_PARAM_INIT) {
-                    lua_pushstring(L, p[i].choices[(int)p[i].def]);
-                } else if (p[i].type == NN_PARAM_BOOL) {
-                    lua_pushboolean(L, p[i].def != 0);
-                } else if (p[i].type == NN_PARAM_INT) {
-                    lua_pushinteger(L, (lua_Integer)p[i].def);
-                } else {
-                    lua_pushnumber(L, (lua_Number)p[i].def);
-                }
-                lua_setfield(L, -2, "default");
-            }
-            if (p[i].type == NN_PARAM_INT || p[i].type == NN_PARAM_FLOAT) {
-                if (!isinf(p[i].min)) {
-                    lua_pushnumber(L, (lua_Number)p[i].min);
-                    lua_setfield(L, -2, "min");
-                }
-                if (!isinf(p[i].max)) {
-                    lua_pushnumber(L, (lua_Number)p[i].max);
-                    lua_setfield(L, -2, "max");
-                }
-                lua_pushboolean(L, p[i].min_open);
-                lua_setfield(L, -2, "min_open");
-                lua_pushboolean(L, p[i].max_open);
-                lua_setfield(L, -2, "max_open");
-            }
-            if (p[i].choices) {
-                lua_newtable(L);
-                for (int c = 0; p[i].choices[c]; c++) {
-                    lua_pushstring(L, p[i].choices[c]);
-                    lua_rawseti(L, -2, c + 1);
-                }
-                lua_setfield(L, -2, "choices");
-            }
-            lua_pushboolean(L, p[i].primary);
-            lua_setfield(L, -2, "primary");
-            if (p[i].applies_to) {
-                lua_pushstring(L, p[i].applies_to);
-                lua_setfield(L, -2, "applies_to");
-            }
-            lua_pushstring(L, p[i].doc);
-            lua_setfield(L, -2, "doc");
+            nnl_push_param_spec(L, &p[i]);
             lua_rawseti(L, -2, i + 1);
         }
         lua_setfield(L, -2, "params");

@@ -18,10 +18,6 @@
 
 #define MAX_KEYS 16
 
-static const char *type_name(nn_param_type t) {
-    return t == NN_PARAM_BOOL ? "bool" : t == NN_PARAM_INT ? "int" : "float";
-}
-
 /* Reads an option table at i into cfg (whose kind is set; its defaults
  * stand for absent keys).  "name", when given, must be the kind's. */
 static void read_table(lua_State *L, int i, int arg, const char *what, nn_optim_config *cfg) {
@@ -266,9 +262,8 @@ static int o_tostring(lua_State *L) {
     return 1;
 }
 
-/* nn.optim.params(name) -> { { name =, type = "float"|"int"|"bool", default =, min =, max =,
- * min_open =, max_open =, help = }, ... } in the runtime's order (lr and
- * weight_decay first); min/max absent when unbounded. */
+/* nn.optim.params(name) -> { spec, ... } (nnl_push_param_spec) in the
+ * runtime's order (lr and weight_decay first). */
 static int l_params(lua_State *L) {
     const char *name = luaL_checkstring(L, 1);
     nn_optim_kind k;
@@ -278,36 +273,7 @@ static int l_params(lua_State *L) {
     const int n = nn_optim_param_count(k);
     lua_createtable(L, n, 0);
     for (int i = 0; i < n; i++) {
-        const nn_param_spec *p = nn_optim_param(k, i);
-        lua_createtable(L, 0, 8);
-        lua_pushstring(L, p->name);
-        lua_setfield(L, -2, "name");
-        lua_pushstring(L, type_name(p->type));
-        lua_setfield(L, -2, "type");
-        if (p->type == NN_PARAM_BOOL) {
-            lua_pushboolean(L, p->def != 0);
-        } else if (p->type == NN_PARAM_INT) {
-            lua_pushinteger(L, (lua_Integer)p->def);
-        } else {
-            lua_pushnumber(L, p->def);
-        }
-        lua_setfield(L, -2, "default");
-        if (p->type != NN_PARAM_BOOL) {
-            if (isfinite(p->min)) {
-                lua_pushnumber(L, p->min);
-                lua_setfield(L, -2, "min");
-                lua_pushboolean(L, p->min_open);
-                lua_setfield(L, -2, "min_open");
-            }
-            if (isfinite(p->max)) {
-                lua_pushnumber(L, p->max);
-                lua_setfield(L, -2, "max");
-                lua_pushboolean(L, p->max_open);
-                lua_setfield(L, -2, "max_open");
-            }
-        }
-        lua_pushstring(L, p->doc);
-        lua_setfield(L, -2, "help");
+        nnl_push_param_spec(L, nn_optim_param(k, i));
         lua_rawseti(L, -2, i + 1);
     }
     return 1;

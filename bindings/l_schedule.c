@@ -30,32 +30,42 @@ static int has_field(lua_State *L, int i, const char *k) {
     return t != LUA_TNIL;
 }
 
-/* The keys only some kinds take, and per kind which it takes and needs
- * (NULL-terminated lists), in nn_sched_kind order. */
-static const char *const own_keys[] = {"gamma",  "step_size", "total",     "min_lr", "metric", "factor",
-                                       "patience", "cooldown", "max_lr", "pct_start", "period", "mult",
-                                       NULL};
-static const struct {
-    const char *const takes[7];
-    const char *const needs[3];
-} kinds[] = {
-    {{NULL}, {NULL}},                                                    /* constant */
-    {{"step_size", "gamma", NULL}, {"step_size", "gamma", NULL}},        /* step */
-    {{"gamma", NULL}, {"gamma", NULL}},                                  /* exponential */
-    {{"gamma", NULL}, {"gamma", NULL}},                                  /* inverse_time */
-    {{"total", "min_lr", NULL}, {"total", NULL}},                        /* cosine */
-    {{"metric", "factor", "patience", "min_lr", "cooldown", NULL}, {NULL}}, /* plateau */
-    {{"max_lr", "pct_start", "total", "min_lr", NULL}, {"max_lr", "total", NULL}}, /* one_cycle */
-    {{"period", "mult", "min_lr", NULL}, {"period", NULL}},              /* cosine_restarts */
+/* Per kind the keys the Lua API needs (NULL-terminated), in nn_sched_kind
+ * order; the keys each kind takes are its runtime parameter specs. */
+static const char *const needs[][3] = {
+    {NULL},                    /* constant */
+    {"step_size", "gamma", NULL}, /* step */
+    {"gamma", NULL},           /* exponential */
+    {"gamma", NULL},           /* inverse_time */
+    {"total", NULL},           /* cosine */
+    {NULL},                    /* plateau */
+    {"max_lr", "total", NULL}, /* one_cycle */
+    {"period", NULL},          /* cosine_restarts */
 };
 
-static int listed(const char *const *list, const char *k) {
-    for (int j = 0; list[j]; j++) {
-        if (strcmp(list[j], k) == 0) {
+/* 1 when kind k has the setting named key. */
+static int takes(nn_sched_kind k, const char *key) {
+    for (int j = 0; j < nn_sched_param_count(k); j++) {
+        if (strcmp(nn_sched_param(k, j)->name, key) == 0) {
             return 1;
         }
     }
     return 0;
+}
+
+/* Rejects the settings of other kinds that kind k does not take. */
+static void check_others(lua_State *L, int i, int arg, const char *what, nn_sched_kind k,
+                         const char *name) {
+    for (int o = 0; nn_sched_name((nn_sched_kind)o); o++) {
+        for (int j = 0; j < nn_sched_param_count((nn_sched_kind)o); j++) {
+            const char *key = nn_sched_param((nn_sched_kind)o, j)->name;
+            if (!takes(k, key) && has_field(L, i, key)) {
+                nnl_argerror(L, arg, what,
+                             lua_pushfstring(L, "option '%s' is not used by the '%s' schedule", key,
+                                             name));
+            }
+        }
+    }
 }
 
 /* Reads the table (or name) at i into out and checks it. */
@@ -90,19 +100,13 @@ static void read_schedule(lua_State *L, int i, int arg, const char *what, l_sche
                                          "inverse_time, cosine, plateau, one_cycle, cosine_restarts)",
                                       name));
     }
-    for (int k = 0; kinds[out->s.kind].needs[k]; k++) {
-        if (!has_field(L, i, kinds[out->s.kind].needs[k])) {
+    for (int k = 0; needs[out->s.kind][k]; k++) {
+        if (!has_field(L, i, needs[out->s.kind][k])) {
             nnl_argerror(L, arg, what, lua_pushfstring(L, "the '%s' schedule needs '%s'", name,
-                                                        kinds[out->s.kind].needs[k]));
+                                                        needs[out->s.kind][k]));
         }
     }
-    for (int k = 0; own_keys[k]; k++) {
-        if (!listed(kinds[out->s.kind].takes, own_keys[k]) && has_field(L, i, own_keys[k])) {
-            nnl_argerror(L, arg, what,
-                          lua_pushfstring(L, "option '%s' is not used by the '%s' schedule",
-                                          own_keys[k], name));
-        }
-    }
+    check_others(L, i, arg, what, out->s.kind, name);
     const nn_schedule d = nn_schedule_constant(0);
     const nn_sched_kind kind = out->s.kind;
     out->s = d;
@@ -209,7 +213,7 @@ static int s_config(lua_State *L) {
         lua_pushinteger(L, (lua_Integer)s->total);
         lua_setfield(L, -2, "total");
     }
-    if (listed(kinds[s->kind].takes, "min_lr")) {
+    if (takes(s->kind, "min_lr")) {
         nnl_pushfloat(L, s->min_lr);
         lua_setfield(L, -2, "min_lr");
     }
@@ -244,6 +248,34 @@ static int s_config(lua_State *L) {
     return 1;
 }
 
+/* nn.schedule_names() -> { "constant", "step", ... } in nn_sched_kind order. */
+static int l_schedule_names(lua_State *L) {
+    lua_newtable(L);
+    for (int k = 0; nn_sched_name((nn_sched_kind)k); k++) {
+        lua_pushstring(L, nn_sched_name((nn_sched_kind)k));
+        lua_rawseti(L, -2, k + 1);
+    }
+    return 1;
+}
+
+/* nn.schedule_params(name) -> { spec, ... } (nnl_push_param_spec): the
+ * kind's own settings, then warmup and warmup_start; the schema of
+ * `schedule` is built from them. */
+static int l_schedule_params(lua_State *L) {
+    const char *name = luaL_checkstring(L, 1);
+    nn_sched_kind k;
+    if (nn_sched_parse(name, &k) != NN_OK) {
+        return luaL_argerror(L, 1, lua_pushfstring(L, "unknown schedule '%s'", name));
+    }
+    const int n = nn_sched_param_count(k);
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        nnl_push_param_spec(L, nn_sched_param(k, i));
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
 static int s_tostring(lua_State *L) {
     l_schedule *obj = check_sched(L, 1);
     lua_pushfstring(L, "nnrun.Schedule(%s, warmup %I)", nn_sched_name(obj->s.kind),
@@ -254,7 +286,10 @@ static int s_tostring(lua_State *L) {
 void nnl_open_schedule(lua_State *L) {
     static const luaL_Reg methods[] = {{"lr", s_lr}, {"config", s_config}, {NULL, NULL}};
     static const luaL_Reg meta[] = {{"__tostring", s_tostring}, {NULL, NULL}};
-    static const luaL_Reg funcs[] = {{"schedule", l_schedule_new}, {NULL, NULL}};
+    static const luaL_Reg funcs[] = {{"schedule", l_schedule_new},
+                                     {"schedule_names", l_schedule_names},
+                                     {"schedule_params", l_schedule_params},
+                                     {NULL, NULL}};
     nnl_newclass(L, NNL_SCHEDULE, methods, meta);
     nnl_setfuncs(L, funcs);
 }

@@ -154,6 +154,58 @@ int nnl_opt_boolean(lua_State *L, int idx, int arg, const char *what,
     return v;
 }
 
+void nnl_push_param_spec(lua_State *L, const nn_param_spec *p) {
+    /* By nn_param_type. */
+    static const char *const types[] = {"int", "float", "choice", "init", "bool"};
+    lua_createtable(L, 0, 10);
+    lua_pushstring(L, p->name);
+    lua_setfield(L, -2, "name");
+    lua_pushstring(L, types[p->type]);
+    lua_setfield(L, -2, "type");
+    if (!isnan(p->def)) {
+        if (p->type == NN_PARAM_CHOICE || p->type == NN_PARAM_INIT) {
+            lua_pushstring(L, p->choices[(int)p->def]);
+        } else if (p->type == NN_PARAM_BOOL) {
+            lua_pushboolean(L, p->def != 0);
+        } else if (p->type == NN_PARAM_INT) {
+            lua_pushinteger(L, (lua_Integer)p->def);
+        } else {
+            lua_pushnumber(L, (lua_Number)p->def);
+        }
+        lua_setfield(L, -2, "default");
+    }
+    if (p->type == NN_PARAM_INT || p->type == NN_PARAM_FLOAT) {
+        if (!isinf(p->min)) {
+            lua_pushnumber(L, (lua_Number)p->min);
+            lua_setfield(L, -2, "min");
+        }
+        if (!isinf(p->max)) {
+            lua_pushnumber(L, (lua_Number)p->max);
+            lua_setfield(L, -2, "max");
+        }
+        lua_pushboolean(L, p->min_open);
+        lua_setfield(L, -2, "min_open");
+        lua_pushboolean(L, p->max_open);
+        lua_setfield(L, -2, "max_open");
+    }
+    if (p->choices) {
+        lua_newtable(L);
+        for (int c = 0; p->choices[c]; c++) {
+            lua_pushstring(L, p->choices[c]);
+            lua_rawseti(L, -2, c + 1);
+        }
+        lua_setfield(L, -2, "choices");
+    }
+    lua_pushboolean(L, p->primary);
+    lua_setfield(L, -2, "primary");
+    if (p->applies_to) {
+        lua_pushstring(L, p->applies_to);
+        lua_setfield(L, -2, "applies_to");
+    }
+    lua_pushstring(L, p->doc);
+    lua_setfield(L, -2, "doc");
+}
+
 void nnl_pushfloat(lua_State *L, float f) {
     char buf[32];
     double d = (double)f;

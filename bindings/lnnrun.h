@@ -117,6 +117,12 @@ void nnl_setfuncs(lua_State *L, const luaL_Reg *l);
 /* Pushes a float as the shortest decimal that reads back as the same float
  * (0.1f -> 0.1, not 0.10000000149011612). */
 void nnl_pushfloat(lua_State *L, float f);
+/* Pushes a runtime parameter spec (of a layer kind, an optimiser or a
+ * schedule) as { name=, type="int"|"float"|"choice"|"init"|"bool", default=,
+ * min=, max=, min_open=, max_open=, choices=, primary=, applies_to=, doc= }
+ * (default, min and max absent when there is none): the schema is built
+ * from these. */
+void nnl_push_param_spec(lua_State *L, const nn_param_spec *p);
 /* Reads an initialiser: a name, or a table {name=, a=, b=, ...}. */
 void nnl_check_init(lua_State *L, int idx, int arg, const char *what, nn_init *out);
 

@@ -638,6 +638,13 @@ NN_API nn_status nn_sched_parse(const char *name, nn_sched_kind *out);
 /* "val_loss", "train_loss", "val_accuracy". */
 NN_API const char *nn_sched_metric_name(nn_sched_metric m);
 NN_API nn_status nn_sched_metric_parse(const char *name, nn_sched_metric *out);
+/* A kind's settings, as the schema shows them: its own, then warmup and
+ * warmup_start; n of them, i from 0 (NULL when k or i is out of range).
+ * The defaults are the schema's (step: step_size 10, gamma 0.5; ...); a
+ * NaN default has none (total follows the epochs; max_lr is required).
+ * metric is a CHOICE of the metric names.  Static, never freed. */
+NN_API int nn_sched_param_count(nn_sched_kind k);
+NN_API const nn_param_spec *nn_sched_param(nn_sched_kind k, int i);
 
 /* ------------------------------------------------------------------------
  * In-memory datasets: inputs x (N, features) and targets t (N, k).

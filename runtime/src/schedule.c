@@ -9,8 +9,9 @@
 static const char *const sched_names[] = {"constant", "step",    "exponential", "inverse_time",
                                           "cosine",   "plateau", "one_cycle",   "cosine_restarts"};
 #define N_SCHEDS ((int)(sizeof sched_names / sizeof sched_names[0]))
-static const char *const metric_names[] = {"val_loss", "train_loss", "val_accuracy"};
-#define N_METRICS ((int)(sizeof metric_names / sizeof metric_names[0]))
+/* NULL-terminated: also the choices of the plateau metric setting. */
+static const char *const metric_names[] = {"val_loss", "train_loss", "val_accuracy", NULL};
+#define N_METRICS ((int)(sizeof metric_names / sizeof metric_names[0]) - 1)
 #define PI 3.141592653589793
 
 const char *nn_sched_name(nn_sched_kind k)
@@ -45,6 +46,58 @@ nn_status nn_sched_metric_parse(const char *name, nn_sched_metric *out)
     return nn_fail(NN_EINVAL, "unknown metric '%s'", name ? name : "(null)");
 }
 
+/* Each kind's settings (its own, then the two every kind has) with their
+ * defaults and ranges, as the schema shows them.  A NaN default: none (the
+ * caller gives it: total follows the epochs, max_lr is required).  The
+ * bounds against lr0 (min_lr <= lr0, max_lr >= lr0) are checked by
+ * nn_schedule_check, not by a range. */
+#define SP(name_, type_, def_, lo_, lo_open_, hi_, hi_open_, doc_)                                  \
+    {.name = name_, .type = type_, .def = def_, .min = lo_, .max = hi_, .min_open = lo_open_,       \
+     .max_open = hi_open_, .doc = doc_}
+#define SP_WARMUP                                                                                   \
+    SP("warmup", NN_PARAM_INT, 0, 0, 0, HUGE_VAL, 0, "steps of linear warm-up"),                   \
+        SP("warmup_start", NN_PARAM_FLOAT, 0, 0, 0, 1, 0, "warm-up starts at warmup_start * lr")
+#define SP_MIN_LR SP("min_lr", NN_PARAM_FLOAT, 0, 0, 0, HUGE_VAL, 0, "the lowest rate (<= lr)")
+#define SP_TOTAL SP("total", NN_PARAM_INT, NAN, 1, 0, HUGE_VAL, 0, "length in steps (default: the epochs)")
+static const nn_param_spec p_constant[] = {SP_WARMUP};
+static const nn_param_spec p_step[] = {
+    SP("step_size", NN_PARAM_INT, 10, 1, 0, HUGE_VAL, 0, "steps between reductions"),
+    SP("gamma", NN_PARAM_FLOAT, 0.5, 0, 1, 1, 0, "factor per reduction"), SP_WARMUP};
+static const nn_param_spec p_exponential[] = {
+    SP("gamma", NN_PARAM_FLOAT, 0.95, 0, 1, 1, 0, "factor per step"), SP_WARMUP};
+static const nn_param_spec p_inverse_time[] = {
+    SP("gamma", NN_PARAM_FLOAT, 0.1, 0, 0, HUGE_VAL, 0, "decay rate"), SP_WARMUP};
+static const nn_param_spec p_cosine[] = {SP_TOTAL, SP_MIN_LR, SP_WARMUP};
+static const nn_param_spec p_plateau[] = {
+    {.name = "metric", .type = NN_PARAM_CHOICE, .def = 0, .choices = metric_names,
+     .doc = "the metric watched"},
+    SP("factor", NN_PARAM_FLOAT, 0.1, 0, 1, 1, 1, "factor per reduction"),
+    SP("patience", NN_PARAM_INT, 10, 0, 0, HUGE_VAL, 0, "epochs without improvement before one"),
+    SP_MIN_LR,
+    SP("cooldown", NN_PARAM_INT, 0, 0, 0, HUGE_VAL, 0, "epochs after a reduction before counting"),
+    SP_WARMUP};
+static const nn_param_spec p_one_cycle[] = {
+    SP("max_lr", NN_PARAM_FLOAT, NAN, 0, 1, HUGE_VAL, 0, "the peak rate (>= lr; required)"),
+    SP("pct_start", NN_PARAM_FLOAT, 0.3, 0, 1, 1, 1, "share of the steps rising"), SP_TOTAL,
+    SP_MIN_LR, SP_WARMUP};
+static const nn_param_spec p_cosine_restarts[] = {
+    SP("period", NN_PARAM_INT, 10, 1, 0, HUGE_VAL, 0, "steps of the first period"),
+    SP("mult", NN_PARAM_FLOAT, 1, 1, 0, HUGE_VAL, 0, "growth of each period"), SP_MIN_LR,
+    SP_WARMUP};
+#define ENTRY(a) {a, (int)(sizeof a / sizeof a[0])}
+static const struct {
+    const nn_param_spec *p;
+    int n;
+} sched_params[] = {ENTRY(p_constant), ENTRY(p_step),    ENTRY(p_exponential), ENTRY(p_inverse_time),
+                    ENTRY(p_cosine),   ENTRY(p_plateau), ENTRY(p_one_cycle),   ENTRY(p_cosine_restarts)};
+
+int nn_sched_param_count(nn_sched_kind k) { return nn_sched_name(k) ? sched_params[k].n : 0; }
+
+const nn_param_spec *nn_sched_param(nn_sched_kind k, int i)
+{
+    return i >= 0 && i < nn_sched_param_count(k) ? &sched_params[k].p[i] : NULL;
+}
+
 nn_schedule nn_schedule_constant(float lr0)
 {
     nn_schedule s;
@@ -55,12 +108,13 @@ nn_schedule nn_schedule_constant(float lr0)
     s.step_size = 1;
     s.total = 1;
     s.metric = NN_METRIC_VAL_LOSS;
-    s.factor = 0.1f;
-    s.patience = 10;
+    /* The defaults are the parameter specs' (one source). */
+    s.factor = (float)p_plateau[1].def;
+    s.patience = (int64_t)p_plateau[2].def;
     s.max_lr = lr0 * 10.0f;
-    s.pct_start = 0.3f;
-    s.period = 10;
-    s.mult = 1.0f;
+    s.pct_start = (float)p_one_cycle[1].def;
+    s.period = (int64_t)p_cosine_restarts[0].def;
+    s.mult = (float)p_cosine_restarts[1].def;
     return s;
 }
 

@@ -32,8 +32,6 @@ local ACTIVATION_SPEC = LAYER_KINDS.activation or { params = {}, by_name = {} }
 local ACTIVATIONS = ACTIVATION_SPEC.by_name.name and ACTIVATION_SPEC.by_name.name.choices or {}
 local INITIALISERS = LAYER_KINDS.dense and LAYER_KINDS.dense.by_name.init.choices or {}
 local LOSSES = { "mse", "cross_entropy", "bce", "bce_logits", "log_loss" }
-local SCHEDULES = { "constant", "step", "exponential", "inverse_time", "cosine", "plateau",
-  "one_cycle", "cosine_restarts" }
 -- The optimisers and their parameters (name, type, default, range) are the
 -- runtime's registry, read through nn.optim.names / nn.optim.params: the
 -- schema below is built from them.
@@ -44,6 +42,19 @@ do
     OPTIMIZERS = nn.optim.names()
     for _, name in ipairs(OPTIMIZERS) do
       OPTIMIZER_PARAMS[name] = nn.optim.params(name)
+    end
+  end
+end
+-- The schedules and their settings likewise (nn.schedule_names,
+-- nn.schedule_params): each kind's own settings, then warmup and
+-- warmup_start.
+local SCHEDULES, SCHEDULE_PARAMS = {}, {}
+do
+  local ok, nn = pcall(require, "nnrun")
+  if ok and type(nn) == "table" and nn.schedule_names then
+    SCHEDULES = nn.schedule_names()
+    for _, name in ipairs(SCHEDULES) do
+      SCHEDULE_PARAMS[name] = nn.schedule_params(name)
     end
   end
 end
@@ -756,20 +767,6 @@ local function resolve_optimizer(c, o)
   return out
 end
 
-local SCHEDULE_KEYS = {
-  constant = {},
-  step = { "step_size", "gamma" },
-  exponential = { "gamma" },
-  inverse_time = { "gamma" },
-  cosine = { "total", "min_lr" },
-  plateau = { "metric", "factor", "patience", "min_lr", "cooldown" },
-  one_cycle = { "max_lr", "pct_start", "total", "min_lr" },
-  cosine_restarts = { "period", "mult", "min_lr" },
-}
--- Every key some schedule takes (the others flag the ones it does not).
-local SCHEDULE_OWN = { "step_size", "gamma", "total", "min_lr", "metric", "factor", "patience",
-  "cooldown", "max_lr", "pct_start", "period", "mult" }
-
 local function resolve_schedule(c, s, train)
   if object_type(s) == "nnrun.Schedule" then
     return s
@@ -778,72 +775,46 @@ local function resolve_schedule(c, s, train)
   if not s then
     return nil
   end
-  local keys = { "name", "warmup", "warmup_start", "per_batch" }
-  for _, k in ipairs(SCHEDULE_OWN) do
-    keys[#keys + 1] = k
+  -- Every key some schedule takes: a key of another kind is "not used by"
+  -- this one, a typo is unknown.
+  local keys, own = { "name", "per_batch" }, {}
+  for _, kind in ipairs(SCHEDULES) do
+    for _, p in ipairs(SCHEDULE_PARAMS[kind]) do
+      if not contains(keys, p.name) then
+        keys[#keys + 1] = p.name
+      end
+    end
   end
   check_keys(c, s, "schedule", keys)
   local out = {}
   out.name = field(c, s, "schedule", "name", { type = "string", enum = SCHEDULES,
     default = "constant" })
-  out.warmup = field(c, s, "schedule", "warmup", { type = "integer", min = 0, default = 0 })
-  out.warmup_start = field(c, s, "schedule", "warmup_start", { type = "number", min = 0,
-    max = 1, default = 0 })
   out.per_batch = field(c, s, "schedule", "per_batch", { type = "boolean", default = false })
-  local name = out.name
-  if not name then
+  local params = out.name and SCHEDULE_PARAMS[out.name]
+  if not params then
     return out
   end
+  for _, p in ipairs(params) do
+    own[p.name] = true
+  end
   local others = {}
-  for _, k in ipairs(SCHEDULE_OWN) do
-    if not contains(SCHEDULE_KEYS[name], k) then
+  for _, k in ipairs(keys) do
+    if k ~= "name" and k ~= "per_batch" and not own[k] then
       others[#others + 1] = k
     end
   end
-  unused(c, s, "schedule", others, string.format("the '%s' schedule", name))
-  if name == "step" then
-    out.step_size = field(c, s, "schedule", "step_size", { type = "integer", min = 1,
-      default = 10 })
-    out.gamma = field(c, s, "schedule", "gamma", { type = "number", gt = 0, max = 1,
-      default = 0.5 })
-  elseif name == "exponential" then
-    out.gamma = field(c, s, "schedule", "gamma", { type = "number", gt = 0, max = 1,
-      default = 0.95 })
-  elseif name == "inverse_time" then
-    out.gamma = field(c, s, "schedule", "gamma", { type = "number", min = 0, default = 0.1 })
-  elseif name == "cosine" then
-    -- Per batch, the default total needs the training set's size: it is
-    -- filled in once the data is read (config.complete).
-    local default_total = nil
-    if not out.per_batch and train then
-      default_total = train.epochs
+  unused(c, s, "schedule", others, string.format("the '%s' schedule", out.name))
+  for _, p in ipairs(params) do
+    local f = param_field(p, true)
+    if p.name == "total" then
+      -- No default in the runtime: it follows train.epochs.  Per batch it
+      -- needs the training set's size: it is filled in once the data is
+      -- read (config.complete).
+      f.default = (not out.per_batch and train) and train.epochs or nil
+    elseif p.default == nil then
+      f.required = true
     end
-    out.total = field(c, s, "schedule", "total", { type = "integer", min = 1,
-      default = default_total })
-    out.min_lr = field(c, s, "schedule", "min_lr", { type = "number", min = 0, default = 0 })
-  elseif name == "plateau" then
-    out.metric = field(c, s, "schedule", "metric", { type = "string", enum = METRICS,
-      default = "val_loss" })
-    out.factor = field(c, s, "schedule", "factor", { type = "number", gt = 0, lt = 1,
-      interval = "(0, 1)", default = 0.1 })
-    out.patience = field(c, s, "schedule", "patience", { type = "integer", min = 0,
-      default = 10 })
-    out.cooldown = field(c, s, "schedule", "cooldown", { type = "integer", min = 0,
-      default = 0 })
-    out.min_lr = field(c, s, "schedule", "min_lr", { type = "number", min = 0, default = 0 })
-  elseif name == "one_cycle" then
-    out.max_lr = field(c, s, "schedule", "max_lr", { type = "number", gt = 0, required = true })
-    out.pct_start = field(c, s, "schedule", "pct_start", { type = "number", gt = 0, lt = 1,
-      interval = "(0, 1)", default = 0.3 })
-    -- As for cosine: per batch, the default total is filled in once the
-    -- data is read.
-    out.total = field(c, s, "schedule", "total", { type = "integer", min = 1,
-      default = (not out.per_batch and train) and train.epochs or nil })
-    out.min_lr = field(c, s, "schedule", "min_lr", { type = "number", min = 0, default = 0 })
-  elseif name == "cosine_restarts" then
-    out.period = field(c, s, "schedule", "period", { type = "integer", min = 1, default = 10 })
-    out.mult = field(c, s, "schedule", "mult", { type = "number", min = 1, default = 1 })
-    out.min_lr = field(c, s, "schedule", "min_lr", { type = "number", min = 0, default = 0 })
+    out[p.name] = field(c, s, "schedule", p.name, f)
   end
   return out
 end

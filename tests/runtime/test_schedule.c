@@ -264,8 +264,48 @@ static void test_new_kinds(void)
     CHECK_ERR(NN_EINVAL, "unknown metric 'accuracy'", nn_sched_metric_parse("accuracy", &m));
 }
 
+/* The parameter specs: every kind ends with warmup and warmup_start, its
+ * own settings name the fields nn_schedule_check reads, and the defaults of
+ * nn_schedule_constant are the specs'. */
+static const nn_param_spec *find(nn_sched_kind k, const char *name)
+{
+    for (int i = 0; i < nn_sched_param_count(k); i++)
+        if (strcmp(nn_sched_param(k, i)->name, name) == 0)
+            return nn_sched_param(k, i);
+    return NULL;
+}
+
+static void test_param_specs(void)
+{
+    for (int k = NN_SCHED_CONSTANT; k <= NN_SCHED_COSINE_RESTARTS; k++) {
+        const int n = nn_sched_param_count((nn_sched_kind)k);
+        CHECK(n >= 2);
+        CHECK_STR("warmup", nn_sched_param((nn_sched_kind)k, n - 2)->name);
+        CHECK_STR("warmup_start", nn_sched_param((nn_sched_kind)k, n - 1)->name);
+        CHECK(nn_sched_param((nn_sched_kind)k, n) == NULL);
+    }
+    CHECK_INT(0, nn_sched_param_count((nn_sched_kind)99));
+    CHECK(nn_sched_param(NN_SCHED_STEP, -1) == NULL);
+    const nn_schedule d = nn_schedule_constant(0.1f);
+    CHECK_NEAR(d.factor, find(NN_SCHED_PLATEAU, "factor")->def, 1e-7, 0);
+    CHECK_INT(d.patience, (int64_t)find(NN_SCHED_PLATEAU, "patience")->def);
+    CHECK_NEAR(d.pct_start, find(NN_SCHED_ONE_CYCLE, "pct_start")->def, 1e-7, 0);
+    CHECK_INT(d.period, (int64_t)find(NN_SCHED_COSINE_RESTARTS, "period")->def);
+    CHECK_NEAR(d.mult, find(NN_SCHED_COSINE_RESTARTS, "mult")->def, 0, 0);
+    const nn_param_spec *m = find(NN_SCHED_PLATEAU, "metric");
+    CHECK_INT(NN_PARAM_CHOICE, m->type);
+    for (int i = 0; i < 3; i++)
+        CHECK_STR(nn_sched_metric_name((nn_sched_metric)i), m->choices[i]);
+    CHECK(m->choices[3] == NULL);
+    CHECK(isnan(find(NN_SCHED_ONE_CYCLE, "max_lr")->def));
+    CHECK(find(NN_SCHED_COSINE, "gamma") == NULL);
+    const nn_param_spec *g = find(NN_SCHED_STEP, "gamma");
+    CHECK(g->min == 0 && g->min_open && g->max == 1 && !g->max_open);
+}
+
 int main(void)
 {
+    test_param_specs();
     test_new_kinds();
     test_formulas();
     test_warmup();

@@ -262,6 +262,38 @@ describe("train.clip_norm, train.clip_value and the new schedules", function()
     assert.same({ "schedule.patience: not used by the 'cosine' schedule" },
       problems(minimal{ schedule = { name = "cosine", patience = 3 } }))
   end)
+
+  it("are the runtime's: every setting, default and range from nn.schedule_params", function()
+    local nn = require "nnrun"
+    assert.same(nn.schedule_names(), config.SCHEDULES)
+    for _, name in ipairs(nn.schedule_names()) do
+      local exp = minimal{ schedule = { name = name }, train = { validation_split = 0.5 } }
+      local want = { name = name, per_batch = false }
+      for _, p in ipairs(nn.schedule_params(name)) do
+        if p.default == nil and p.name ~= "total" then
+          exp.schedule[p.name] = 0.5 -- required (one_cycle's max_lr)
+        end
+        want[p.name] = exp.schedule[p.name] or p.default or (p.name == "total" and 10 or nil)
+      end
+      assert.same(want, assert(config.resolve(exp)).schedule)
+    end
+    assert.same({ step_size = 10, gamma = 0.5 }, (function()
+      local r = assert(config.resolve(minimal{ schedule = "step" })).schedule
+      return { step_size = r.step_size, gamma = r.gamma }
+    end)())
+    -- Ranges with both bounds read as one interval (was "must be <= 1").
+    assert.same({ "schedule.warmup_start: must be in [0, 1], got 1.5" },
+      problems(minimal{ schedule = { name = "cosine", warmup_start = 1.5 } }))
+    assert.same({ "schedule.gamma: must be in (0, 1], got 1.5" },
+      problems(minimal{ schedule = { name = "exponential", gamma = 1.5 } }))
+    assert.same({ "schedule.metric: unknown value 'accuracy' (did you mean 'val_accuracy'?) "
+      .. "(expected one of: val_loss, train_loss, val_accuracy)" },
+      problems(minimal{ schedule = { name = "plateau", metric = "accuracy" } }))
+    assert.same({ "schedule.period: expected an integer, got 2.5" },
+      problems(minimal{ schedule = { name = "cosine_restarts", period = 2.5 } }))
+    assert.same({ "schedule.pacience: unknown key (did you mean 'patience'?)" },
+      problems(minimal{ schedule = { name = "plateau", metric = "train_loss", pacience = 2 } }))
+  end)
 end)
 
 describe("config.resolve, every kind of problem", function()
@@ -306,7 +338,7 @@ describe("config.resolve, every kind of problem", function()
       problems(minimal{ model = { layers = { { dense = 1000000000 }, { dense = 1 } } } }))
     assert.same({ "train.validation_split: must be < 1, got 1" },
       problems(minimal{ train = { validation_split = 1 } }))
-    assert.same({ "schedule.gamma: must be > 0, got 0" },
+    assert.same({ "schedule.gamma: must be in (0, 1], got 0" },
       problems(minimal{ schedule = { name = "step", gamma = 0 } }))
     assert.same({ "optimizer.weight_decay: must be >= 0, got -0.1" },
       problems(minimal{ optimizer = { weight_decay = -0.1 } }))

@@ -105,9 +105,10 @@ describe("the other kinds", function()
     local p = nn.optim.params("adam")
     assert.equals(5, #p)
     assert.same({ name = "beta1", type = "float", default = 0.9, min = 0, min_open = false,
-      max = 1, max_open = true, help = "decay of the first moment" }, p[3])
+      max = 1, max_open = true, primary = false, doc = "decay of the first moment" }, p[3])
+    -- The same shape as nn.layer_kinds' and nn.schedule_params' specs.
     assert.same({ name = "lr", type = "float", default = 0.001, min = 0, min_open = true,
-      help = "learning rate" }, p[1])
+      max_open = false, primary = false, doc = "learning rate" }, p[1])
     assert.equals("bool", nn.optim.params("sgd")[4].type)
     assert.is_nil(nn.optim.params("sgd")[4].min)
     assert.equals("bad argument #1 to 'params' (unknown optimizer 'adamax')",
