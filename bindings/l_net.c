@@ -401,6 +401,21 @@ static int n_predict_classes(lua_State *L) {
     return 1;
 }
 
+/* net:state() -> { numbers }: the non-trainable state block (batchnorm
+ * running mean, then variance, per layer in layer order; net:layer(i).state
+ * values each), a copy. */
+static int n_state(lua_State *L) {
+    l_net *ud = nnl_check_net(L, 1);
+    const int64_t n = nn_net_state_count(ud->net);
+    const float *st = nn_net_state(ud->net);
+    lua_createtable(L, (int)n, 0);
+    for (int64_t i = 0; i < n; i++) {
+        lua_pushnumber(L, (lua_Number)st[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    return 1;
+}
+
 /* net:norm() -> { kind =, shift =, div = } (as d:norm()), or nil when the
  * network carries none; net:set_norm(t | Dataset | nil). */
 static int n_norm(lua_State *L) {
@@ -893,6 +908,7 @@ void nnl_open_net(lua_State *L) {
         {"mode", n_mode},               {"close", n_release},
         {"predict", n_predict},         {"predict_classes", n_predict_classes},
         {"norm", n_norm},               {"set_norm", n_set_norm},
+        {"state", n_state},
         {NULL, NULL}};
     static const luaL_Reg meta[] = {{"__gc", n_release},
                                     {"__close", n_release},

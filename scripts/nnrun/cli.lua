@@ -21,6 +21,7 @@ usage: nnrun FILE [options]        FILE is .lua, .yaml or .yml
        nnrun sweep FILE [options]  hyperparameter sweep: trials in parallel
        nnrun eval MODEL DATA       metrics of a saved model (nnrun eval --help)
        nnrun predict MODEL DATA    a saved model's predictions as CSV
+       nnrun export MODEL --onnx F a saved model as ONNX (or --json F)
        nnrun plot DIR              figures of a run or sweep directory
        nnrun explain FILE          the model summary, without training
        nnrun landscape DIR         the loss over a plane through a run's weights
@@ -338,6 +339,7 @@ M.COMMANDS = {
   sweep = sweep,
   eval = "nnrun.eval",
   predict = "nnrun.predict",
+  export = "nnrun.onnx",
   plot = "nnrun.plot",
   explain = "nnrun.explain",
   landscape = "nnrun.landscape",

@@ -194,6 +194,99 @@ function cases.errors()
   check(read(dir .. "/no") == nil, "no directory created")
 end
 
+-- nnrun export: the ONNX model passes onnx.checker and, evaluated with
+-- numpy (onnx_eval.py), gives nnrun predict's numbers within 1e-5, for a
+-- classifier of every layer kind and activation and for a regression model
+-- with standardised targets; --json; bad usage.  Skipped (77) without
+-- python3-onnx.
+function cases.export_onnx()
+  local py = io.open("/usr/bin/python3", "rb") and "/usr/bin/python3" or "python3"
+  local _, _, has = os.execute(py .. " -c 'import onnx, numpy' 2>/dev/null")
+  if has ~= 0 then
+    io.stderr:write("python3-onnx is not installed: skipped\n")
+    os.exit(77)
+  end
+  class_csv("iris.csv", 120, 5)
+  write(dir .. "/m.yaml", [[
+name: m
+data:
+  csv: { path: iris.csv, label: species }
+  normalize: standardize
+  test_split: 0
+model:
+  layers:
+  - { dense: 8, activation: gelu }
+  - batchnorm: {}
+  - dropout: 0.2
+  - { dense: 6, activation: leaky_relu, slope: 0.1 }
+  - layernorm: {}
+  - gaussian_noise: 0.1
+  - { dense: 5, activation: elu, alpha: 0.5 }
+  - { dense: 5, activation: silu }
+  - { dense: 4, activation: tanh }
+  - { dense: 4, activation: softplus }
+  - { dense: 4, activation: sigmoid }
+  - { dense: 4, activation: relu }
+  - dense: 3
+loss: cross_entropy
+optimizer: { lr: 0.05 }
+train: { epochs: 8, batch_size: 16 }
+]])
+  local code, out, err = h.nnrun("m.yaml --quiet --out r")
+  expect_exit(code, 0, out, err)
+  code, out, err = h.nnrun("export r/model.nnrun --onnx m.onnx --json m.json")
+  expect_exit(code, 0, out, err)
+  check(out == "" and err == "", "export printed %q %q", out, err)
+  code, out, err = h.nnrun("predict r/model.nnrun bare_iris.csv --out p.csv")
+  expect_exit(code, 0, out, err)
+  local function onnx_check(model, x, p)
+    local cmd = string.format("cd %s && %s %s %s %s %s >onnx.txt 2>&1", h.q(dir), py,
+      h.q(here .. "/onnx_eval.py"), model, x, p)
+    local _, _, c = os.execute(cmd)
+    local text = read(dir .. "/onnx.txt") or ""
+    check(c == 0 and text:match("^max abs difference "), "%s: exit %s: %s", model, tostring(c), text)
+    io.stdout:write(model, ": ", text)
+  end
+  onnx_check("m.onnx", "bare_iris.csv", "p.csv")
+  local js = read(dir .. "/m.json") or ""
+  check(js:find('"format": "nnrun-model"', 1, true) and js:find('"kind": "layernorm"', 1, true)
+    and js:find('"final": "softmax"', 1, true) and js:find('"versicolor"', 1, true),
+    "m.json:\n%s", js:sub(1, 400))
+  -- regression, standardised targets
+  local r = lcg(3)
+  local lines, bare = { "x1,x2,y" }, { "x1,x2" }
+  for _ = 1, 60 do
+    local a, b = r(), r()
+    lines[#lines + 1] = string.format("%.4f,%.4f,%.4f", a, b, 2 + 5 * a - 3 * b + r())
+    bare[#bare + 1] = string.format("%.4f,%.4f", a, b)
+  end
+  write(dir .. "/reg.csv", table.concat(lines, "\n") .. "\n")
+  write(dir .. "/bare_reg.csv", table.concat(bare, "\n") .. "\n")
+  write(dir .. "/reg.yaml", "name: reg\ndata:\n  csv: { path: reg.csv, label: y, target: regression }\n"
+    .. "  standardize_targets: true\n  test_split: 0\nmodel: { layers: [{dense: 8, activation: tanh}, "
+    .. "{dense: 1}] }\nloss: mse\ntrain: { epochs: 5, batch_size: 8 }\n")
+  code, out, err = h.nnrun("reg.yaml --quiet --out g")
+  expect_exit(code, 0, out, err)
+  code, out, err = h.nnrun("export g/model.nnrun --onnx reg.onnx")
+  expect_exit(code, 0, out, err)
+  code, out, err = h.nnrun("predict g/model.nnrun bare_reg.csv --out q.csv")
+  expect_exit(code, 0, out, err)
+  check((read(dir .. "/q.csv") or ""):match("^y\n%-?%d%.%d+\n"), "q.csv: %s", read(dir .. "/q.csv"))
+  onnx_check("reg.onnx", "bare_reg.csv", "q.csv")
+  -- bad usage: one line, exit 2, nothing written
+  code, out, err = h.nnrun("export r/model.nnrun")
+  expect_exit(code, 2, out, err)
+  check(err == "nnrun: export needs --onnx FILE or --json FILE (see nnrun export --help)\n",
+    "stderr %q", err)
+  code, out, err = h.nnrun("export nope.nnrun --onnx n.onnx")
+  expect_exit(code, 2, out, err)
+  check(err == "nnrun: nope.nnrun: No such file or directory\n" and not read(dir .. "/n.onnx"),
+    "stderr %q", err)
+  code, out, err = h.nnrun("export r/model.nnrun --onnx no/such/m.onnx")
+  expect_exit(code, 1, out, err)
+  check(err == "nnrun: no/such/m.onnx: cannot write: No such file or directory\n", "stderr %q", err)
+end
+
 local fn = cases[case]
 if not fn then
   io.stderr:write("unknown case ", tostring(case), "\n")
