@@ -171,6 +171,17 @@ static int ck_release(lua_State *L) {
  * shuffle generator and position (the configuration must match in all that
  * shapes the trajectory), and training runs the epochs left to reach
  * `epochs` (the total, counting those done before the checkpoint). */
+/* The default of a training setting (nn_train_param): nn.fit and the YAML
+ * schema take the same one. */
+static double train_default(const char *name) {
+    for (int i = 0; i < nn_train_param_count(); i++) {
+        if (strcmp(nn_train_param(i)->name, name) == 0) {
+            return nn_train_param(i)->def;
+        }
+    }
+    return 0;
+}
+
 static int l_fit(lua_State *L) {
     static const char *const keys[] = {"loss",    "optimizer",  "schedule", "batch_size",
                                        "epochs",  "shuffle",    "seed",     "validation",
@@ -226,15 +237,15 @@ static int l_fit(lua_State *L) {
         }
         lua_settop(L, 4);
     }
-    lua_Integer epochs = nnl_opt_integer(L, 3, 3, NULL, "epochs", 1);
+    lua_Integer epochs = nnl_opt_integer(L, 3, 3, NULL, "epochs", (lua_Integer)train_default("epochs"));
     lua_Integer batch = nnl_opt_integer(L, 3, 3, NULL, "batch_size", cfg.batch_size);
     luaL_argcheck(L, epochs >= 1, 3, "option 'epochs' must be >= 1");
     luaL_argcheck(L, batch >= 1, 3, "option 'batch_size' must be >= 1");
     cfg.batch_size = batch;
     cfg.shuffle = nnl_opt_boolean(L, 3, 3, NULL, "shuffle", cfg.shuffle);
     cfg.seed = (uint64_t)nnl_opt_integer(L, 3, 3, NULL, "seed", (lua_Integer)cfg.seed);
-    cfg.clip_norm = (float)nnl_opt_number(L, 3, 3, NULL, "clip_norm", 0);
-    cfg.clip_value = (float)nnl_opt_number(L, 3, 3, NULL, "clip_value", 0);
+    cfg.clip_norm = (float)nnl_opt_number(L, 3, 3, NULL, "clip_norm", cfg.clip_norm);
+    cfg.clip_value = (float)nnl_opt_number(L, 3, 3, NULL, "clip_value", cfg.clip_value);
 
     memset(&ctx, 0, sizeof ctx);
     ctx.L = L;
@@ -543,11 +554,24 @@ static int l_gradcheck(lua_State *L) {
     return 1;
 }
 
+/* nn.train_params() -> { spec, ... } (nnl_push_param_spec): epochs,
+ * batch_size, shuffle, clip_norm, clip_value with their one default (the
+ * YAML train schema is built from them; nn.fit takes the same defaults). */
+static int l_train_params(lua_State *L) {
+    lua_createtable(L, nn_train_param_count(), 0);
+    for (int i = 0; i < nn_train_param_count(); i++) {
+        nnl_push_param_spec(L, nn_train_param(i));
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
 void nnl_open_train(lua_State *L) {
     static const luaL_Reg meta[] = {{"__gc", tr_release}, {"__close", tr_release}, {NULL, NULL}};
     static const luaL_Reg methods[] = {{"close", tr_release}, {NULL, NULL}};
     static const luaL_Reg ck_meta[] = {{"__gc", ck_release}, {"__close", ck_release}, {NULL, NULL}};
     static const luaL_Reg funcs[] = {{"fit", l_fit},
+                                     {"train_params", l_train_params},
                                      {"evaluate", l_evaluate},
                                      {"metrics", l_metrics},
                                      {"gradcheck", l_gradcheck},

@@ -717,6 +717,12 @@ typedef struct nn_train_config {
  * plain SGD at 0.01), constant schedule, batch 32, shuffle on, seed 0, no
  * clipping, no callbacks. */
 NN_API nn_train_config nn_train_defaults(void);
+/* The training settings with their one default and range, for hosts'
+ * schemas and options: epochs (10; nn_train's epochs argument), batch_size
+ * (32), shuffle (on), clip_norm and clip_value (0: off); n of them, i from
+ * 0 (NULL out of range).  nn_train_defaults uses the same defaults. */
+NN_API int nn_train_param_count(void);
+NN_API const nn_param_spec *nn_train_param(int i);
 /* The optimiser the configuration selects: optim, or (kind UNSET) the
  * deprecated sgd field as an SGD configuration. */
 NN_API nn_optim_config nn_train_optim(const nn_train_config *cfg);

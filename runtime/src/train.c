@@ -38,6 +38,24 @@ static double now_seconds(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* The settings a host's configuration and nn_train share, with the one
+ * default of each (nn_train_defaults, nn.fit and the YAML schema read them
+ * here). */
+#define TP(name_, type_, def_, lo_, hi_, doc_)                                                      \
+    {.name = name_, .type = type_, .def = def_, .min = lo_, .max = hi_, .doc = doc_}
+static const nn_param_spec train_params[] = {
+    TP("epochs", NN_PARAM_INT, 10, 1, 1e8, "passes over the training set"),
+    TP("batch_size", NN_PARAM_INT, 32, 1, 1e6, "samples per update"),
+    TP("shuffle", NN_PARAM_BOOL, 1, 0, 1, "reshuffle each epoch"),
+    TP("clip_norm", NN_PARAM_FLOAT, 0, 0, HUGE_VAL, "global L2 norm to clip the gradient to; 0: off"),
+    TP("clip_value", NN_PARAM_FLOAT, 0, 0, HUGE_VAL, "clip each gradient to [-v, v]; 0: off"),
+};
+#define N_TRAIN_PARAMS ((int)(sizeof train_params / sizeof train_params[0]))
+
+int nn_train_param_count(void) { return N_TRAIN_PARAMS; }
+
+const nn_param_spec *nn_train_param(int i) { return i >= 0 && i < N_TRAIN_PARAMS ? &train_params[i] : NULL; }
+
 nn_train_config nn_train_defaults(void)
 {
     nn_train_config c;
@@ -47,8 +65,10 @@ nn_train_config nn_train_defaults(void)
     c.optim.kind = NN_OPTIM_UNSET; /* take sgd */
     c.schedule = nn_schedule_constant(0.01f);
     c.schedule.lr0 = 0.0f; /* 0: take the optimiser's lr */
-    c.batch_size = 32;
-    c.shuffle = 1;
+    c.batch_size = (int64_t)train_params[1].def;
+    c.shuffle = (int)train_params[2].def;
+    c.clip_norm = (float)train_params[3].def;
+    c.clip_value = (float)train_params[4].def;
     return c;
 }
 

@@ -58,6 +58,15 @@ do
     end
   end
 end
+-- The training settings nn.fit shares, with their one default
+-- (nn.train_params): epochs, batch_size, shuffle, clip_norm, clip_value.
+local TRAIN_PARAMS = {}
+do
+  local ok, nn = pcall(require, "nnrun")
+  if ok and type(nn) == "table" and nn.train_params then
+    TRAIN_PARAMS = nn.train_params()
+  end
+end
 local METRICS = { "val_loss", "val_accuracy", "train_loss" }
 local CHECKPOINT_BEST = { "none", "val_loss", "val_accuracy", "train_loss" }
 local MAX_UNITS = 1000000 -- per dense layer: far beyond any use, and no size overflow below
@@ -824,19 +833,17 @@ local function resolve_train(c, t)
   if not t then
     return nil
   end
-  check_keys(c, t, "train", { "epochs", "batch_size", "shuffle", "validation_split",
-    "early_stopping", "clip_norm", "clip_value" })
+  local keys = { "validation_split", "early_stopping" }
+  for _, p in ipairs(TRAIN_PARAMS) do
+    keys[#keys + 1] = p.name
+  end
+  check_keys(c, t, "train", keys)
   local out = {}
-  out.epochs = field(c, t, "train", "epochs", { type = "integer", min = 1, max = 100000000,
-    default = 10 })
-  out.batch_size = field(c, t, "train", "batch_size", { type = "integer", min = 1,
-    max = 1000000, default = 32 })
-  out.shuffle = field(c, t, "train", "shuffle", { type = "boolean", default = true })
+  for _, p in ipairs(TRAIN_PARAMS) do
+    out[p.name] = field(c, t, "train", p.name, param_field(p))
+  end
   out.validation_split = field(c, t, "train", "validation_split", { type = "number", min = 0,
     lt = 1, default = 0 })
-  -- Gradient clipping before each update; 0: off.
-  out.clip_norm = field(c, t, "train", "clip_norm", { type = "number", min = 0, default = 0 })
-  out.clip_value = field(c, t, "train", "clip_value", { type = "number", min = 0, default = 0 })
   local es = t.early_stopping
   if es == nil or es == false then
     out.early_stopping = false

@@ -27,6 +27,22 @@ describe("nn.fit", function()
     assert.equals(1, nn.evaluate(net, data, "bce").accuracy)
   end)
 
+  it("takes the defaults a config takes (nn.train_params: one source)", function()
+    local defaults = {}
+    for _, p in ipairs(nn.train_params()) do
+      defaults[p.name] = p.default
+    end
+    assert.same({ epochs = 10, batch_size = 32, shuffle = true, clip_norm = 0, clip_value = 0 },
+      defaults)
+    -- nn.fit without epochs trains the 10 a config defaults to (was 1).
+    local history = nn.fit(xor_net(), nn.datasets.xor(), { loss = "mse" })
+    assert.equals(10, #history)
+    local r = assert(require("nnrun.config").resolve{ data = { generator = "xor" },
+      model = { layers = { { dense = 1 } } } })
+    assert.same({ epochs = 10, batch_size = 32, shuffle = true, clip_norm = 0, clip_value = 0,
+      validation_split = 0, early_stopping = false }, r.train)
+  end)
+
   it("is deterministic for a seed", function()
     local function run()
       local h = nn.fit(xor_net(3), nn.datasets.xor(), { loss = "mse", epochs = 5,
