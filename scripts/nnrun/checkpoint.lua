@@ -18,7 +18,8 @@ local M = {}
 
 M.LATEST, M.BEST = "model.nnrun", "best.nnrun"
 
-local exists = require("nnrun.util").exists
+local util = require "nnrun.util"
+local exists = util.exists
 
 -- "epoch-007.nnrun"
 function M.epoch_file(e)
@@ -34,7 +35,7 @@ M.exists = exists
 function M.new(dir, opts)
   local self = { dir = dir, every = opts.every or 1, metric = opts.best, epochs = opts.epochs }
   local extra = { config = opts.config, norm = opts.norm, meta = opts.meta }
-  local maximise = self.metric == "val_accuracy"
+  local maximise = util.higher_is_better(self.metric)
   local best
   -- A resumed run continues the best of before.
   if self.metric and exists(dir .. "/" .. M.BEST) then

@@ -304,7 +304,7 @@ function M.sweep_plots(dir, o)
       .. "set key inside right %s opaque box lc rgb '#bbbbbb'\n",
       gp.quote(string.format("%s: the best %d trial%s by %s", s.doc.name or "sweep", best,
         best == 1 and "" or "s", metric)), gp.quote(key),
-      key:find("accuracy") and "bottom" or "top")
+      util.higher_is_better(key) and "bottom" or "top")
     .. "plot " .. table.concat(plots, ", ") .. "\n", { path })
   written[#written + 1] = path
   return written

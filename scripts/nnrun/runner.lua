@@ -96,7 +96,7 @@ end
 -- epochs without an improvement of more than min_delta.
 function M.early_stopper(es)
   local best, waited = nil, 0
-  local maximise = es.metric == "val_accuracy"
+  local maximise = require("nnrun.util").higher_is_better(es.metric)
   return function(stats)
     local v = stats[es.metric]
     if v == nil then

@@ -27,8 +27,6 @@ local DISTRIBUTIONS = { "uniform", "log_uniform", "int_uniform", "choice" }
 M.METRICS = { "val_accuracy", "val_loss", "train_loss", "test_accuracy", "test_loss",
   "test_top5_accuracy", "test_macro_f1", "test_mse", "test_mae", "test_r2", "lr", "epochs",
   "wall_seconds", "samples_per_second" }
-local MAXIMISED = { val_accuracy = true, test_accuracy = true, test_top5_accuracy = true,
-  test_macro_f1 = true, test_r2 = true, samples_per_second = true }
 M.MAX_TRIALS = 100000
 -- Statuses of summary.json that count as a finished trial.
 local DONE = { completed = true, stopped_early = true }
@@ -319,7 +317,7 @@ function M.resolve(doc, opts)
   end
   local mode = doc.mode
   if mode == nil then
-    s.mode = MAXIMISED[metric] and "max" or "min"
+    s.mode = util.higher_is_better(metric) and "max" or "min"
   elseif mode ~= "max" and mode ~= "min" then
     fail(c, "mode", "expected max or min, got %s", config.describe(mode))
   else

@@ -1,6 +1,17 @@
 -- nnrun.util: small helpers shared by the scripts (no numerics).
 local M = {}
 
+-- The metrics that are better higher (accuracies, F1, R^2, throughput);
+-- every other (losses, errors, time) is better lower.  The one place that
+-- decides it: checkpoint_best, early stopping, sweep ranking and plots ask
+-- here.
+local HIGHER_IS_BETTER = { val_accuracy = true, test_accuracy = true, test_top5_accuracy = true,
+  test_macro_f1 = true, test_r2 = true, samples_per_second = true }
+
+function M.higher_is_better(metric)
+  return HIGHER_IS_BETTER[metric] == true
+end
+
 -- Edit distance between two strings (Levenshtein).  With max: the
 -- distance if it is at most max, else max + 1, found in a band of 2 max + 1
 -- diagonals that stops once a whole row exceeds max, so a long word costs

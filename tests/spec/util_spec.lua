@@ -100,3 +100,17 @@ describe("util", function()
     assert.equals(1, a.x[1])
   end)
 end)
+
+describe("util.higher_is_better", function()
+  it("decides every rankable metric's direction in one place", function()
+    local higher = {}
+    for _, m in ipairs(require("nnrun.sweep").METRICS) do
+      if util.higher_is_better(m) then
+        higher[#higher + 1] = m
+      end
+    end
+    assert.same({ "val_accuracy", "test_accuracy", "test_top5_accuracy", "test_macro_f1",
+      "test_r2", "samples_per_second" }, higher)
+    assert.is_false(util.higher_is_better(nil))
+  end)
+end)
