@@ -16,6 +16,7 @@
 local nn = require "nnrun"
 local config = require "nnrun.config"
 local json = require "nnrun.json"
+local schema = require "nnrun.schema"
 local util = require "nnrun.util"
 
 local M = {}
@@ -41,50 +42,11 @@ function M.valid_name(name)
   return type(name) == "string" and name:match("^[^/]+$") ~= nil and name ~= "." and name ~= ".."
 end
 
-local function join(path, key)
-  return path == "" and key or (path .. "." .. key)
-end
-
-local function is_list(t)
-  if type(t) ~= "table" then
-    return false
-  end
-  local n = 0
-  for k in pairs(t) do
-    if math.type(k) ~= "integer" then
-      return false
-    end
-    n = n + 1
-  end
-  return n > 0 and n == #t
-end
-
-local function is_mapping(t)
-  return type(t) == "table" and (next(t) == nil or not is_list(t))
-end
-
-local function contains(list, v)
-  for _, x in ipairs(list) do
-    if x == v then
-      return true
-    end
-  end
-  return false
-end
-
-local function fail(c, path, fmt, ...)
-  c.errors[#c.errors + 1] = { path = path, message = string.format(fmt, ...) }
-end
-
-local function check_keys(c, t, path, allowed)
-  for _, k in ipairs(util.sorted_keys(t)) do
-    if type(k) ~= "string" then
-      fail(c, path, "unexpected key %s (keys are names)", config.describe(k))
-    elseif not contains(allowed, k) then
-      fail(c, join(path, k), "%s", util.unknown_key(c, k, allowed))
-    end
-  end
-end
+-- The one schema engine (nnrun.schema): the sweep's keys, types and
+-- located problems are checked as the experiment's are.
+local join, contains, is_list, is_mapping = schema.join, schema.contains, schema.is_list,
+  schema.is_mapping
+local fail, check_keys, describe = schema.fail, schema.check_keys, schema.describe
 
 local function is_scalar(v)
   local t = type(v)
@@ -131,7 +93,7 @@ end
 
 local function check_range(c, name, v, path)
   if not (is_list(v) and #v == 2 and finite(v[1]) and finite(v[2])) then
-    fail(c, path, "expected [low, high] (two numbers), got %s", config.describe(v))
+    fail(c, path, "expected [low, high] (two numbers), got %s", describe(v))
     return nil
   end
   local lo, hi = v[1], v[2]
@@ -155,14 +117,14 @@ end
 
 local function check_values(c, v, path, what)
   if not is_list(v) then
-    fail(c, path, "expected a list of %s, got %s", what, config.describe(v))
+    fail(c, path, "expected a list of %s, got %s", what, describe(v))
     return nil
   end
   local ok = true
   for i, x in ipairs(v) do
     if not is_scalar(x) then
       fail(c, path .. "[" .. i .. "]", "expected a number, string or boolean, got %s",
-        config.describe(x))
+        describe(x))
       ok = false
     end
   end
@@ -171,7 +133,7 @@ end
 
 local function resolve_distribution(c, d, path)
   if not is_mapping(d) or next(d) == nil then
-    fail(c, path, "expected a mapping such as { uniform: [0, 1] }, got %s", config.describe(d))
+    fail(c, path, "expected a mapping such as { uniform: [0, 1] }, got %s", describe(d))
     return nil
   end
   check_keys(c, d, path, DISTRIBUTIONS)
@@ -199,7 +161,7 @@ end
 
 local function resolve_random(c, r, pos)
   if not is_mapping(r) then
-    fail(c, "random", "expected a mapping (trials, seed, params), got %s", config.describe(r))
+    fail(c, "random", "expected a mapping (trials, seed, params), got %s", describe(r))
     return nil
   end
   check_keys(c, r, "random", RANDOM_KEYS)
@@ -208,7 +170,7 @@ local function resolve_random(c, r, pos)
   if t == nil then
     fail(c, "random.trials", "missing (required)")
   elseif math.type(t) ~= "integer" and not (finite(t) and math.tointeger(t)) then
-    fail(c, "random.trials", "expected an integer, got %s", config.describe(t))
+    fail(c, "random.trials", "expected an integer, got %s", describe(t))
   elseif t < 1 or t > M.MAX_TRIALS then
     fail(c, "random.trials", "must be from 1 to %d, got %d", M.MAX_TRIALS, math.tointeger(t))
   else
@@ -216,7 +178,7 @@ local function resolve_random(c, r, pos)
   end
   local seed = r.seed == nil and 1 or r.seed
   if math.type(seed) ~= "integer" or seed < 0 then
-    fail(c, "random.seed", "expected an integer >= 0, got %s", config.describe(seed))
+    fail(c, "random.seed", "expected an integer >= 0, got %s", describe(seed))
   end
   out.seed = seed
   out.params = {}
@@ -224,7 +186,7 @@ local function resolve_random(c, r, pos)
     fail(c, "random.params", "missing (required)")
   elseif not is_mapping(r.params) or next(r.params) == nil then
     fail(c, "random.params", "expected a mapping of key paths to distributions, got %s",
-      config.describe(r.params))
+      describe(r.params))
   else
     local seen = {}
     for _, k in ipairs(ordered_keys(r.params, function(k) return pos("random.params." .. k) end)) do
@@ -252,7 +214,7 @@ function M.resolve(doc, opts)
   local pos = opts.position or function() return nil end
   local c = { errors = {} }
   if not is_mapping(doc) then
-    fail(c, "", "expected a mapping of sweep settings, got %s", config.describe(doc))
+    fail(c, "", "expected a mapping of sweep settings, got %s", describe(doc))
     return nil, c.errors
   end
   check_keys(c, doc, "", TOP_KEYS)
@@ -265,7 +227,7 @@ function M.resolve(doc, opts)
         .. "(give name:)", name)
     end
   elseif type(name) ~= "string" then
-    fail(c, "name", "expected a string, got %s", config.describe(name))
+    fail(c, "name", "expected a string, got %s", describe(name))
   elseif not name:match("^[%w_.-]+$") then
     fail(c, "name", "may contain only letters, digits, '_', '-' and '.'")
   elseif not M.valid_name(name) then
@@ -277,7 +239,7 @@ function M.resolve(doc, opts)
     fail(c, "base", "give experiment (a file) or base (a mapping), not both")
   elseif doc.experiment ~= nil then
     if type(doc.experiment) ~= "string" or doc.experiment == "" then
-      fail(c, "experiment", "expected a file name, got %s", config.describe(doc.experiment))
+      fail(c, "experiment", "expected a file name, got %s", describe(doc.experiment))
     elseif not contains({ "yaml", "yml" }, util.extension(doc.experiment)) then
       fail(c, "experiment", "expected a .yaml or .yml file, got '%s'", doc.experiment)
     else
@@ -286,7 +248,7 @@ function M.resolve(doc, opts)
   elseif doc.base ~= nil then
     if not is_mapping(doc.base) then
       fail(c, "base", "expected a mapping of experiment settings, got %s",
-        config.describe(doc.base))
+        describe(doc.base))
     else
       s.base = doc.base
     end
@@ -297,21 +259,10 @@ function M.resolve(doc, opts)
   if metric == nil then
     fail(c, "metric", "missing (required: %s, ...)", table.concat(M.METRICS, ", ", 1, 4))
   elseif type(metric) ~= "string" then
-    fail(c, "metric", "expected a string, got %s", config.describe(metric))
+    fail(c, "metric", "expected a string, got %s", describe(metric))
   elseif not contains(M.METRICS, metric) then
-    local sug = {}
-    for _, m in ipairs(M.METRICS) do
-      if #metric >= 3 and m:sub(1, #metric) == metric then
-        sug[#sug + 1] = "'" .. m .. "'"
-      end
-    end
-    if #sug == 0 or #sug > 3 then
-      local one = util.suggest(metric, M.METRICS)
-      sug = { one and ("'" .. one .. "'") }
-    end
     fail(c, "metric", "unknown metric '%s'%s (expected one of: %s)", metric,
-      #sug > 0 and string.format(" (did you mean %s?)", table.concat(sug, " or ")) or "",
-      table.concat(M.METRICS, ", "))
+      schema.suggest_value(metric, M.METRICS), table.concat(M.METRICS, ", "))
   else
     s.metric = metric
   end
@@ -319,21 +270,21 @@ function M.resolve(doc, opts)
   if mode == nil then
     s.mode = util.higher_is_better(metric) and "max" or "min"
   elseif mode ~= "max" and mode ~= "min" then
-    fail(c, "mode", "expected max or min, got %s", config.describe(mode))
+    fail(c, "mode", "expected max or min, got %s", describe(mode))
   else
     s.mode = mode
   end
   local seen = {}
   if doc.set ~= nil then
     if not is_mapping(doc.set) then
-      fail(c, "set", "expected a mapping of key paths to values, got %s", config.describe(doc.set))
+      fail(c, "set", "expected a mapping of key paths to values, got %s", describe(doc.set))
     else
       for _, k in ipairs(ordered_keys(doc.set, function(k) return pos("set." .. k) end)) do
         local where = "set." .. k
         local p = param_path(c, k, where, seen)
         local v = doc.set[k]
         if p and not is_scalar(v) then
-          fail(c, where, "expected a number, string or boolean, got %s", config.describe(v))
+          fail(c, where, "expected a number, string or boolean, got %s", describe(v))
         elseif p then
           s.set[#s.set + 1] = { path = p, value = v, where = where }
         end
@@ -350,7 +301,7 @@ function M.resolve(doc, opts)
   if doc.grid ~= nil then
     if not is_mapping(doc.grid) or next(doc.grid) == nil then
       fail(c, "grid", "expected a mapping of key paths to lists of values, got %s",
-        config.describe(doc.grid))
+        describe(doc.grid))
     else
       for _, k in ipairs(ordered_keys(doc.grid, function(k) return pos("grid." .. k) end)) do
         local where = "grid." .. k

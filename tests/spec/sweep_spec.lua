@@ -34,6 +34,17 @@ describe("sweep.resolve", function()
       grid = { seed = { 1 } } }).mode)
   end)
 
+  it("checks its keys and names with the experiment's schema engine (nnrun.schema)", function()
+    -- A metric named by part gets the names that hold it, as config's enums
+    -- do (the sweep's own copy of the engine suggested nothing here).
+    assert.same({ "metric: unknown metric 'accuracy' (did you mean 'val_accuracy' or "
+      .. "'test_accuracy' or 'test_top5_accuracy'?) (expected one of: "
+      .. table.concat(sweep.METRICS, ", ") .. ")" },
+      errors({ base = BASE, metric = "accuracy", grid = { seed = { 1 } } }))
+    assert.same({ ": unexpected key 1 (keys are names)" },
+      errors({ base = BASE, metric = "val_loss", grid = { seed = { 1 } }, [1] = true }))
+  end)
+
   it("reports every problem with its key path", function()
     assert.same({
       "mood: unknown key (did you mean 'mode'?)",
