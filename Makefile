@@ -5,7 +5,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run run-c test sanitize bench install clean
+.PHONY: all deps build run run-c test sanitize bench install uninstall clean
 
 all: build
 
@@ -56,8 +56,20 @@ bench: deps
 	@cmake --build $(BUILD) -j $(JOBS)
 	cmake --build $(BUILD) --target bench_run
 
-install: build
+# make install [PREFIX=/usr/local]: the prefix is also compiled into nnrun
+# (where it finds its Lua scripts), hence the reconfigure. Into /usr or
+# /usr/local as root the install step runs ldconfig (cmake/ldconfig.cmake).
+# make uninstall removes every file listed in $(BUILD)/install_manifest.txt,
+# i.e. what the last make install of this build wrote.
+PREFIX ?= /usr/local
+install: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
 	cmake --install $(BUILD)
+
+uninstall:
+	@test -f $(BUILD)/install_manifest.txt || { echo "make uninstall: $(BUILD)/install_manifest.txt does not exist (nothing installed from this build: run make install first)" >&2; exit 2; }
+	cmake -DMANIFEST=$(BUILD)/install_manifest.txt -P cmake/uninstall.cmake
 
 clean:
 	rm -rf $(BUILD) build-sanitize build-nomp build-fuzz
