@@ -167,6 +167,7 @@ void nnl_push_norm(lua_State *L, const nn_norm *n);
 void nnl_open_train(lua_State *L);
 void nnl_open_sys(lua_State *L);
 void nnl_open_landscape(lua_State *L); /* l_landscape.c */
+void nnl_open_sandbox(lua_State *L);   /* l_sandbox.c */
 
 /* The only symbol nnrun.so exports. */
 __attribute__((visibility("default"))) int luaopen_nnrun(lua_State *L);

@@ -39,6 +39,11 @@ options:
                        from its model.nnrun
   --set KEY.PATH=VALUE override a value of the experiment (repeatable),
                        e.g. --set optimizer.lr=0.05 --set train.epochs=5
+  --sandbox            run a Lua FILE with allow-listed globals (no io, os.execute,
+                       debug, string.dump, binary chunks, modules other than
+                       nnrun and nnrun.record) and limits: exit 2 when reached
+  --max-instructions N the instruction budget of --sandbox (default 1000000000)
+  --max-memory MB      the Lua memory cap of --sandbox (default 256)
   --force              replace the run that --out DIR holds (without it,
                        --out onto a run's directory is refused)
   --quiet              print only the final summary
@@ -74,6 +79,10 @@ local RUN_OPTIONS = {
       o.resume_dir = v
     end },
   options.SET,
+  { "--sandbox", key = "sandbox" },
+  { "--max-instructions", key = "max_instructions", value = "count", min = 1,
+    max = 1000000000000000 },
+  { "--max-memory", key = "max_memory", value = "count", min = 1, max = 1048576 },
 }
 
 -- cli.parse(args) -> options table of `nnrun FILE` or `nnrun sweep FILE`;
@@ -154,9 +163,10 @@ local function error_line(e, applied, file, locate)
   return config.format_error(e, { source = file, locate = locate }), nil
 end
 
--- Loads FILE: returns a function running it (a Lua chunk, or one returning
--- the YAML document) and, for YAML, a locator of config errors.
-function M.load_file(file)
+-- Loads FILE: returns a function running it (a Lua chunk, with env as its
+-- globals when given, or one returning the YAML document) and, for YAML, a
+-- locator of config errors.
+function M.load_file(file, env)
   local f = io.open(file, "r")
   if not f then
     local _, err = io.open(file, "r")
@@ -165,7 +175,12 @@ function M.load_file(file)
   f:close()
   local ext = util.extension(file)
   if ext == "lua" then
-    local chunk, err = loadfile(file, "t")
+    local chunk, err
+    if env then
+      chunk, err = loadfile(file, "t", env)
+    else
+      chunk, err = loadfile(file, "t")
+    end
     if not chunk then
       usage_error("%s", err)
     end
@@ -358,13 +373,25 @@ function run.main(o)
     io.stderr:write("nnrun: no FILE given (see nnrun --help)\n")
     return 2
   end
-  local chunk, locate = M.load_file(o.file)
+  if (o.max_instructions or o.max_memory) and not o.sandbox then
+    usage_error("option %s needs --sandbox", o.max_instructions and "--max-instructions"
+      or "--max-memory")
+  end
+  local sandbox = o.sandbox and require "nnrun.sandbox"
+  local env = sandbox and sandbox.environment()
+  local chunk, locate = M.load_file(o.file, env)
   if o.threads then
     nn.set_threads(o.threads)
   end
   -- A script receives the command's options as its argument (...).
-  local result = chunk({ file = o.file, out = o.out, seed = o.seed, threads = o.threads,
-    quiet = o.quiet or false, debug = o.debug or false })
+  local arg = { file = o.file, out = o.out, seed = o.seed, threads = o.threads,
+    quiet = o.quiet or false, debug = o.debug or false }
+  local result
+  if sandbox and not locate then
+    result = sandbox.run(o.file, env, chunk, arg, o)
+  else
+    result = chunk(arg)
+  end
   if locate then
     return M.run_experiment(result, o, o.file, locate) -- a YAML document
   elseif type(result) == "table" then
