@@ -83,7 +83,7 @@ function M.environment()
     if name == "nnrun" then
       return nn_view
     elseif MODULES[name] then
-      return require(name)
+      return copy(require(name)) -- a copy: the script cannot patch nnrun's own
     end
     error("require '" .. tostring(name) .. "' is not allowed under --sandbox (only nnrun and "
       .. "nnrun.record)", 2)
@@ -124,6 +124,11 @@ function M.run(file, env, chunk, arg, o)
   local ok, ok2, result = pcall(nn.sandbox_run, chunk, arg, instr, mb * 1024 * 1024)
   smt.__index, smt.__metatable = index, protected
   if not ok then
+    -- Only a message leaves the sandbox: an error value's __tostring would
+    -- run the script's code outside the limits.
+    if type(ok2) ~= "string" then
+      options.usage_error("%s: error raised with a %s value, not a message", file, type(ok2))
+    end
     error(ok2, 0)
   end
   if not ok2 then

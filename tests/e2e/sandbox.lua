@@ -58,6 +58,12 @@ function cases.refused()
     "hook.lua:1: debug.sethook is not allowed under --sandbox")
   refused("spawn.lua", 'local nn = require "nnrun"\nnn.spawn({ "touch", "pwned" })\n',
     "spawn.lua:2: attempt to call a nil value (field 'spawn')")
+  refused("tostr.lua", "error(setmetatable({}, { __tostring = function() while true do end end }))\n",
+    "tostr.lua: error raised with a table value, not a message")
+  -- a module the script patches is its own copy, not the one nnrun runs
+  refused("patch.lua", 'require("nnrun.record").new = nil\n'
+    .. 'error("intact: " .. tostring(require("nnrun.record").new ~= nil))\n',
+    "patch.lua:2: intact: true")
   refused("dofile.lua", 'dofile("/etc/passwd")\n',
     "dofile.lua:1: dofile is not allowed under --sandbox")
 end
