@@ -468,13 +468,4 @@ train: { epochs: 2 }
     .. "false: give its index from 1, or -1 for the last)\n", "stderr: %s", err)
 end
 
-local fn = cases[case]
-if not fn then
-  io.stderr:write("unknown case ", tostring(case), "\n")
-  os.exit(2)
-end
-fn()
-if h.failures() > 0 then
-  os.exit(1)
-end
-print("ok " .. case)
+h.main(cases, case)

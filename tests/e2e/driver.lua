@@ -406,13 +406,4 @@ function cases.invalid()
   check(io.open(run) == nil, "a run directory was left behind: %s", run)
 end
 
-local fn = cases[case]
-if not fn then
-  io.stderr:write("unknown case ", case, "\n")
-  os.exit(2)
-end
-fn()
-if h.failures() > 0 then
-  os.exit(1)
-end
-print(case .. ": ok")
+h.main(cases, case)

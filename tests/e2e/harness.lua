@@ -112,6 +112,21 @@ function M.new(exe, dir)
   function h.failures()
     return failures
   end
+
+  -- The end of every driver: runs cases[case]; exit 2 for an unknown
+  -- case, 1 if a check failed.
+  function h.main(cases, case)
+    local fn = cases[case]
+    if not fn then
+      io.stderr:write("unknown case ", tostring(case), "\n")
+      os.exit(2)
+    end
+    fn()
+    if failures > 0 then
+      os.exit(1)
+    end
+    print("ok " .. case)
+  end
   return h
 end
 

@@ -287,13 +287,4 @@ train: { epochs: 8, batch_size: 16 }
   check(err == "nnrun: no/such/m.onnx: cannot write: No such file or directory\n", "stderr %q", err)
 end
 
-local fn = cases[case]
-if not fn then
-  io.stderr:write("unknown case ", tostring(case), "\n")
-  os.exit(2)
-end
-fn()
-if h.failures() > 0 then
-  os.exit(1)
-end
-print("ok " .. case)
+h.main(cases, case)

@@ -516,13 +516,4 @@ function cases.v1()
   check(out:match("loss 1%.1052, accuracy 57%.50%%, macro F1 0%.5076 %(40 samples%)"), "eval after resuming: %s", out)
 end
 
-local fn = cases[case]
-if not fn then
-  io.stderr:write("unknown case ", case, "\n")
-  os.exit(2)
-end
-fn()
-if h.failures() > 0 then
-  os.exit(1)
-end
-print(case .. ": ok")
+h.main(cases, case)

@@ -434,10 +434,4 @@ function cases.report_chromium()
   check(#(read(dir .. "/shot.png") or "") > 30000, "the screenshot is (nearly) blank")
 end
 
-local fn = cases[case]
-assert(fn, "unknown case " .. tostring(case))
-fn()
-if h.failures() > 0 then
-  os.exit(1)
-end
-print("ok " .. case)
+h.main(cases, case)

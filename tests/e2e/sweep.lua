@@ -297,13 +297,4 @@ function cases.invalid()
   check(io.open(run) == nil, "a sweep directory was left behind: %s", run)
 end
 
-local fn = cases[case]
-if not fn then
-  io.stderr:write("unknown case ", case, "\n")
-  os.exit(2)
-end
-fn()
-if h.failures() > 0 then
-  os.exit(1)
-end
-print("sweep " .. case .. ": ok")
+h.main(cases, case)
