@@ -169,6 +169,17 @@ void nnl_open_sys(lua_State *L);
 void nnl_open_landscape(lua_State *L); /* l_landscape.c */
 void nnl_open_sandbox(lua_State *L);   /* l_sandbox.c */
 
+/* --- l_mpi.c: the optional MPI glue (nnrun.mpi) ------------------------ */
+/* The nnrun executable only: initialises MPI when launched by an MPI
+ * launcher (nothing otherwise, or in a build without MPI); 0, or -1 after
+ * printing why MPI could not start. */
+int nnl_mpi_init(int *argc, char ***argv);
+/* MPI_Finalize, when nnl_mpi_init initialised MPI. */
+void nnl_mpi_finalize(void);
+/* Whether MPI is running (initialised and not finalised). */
+int nnl_mpi_on(void);
+void nnl_open_mpi(lua_State *L);
+
 /* The only symbol nnrun.so exports. */
 __attribute__((visibility("default"))) int luaopen_nnrun(lua_State *L);
 

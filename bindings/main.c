@@ -126,9 +126,14 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         debug |= strcmp(argv[i], "--debug") == 0;
     }
+    /* Under mpirun (or srun): MPI starts before Lua and ends after it. */
+    if (nnl_mpi_init(&argc, &argv) != 0) {
+        return 1;
+    }
     lua_State *L = luaL_newstate();
     if (L == NULL) {
         fprintf(stderr, "nnrun: cannot create the Lua state: not enough memory\n");
+        nnl_mpi_finalize();
         return 1;
     }
     lua_pushcfunction(L, msghandler);
@@ -151,5 +156,6 @@ int main(int argc, char **argv) {
     }
     fflush(stdout);
     lua_close(L);
+    nnl_mpi_finalize();
     return status;
 }

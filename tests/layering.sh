@@ -1,6 +1,6 @@
 #!/bin/sh
 # The layers of DESIGN.md, checked: runtime/ includes no Lua header and never
-# exits, aborts or prints; only bindings/ includes lua.h (and tests/fuzz/,
+# exits, aborts or prints, and has no MPI; only bindings/ includes lua.h (and tests/fuzz/,
 # whose harness drives the YAML reader of bindings/).
 set -u
 root=${1:-$(dirname "$0")/..}
@@ -8,6 +8,10 @@ fail=0
 hits=$(grep -rnE '#\s*include\s*[<"](lua|lauxlib|lualib)\.h' "$root/runtime" 2>/dev/null)
 if [ -n "$hits" ]; then
     echo "runtime/ must not include Lua headers:"; echo "$hits"; fail=1
+fi
+hits=$(grep -rnE '#\s*include\s*[<"]mpi\.h' "$root/runtime" 2>/dev/null)
+if [ -n "$hits" ]; then
+    echo "runtime/ must not use MPI (bindings/l_mpi.c is the MPI glue):"; echo "$hits"; fail=1
 fi
 hits=$(grep -rnE '(^|[^_[:alnum:]])(exit|abort|_Exit|printf|puts|putchar|perror)\s*\(|fprintf\s*\(\s*(stdout|stderr)' \
     "$root/runtime/src" "$root/runtime/include" 2>/dev/null | grep -v '^\s*/\?\*')

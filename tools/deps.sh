@@ -6,7 +6,8 @@
 #   base   build and test: compiler, CMake, Lua 5.4, busted, libyaml, zlib,
 #          gnuplot (nnrun plot, landscape, explain, report) and the
 #          Fashion-MNIST data of the default experiment; python3-onnx
-#          (the check of nnrun export --onnx), luarocks (luarocks make)
+#          (the check of nnrun export --onnx), luarocks (luarocks make),
+#          Open MPI (mpirun -np N nnrun ..., the NNRUN_MPI build)
 #   browser  headless Chromium, which the tests of nnrun report render in
 #   bench  benchmark references: OpenBLAS and PyTorch
 #   fuzz   clang and its libFuzzer runtime
@@ -14,7 +15,7 @@ set -eu
 
 pkgs_for() {
     case "$1" in
-    base) echo "build-essential cmake pkg-config lua5.4 liblua5.4-dev lua-busted libyaml-dev zlib1g-dev gnuplot-nox dataset-fashion-mnist python3-onnx luarocks" ;;
+    base) echo "build-essential cmake pkg-config lua5.4 liblua5.4-dev lua-busted libyaml-dev zlib1g-dev gnuplot-nox dataset-fashion-mnist python3-onnx luarocks libopenmpi-dev openmpi-bin" ;;
     browser) echo "chromium" ;;
     bench) echo "libopenblas-dev python3-torch" ;;
     fuzz) echo "clang libclang-rt-14-dev" ;;
