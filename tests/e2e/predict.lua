@@ -287,4 +287,23 @@ train: { epochs: 8, batch_size: 16 }
   check(err == "nnrun: no/such/m.onnx: cannot write: No such file or directory\n", "stderr %q", err)
 end
 
+-- The README's walk-through on experiments/iris.{yaml,csv}: train, predict
+-- two new flowers (a setosa and a virginica), eval on the whole file.
+function cases.readme_iris()
+  local src = arg[2]
+  local code, out, err = h.nnrun(h.q(src .. "/experiments/iris.yaml") .. " --quiet --out r")
+  expect_exit(code, 0, out, err)
+  check(out:match("test accuracy 100%.0%% %-> r\n$"), "stdout %q", out)
+  write(dir .. "/new.csv", "sepal_length,sepal_width,petal_length,petal_width\n"
+    .. "5.0,3.4,1.5,0.2\n7.7,2.8,6.7,2.0\n")
+  code, out, err = h.nnrun("predict r/model.nnrun new.csv")
+  expect_exit(code, 0, out, err)
+  local rows = lines_of(out)
+  check(#rows == 3 and rows[1] == "prediction,p_setosa,p_versicolor,p_virginica"
+    and split(rows[2])[1] == "setosa" and split(rows[3])[1] == "virginica", "stdout %q", out)
+  code, out, err = h.nnrun("eval r/model.nnrun " .. h.q(src .. "/experiments/iris.csv") .. " --quiet")
+  expect_exit(code, 0, out, err)
+  check(out:match("accuracy 98%.67%%, macro F1 0%.9867 %(150 samples%)\n$"), "stdout %q", out)
+end
+
 h.main(cases, case)
