@@ -693,6 +693,49 @@ typedef int (*nn_epoch_fn)(const nn_epoch_stats *s, void *user);
  * NN_ECANCELLED).  Runs on the calling thread; must not free the network. */
 typedef int (*nn_grad_fn)(float *grads, int64_t n, void *user);
 
+/* Data-parallel training in micro-shards (nn_train_config.parallel).
+ *
+ * With shards = S >= 1 every batch of n rows is split into S fixed
+ * micro-shards (shard k holds rows [k n / S, (k+1) n / S) of the batch;
+ * some are empty when n < S).  Each shard's gradient comes from a forward
+ * and backward pass over its rows alone, weighted by its share of the
+ * batch; the S gradients are added by an exact sum: per block of
+ * NN_SHARD_BLOCK values one shared exponent (the largest over all shards),
+ * every value a multiple of the same power of two below it, added as
+ * integers.  Integer addition has no order, so the sum is the same bits
+ * whichever process holds which shard: the result depends on S, never on
+ * the number of ranks.  Per shard, dropout and noise draw from a stream
+ * keyed by (the network's mask stream at the step, shard), and batch
+ * normalisation takes its statistics over the shard's rows (ghost batch
+ * normalisation); the running statistics move by the shards' weighted
+ * mean change.  The optimiser then updates the same on every rank.
+ *
+ * A process (rank r of R, R <= S) computes shards [r S / R, (r+1) S / R)
+ * and joins the others through allreduce.  Validation in nn_train is split
+ * over the ranks too, by batches, and gives the same bits as nn_evaluate.
+ * shards = 0: one pass per batch (the default; R must be 1). */
+#define NN_SHARD_BLOCK 256
+#define NN_MAX_SHARDS 1024
+typedef enum nn_reduce_op {
+    NN_REDUCE_MAX_INT32 = 0, /* int32_t elements, elementwise maximum */
+    /* double elements, elementwise sum.  The runtime hands over only
+     * integers whose every partial sum is below 2^53, or values of which
+     * one rank holds each and the others 0: every order of additions gives
+     * the same bits. */
+    NN_REDUCE_SUM_DOUBLE = 1
+} nn_reduce_op;
+/* In place over all ranks: buf (n elements) becomes the reduction of every
+ * rank's buf.  Every rank makes the same calls in the same order (the
+ * runtime calls it at the same points on every rank).  Return 0, or a
+ * negative value on failure (the call training returns NN_ECANCELLED). */
+typedef int (*nn_allreduce_fn)(void *buf, int64_t n, nn_reduce_op op, void *user);
+typedef struct nn_parallel_config {
+    int shards;                /* 0: off; 1..NN_MAX_SHARDS                 */
+    int rank, ranks;           /* this process; ranks 0 is taken as 1      */
+    nn_allreduce_fn allreduce; /* required when ranks > 1                  */
+    void *user;                /* handed to allreduce                      */
+} nn_parallel_config;
+
 typedef struct nn_train_config {
     nn_loss_kind loss;
     nn_sgd_config sgd;      /* DEPRECATED: used when optim.kind is UNSET */
@@ -712,6 +755,7 @@ typedef struct nn_train_config {
     float clip_value;
     float clip_norm;
     nn_grad_fn on_gradients; /* may be NULL; gets user              */
+    nn_parallel_config parallel; /* micro-shards and ranks; zero: off  */
 } nn_train_config;
 /* Defaults: mse, optimiser UNSET with sgd lr 0.01 no momentum (that is,
  * plain SGD at 0.01), constant schedule, batch 32, shuffle on, seed 0, no

@@ -71,6 +71,10 @@ nn_status nn_net_forward_raw(nn_net *net, const float *x, int64_t B, const float
 nn_status nn_net_forward_in(nn_net *net, const float *x, int64_t B, nn_mode mode, const float **y);
 nn_status nn_net_backward_raw(nn_net *net, const float *dy, int want_dx, int accumulate,
                               const float **dx);
+/* Points the network's gradient block at g (nn_net_param_count floats,
+ * the caller's) and returns the block it replaces: backward then writes a
+ * micro-shard's gradient where the trainer keeps it, without a copy. */
+float *nn_net_swap_grads(nn_net *net, float *g);
 /* Layer i (valid) as error messages name it: "dense 4->8", "relu 8". */
 void nn_net_describe_layer(const nn_net *net, int i, char *buf, size_t n);
 

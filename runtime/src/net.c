@@ -257,6 +257,12 @@ int64_t nn_net_output_size(const nn_net *net)
 int64_t nn_net_param_count(const nn_net *net) { return net ? net->nparams : 0; }
 float *nn_net_params(nn_net *net) { return net ? net->params : NULL; }
 float *nn_net_grads(nn_net *net) { return net ? net->grads : NULL; }
+float *nn_net_swap_grads(nn_net *net, float *g)
+{
+    float *old = net->grads;
+    net->grads = g;
+    return old;
+}
 int64_t nn_net_state_count(const nn_net *net) { return net ? net->nstate : 0; }
 float *nn_net_state(nn_net *net) { return net ? net->state : NULL; }
 nn_rng *nn_net_mask_rng(nn_net *net) { return net ? &net->mask_rng : NULL; }

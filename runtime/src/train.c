@@ -11,6 +11,7 @@
 #include "internal.h"
 #include "io/io.h"
 #include "kernels/gemm.h"
+#include "xsum.h"
 
 struct nn_trainer {
     nn_net *net;
@@ -29,6 +30,15 @@ struct nn_trainer {
     nn_rng rng;           /* shuffle generator                       */
     int64_t epoch, step;
     float last_lr;
+    /* Micro-shard mode (cfg.parallel.shards > 0, see nn_parallel_config):
+     * this rank's shards [k0, k1) of S. */
+    int S, k0, k1, K;
+    int64_t V;            /* values summed: gradients, then state changes */
+    float *shard_v;       /* (k1 - k0, V): each local shard's values      */
+    float *state0;        /* non-trainable state at the step's start      */
+    float *sum_v;         /* (V): the exact sum                           */
+    double *acc;          /* (V + S): fixed-point sums, then shard losses */
+    int32_t *exps;        /* (nn_xsum_blocks(V)) block exponents          */
 };
 
 static double now_seconds(void)
@@ -100,6 +110,11 @@ void nn_trainer_free(nn_trainer *tr)
     nn_xfree(tr->tb);
     nn_xfree(tr->dy);
     nn_xfree(tr->perm);
+    nn_xfree(tr->shard_v);
+    nn_xfree(tr->state0);
+    nn_xfree(tr->sum_v);
+    nn_xfree(tr->acc);
+    nn_xfree(tr->exps);
     nn_xfree(tr);
 }
 
@@ -143,6 +158,30 @@ static nn_status reserve_rows(nn_trainer *tr, int64_t rows)
     return NN_OK;
 }
 
+/* The micro-shard buffers: this rank's shards, the exact sum. */
+static nn_status shards_create(nn_trainer *tr)
+{
+    const nn_parallel_config *pc = &tr->cfg.parallel;
+    const int64_t P = nn_net_param_count(tr->net), ns = nn_net_state_count(tr->net);
+    tr->S = pc->shards;
+    tr->k0 = (int)((int64_t)pc->rank * tr->S / pc->ranks);
+    tr->k1 = (int)((int64_t)(pc->rank + 1) * tr->S / pc->ranks);
+    tr->K = nn_xsum_bits(tr->S);
+    tr->V = P + ns;
+    int64_t vn;
+    if (!nn_mul_ok(tr->k1 - tr->k0, tr->V, &vn) || vn > (int64_t)(SIZE_MAX / sizeof(float)) ||
+        tr->V + tr->S > (int64_t)(SIZE_MAX / sizeof(double)))
+        return nn_fail(NN_ERANGE, "trainer: %lld values in %d shards are too many", (long long)tr->V, tr->S);
+    tr->shard_v = nn_xalloc((size_t)vn * sizeof(float));
+    tr->state0 = nn_xalloc((size_t)ns * sizeof(float));
+    tr->sum_v = nn_xalloc((size_t)tr->V * sizeof(float));
+    tr->acc = nn_xalloc((size_t)(tr->V + tr->S) * sizeof(double));
+    tr->exps = nn_xalloc((size_t)nn_xsum_blocks(tr->V) * sizeof(int32_t));
+    if (!tr->shard_v || !tr->state0 || !tr->sum_v || !tr->acc || !tr->exps)
+        return nn_oom("trainer");
+    return NN_OK;
+}
+
 nn_status nn_trainer_create(nn_net *net, const nn_train_config *cfg, nn_trainer **out)
 {
     if (!out)
@@ -167,6 +206,18 @@ nn_status nn_trainer_create(nn_net *net, const nn_train_config *cfg, nn_trainer 
     if (!(cfg->clip_norm == 0 || (isfinite(cfg->clip_norm) && cfg->clip_norm > 0)))
         return nn_fail(NN_EINVAL, "trainer: clip_norm must be 0 (off) or finite and > 0, got %g",
                        (double)cfg->clip_norm);
+    const nn_parallel_config *pc = &cfg->parallel;
+    const int ranks = pc->ranks > 0 ? pc->ranks : 1;
+    if (pc->shards < 0 || pc->shards > NN_MAX_SHARDS)
+        return nn_fail(NN_EINVAL, "trainer: parallel.shards must be in [0, %d], got %d", NN_MAX_SHARDS,
+                       pc->shards);
+    if (ranks > 1 && ranks > pc->shards)
+        return nn_fail(NN_EINVAL, "trainer: %d ranks need parallel.shards >= %d (one rank per shard at most), got %d",
+                       ranks, ranks, pc->shards);
+    if (pc->rank < 0 || pc->rank >= ranks)
+        return nn_fail(NN_EINVAL, "trainer: parallel.rank %d outside [0, %d)", pc->rank, ranks);
+    if (ranks > 1 && !pc->allreduce)
+        return nn_fail(NN_EINVAL, "trainer: %d ranks need parallel.allreduce", ranks);
     nn_schedule sched = cfg->schedule;
     if (sched.lr0 == 0.0f)
         sched.lr0 = oc.lr;
@@ -181,8 +232,11 @@ nn_status nn_trainer_create(nn_net *net, const nn_train_config *cfg, nn_trainer 
     tr->sst = nn_sched_state_initial();
     tr->bs = cfg->batch_size;
     tr->last_lr = sched.lr0;
+    tr->cfg.parallel.ranks = ranks;
     nn_rng_seed(&tr->rng, cfg->seed);
     if ((s = nn_optim_create(net, &oc, &tr->opt)))
+        goto fail;
+    if (pc->shards > 0 && (s = shards_create(tr)))
         goto fail;
     /* Batches of up to PRESIZE rows are sized now; a larger batch size is
      * sized at the first epoch, as min(batch_size, N) rows, so that a huge
@@ -256,6 +310,98 @@ static void clip_gradients(const nn_train_config *c, float *restrict g, int64_t 
     }
 }
 
+/* First row of shard k of a batch of n rows. */
+static int64_t shard_lo(int64_t n, int S, int k) { return (int64_t)k * n / S; }
+
+/* The mask stream of shard k at a step: keyed by the network's stream at
+ * the step's start and k only, so that a shard draws the same masks on any
+ * rank. */
+static void shard_stream(nn_rng *r, const nn_rng *base, int k)
+{
+    nn_rng t = *base;
+    nn_rng_seed(r, nn_rng_next(&t) ^ (0x9e3779b97f4a7c15ull * (uint64_t)(k + 1)));
+}
+
+static int reduce(const nn_trainer *tr, void *buf, int64_t n, nn_reduce_op op)
+{
+    const nn_parallel_config *pc = &tr->cfg.parallel;
+    return pc->ranks > 1 ? pc->allreduce(buf, n, op, pc->user) : 0;
+}
+
+/* A batch of n rows in micro-shard mode, leaving the batch gradient (the
+ * exact sum over the shards of every rank) in the network's gradient
+ * block and the batch's mean loss in *loss.  xb and tb hold the rows of
+ * this rank's shards, from row shard_lo(n, S, k0) of the batch. */
+static nn_status shard_step(nn_trainer *tr, const float *xb, const float *tb, int labels, int64_t n,
+                            double *loss)
+{
+    nn_net *net = tr->net;
+    const int S = tr->S;
+    const int64_t P = nn_net_param_count(net), ns = nn_net_state_count(net), V = tr->V;
+    const int64_t in = nn_net_input_size(net), C = nn_net_output_size(net), tcols = tr->tcols;
+    const int64_t r0 = shard_lo(n, S, tr->k0), blocks = nn_xsum_blocks(V);
+    float *state = nn_net_state(net), *g = nn_net_grads(net);
+    nn_rng *mrng = nn_net_mask_rng(net);
+    const nn_rng base = *mrng;
+    double *losses = tr->acc + V;
+    nn_status s;
+    if (ns)
+        memcpy(tr->state0, state, (size_t)ns * sizeof(float));
+    memset(losses, 0, (size_t)S * sizeof(double));
+    for (int64_t b = 0; b < blocks; b++)
+        tr->exps[b] = NN_XSUM_ZERO;
+    for (int k = tr->k0; k < tr->k1; k++) {
+        float *v = tr->shard_v + (int64_t)(k - tr->k0) * V;
+        const int64_t lo = shard_lo(n, S, k), nk = shard_lo(n, S, k + 1) - lo;
+        if (nk == 0) {
+            memset(v, 0, (size_t)V * sizeof(float));
+            continue;
+        }
+        shard_stream(mrng, &base, k);
+        if (ns)
+            memcpy(state, tr->state0, (size_t)ns * sizeof(float));
+        const float *y;
+        if ((s = nn_net_forward_in(net, xb + (lo - r0) * in, nk, NN_MODE_TRAIN, &y)))
+            return s;
+        const double lk = nn_loss_raw(tr->cfg.loss, y, tb + (lo - r0) * tcols, labels, tr->dy, nk, C);
+        /* The loss of a shard is its rows' mean: weighted by its share of
+         * the batch, the shards' gradients add up to the batch's. */
+        const float w = (float)((double)nk / (double)n);
+        if (nk != n) {
+            for (int64_t i = 0; i < nk * C; i++)
+                tr->dy[i] *= w;
+        }
+        nn_net_swap_grads(net, v);
+        s = nn_net_backward_raw(net, tr->dy, 0, 0, NULL);
+        nn_net_swap_grads(net, g);
+        if (s)
+            return s;
+        for (int64_t j = 0; j < ns; j++)
+            v[P + j] = w * (state[j] - tr->state0[j]);
+        losses[k] = lk * (double)nk;
+        nn_xsum_exponents(v, V, tr->exps);
+    }
+    if (reduce(tr, tr->exps, blocks, NN_REDUCE_MAX_INT32) < 0)
+        return nn_fail(NN_ECANCELLED, "training cancelled: the reduction across ranks failed");
+    memset(tr->acc, 0, (size_t)V * sizeof(double));
+    nn_xsum_add(tr->shard_v, tr->k1 - tr->k0, V, V, tr->exps, tr->K, tr->acc);
+    /* One reduction for the sums and the losses: each loss comes from the
+     * one rank that holds its shard, the others add 0. */
+    if (reduce(tr, tr->acc, V + S, NN_REDUCE_SUM_DOUBLE) < 0)
+        return nn_fail(NN_ECANCELLED, "training cancelled: the reduction across ranks failed");
+    nn_xsum_result(tr->acc, V, tr->exps, tr->K, tr->sum_v);
+    memcpy(g, tr->sum_v, (size_t)P * sizeof(float));
+    for (int64_t j = 0; j < ns; j++)
+        state[j] = tr->state0[j] + tr->sum_v[P + j];
+    *mrng = base;
+    nn_rng_next(mrng);
+    double sum = 0.0;
+    for (int k = 0; k < S; k++)
+        sum += losses[k];
+    *loss = sum / (double)n;
+    return NN_OK;
+}
+
 nn_status nn_train_epoch(nn_trainer *tr, const nn_dataset *data, double *mean_loss, int *stopped)
 {
     if (stopped)
@@ -292,10 +438,14 @@ nn_status nn_train_epoch(nn_trainer *tr, const nn_dataset *data, double *mean_lo
     int64_t seen = 0;
     for (int64_t b = 0; b < batches; b++) {
         const int64_t start = b * bs, n = start + bs <= N ? bs : N - start;
-        const float *xb = X ? X + start * in : NULL, *tb = T + start * tcols;
+        /* The rows this process works on, [lo, hi) of the batch: all of
+         * them, or those of its shards. */
+        const int64_t lo = tr->S ? shard_lo(n, tr->S, tr->k0) : 0;
+        const int64_t hi = tr->S ? shard_lo(n, tr->S, tr->k1) : n, m = hi - lo;
+        const float *xb = X ? X + (start + lo) * in : NULL, *tb = T + (start + lo) * tcols;
         if (tr->cfg.shuffle) {
-            for (int64_t r = 0; r < n; r++) {
-                const int64_t src = tr->perm[start + r];
+            for (int64_t r = 0; r < m; r++) {
+                const int64_t src = tr->perm[start + lo + r];
                 memcpy(tr->tb + r * tcols, T + src * tcols, (size_t)tcols * sizeof(float));
             }
             tb = tr->tb;
@@ -303,20 +453,27 @@ nn_status nn_train_epoch(nn_trainer *tr, const nn_dataset *data, double *mean_lo
         /* Inputs: copied rows (float storage) or converted bytes (compact
          * storage, normalised on the fly); see nn_dataset_gather_x. */
         if (tr->cfg.shuffle || !X) {
-            nn_dataset_gather_x(data, tr->cfg.shuffle ? tr->perm + start : NULL, start, n, tr->xb);
+            nn_dataset_gather_x(data, tr->cfg.shuffle ? tr->perm + start + lo : NULL, start + lo, m, tr->xb);
             xb = tr->xb;
         }
         const float lr = current_lr(tr);
-        const float *y;
-        if ((s = nn_net_forward_in(net, xb, n, NN_MODE_TRAIN, &y)))
-            return s;
-        const double loss = nn_loss_raw(tr->cfg.loss, y, tb, labels, tr->dy, n, C);
+        double loss = NAN;
+        if (tr->S) {
+            if ((s = shard_step(tr, xb, tb, labels, n, &loss)))
+                return s;
+        } else {
+            const float *y;
+            if ((s = nn_net_forward_in(net, xb, n, NN_MODE_TRAIN, &y)))
+                return s;
+            loss = nn_loss_raw(tr->cfg.loss, y, tb, labels, tr->dy, n, C);
+        }
+        /* After the reduction in shard mode: every rank stops here alike. */
         if (!isfinite(loss))
             return nn_fail(NN_EDIVERGED, "training diverged at epoch %lld, batch %lld: loss is %g",
                            (long long)tr->epoch + 1, (long long)b + 1, loss);
         /* Overwriting the gradients replaces nn_net_zero_grad: one pass
          * over the gradient block fewer per step. */
-        if ((s = nn_net_backward_raw(net, tr->dy, 0, 0, NULL)))
+        if (!tr->S && (s = nn_net_backward_raw(net, tr->dy, 0, 0, NULL)))
             return s;
         float *g = nn_net_grads(net);
         const int64_t P = nn_net_param_count(net);
@@ -349,6 +506,9 @@ nn_status nn_train_epoch(nn_trainer *tr, const nn_dataset *data, double *mean_lo
     return NN_OK;
 }
 
+static nn_status evaluate_in(nn_net *net, const nn_dataset *data, nn_loss_kind loss, int64_t batch_size,
+                             const nn_parallel_config *pc, nn_eval_result *res);
+
 nn_status nn_train(nn_trainer *tr, const nn_dataset *data, const nn_dataset *val, int64_t epochs,
                    int64_t *done)
 {
@@ -378,7 +538,8 @@ nn_status nn_train(nn_trainer *tr, const nn_dataset *data, const nn_dataset *val
         st.val_loss = st.val_accuracy = NAN;
         if (val) {
             nn_eval_result r;
-            if ((s = nn_evaluate(tr->net, val, tr->cfg.loss, tr->bs, &r)))
+            if ((s = evaluate_in(tr->net, val, tr->cfg.loss, tr->bs,
+                                 tr->cfg.parallel.ranks > 1 ? &tr->cfg.parallel : NULL, &r)))
                 return s;
             st.val_loss = r.loss;
             st.val_accuracy = r.accuracy;
@@ -424,8 +585,13 @@ void nn_trainer_set_position(nn_trainer *tr, int64_t epoch, int64_t step)
     tr->step = step > 0 ? step : 0;
 }
 
-nn_status nn_evaluate(nn_net *net, const nn_dataset *data, nn_loss_kind loss, int64_t batch_size,
-                      nn_eval_result *res)
+/* The one evaluation loop: batches of batch_size rows, in order.  With pc
+ * (ranks > 1) each rank evaluates a contiguous part of the batches and the
+ * per-batch figures (a loss sum, a count) meet through one allreduce, each
+ * from the one rank that made it; they are then added in batch order, as
+ * one process adds them: the same bits for any rank count. */
+static nn_status evaluate_in(nn_net *net, const nn_dataset *data, nn_loss_kind loss, int64_t batch_size,
+                             const nn_parallel_config *pc, nn_eval_result *res)
 {
     if (!net || !data || !res)
         return nn_fail(NN_EINVAL, "evaluate: NULL argument");
@@ -459,33 +625,69 @@ nn_status nn_evaluate(nn_net *net, const nn_dataset *data, nn_loss_kind loss, in
         if (!nn_mul_ok(rows, in, &xn) || !(xbuf = nn_xalloc((size_t)xn * sizeof(float))))
             return nn_oom("evaluate");
     }
+    const int64_t nb = (N + batch_size - 1) / batch_size;
+    int64_t b0 = 0, b1 = nb;
+    double *parts = NULL; /* (nb, 2): loss sum, correct count per batch */
+    if (pc) {
+        b0 = (int64_t)pc->rank * nb / pc->ranks;
+        b1 = (int64_t)(pc->rank + 1) * nb / pc->ranks;
+        if ((uint64_t)nb > SIZE_MAX / (2 * sizeof(double)) ||
+            !(parts = nn_xcalloc((size_t)(2 * nb), sizeof(double)))) {
+            nn_xfree(xbuf);
+            return nn_oom("evaluate");
+        }
+    }
     double sum = 0.0;
     int64_t correct = 0;
-    for (int64_t start = 0; start < N; start += batch_size) {
-        const int64_t n = start + batch_size <= N ? batch_size : N - start;
+    for (int64_t bi = b0; bi < b1; bi++) {
+        const int64_t start = bi * batch_size, n = start + batch_size <= N ? batch_size : N - start;
         const float *y;
         if (xbuf)
             nn_dataset_gather_x(data, NULL, start, n, xbuf);
         if ((s = nn_net_forward_in(net, xbuf ? xbuf : X + start * in, n, NN_MODE_EVAL, &y))) {
             nn_xfree(xbuf);
+            nn_xfree(parts);
             return s;
         }
         const float *tb = T + start * tcols;
-        sum += nn_loss_raw(loss, y, tb, labels, NULL, n, C) * (double)n;
-        if (!classify)
-            continue;
-        for (int64_t r = 0; r < n; r++) {
+        const double part = nn_loss_raw(loss, y, tb, labels, NULL, n, C) * (double)n;
+        int64_t hits = 0;
+        for (int64_t r = 0; classify && r < n; r++) {
             if (C >= 2) {
                 const int64_t cls = tcols == 1 ? (int64_t)tb[r] : nn_argmax(tb + r * tcols, tcols);
-                correct += nn_argmax(y + r * C, C) == cls;
+                hits += nn_argmax(y + r * C, C) == cls;
             } else {
-                correct += (y[r] > thresh) == (tb[r] > 0.5f);
+                hits += (y[r] > thresh) == (tb[r] > 0.5f);
             }
+        }
+        if (parts) {
+            parts[2 * bi] = part;
+            parts[2 * bi + 1] = (double)hits;
+        } else {
+            sum += part;
+            correct += hits;
         }
     }
     nn_xfree(xbuf);
+    if (parts) {
+        if (pc->allreduce(parts, 2 * nb, NN_REDUCE_SUM_DOUBLE, pc->user) < 0) {
+            nn_xfree(parts);
+            return nn_fail(NN_ECANCELLED, "evaluate: the reduction across ranks failed");
+        }
+        for (int64_t bi = 0; bi < nb; bi++) {
+            sum += parts[2 * bi];
+            correct += (int64_t)parts[2 * bi + 1];
+        }
+        nn_xfree(parts);
+    }
     res->samples = N;
     res->loss = sum / (double)N;
     res->accuracy = classify ? (double)correct / (double)N : NAN;
     return NN_OK;
+}
+
+nn_status nn_evaluate(nn_net *net, const nn_dataset *data, nn_loss_kind loss, int64_t batch_size,
+                      nn_eval_result *res)
+{
+    return evaluate_in(net, data, loss, batch_size, NULL, res);
 }
