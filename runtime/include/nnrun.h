@@ -280,8 +280,34 @@ typedef enum nn_layer_kind { NN_LAYER_DENSE, NN_LAYER_ACTIVATION, NN_LAYER_OTHER
  *               beta per feature.
  *   gaussian_noise  stddev >= 0 (0.1).  Train mode: y = x + stddev z,
  *               z ~ N(0, 1) from the mask stream; eval mode: y = x.
- * A layer other than dense cannot come first (its input width comes from
- * the layer before it). */
+ *   conv2d      filters (int >= 1, required), kernel (int >= 1, required),
+ *               stride (1), padding (int >= 0, 0), dilation (1), init
+ *               (he_uniform, fan_in = C k k), bias_init (zeros).  On
+ *               {C,H,W}: y(F, OH, OW) = W(F, C k k) im2col(x) + b(F), with
+ *               OH = (H + 2 padding - dilation (kernel - 1) - 1) / stride + 1
+ *               (floor; OW likewise); zero padding on every side.  No
+ *               activation of its own (a following activation layer).
+ *               "Same" padding (front ends): padding = dilation (kernel - 1)
+ *               / 2 for an odd kernel at stride 1 keeps H x W; an even
+ *               kernel has no symmetric "same" padding and should be
+ *               refused.  Weights view (F, C k k) (row f: c-major, then the
+ *               kernel row, then its column), bias (F).
+ *   maxpool     size (int >= 1, 2), stride (int >= 0, 0: = size).  Per
+ *               channel, the maximum over each size x size window (no
+ *               padding; OH = (H - size) / stride + 1); the gradient goes
+ *               to the first maximum of a window in row-major order.
+ *   avgpool     size (2), stride (0: = size).  The mean over each window.
+ *   global_avgpool  (no settings).  {C,H,W} -> {C,1,1}: the mean per channel.
+ *   flatten     (no settings).  {C,H,W} -> {C H W,1,1}, the same floats.
+ * Shapes: every layer maps a per-sample shape {C,H,W} to another, stored
+ * row-major (c, then h, then w) in each sample's row.  A feature vector is
+ * {n,1,1}.  dense flattens implicitly: after {C,H,W} it takes C H W
+ * features in that order (flatten is there to say so).  activation,
+ * dropout, gaussian_noise and layernorm keep any shape (layernorm over all
+ * of a sample's values); batchnorm after {C,H,W} normalises per channel
+ * over B H W values (after a dense, per feature).
+ * A first layer takes the input shape nn_net_set_input gave; without one,
+ * only a dense layer can come first (its `in` gives the shape {in,1,1}). */
 typedef enum nn_param_type {
     NN_PARAM_INT,    /* value.num holds an integer                       */
     NN_PARAM_FLOAT,  /* value.num                                        */
@@ -375,6 +401,19 @@ NN_API nn_rng *nn_net_mask_rng(nn_net *net);
 /* Re-draws every parameter from a generator seeded with seed. */
 NN_API nn_status nn_net_reinit(nn_net *net, uint64_t seed);
 
+/* The per-sample input shape {C, H, W} (images: channels, height, width),
+ * for networks whose first layer cannot infer it (conv2d, pooling).  Only
+ * before the first layer is added; NN_EINVAL otherwise, and for a
+ * dimension < 1 or a size C H W of 2^31 or more.  A first dense layer then
+ * takes C H W features (its `in` must be 0 or equal to that). */
+NN_API nn_status nn_net_set_input(nn_net *net, int64_t c, int64_t h, int64_t w);
+/* shape = {C, H, W} of the input: the one set, else the first layer's
+ * ({in, 1, 1} for a dense layer), else {0, 0, 0} (no layers). */
+NN_API void nn_net_input_shape(const nn_net *net, int64_t shape[3]);
+/* out = {C, H, W} of the output of layer i (0-based); NN_ERANGE if i is out
+ * of range, NN_EINVAL for NULL arguments. */
+NN_API nn_status nn_net_layer_shape(const nn_net *net, int i, int64_t out[3]);
+
 NN_API int nn_net_layers(const nn_net *net);
 NN_API int64_t nn_net_input_size(const nn_net *net);  /* 0 when empty */
 NN_API int64_t nn_net_output_size(const nn_net *net); /* 0 when empty */
@@ -394,7 +433,8 @@ typedef struct nn_layer_info {
 NN_API nn_status nn_net_layer_info(const nn_net *net, int i, nn_layer_info *info);
 
 /* Borrowed views of a layer's parameters and gradients: dense weights
- * (out, in), bias (out); batchnorm and layernorm gamma as weights (1, C),
+ * (out, in), bias (out); conv2d weights (filters, C k k), bias (filters);
+ * batchnorm and layernorm gamma as weights (1, C),
  * beta as bias (C).  Writable; valid until the next structural change or
  * nn_net_free.  NN_EINVAL for a layer without parameters. */
 typedef enum nn_param_which { NN_WEIGHTS, NN_BIAS, NN_WEIGHT_GRAD, NN_BIAS_GRAD } nn_param_which;
@@ -1073,8 +1113,9 @@ NN_API int nn_file_remove_stale_temps(const char *dir, long owner);
  * and step counters, the shuffle generator), normalisation statistics, a config text and string
  * metadata.  Data only: nothing in it is executed or followed as a path.
  *
- * Format (version 2; version 1 files, written before the layer registry,
- * still load, evaluate and resume; all integers little-endian, floats
+ * Format (version 3; version 2 files, written before input shapes, and
+ * version 1 files, written before the layer registry, still load, evaluate
+ * and resume; all integers little-endian, floats
  * IEEE-754 binary32):
  *   header   8 bytes magic "\x89NNRUN\r\n", u32 version, u32 section count
  *            (<= 16), u64 file size, u32 CRC-32 of the header and section
@@ -1082,7 +1123,8 @@ NN_API int nn_file_remove_stale_temps(const char *dir, long owner);
  *   table    per section: u32 tag, u32 CRC-32 of its bytes, u64 offset,
  *            u64 length
  *   sections in this order, each at most once, tiling the rest of the file
- *            exactly: ARCH (layers: each a record of its kind's name and
+ *            exactly: ARCH (the input shape {C,H,W}, then the layers: each
+ *            a record of its kind's name and
  *            its settings, named and typed as the kind's parameter specs),
  *            PARM (weights), STAT (the mask stream and the non-trainable
  *            state), TRNR (training state) with OPTM (the optimiser: kind,

@@ -12,6 +12,7 @@
 struct nn_net {
     nn_layer *layers;
     int n, cap;
+    nn_shape input; /* nn_net_set_input's shape; {0,0,0}: the first layer's */
     float *params, *grads; /* one block each, nparams floats, layer order */
     int64_t nparams;
     float *state; /* non-trainable state, nstate floats, layer order      */
@@ -132,9 +133,8 @@ nn_status nn_net_add(nn_net *net, const nn_layer_spec *spec)
     if (!net)
         return nn_fail(NN_EINVAL, "net: network is NULL");
     const int idx = net->n + 1;
-    const nn_shape none = {0, 0, 0};
     nn_layer l;
-    nn_status s = nn_layer_make(spec, net->n ? net->layers[net->n - 1].out : none, &l);
+    nn_status s = nn_layer_make(spec, net->n ? net->layers[net->n - 1].out : net->input, &l);
     if (s) {
         /* Copy first: nn_fail writes the buffer nn_last_error() points to. */
         char why[256];
@@ -217,7 +217,7 @@ nn_status nn_net_add_activation(nn_net *net, nn_act act, float param)
         return nn_fail(NN_EINVAL, "layer %d: unknown activation %d", idx, (int)act);
     if (!isfinite(param))
         return nn_fail(NN_EINVAL, "layer %d (%s): parameter must be finite", idx, nn_act_name(act));
-    if (net->n == 0)
+    if (net->n == 0 && net->input.c == 0)
         return nn_fail(NN_ESTATE, "layer 1 (%s): a network must start with a dense layer",
                        nn_act_name(act));
     const char *keys[] = {"name", act == NN_ACT_ELU ? "alpha" : "slope"};
@@ -245,6 +245,46 @@ nn_status nn_net_reinit(nn_net *net, uint64_t seed)
     }
     nn_net_zero_grad(net);
     net->batch = 0;
+    return NN_OK;
+}
+
+nn_status nn_net_set_input(nn_net *net, int64_t c, int64_t h, int64_t w)
+{
+    if (!net)
+        return nn_fail(NN_EINVAL, "net: network is NULL");
+    if (net->n)
+        return nn_fail(NN_EINVAL, "net: the input shape is set before the first layer (the network has %d)", net->n);
+    int64_t hw, chw;
+    if (c < 1 || h < 1 || w < 1)
+        return nn_fail(NN_EINVAL, "net: input shape %lldx%lldx%lld: every dimension must be >= 1", (long long)c,
+                       (long long)h, (long long)w);
+    if (!nn_mul_ok(h, w, &hw) || !nn_mul_ok(c, hw, &chw) || chw >= ((int64_t)1 << 31))
+        return nn_fail(NN_EINVAL, "net: input shape %lldx%lldx%lld is too large", (long long)c, (long long)h,
+                       (long long)w);
+    net->input = (nn_shape){c, h, w};
+    return NN_OK;
+}
+
+void nn_net_input_shape(const nn_net *net, int64_t shape[3])
+{
+    const nn_shape s = !net ? (nn_shape){0, 0, 0} : net->input.c ? net->input
+                                            : net->n                ? net->layers[0].in
+                                                                    : (nn_shape){0, 0, 0};
+    shape[0] = s.c;
+    shape[1] = s.h;
+    shape[2] = s.w;
+}
+
+nn_status nn_net_layer_shape(const nn_net *net, int i, int64_t out[3])
+{
+    if (!net || !out)
+        return nn_fail(NN_EINVAL, "net: NULL argument");
+    if (i < 0 || i >= net->n)
+        return nn_fail(NN_ERANGE, "net: layer index %d outside [0, %d)", i, net->n);
+    const nn_shape s = net->layers[i].out;
+    out[0] = s.c;
+    out[1] = s.h;
+    out[2] = s.w;
     return NN_OK;
 }
 

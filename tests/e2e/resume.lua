@@ -504,13 +504,13 @@ function cases.v1()
     local a, b = tonumber(summary:match(pat)), tonumber(expected:match(pat))
     check(a and b and close(a, b), "%s: %s, version 1 gave %s", key, tostring(a), tostring(b))
   end
-  -- the checkpoint it wrote is version 2, and evaluates like version 1's
+  -- the checkpoint it wrote is version 3, and evaluates like version 1's
   local f = io.open(dir .. "/r/model.nnrun", "rb")
   local head = f and f:read(12) or ""
   if f then
     f:close()
   end
-  check(head:byte(9) == 2, "the resumed run wrote checkpoint version %s", tostring(head:byte(9)))
+  check(head:byte(9) == 3, "the resumed run wrote checkpoint version %s", tostring(head:byte(9)))
   code, out, err = nnrun("eval r/model.nnrun v1.yaml")
   expect_exit(code, 0, out, err)
   check(out:match("loss 1%.1052, accuracy 57%.50%%, macro F1 0%.5076 %(40 samples%)"), "eval after resuming: %s", out)

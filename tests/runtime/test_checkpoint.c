@@ -283,14 +283,14 @@ static void test_corruption(void)
     snprintf(msg, sizeof msg, "%s: not an nnrun checkpoint", bad);
     CHECK_ERR(NN_EFORMAT, msg, nn_checkpoint_read(bad, &ck));
     memcpy(b, good, n);
-    b[8] = 3;
+    b[8] = 4;
     memset(b + 24, 0, 4);
     const uint32_t nsec = b[12];
     const uint32_t crc = (uint32_t)crc32(0, b, 32 + 24 * nsec);
     for (int i = 0; i < 4; i++)
         b[24 + i] = (uint8_t)(crc >> (8 * i));
     spit(bad, b, n);
-    snprintf(msg, sizeof msg, "%s: checkpoint version 3 is newer than this library reads (2)", bad);
+    snprintf(msg, sizeof msg, "%s: checkpoint version 4 is newer than this library reads (3)", bad);
     CHECK_ERR(NN_EFORMAT, msg, nn_checkpoint_read(bad, &ck));
     memcpy(b, good, n);
     b[n - 1] ^= 0x20;

@@ -453,11 +453,12 @@ static void test_resume(void)
 
 static void test_registry(void)
 {
-    CHECK_INT(6, nn_layer_kind_count());
-    const char *const kinds[] = {"dense", "activation", "dropout", "batchnorm", "layernorm", "gaussian_noise"};
-    for (int k = 0; k < 6; k++)
+    CHECK_INT(11, nn_layer_kind_count());
+    const char *const kinds[] = {"dense",  "activation", "dropout", "batchnorm",      "layernorm", "gaussian_noise",
+                                 "conv2d", "maxpool",    "avgpool", "global_avgpool", "flatten"};
+    for (int k = 0; k < 11; k++)
         CHECK_STR(kinds[k], nn_layer_kind_name(k));
-    CHECK_STR(NULL, nn_layer_kind_name(6));
+    CHECK_STR(NULL, nn_layer_kind_name(11));
     const nn_param_spec *p;
     CHECK_INT(1, nn_layer_kind_params(2, &p));
     CHECK_STR("p", p[0].name);
@@ -472,7 +473,7 @@ static void test_registry(void)
     CHECK_INT(3, nn_layer_kind_params(1, &p));
     CHECK_STR("gelu", p[0].choices[6]);
     CHECK(isnan(p[0].def)); /* the function is required */
-    CHECK_INT(0, nn_layer_kind_params(9, &p));
+    CHECK_INT(0, nn_layer_kind_params(11, &p));
 
     nn_net *net = NULL;
     CHECK_OK(nn_net_create(1, &net));

@@ -206,7 +206,8 @@ describe("layers of the registry", function()
       kinds[k.name] = k
       names[#names + 1] = k.name
     end
-    assert.same({ "dense", "activation", "dropout", "batchnorm", "layernorm", "gaussian_noise" }, names)
+    assert.same({ "dense", "activation", "dropout", "batchnorm", "layernorm", "gaussian_noise",
+      "conv2d", "maxpool", "avgpool", "global_avgpool", "flatten" }, names)
     local p = kinds.dropout.params[1]
     assert.same({ "p", "float", 0.5, 0, 1, false, true, true },
       { p.name, p.type, p.default, p.min, p.max, p.min_open, p.max_open, p.primary })

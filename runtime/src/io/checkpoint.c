@@ -1,6 +1,6 @@
 /* checkpoint.c — the .nnrun checkpoint: writing (atomically) and reading
- * (validating everything before trusting anything).  Format, version 2 (the
- * reader also reads version 1), all integers little-endian, floats
+ * (validating everything before trusting anything).  Format, version 3 (the
+ * reader also reads versions 1 and 2), all integers little-endian, floats
  * IEEE-754 binary32:
  *
  *   header (32 bytes)  magic "\x89NNRUN\r\n" | u32 version | u32 sections |
@@ -9,13 +9,15 @@
  *   table              per section: u32 tag | u32 CRC-32 | u64 offset | u64 length
  *   sections           in canonical order, each at most once, tiling the
  *                      rest of the file exactly (no gaps, no trailing bytes):
- *     ARCH  u32 n, then per layer a record: u32 length, kind name (the
+ *     ARCH  u32 n, (version 3) i64 C, i64 H, i64 W of the per-sample
+ *           input shape, then per layer a record: u32 length, kind name (the
  *           registry's, e.g. "dense"), u32 length, settings: u32 count,
  *           then per setting u32 length, name, u32 type (nn_param_type),
  *           value: INT i64 | FLOAT f64 | CHOICE u32 length, name |
  *           INIT u32 length, name, f32 a, f32 b.  A reader checks every
  *           setting with the same code as nn_net_add; a setting the file
- *           does not name takes its default.
+ *           does not name takes its default.  (Version 2: no input shape,
+ *           the first layer's settings give it.)
  *           (Version 1: per layer u32 kind, u32 act, i64 in, i64 out,
  *           f32 param, u32/f32/f32 weight init, u32/f32/f32 bias init.)
  *     PARM  f32 x parameter count
@@ -56,7 +58,7 @@
 #include "layers/layers.h"
 #include "optim/optim.h"
 
-#define CK_VERSION 2u
+#define CK_VERSION 3u
 #define CK_HEADER 32
 #define CK_ENTRY 24
 #define CK_MAX_SECTIONS 16
@@ -81,6 +83,7 @@ static const char *const tag_names[S_COUNT] = {"ARCH", "PARM", "STAT", "TRNR", "
 
 struct nn_checkpoint {
     int nlayers;
+    nn_shape input;   /* the input shape (version 3; {0,0,0} before)      */
     nn_layer *layers; /* resolved by nn_layer_make, as the network holds them */
     int64_t nparams;
     float *params;
@@ -412,6 +415,10 @@ static nn_status build(wbuf *w, const nn_net *cnet, const nn_trainer *ctr, const
     /* ARCH, PARM, STAT */
     present[S_ARCH] = present[S_PARM] = present[S_STAT] = 1;
     put_u32(&sec[S_ARCH], (uint32_t)nn_net_layers(net));
+    int64_t shape[3];
+    nn_net_input_shape(net, shape);
+    for (int i = 0; i < 3; i++)
+        put_u64(&sec[S_ARCH], (uint64_t)shape[i]);
     for (int i = 0; i < nn_net_layers(net); i++)
         put_layer(&sec[S_ARCH], net, i);
     put_floats(&sec[S_PARM], nn_net_params(net), P);
@@ -614,9 +621,8 @@ static int valid_init(const nn_init *i) { return nn_init_name(i->kind) && isfini
 /* Layer i of ck from spec, checked as nn_net_add checks it. */
 static nn_status make_layer(nn_checkpoint *ck, uint32_t i, const nn_layer_spec *spec, const char *path)
 {
-    const nn_shape none = {0, 0, 0};
     nn_layer *l = &ck->layers[i];
-    if (nn_layer_make(spec, i ? ck->layers[i - 1].out : none, l) != NN_OK) {
+    if (nn_layer_make(spec, i ? ck->layers[i - 1].out : ck->input, l) != NN_OK) {
         char why[256];
         snprintf(why, sizeof why, "%s", nn_last_error());
         return nn_fail(NN_EFORMAT, "%s: section ARCH: layer %u is invalid: %s", path, i + 1, why);
@@ -642,11 +648,18 @@ static int text_is(const char *t, uint32_t len, const char *name)
     return t && strlen(name) == len && memcmp(t, name, len) == 0;
 }
 
-static nn_status parse_arch2(nn_checkpoint *ck, rbuf *r, const char *path)
+static nn_status parse_arch2(nn_checkpoint *ck, rbuf *r, const char *path, uint32_t version)
 {
     const uint32_t n = get_u32(r);
     if (n < 1 || n > CK_MAX_LAYERS || (uint64_t)n * 8 > r->n)
         return nn_fail(NN_EFORMAT, "%s: section ARCH: bad layer count %u", path, n);
+    if (version >= 3) {
+        const int64_t c = get_i64(r), h = get_i64(r), w = get_i64(r);
+        if (r->bad || c < 1 || h < 1 || w < 1 || c >= CK_MAX_WIDTH || h >= CK_MAX_WIDTH || w >= CK_MAX_WIDTH ||
+            c * h >= CK_MAX_WIDTH || c * h * w >= CK_MAX_WIDTH)
+            return nn_fail(NN_EFORMAT, "%s: section ARCH: bad input shape", path);
+        ck->input = (nn_shape){c, h, w};
+    }
     if (!(ck->layers = nn_xcalloc(n, sizeof *ck->layers)))
         return nn_oom(path);
     ck->nlayers = (int)n;
@@ -986,7 +999,7 @@ static nn_status parse(nn_checkpoint *ck, const uint8_t *b, uint64_t size, const
         return nn_fail(NN_EFORMAT, "%s: truncated (%llu bytes)", path, (unsigned long long)size);
     const uint32_t version = rd32(b + 8), nsec = rd32(b + 12);
     const uint64_t declared = rd64(b + 16);
-    if (version != CK_VERSION && version != 1) {
+    if (version != CK_VERSION && version != 2 && version != 1) {
         if (version > CK_VERSION)
             return nn_fail(NN_EFORMAT, "%s: checkpoint version %u is newer than this library reads (%u)", path,
                            version, CK_VERSION);
@@ -1053,7 +1066,7 @@ static nn_status parse(nn_checkpoint *ck, const uint8_t *b, uint64_t size, const
 
     if (present[S_STAT] != (version >= 2))
         return nn_fail(NN_EFORMAT, "%s: section STAT is %s", path, version >= 2 ? "missing" : "not in version 1");
-    nn_status s = version == 1 ? parse_arch1(ck, &sec[S_ARCH], path) : parse_arch2(ck, &sec[S_ARCH], path);
+    nn_status s = version == 1 ? parse_arch1(ck, &sec[S_ARCH], path) : parse_arch2(ck, &sec[S_ARCH], path, version);
     if (s)
         return s;
     if (sec[S_PARM].n / 4 != (uint64_t)ck->nparams || sec[S_PARM].n % 4)
@@ -1157,8 +1170,8 @@ nn_status nn_checkpoint_read(const char *path, nn_checkpoint **out)
  * the network). */
 static int same_layer(const nn_layer *a, const nn_layer *b)
 {
-    if (a->ops != b->ops || nn_shape_size(a->in) != nn_shape_size(b->in) ||
-        nn_shape_size(a->out) != nn_shape_size(b->out) || a->np != b->np || a->ns != b->ns)
+    if (a->ops != b->ops || memcmp(&a->in, &b->in, sizeof a->in) || memcmp(&a->out, &b->out, sizeof a->out) ||
+        a->np != b->np || a->ns != b->ns)
         return 0;
     for (int k = 0; k < a->ops->nparams; k++) {
         const nn_param_type t = a->ops->params[k].type;
@@ -1174,14 +1187,19 @@ nn_status nn_checkpoint_apply(const nn_checkpoint *ck, nn_net *net)
 {
     if (!ck || !net)
         return nn_fail(NN_EINVAL, "checkpoint: NULL argument");
+    int64_t in[3];
+    nn_net_input_shape(net, in);
+    if (ck->input.c && (in[0] != ck->input.c || in[1] != ck->input.h || in[2] != ck->input.w))
+        return nn_fail(NN_ESHAPE, "checkpoint: the input is %lldx%lldx%lld, the network's %lldx%lldx%lld",
+                       (long long)ck->input.c, (long long)ck->input.h, (long long)ck->input.w, (long long)in[0],
+                       (long long)in[1], (long long)in[2]);
     if (nn_net_layers(net) != ck->nlayers)
         return nn_fail(NN_ESHAPE, "checkpoint: %d layers, network has %d", ck->nlayers, nn_net_layers(net));
     for (int i = 0; i < ck->nlayers; i++) {
         nn_layer mine;
         nn_layer_spec spec;
         nn_net_layer_spec(net, i, &spec);
-        const nn_shape none = {0, 0, 0};
-        nn_layer_make(&spec, i ? ck->layers[i - 1].out : none, &mine);
+        nn_layer_make(&spec, i ? ck->layers[i - 1].out : ck->input, &mine);
         const nn_layer *c = &ck->layers[i];
         if (!mine.ops || !same_layer(&mine, c)) {
             char a[96], b[96];
@@ -1211,6 +1229,8 @@ nn_status nn_checkpoint_net(const nn_checkpoint *ck, nn_net **out)
     nn_status s = nn_net_create(0, &net);
     if (s)
         return s;
+    if (ck->input.c)
+        s = nn_net_set_input(net, ck->input.c, ck->input.h, ck->input.w);
     for (int i = 0; i < ck->nlayers && !s; i++) {
         nn_layer_spec spec;
         nn_layer_spec_of(&ck->layers[i], &spec);

@@ -14,6 +14,11 @@ extern const nn_layer_ops nn_layer_dropout;
 extern const nn_layer_ops nn_layer_batchnorm;
 extern const nn_layer_ops nn_layer_layernorm;
 extern const nn_layer_ops nn_layer_gaussian_noise;
+extern const nn_layer_ops nn_layer_conv2d;
+extern const nn_layer_ops nn_layer_maxpool;
+extern const nn_layer_ops nn_layer_avgpool;
+extern const nn_layer_ops nn_layer_global_avgpool;
+extern const nn_layer_ops nn_layer_flatten;
 
 /* One line per kind; the order is the order nn_layer_kind_name lists. */
 const nn_layer_ops *const nn_layer_registry[] = {
@@ -23,6 +28,11 @@ const nn_layer_ops *const nn_layer_registry[] = {
     &nn_layer_batchnorm,
     &nn_layer_layernorm,
     &nn_layer_gaussian_noise,
+    &nn_layer_conv2d,
+    &nn_layer_maxpool,
+    &nn_layer_avgpool,
+    &nn_layer_global_avgpool,
+    &nn_layer_flatten,
 };
 const int nn_layer_registry_n = (int)(sizeof nn_layer_registry / sizeof nn_layer_registry[0]);
 

@@ -1,0 +1,230 @@
+/* pool.c — pooling over images {C, H, W}, per channel, no padding.
+ *
+ * maxpool, avgpool: windows size x size at steps of stride (0: = size),
+ *   OH = (H - size) / stride + 1 (floor), OW likewise.
+ *   max:  y = the window's maximum; backward: dx[first argmax] += dy (the
+ *         first in row-major order, found again from the cached x).
+ *   avg:  y = sum / size^2 (sum in row-major order); backward:
+ *         dx[every tap] += dy / size^2.
+ *   Overlapping windows (stride < size) add into dx in (oh, ow) order.
+ * global_avgpool: {C, H, W} -> {C, 1, 1}, y = sum over H W / (H W);
+ *   backward: dx = dy / (H W).
+ * Each plane (b, c) is computed by one thread, in a fixed order.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../internal.h"
+#include "../kernels/parallel.h"
+#include "layers.h"
+
+static const nn_param_spec pool_params[] = {
+    {"size", NN_PARAM_INT, 2, 1, INFINITY, 0, 0, NULL, 1, "window height and width", NULL},
+    {"stride", NN_PARAM_INT, 0, 0, INFINITY, 0, 0, NULL, 0, "step between windows (0: the size)", NULL},
+};
+
+static nn_status pool_setup(nn_layer *l)
+{
+    if (nn_shape_size(l->in) == 0)
+        return nn_fail(NN_ESTATE, "a first %s layer needs the network's input shape (nn_net_set_input)",
+                       l->ops->name);
+    const int64_t size = (int64_t)l->v[0].num, given = (int64_t)l->v[1].num;
+    const int64_t s = given ? given : size, H = l->in.h, W = l->in.w;
+    if (size > H || size > W)
+        return nn_fail(NN_ESHAPE, "size %lld is larger than the input %lldx%lld", (long long)size, (long long)H,
+                       (long long)W);
+    l->out = (nn_shape){l->in.c, (H - size) / s + 1, (W - size) / s + 1};
+    l->i[0] = size;
+    l->i[1] = s;
+    return NN_OK;
+}
+
+/* No settings (a non-NULL spec list all the same, as the registry promises). */
+static const nn_param_spec no_params[] = {{NULL, NN_PARAM_INT, 0, 0, 0, 0, 0, NULL, 0, NULL, NULL}};
+
+static nn_status gap_setup(nn_layer *l)
+{
+    if (nn_shape_size(l->in) == 0)
+        return nn_fail(NN_ESTATE, "a first global_avgpool layer needs the network's input shape (nn_net_set_input)");
+    l->out = (nn_shape){l->in.c, 1, 1};
+    return NN_OK;
+}
+
+typedef struct pool_job {
+    const nn_layer *l;
+    const nn_layer_io *io;
+} pool_job;
+
+/* Index in the plane of the first maximum of window (oh, ow). */
+static int64_t argmax(const float *x, int64_t W, int64_t size, int64_t s, int64_t oh, int64_t ow)
+{
+    const int64_t r0 = oh * s, c0 = ow * s;
+    int64_t best = r0 * W + c0;
+    float m = x[best];
+    for (int64_t i = 0; i < size; i++)
+        for (int64_t j = 0; j < size; j++) {
+            const int64_t at = (r0 + i) * W + c0 + j;
+            if (x[at] > m) {
+                m = x[at];
+                best = at;
+            }
+        }
+    return best;
+}
+
+static void max_fwd_planes(int64_t lo, int64_t hi, void *ctx)
+{
+    const pool_job *j = ctx;
+    const nn_layer *l = j->l;
+    const int64_t H = l->in.h, W = l->in.w, OH = l->out.h, OW = l->out.w, size = l->i[0], s = l->i[1];
+    for (int64_t pl = lo; pl < hi; pl++) {
+        const float *x = j->io->x + pl * H * W;
+        float *y = j->io->y + pl * OH * OW;
+        if (size == 2 && s == 2) { /* the common case, without the index search */
+            for (int64_t oh = 0; oh < OH; oh++) {
+                const float *r0 = x + 2 * oh * W, *r1 = r0 + W;
+                for (int64_t ow = 0; ow < OW; ow++) {
+                    float m = r0[2 * ow];
+                    m = r0[2 * ow + 1] > m ? r0[2 * ow + 1] : m;
+                    m = r1[2 * ow] > m ? r1[2 * ow] : m;
+                    m = r1[2 * ow + 1] > m ? r1[2 * ow + 1] : m;
+                    y[oh * OW + ow] = m;
+                }
+            }
+            continue;
+        }
+        for (int64_t oh = 0; oh < OH; oh++)
+            for (int64_t ow = 0; ow < OW; ow++)
+                y[oh * OW + ow] = x[argmax(x, W, size, s, oh, ow)];
+    }
+}
+
+static void max_bwd_planes(int64_t lo, int64_t hi, void *ctx)
+{
+    const pool_job *j = ctx;
+    const nn_layer *l = j->l;
+    const int64_t H = l->in.h, W = l->in.w, OH = l->out.h, OW = l->out.w, size = l->i[0], s = l->i[1];
+    for (int64_t pl = lo; pl < hi; pl++) {
+        const float *x = j->io->x + pl * H * W, *dy = j->io->dy + pl * OH * OW;
+        float *dx = j->io->dx + pl * H * W;
+        memset(dx, 0, (size_t)(H * W) * sizeof(float));
+        for (int64_t oh = 0; oh < OH; oh++)
+            for (int64_t ow = 0; ow < OW; ow++)
+                dx[argmax(x, W, size, s, oh, ow)] += dy[oh * OW + ow];
+    }
+}
+
+static void avg_fwd_planes(int64_t lo, int64_t hi, void *ctx)
+{
+    const pool_job *j = ctx;
+    const nn_layer *l = j->l;
+    const int64_t H = l->in.h, W = l->in.w, OH = l->out.h, OW = l->out.w, size = l->i[0], s = l->i[1];
+    const float inv = 1.0f / (float)(size * size);
+    for (int64_t pl = lo; pl < hi; pl++) {
+        const float *x = j->io->x + pl * H * W;
+        float *y = j->io->y + pl * OH * OW;
+        for (int64_t oh = 0; oh < OH; oh++)
+            for (int64_t ow = 0; ow < OW; ow++) {
+                float sum = 0.0f;
+                for (int64_t i = 0; i < size; i++)
+                    for (int64_t c = 0; c < size; c++)
+                        sum += x[(oh * s + i) * W + ow * s + c];
+                y[oh * OW + ow] = sum * inv;
+            }
+    }
+}
+
+static void avg_bwd_planes(int64_t lo, int64_t hi, void *ctx)
+{
+    const pool_job *j = ctx;
+    const nn_layer *l = j->l;
+    const int64_t H = l->in.h, W = l->in.w, OH = l->out.h, OW = l->out.w, size = l->i[0], s = l->i[1];
+    const float inv = 1.0f / (float)(size * size);
+    for (int64_t pl = lo; pl < hi; pl++) {
+        const float *dy = j->io->dy + pl * OH * OW;
+        float *dx = j->io->dx + pl * H * W;
+        memset(dx, 0, (size_t)(H * W) * sizeof(float));
+        for (int64_t oh = 0; oh < OH; oh++)
+            for (int64_t ow = 0; ow < OW; ow++) {
+                const float g = dy[oh * OW + ow] * inv;
+                for (int64_t i = 0; i < size; i++)
+                    for (int64_t c = 0; c < size; c++)
+                        dx[(oh * s + i) * W + ow * s + c] += g;
+            }
+    }
+}
+
+static void gap_fwd_planes(int64_t lo, int64_t hi, void *ctx)
+{
+    const pool_job *j = ctx;
+    const int64_t S = j->l->in.h * j->l->in.w;
+    const float inv = 1.0f / (float)S;
+    for (int64_t pl = lo; pl < hi; pl++) {
+        const float *x = j->io->x + pl * S;
+        float sum = 0.0f;
+        for (int64_t q = 0; q < S; q++)
+            sum += x[q];
+        j->io->y[pl] = sum * inv;
+    }
+}
+
+static void gap_bwd_planes(int64_t lo, int64_t hi, void *ctx)
+{
+    const pool_job *j = ctx;
+    const int64_t S = j->l->in.h * j->l->in.w;
+    const float inv = 1.0f / (float)S;
+    for (int64_t pl = lo; pl < hi; pl++) {
+        const float g = j->io->dy[pl] * inv;
+        float *dx = j->io->dx + pl * S;
+        for (int64_t q = 0; q < S; q++)
+            dx[q] = g;
+    }
+}
+
+static void run(const nn_layer *l, const nn_layer_io *io, nn_range_fn fn)
+{
+    const pool_job j = {l, io};
+    nn_parallel_range(io->B * l->in.c, NN_GRAIN_ELEMENTS / (l->in.h * l->in.w) + 1, fn, (void *)&j);
+}
+
+static void max_fwd(const nn_layer *l, const nn_layer_io *io) { run(l, io, max_fwd_planes); }
+static void avg_fwd(const nn_layer *l, const nn_layer_io *io) { run(l, io, avg_fwd_planes); }
+static void gap_fwd(const nn_layer *l, const nn_layer_io *io) { run(l, io, gap_fwd_planes); }
+static void max_bwd(const nn_layer *l, const nn_layer_io *io)
+{
+    if (io->dx)
+        run(l, io, max_bwd_planes);
+}
+static void avg_bwd(const nn_layer *l, const nn_layer_io *io)
+{
+    if (io->dx)
+        run(l, io, avg_bwd_planes);
+}
+static void gap_bwd(const nn_layer *l, const nn_layer_io *io)
+{
+    if (io->dx)
+        run(l, io, gap_bwd_planes);
+}
+
+static void pool_describe(const nn_layer *l, char *buf, size_t n)
+{
+    char win[48] = "";
+    if (l->ops->nparams)
+        snprintf(win, sizeof win, " %lld/%lld", (long long)l->i[0], (long long)l->i[1]);
+    snprintf(buf, n, "%s%s %lldx%lldx%lld->%lldx%lldx%lld", l->ops->name, win, (long long)l->in.c,
+             (long long)l->in.h, (long long)l->in.w, (long long)l->out.c, (long long)l->out.h, (long long)l->out.w);
+}
+
+const nn_layer_ops nn_layer_maxpool = {
+    "maxpool", "maximum over size x size windows of each channel", pool_params, 2, pool_setup, NULL, NULL,
+    max_fwd, max_bwd, pool_describe,
+};
+const nn_layer_ops nn_layer_avgpool = {
+    "avgpool", "mean over size x size windows of each channel", pool_params, 2, pool_setup, NULL, NULL,
+    avg_fwd, avg_bwd, pool_describe,
+};
+const nn_layer_ops nn_layer_global_avgpool = {
+    "global_avgpool", "mean of each channel: {C,H,W} -> {C,1,1}", no_params, 0, gap_setup, NULL, NULL,
+    gap_fwd, gap_bwd, pool_describe,
+};
