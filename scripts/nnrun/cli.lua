@@ -253,6 +253,10 @@ end
 
 local function report(e, o, err)
   err = err or io.stderr
+  -- (an error of several problems: the lines before its message)
+  for _, l in ipairs(type(e.before) == "table" and e.before or {}) do
+    err:write("nnrun: ", l, "\n")
+  end
   if o.debug and e.traceback then
     err:write("nnrun: ", e.traceback, "\n")
   else

@@ -15,13 +15,15 @@
 -- and start no process (tests/spec/sweep_spec.lua); M.run does the rest.
 local nn = require "nnrun"
 local config = require "nnrun.config"
+local halving = require "nnrun.halving"
 local json = require "nnrun.json"
 local schema = require "nnrun.schema"
 local util = require "nnrun.util"
 
 local M = {}
 
-local TOP_KEYS = { "name", "experiment", "base", "metric", "mode", "set", "grid", "random" }
+local TOP_KEYS = { "name", "experiment", "base", "metric", "mode", "set", "grid", "random",
+  "halving" }
 local RANDOM_KEYS = { "trials", "seed", "params" }
 local DISTRIBUTIONS = { "uniform", "log_uniform", "int_uniform", "choice" }
 -- Keys of summary.json (or of the last metrics.jsonl line) a sweep can rank by.
@@ -208,7 +210,9 @@ end
 -- col orders grid and random parameters as written (else sorted by path).
 -- The sweep: name, experiment (file) or base (table), metric, mode, set
 -- ({ path, value }...), grid ({ path, values, where }...), random ({ trials,
--- seed, params = { { path, where, uniform|log_uniform|int_uniform|choice } } }).
+-- seed, params = { { path, where, uniform|log_uniform|int_uniform|choice } } }),
+-- halving (nnrun.halving.resolve: min_epochs, max_epochs, eta, metric, mode,
+-- rungs).
 function M.resolve(doc, opts)
   opts = opts or {}
   local pos = opts.position or function() return nil end
@@ -334,6 +338,21 @@ function M.resolve(doc, opts)
     end
   elseif doc.grid == nil then
     fail(c, "grid", "missing (give grid, random or both)")
+  end
+  if doc.halving ~= nil then
+    s.halving = halving.resolve(c, doc.halving, M.METRICS, s.metric, s.mode)
+    -- Halving sets each rung's train.epochs itself.
+    local params = {}
+    for _, list in ipairs({ s.set, s.grid, s.random and s.random.params or {} }) do
+      for _, a in ipairs(list) do
+        params[#params + 1] = a
+      end
+    end
+    for _, a in ipairs(params) do
+      if a.path == "train.epochs" then
+        fail(c, a.where, "halving sets train.epochs (halving.min_epochs to max_epochs)")
+      end
+    end
   end
   if #c.errors > 0 then
     return nil, c.errors
@@ -586,10 +605,9 @@ function M.in_shard(id, i, n)
   return (id - 1) % n == i - 1
 end
 
--- sweep.read_trials(text) -> { [id] = line } of trials.jsonl (a line that
--- does not read, e.g. torn by a crash, is skipped; a later line of an id
--- wins).
-function M.read_trials(text)
+-- sweep.read_lines(text) -> the lines of trials.jsonl in order, as tables
+-- (a line that does not read, e.g. torn by a crash, is skipped).
+function M.read_lines(text)
   local out = {}
   for line in (text or ""):gmatch("[^\n]+") do
     local ok, t = pcall(nn.yaml.parse, line)
@@ -597,6 +615,19 @@ function M.read_trials(text)
       if t.metric == NULL then
         t.metric = nil
       end
+      out[#out + 1] = t
+    end
+  end
+  return out
+end
+
+-- sweep.read_trials(text) -> { [id] = line } of trials.jsonl: the last
+-- result of each trial (a later line of an id wins; a halving sweep's
+-- promotion lines are no results).
+function M.read_trials(text)
+  local out = {}
+  for _, t in ipairs(M.read_lines(text)) do
+    if t.status ~= "promoted" then
       out[t.id] = t
     end
   end
@@ -604,30 +635,17 @@ function M.read_trials(text)
 end
 
 -- sweep.rank(results, mode) -> list of results, best first; each gets rank
--- (nil for the unranked: not completed, or without the metric).
+-- (nil for the unranked: not completed, or without the metric).  The
+-- results of a halving sweep rank by rung first: the best trial is the
+-- best of the highest rung reached.
 function M.rank(results, mode)
   local list = {}
   for _, t in pairs(results) do
     list[#list + 1] = t
   end
-  local function ranked(t)
-    return DONE[t.status] and type(t.metric) == "number" and t.metric == t.metric
-  end
-  table.sort(list, function(a, b)
-    local ra, rb = ranked(a), ranked(b)
-    if ra ~= rb then
-      return ra
-    end
-    if ra and a.metric ~= b.metric then
-      if mode == "max" then
-        return a.metric > b.metric
-      end
-      return a.metric < b.metric
-    end
-    return a.id < b.id
-  end)
+  table.sort(list, halving.before(mode))
   for i, t in ipairs(list) do
-    t.rank = ranked(t) and i or nil
+    t.rank = halving.ranked(t) and i or nil
   end
   return list
 end
@@ -669,24 +687,37 @@ function M.param_order(s)
 end
 
 -- sweep.table(ranked, sweep) -> the ranked table as text.
+-- A halving sweep's table has the epochs of each trial's last rung.
 function M.table(list, s)
   local order = M.param_order(s)
   local rows = { { "rank", "trial", s.metric, "status", "parameters" } }
+  if s.halving then
+    table.insert(rows[1], 3, "epochs")
+  end
   for _, t in ipairs(list) do
-    rows[#rows + 1] = { t.rank and tostring(t.rank) or "-", string.format("%04d", t.id),
+    local row = { t.rank and tostring(t.rank) or "-", string.format("%04d", t.id),
       type(t.metric) == "number" and string.format("%.6g", t.metric) or "-", t.status,
       M.params_text(t.parameters or {}, order) }
+    if s.halving then
+      table.insert(row, 3, tostring(t.epochs or "-"))
+    end
+    rows[#rows + 1] = row
   end
   local width = {}
   for _, r in ipairs(rows) do
-    for i = 1, 4 do
+    for i = 1, #r - 1 do
       width[i] = math.max(width[i] or 0, #r[i])
     end
   end
   local lines = {}
   for _, r in ipairs(rows) do
-    lines[#lines + 1] = string.format("%" .. width[1] .. "s  %" .. width[2] .. "s  %"
-      .. width[3] .. "s  %-" .. width[4] .. "s  %s", r[1], r[2], r[3], r[4], r[5]):gsub("%s+$", "")
+    local cells = {}
+    for i = 1, #r - 1 do
+      -- the status column (second to last) is left-aligned
+      cells[i] = string.format("%" .. (i == #r - 1 and "-" or "") .. width[i] .. "s", r[i])
+    end
+    cells[#r] = r[#r]
+    lines[#lines + 1] = table.concat(cells, "  "):gsub("%s+$", "")
   end
   return table.concat(lines, "\n") .. "\n"
 end
@@ -782,10 +813,9 @@ local function config_errors(lines)
   for i, k in ipairs(keyed) do
     lines[i] = k.text
   end
-  for i = 1, #lines - 1 do
-    io.stderr:write("nnrun: ", lines[i], "\n")
-  end
-  usage_error("%s", lines[#lines])
+  -- All but the last line are printed by whoever reports the error (under
+  -- MPI, rank 0 alone): error.before.
+  error({ exit = 2, message = lines[#lines], before = { table.unpack(lines, 1, #lines - 1) } }, 0)
 end
 
 -- Loads and checks a sweep file and its base experiment: the sweep, its
@@ -858,16 +888,35 @@ function M.load(file)
   if base_lines then
     config_errors(base_lines)
   end
+  if s.halving then
+    -- Every trial is resolved as it runs at the last rung: the schedule's
+    -- length (schedule.total, which follows train.epochs) is that of
+    -- max_epochs at every rung, so a trial promoted to a rung has the
+    -- figures of a trial trained for that many epochs at once.
+    base = util.copy(base)
+    config.set(base, "train.epochs", s.halving.max_epochs)
+  end
   local trials, exps, perrs = M.check(s, base)
   if not trials then
     config_errors(fmt(perrs))
   end
-  if s.metric:match("^val_") then
-    for _, t in ipairs(trials) do
-      if exps[t.id].train.validation_split == 0 then
-        config_errors(fmt({ { path = "metric", message = string.format("%s needs a validation "
-          .. "set, and trial %d has train.validation_split 0", s.metric, t.id) } }))
+  for _, m in ipairs({ { s.metric, "metric" }, { s.halving and s.halving.metric, "halving.metric" } }) do
+    if m[1] and m[1]:match("^val_") then
+      for _, t in ipairs(trials) do
+        if exps[t.id].train.validation_split == 0 then
+          config_errors(fmt({ { path = m[2], message = string.format("%s needs a validation "
+            .. "set, and trial %d has train.validation_split 0", m[1], t.id) } }))
+        end
       end
+    end
+  end
+  for _, t in ipairs(s.halving and trials or {}) do
+    local sc = exps[t.id].schedule
+    if type(sc) == "table" and sc.per_batch and sc.total == nil
+        and (sc.name == "cosine" or sc.name == "one_cycle") then
+      config_errors(fmt({ { path = "halving", message = string.format("trial %d: a per-batch %s "
+        .. "schedule needs schedule.total under halving (its length would change with each "
+        .. "rung's epochs)", t.id, sc.name) } }))
     end
   end
   return s, trials, exps
@@ -876,7 +925,15 @@ end
 -- The resolved sweep as a document for sweep.yaml (the base inlined).
 local function resolved_doc(s)
   local doc = { name = s.name, metric = s.metric, mode = s.mode, base = s.resolved_base }
-  local order = { "name", "metric", "mode", "set", "grid", "random", "trials", "seed", "params" }
+  local order = { "name", "metric", "mode", "halving", "min_epochs", "max_epochs", "eta", "set",
+    "grid", "random", "trials", "seed", "params" }
+  if s.halving then
+    local h = s.halving
+    doc.halving = { min_epochs = h.min_epochs, max_epochs = h.max_epochs, eta = h.eta,
+      metric = h.metric, mode = h.mode }
+    order[#order + 1] = "metric"
+    order[#order + 1] = "mode"
+  end
   if #s.set > 0 then
     doc.set = {}
     for _, a in ipairs(s.set) do
@@ -968,9 +1025,56 @@ function M.plan(cpus, jobs, threads, pending)
   return math.max(1, math.min(jobs, pending)), threads
 end
 
--- sweep.main(o, exe) -> exit status.  o: the CLI options (file, out, jobs,
--- threads, shard, resume, resume_dir, quiet); exe: the nnrun executable.
-function M.main(o, exe)
+-- ---- the sweep's run: local processes and MPI ranks -------------------------
+--
+-- A job is one run of a trial: { id } of a plain sweep, { id, rung, epochs,
+-- from } of a halving sweep (from: the rung a promotion leaves; the trial
+-- then continues from its checkpoint with more epochs).  One scheduler
+-- hands jobs out and takes their results, in one process: rank 0 under
+-- MPI, where every rank (rank 0 too) runs the jobs it is handed as child
+-- processes, as `nnrun sweep` does on one machine.
+
+-- Messages between ranks (JSON text; tags of nnrun.mpi.send).
+local TAG_SETUP, TAG_ASK, TAG_JOBS = 1, 2, 3
+
+-- A JSON message or trials.jsonl line read back (null -> nil).
+local function decode(text)
+  local t = nn.yaml.parse(text)
+  local function clean(v)
+    if v == NULL then
+      return nil
+    elseif type(v) == "table" then
+      for k, x in pairs(v) do
+        v[k] = clean(x)
+      end
+    end
+    return v
+  end
+  return clean(t)
+end
+
+-- The experiment a job runs: its trial's, for a halving job with the
+-- rung's epochs.
+local function job_experiment(ctx, job)
+  local r = ctx.exps[job.id]
+  if job.epochs then
+    r = util.copy(r)
+    r.train.epochs = job.epochs
+  end
+  return r
+end
+
+local function params_of(t)
+  local params = {}
+  for _, p in ipairs(t.params) do
+    params[p.path] = p.value
+  end
+  return params
+end
+
+-- The sweep of o loaded (every rank) and its directory made ready (writer:
+-- rank 0 alone).  Raises usage errors (exit status 2) and I/O errors (1).
+local function setup(o, writer)
   if not o.file then
     usage_error("sweep: no FILE given (see nnrun --help)")
   end
@@ -987,7 +1091,16 @@ function M.main(o, exe)
     shard_i, shard_n = i, n
   end
   local s, trials, exps = M.load(o.file)
-  local out = o.resume_dir or o.out or ("sweeps/" .. s.name)
+  local ctx = { s = s, trials = trials, exps = exps, shard_i = shard_i, shard_n = shard_n,
+    out = o.resume_dir or o.out or ("sweeps/" .. s.name), byid = {} }
+  for _, t in ipairs(trials) do
+    ctx.byid[t.id] = t
+  end
+  ctx.trials_path = ctx.out .. "/trials.jsonl"
+  if not writer then
+    return ctx
+  end
+  local out = ctx.out
   local text = resolved_doc(s)
   local old = read_file(out .. "/sweep.yaml")
   if old and old ~= text then
@@ -1005,54 +1118,112 @@ function M.main(o, exe)
       io_error("%s", err)
     end
   end
-  local trials_path = out .. "/trials.jsonl"
-  local done = M.read_trials(read_file(trials_path))
-  local pending = {}
-  local ndone = 0
-  for _, t in ipairs(trials) do
-    if M.in_shard(t.id, shard_i, shard_n) then
-      if done[t.id] then
-        ndone = ndone + 1
-      else
-        pending[#pending + 1] = t
-      end
+  return ctx
+end
+
+-- The scheduler of this shard's trials (rank 0): sched.next() -> job | nil
+-- (nil: nothing to start now), sched.done(result), sched.finished(),
+-- sched.todo (jobs known to be left, for the progress line) and
+-- sched.ndone (trials with a result already).  A halving sweep's state is
+-- read back from trials.jsonl; a promotion handed out is recorded at once.
+local function scheduler(ctx, promote)
+  local s = ctx.s
+  local lines = M.read_lines(read_file(ctx.trials_path))
+  local mine = {}
+  for _, t in ipairs(ctx.trials) do
+    if M.in_shard(t.id, ctx.shard_i, ctx.shard_n) then
+      mine[#mine + 1] = t.id
     end
   end
-  local jobs, threads = M.plan(nn.cpu_count(), o.jobs, o.threads, #pending)
-  local order = M.param_order(s)
-  local say = o.quiet and function() end or function(fmt, ...)
-    io.stdout:write(string.format(fmt, ...), "\n")
-    io.stdout:flush()
+  local sched = { ndone = 0 }
+  if s.halving then
+    local st = halving.new(s.halving, mine)
+    local inshard, seen = {}, {}
+    for _, id in ipairs(mine) do
+      inshard[id] = true
+    end
+    for _, l in ipairs(lines) do
+      if inshard[l.id] then
+        l.metric = s.halving.metric == s.metric and l.metric or l.halving_metric
+        halving.record(st, l)
+        if not seen[l.id] then
+          seen[l.id] = true
+          sched.ndone = sched.ndone + 1
+        end
+      end
+    end
+    sched.todo = #mine - sched.ndone + #st.redo
+    function sched.next()
+      local job = halving.next(st)
+      if job and job.from and not job.again then
+        promote(job, halving.result(st, job.from, job.id))
+      end
+      return job
+    end
+    function sched.done(r)
+      halving.done(st, r.id, r.rung, r.status, r.hmetric)
+    end
+    function sched.finished()
+      return halving.finished(st)
+    end
+    return sched
   end
-  say("sweep %s: %d trial%s%s, %d done, %d to run (%d at a time, %d thread%s each) -> %s",
-    s.name, #trials, #trials == 1 and "" or "s",
-    shard_n > 1 and string.format(", shard %d/%d", shard_i, shard_n) or "", ndone, #pending, jobs,
-    threads, threads == 1 and "" or "s", out)
+  local done = {}
+  for _, l in ipairs(lines) do
+    done[l.id] = true
+  end
+  local pending = {}
+  for _, id in ipairs(mine) do
+    if done[id] then
+      sched.ndone = sched.ndone + 1
+    else
+      pending[#pending + 1] = id
+    end
+  end
+  sched.todo = #pending
+  local next_i, running = 1, 0
+  function sched.next()
+    local id = pending[next_i]
+    if id then
+      next_i, running = next_i + 1, running + 1
+      return { id = id }
+    end
+  end
+  function sched.done()
+    running = running - 1
+  end
+  function sched.finished()
+    return next_i > #pending and running == 0
+  end
+  return sched
+end
 
-  exe = exe or nn.exe_path()
-  local running, nrunning, next_i, finished = {}, 0, 1, 0
-  local told -- the first failure was reported on stderr
-  local interrupted
-  if #pending > 0 then
-    nn.trap_signals()
-  end
-  local function start(t)
-    local dir = trial_dir(out, t.id)
+-- The jobs of one rank as child processes of exe, threads each:
+-- L.start(job); L.reap([timeout]) -> result | nil, "signal", name | nil
+-- (timeout or no child); L.n (running); L.stop().  A result: { id, rung,
+-- epochs, from, trial, status, metric, hmetric (the halving metric),
+-- reason (why it failed), seconds }.
+local function launcher(ctx, exe, threads)
+  local s = ctx.s
+  local L = { n = 0 }
+  local running = {}
+  function L.start(job)
+    local dir = trial_dir(ctx.out, job.id)
     local mok, merr = nn.mkdir(dir)
     if not mok then
       io_error("cannot create %s", merr)
     end
     os.remove(dir .. "/summary.json")
-    local r = exps[t.id]
-    local text = require("nnrun.record").config_text(r)
+    local text = require("nnrun.record").config_text(job_experiment(ctx, job))
     -- A trial left unfinished (an interrupted sweep: its trials stop at a
     -- batch and keep their last checkpoint) continues from that checkpoint
     -- when it is the same experiment; resuming is exact, so its figures are
-    -- those of an uninterrupted trial.  Otherwise it runs from scratch.
-    local resume = false
+    -- those of an uninterrupted trial.  Otherwise it runs from scratch.  A
+    -- promotion always continues the trial's checkpoint, with more epochs.
+    local resume = job.from ~= nil
     local f = io.open(dir .. "/experiment.yaml", "rb")
     if f then
-      resume = f:read("a") == text
+      resume = resume or f:read("a") == text
       f:close()
       local ck = io.open(dir .. "/model.nnrun", "rb")
       resume = resume and ck ~= nil
@@ -1060,11 +1231,12 @@ function M.main(o, exe)
         ck:close()
       end
     end
-    if not resume then
-      local wok, werr = util.write_file(dir .. "/experiment.yaml", text)
-      if not wok then
-        io_error("%s", werr)
-      end
+    if job.from and not resume then
+      io_error("%s: no checkpoint to promote trial %04d from", dir, job.id)
+    end
+    local wok, werr = util.write_file(dir .. "/experiment.yaml", text)
+    if not wok then
+      io_error("%s", werr)
     end
     local argv = { exe, dir .. "/experiment.yaml", resume and "--resume" or "--out", dir,
       "--quiet", "--threads", tostring(threads) }
@@ -1075,84 +1247,372 @@ function M.main(o, exe)
     if not pid then
       io_error("%s", serr)
     end
-    running[pid] = { trial = t, start = nn.now(), dir = dir }
-    nrunning = nrunning + 1
+    running[pid] = { job = job, start = nn.now(), dir = dir }
+    L.n = L.n + 1
   end
-  local function finish(job, how, code)
-    local t = job.trial
-    local status, metric, why = M.trial_result(job.dir, s.metric)
+  local function collect(run, how, code)
+    local job = run.job
+    local status, metric, why = M.trial_result(run.dir, s.metric)
     if how ~= "exit" then
       status = "failed"
     elseif code ~= 0 and DONE[status] then
       status = "failed"
     end
-    if not DONE[status] then
-      metric = nil -- the figures of a run that did not finish rank nothing
-      if not told then
-        told = true
-        io.stderr:write(string.format("nnrun: trial %04d %s: %s (see %s/log.txt)\n", t.id, status,
-          M.failure_reason(job.dir, how, code, why), job.dir))
-        io.stderr:flush()
+    local r = { id = job.id, rung = job.rung, epochs = job.epochs, from = job.from,
+      trial = util.basename(run.dir), status = status, seconds = nn.now() - run.start }
+    if DONE[status] then
+      -- (the figures of a run that did not finish rank nothing)
+      r.metric = metric
+      r.hmetric = metric
+      if s.halving and s.halving.metric ~= s.metric then
+        local _, hm = M.trial_result(run.dir, s.halving.metric)
+        r.hmetric = hm
       end
+    else
+      r.reason = M.failure_reason(run.dir, how, code, why)
     end
-    local params = {}
-    for _, p in ipairs(t.params) do
-      params[p.path] = p.value
-    end
-    local seconds = nn.now() - job.start
-    -- (NaN is written as null: "no figure", and reads back as nil.)
-    append_line(trials_path, json.encode({ id = t.id, trial = util.basename(job.dir),
-      parameters = params, status = status, metric = metric or 0 / 0, seconds = seconds },
-      { order = { "id", "trial", "parameters", "status", "metric", "seconds" } }))
-    finished = finished + 1
-    say("[%d/%d] trial %04d %s %s %s in %.1f s  %s", finished, #pending, t.id, status, s.metric,
-      metric and string.format("%.6g", metric) or "-", seconds, M.params_text(params, order))
+    return r
   end
-  while next_i <= #pending or nrunning > 0 do
-    while not interrupted and nrunning < jobs and next_i <= #pending do
-      start(pending[next_i])
-      next_i = next_i + 1
-    end
-    local pid, how, code = nn.wait()
+  function L.reap(timeout)
+    local pid, how, code = nn.wait(timeout)
     if how == "signal" and not pid then
-      interrupted = code
-    elseif pid and running[pid] then
-      local job = running[pid]
-      running[pid] = nil
-      nrunning = nrunning - 1
-      if not interrupted then
-        finish(job, how, code)
-      end
-    elseif how == "none" then
-      break
+      return nil, "signal", code
     end
-    if interrupted then
-      stop_children(running)
-      io.stderr:write(string.format("nnrun: sweep interrupted (SIG%s): %d trial%s finished here; "
-        .. "run the same command again to resume\n", interrupted, finished,
-        finished == 1 and "" or "s"))
-      return interrupted == "INT" and 130 or 143
+    local run = pid and running[pid]
+    if run then
+      running[pid] = nil
+      L.n = L.n - 1
+      return collect(run, how, code)
+    end
+    return nil
+  end
+  function L.stop()
+    stop_children(running)
+    L.n = 0
+  end
+  return L
+end
+
+-- The writer of trials.jsonl and of the progress lines (rank 0):
+-- rec.result(result), rec.promotion(job, metric).
+local function recorder(ctx, say)
+  local s = ctx.s
+  local order = M.param_order(s)
+  local rec = { finished = 0 }
+  local told -- the first failure was reported on stderr
+  local function params(id)
+    return params_of(ctx.byid[id])
+  end
+  function rec.result(r)
+    if not DONE[r.status] and not told then
+      told = true
+      local dir = trial_dir(ctx.out, r.id)
+      io.stderr:write(string.format("nnrun: trial %04d %s: %s (see %s/log.txt)\n", r.id, r.status,
+        r.reason or "?", dir))
+      io.stderr:flush()
+    end
+    local p = params(r.id)
+    -- (NaN is written as null: "no figure", and reads back as nil.)
+    local line = { id = r.id, trial = r.trial, parameters = p, status = r.status,
+      metric = r.metric or 0 / 0, seconds = r.seconds }
+    local keys = { "id", "trial", "parameters", "status", "metric", "seconds" }
+    if s.halving then
+      line.rung, line.epochs, line.promoted_from = r.rung, r.epochs, r.from
+      keys = { "id", "trial", "rung", "epochs", "parameters", "status", "metric",
+        "halving_metric", "promoted_from", "seconds" }
+      if s.halving.metric ~= s.metric then
+        line.halving_metric = r.hmetric or 0 / 0
+      end
+    end
+    append_line(ctx.trials_path, json.encode(line, { order = keys }))
+    rec.finished = rec.finished + 1
+    local figure = type(r.metric) == "number" and string.format("%.6g", r.metric) or "-"
+    if s.halving then
+      say("[%d] trial %04d rung %d (%d epoch%s) %s %s %s in %.1f s  %s", rec.finished, r.id,
+        r.rung, r.epochs, r.epochs == 1 and "" or "s", r.status, s.metric, figure, r.seconds,
+        M.params_text(p, order))
+    else
+      say("[%d/%d] trial %04d %s %s %s in %.1f s  %s", rec.finished, ctx.todo, r.id, r.status,
+        s.metric, figure, r.seconds, M.params_text(p, order))
     end
   end
+  function rec.promotion(job, metric)
+    local h = s.halving
+    local line = { id = job.id, trial = util.basename(trial_dir(ctx.out, job.id)), rung = job.from,
+      epochs = h.rungs[job.from + 1], parameters = params(job.id), status = "promoted",
+      metric = metric or 0 / 0, promoted_to = job.rung }
+    append_line(ctx.trials_path, json.encode(line, { order = { "id", "trial", "rung", "epochs",
+      "parameters", "status", "metric", "promoted_to" } }))
+    say("trial %04d promoted from rung %d to rung %d (%d epochs)", job.id, job.from, job.rung,
+      job.epochs)
+  end
+  return rec
+end
 
-  local results = M.read_trials(read_file(trials_path))
+-- The ranked table and best.yaml (rank 0): exit status 0, or 1 when no
+-- trial completed.
+local function conclude(ctx)
+  local s = ctx.s
+  local results = M.read_trials(read_file(ctx.trials_path))
   local list = M.rank(results, s.mode)
   if #list > 0 then
     io.stdout:write(M.table(list, s))
   end
   local best = list[1]
   if best and best.rank then
-    local wok, werr = util.write_file(out .. "/best.yaml",
-      require("nnrun.record").config_text(exps[best.id]))
+    local job = { id = best.id, epochs = s.halving and math.tointeger(best.epochs) or nil }
+    local wok, werr = util.write_file(ctx.out .. "/best.yaml",
+      require("nnrun.record").config_text(job_experiment(ctx, job)))
     if not wok then
       io_error("%s", werr)
     end
-    io.stdout:write(string.format("best: trial %04d, %s %.6g -> %s/best.yaml\n", best.id,
-      s.metric, best.metric, out))
+    io.stdout:write(string.format("best: trial %04d, %s %.6g%s -> %s/best.yaml\n", best.id,
+      s.metric, best.metric, job.epochs and string.format(" after %d epochs", job.epochs) or "",
+      ctx.out))
     return 0
   end
   io.stdout:write(string.format("no trial of %s completed with a %s\n", s.name, s.metric))
   return 1
+end
+
+local function intro(ctx, say, jobs, threads, ranks)
+  local s, n = ctx.s, #ctx.trials
+  local where = ranks and string.format("%d rank%s, %d at a time each", ranks,
+    ranks == 1 and "" or "s", jobs) or string.format("%d at a time", jobs)
+  local h = s.halving
+  say("sweep %s: %d trial%s%s%s, %d done, %d to run (%s, %d thread%s each) -> %s", s.name, n,
+    n == 1 and "" or "s", ctx.shard_n > 1 and string.format(", shard %d/%d", ctx.shard_i,
+    ctx.shard_n) or "", h and string.format(", halving over %s epochs (eta %d)",
+    table.concat(h.rungs, "/"), h.eta) or "", ctx.sched.ndone, ctx.todo, where, threads,
+    threads == 1 and "" or "s", ctx.out)
+end
+
+local function interrupted_message(signal, finished)
+  io.stderr:write(string.format("nnrun: sweep interrupted (SIG%s): %d trial%s finished here; "
+    .. "run the same command again to resume\n", signal, finished, finished == 1 and "" or "s"))
+  return signal == "INT" and 130 or 143
+end
+
+-- Starts sched's jobs on L until it has jobs running or sched none to give.
+local function fill(L, sched, jobs)
+  while L.n < jobs do
+    local job = sched.next()
+    if not job then
+      return
+    end
+    L.start(job)
+  end
+end
+
+-- One process: jobs at a time as child processes.
+local function run_local(o, exe)
+  local ctx = setup(o, true)
+  local say = o.quiet and function() end or function(fmt, ...)
+    io.stdout:write(string.format(fmt, ...), "\n")
+    io.stdout:flush()
+  end
+  local rec = recorder(ctx, say)
+  local sched = scheduler(ctx, rec.promotion)
+  ctx.sched, ctx.todo = sched, sched.todo
+  local jobs, threads = M.plan(nn.cpu_count(), o.jobs, o.threads, math.max(1, sched.todo))
+  intro(ctx, say, jobs, threads)
+  local L = launcher(ctx, exe or nn.exe_path(), threads)
+  if sched.todo > 0 then
+    nn.trap_signals()
+  end
+  while true do
+    fill(L, sched, jobs)
+    if L.n == 0 then
+      break
+    end
+    local r, how, signal = L.reap()
+    if how == "signal" then
+      L.stop()
+      return interrupted_message(signal, rec.finished)
+    elseif r then
+      sched.done(r)
+      rec.result(r)
+    end
+  end
+  return conclude(ctx)
+end
+
+local function mpi_send(mpi, dest, tag, t)
+  mpi.send(dest, tag, json.encode(t))
+end
+
+-- Rank 0 under MPI: the scheduler, the record, and jobs of its own.  A
+-- worker asks for jobs with { free, running, results }; it is answered at
+-- once with { jobs } (maybe none, when it still runs some), or, when it
+-- runs none and there is nothing to hand out yet, once there is; { stop =
+-- true } when the sweep is over.  Rank 0 polls its children and the
+-- workers' messages in turn (nn.wait's tick).
+local function coordinate(ctx, exe, mpi, say, jobs, threads)
+  local rec = recorder(ctx, say)
+  local sched = scheduler(ctx, rec.promotion)
+  ctx.sched, ctx.todo = sched, sched.todo
+  intro(ctx, say, jobs, threads, mpi.size())
+  local L = launcher(ctx, exe, threads)
+  local waiting, stopped = {}, 0
+  local function result(r)
+    sched.done(r)
+    rec.result(r)
+  end
+  -- Answers rank src asking for free jobs (running: how many it runs);
+  -- false when its answer must wait.
+  local function answer(src, free, running)
+    local list = {}
+    while #list < free do
+      local job = sched.next()
+      if not job then
+        break
+      end
+      list[#list + 1] = job
+    end
+    if #list > 0 or running > 0 then
+      mpi_send(mpi, src, TAG_JOBS, { jobs = list })
+    elseif sched.finished() and L.n == 0 then
+      mpi_send(mpi, src, TAG_JOBS, { stop = true })
+      stopped = stopped + 1
+    else
+      return false
+    end
+    return true
+  end
+  nn.trap_signals()
+  while stopped < mpi.size() - 1 or L.n > 0 do
+    fill(L, sched, jobs)
+    for src, free in pairs(waiting) do
+      if answer(src, free, 0) then
+        waiting[src] = nil
+      end
+    end
+    if stopped == mpi.size() - 1 and L.n == 0 then
+      break
+    end
+    local src = L.n == 0 and true or mpi.poll(-1, TAG_ASK)
+    if src then
+      -- (with no job of its own, rank 0 blocks on the next message)
+      local text, from = mpi.recv(-1, TAG_ASK)
+      local m = decode(text)
+      for _, r in ipairs(m.results or {}) do
+        result(r)
+      end
+      if not answer(from, m.free, m.running) then
+        waiting[from] = m.free
+      end
+    elseif L.n > 0 then
+      local r, how, signal = L.reap(0.01)
+      if how == "signal" then
+        L.stop()
+        interrupted_message(signal, rec.finished)
+        mpi.abort(signal == "INT" and 130 or 143)
+      elseif r then
+        result(r)
+      end
+    end
+  end
+  return conclude(ctx)
+end
+
+-- A rank other than 0: runs the jobs rank 0 hands it, jobs at a time, and
+-- reports their results.
+local function work(ctx, exe, mpi, jobs, threads)
+  local L = launcher(ctx, exe, threads)
+  local results = {}
+  nn.trap_signals()
+  while true do
+    if L.n < jobs or #results > 0 then
+      mpi_send(mpi, 0, TAG_ASK, { free = jobs - L.n, running = L.n, results = results })
+      results = {}
+      local m = decode((mpi.recv(0, TAG_JOBS)))
+      if m.stop then
+        return 0
+      end
+      for _, job in ipairs(m.jobs or {}) do
+        L.start(job)
+      end
+    end
+    if L.n > 0 then
+      local r, how, signal = L.reap()
+      if how == "signal" then
+        L.stop()
+        mpi.abort(signal == "INT" and 130 or 143)
+      elseif r then
+        results[#results + 1] = r
+      end
+    end
+  end
+end
+
+-- The error e raised by this rank, printed (with the lines before it).
+local function print_error(e, prefix)
+  for _, l in ipairs(type(e) == "table" and e.before or {}) do
+    io.stderr:write("nnrun: ", prefix, l, "\n")
+  end
+  io.stderr:write("nnrun: ", prefix, type(e) == "table" and tostring(e.message) or tostring(e),
+    "\n")
+  io.stderr:flush()
+end
+
+-- Under MPI (nnrun.mpi.size() > 1): every rank loads the sweep, and they
+-- agree on whether it can run before any trial starts, so that a refused
+-- sweep (exit status 2) stops every rank with one message from rank 0.
+-- A failure later on (I/O) prints its rank's message and aborts every rank.
+local function run_mpi(o, exe, mpi)
+  local me, size = mpi.rank(), mpi.size()
+  local ok, ctx = pcall(setup, o, me == 0)
+  local failure -- rank 0: the first refusal, { exit, message, before }
+  if me == 0 then
+    failure = not ok and ctx or nil
+    for r = 1, size - 1 do
+      local m = decode((mpi.recv(r, TAG_SETUP)))
+      if m.exit and not failure then
+        failure = { exit = m.exit, message = string.format("rank %d: %s", r, m.message) }
+      end
+    end
+  else
+    mpi_send(mpi, 0, TAG_SETUP, ok and { ok = true } or {
+      exit = type(ctx) == "table" and ctx.exit or 1,
+      message = type(ctx) == "table" and ctx.message or tostring(ctx) })
+  end
+  local verdict = decode(mpi.bcast(me == 0 and json.encode({ exit = failure and
+    (failure.exit or 1) or 0 }) or nil, 0))
+  if verdict.exit ~= 0 then
+    if me == 0 then
+      error(type(failure) == "table" and failure or { exit = 1, message = tostring(failure) }, 0)
+    end
+    return verdict.exit
+  end
+  exe = exe or nn.exe_path()
+  -- One single-threaded trial per rank unless --jobs or --threads say.
+  local jobs, threads = o.jobs or 1, o.threads or 1
+  local say = (o.quiet or me ~= 0) and function() end or function(fmt, ...)
+    io.stdout:write(string.format(fmt, ...), "\n")
+    io.stdout:flush()
+  end
+  local rok, res = pcall(function()
+    if me == 0 then
+      return coordinate(ctx, exe, mpi, say, jobs, threads)
+    end
+    return work(ctx, exe, mpi, jobs, threads)
+  end)
+  if not rok then
+    print_error(res, me == 0 and "" or string.format("rank %d: ", me))
+    mpi.abort(type(res) == "table" and math.tointeger(res.exit) or 1)
+  end
+  return res
+end
+
+-- sweep.main(o, exe) -> exit status.  o: the CLI options (file, out, jobs,
+-- threads, shard, resume, resume_dir, quiet); exe: the nnrun executable.
+-- Under mpirun (nnrun.mpi), the trials are spread over the ranks.
+function M.main(o, exe)
+  local mpi = nn.mpi
+  if mpi and mpi.size() > 1 then
+    return run_mpi(o, exe, mpi)
+  end
+  return run_local(o, exe)
 end
 
 return M

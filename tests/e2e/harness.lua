@@ -113,6 +113,78 @@ function M.new(exe, dir)
     return failures
   end
 
+  -- A halving sweep of digits03 (src: the source tree): four learning
+  -- rates, eta 2, rungs of 1, 2 and 4 epochs, ranked by val_loss.
+  function h.halving_sweep(src)
+    return string.format([[
+name: hs
+experiment: %s/experiments/digits03.yaml
+metric: val_loss
+set: { data.n_per_class: 40, train.early_stopping: false }
+halving: { min_epochs: 1, max_epochs: 4, eta: 2 }
+grid:
+  optimizer.lr: [0.0001, 0.001, 0.01, 0.1]
+]], src)
+  end
+
+  -- The lines of a halving sweep's trials.jsonl (at path) as "id@rung
+  -- status" (and "<k" for promoted_from k, ">k" for promoted_to k), and
+  -- each line's fields.
+  function h.halving_lines(path)
+    local seq, rows = {}, {}
+    for line in (read(path) or ""):gmatch("[^\n]+") do
+      local r = { id = tonumber(line:match('^{"id":(%d+),')), rung = tonumber(line:match('"rung":(%d+)')),
+        epochs = tonumber(line:match('"epochs":(%d+)')), status = line:match('"status":"(%w+)"'),
+        metric = tonumber(line:match('"metric":([-%d.eE+]+)')),
+        from = tonumber(line:match('"promoted_from":(%d+)')),
+        to = tonumber(line:match('"promoted_to":(%d+)')), line = line:gsub(',"seconds":[^,}]*', "") }
+      rows[#rows + 1] = r
+      seq[#seq + 1] = string.format("%s@%s %s%s", r.id, r.rung, r.status,
+        r.from and ("<" .. r.from) or r.to and (">" .. r.to) or "")
+    end
+    return seq, rows
+  end
+
+  -- What any halving record must be, whatever the order results came in:
+  -- each (trial, rung) result once, each promotion of a trial then in the
+  -- top floor(n / eta) of the n results of its rung (val_loss, ties to the
+  -- lower id), each result above rung 0 after the promotion to it; every
+  -- trial has a rung-0 result.
+  function h.check_halving(rows, ntrials, eta, rungs)
+    local seen, promoted, at = {}, {}, {}
+    for _, r in ipairs(rows) do
+      local key = r.id .. "@" .. tostring(r.rung)
+      h.check(r.epochs == rungs[(r.rung or -1) + 1], "%s: epochs %s", r.line, r.epochs)
+      if r.status == "promoted" then
+        local list = {}
+        for _, x in ipairs(at[r.rung] or {}) do
+          list[#list + 1] = x
+        end
+        table.sort(list, function(a, b)
+          if a.metric ~= b.metric then return a.metric < b.metric end
+          return a.id < b.id
+        end)
+        local top = false
+        for i = 1, #list // eta do
+          top = top or list[i].id == r.id
+        end
+        h.check(top, "promotion out of the top 1/%d: %s", eta, r.line)
+        h.check(r.to == r.rung + 1 and not promoted[key], "promotion: %s", r.line)
+        promoted[key] = true
+      else
+        h.check(not seen[key], "result twice: %s", r.line)
+        seen[key] = true
+        h.check(r.rung == 0 and r.from == nil or (r.from == r.rung - 1 and promoted[r.id .. "@" .. r.from]),
+          "result without its promotion: %s", r.line)
+        at[r.rung] = at[r.rung] or {}
+        table.insert(at[r.rung], r)
+      end
+    end
+    for id = 1, ntrials do
+      h.check(seen[id .. "@0"], "trial %d has no rung-0 result", id)
+    end
+  end
+
   -- The end of every driver: runs cases[case]; exit 2 for an unknown
   -- case, 1 if a check failed.
   function h.main(cases, case)

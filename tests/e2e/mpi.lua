@@ -61,4 +61,76 @@ io.write(tostring(mpi.available()), " ", mpi.rank(), " ", mpi.size(), " ", mpi.b
   check(out == "false 0 1 x\n", "plain stdout: %q", out)
 end
 
+-- A plain sweep of five trials and a halving sweep of four over two ranks
+-- (one trial at a time each): every trial runs once, on whichever rank;
+-- the figures are those of the same sweeps run by one process; one
+-- trials.jsonl and one best.yaml, by rank 0.
+local GRID = string.format([[
+name: g
+experiment: %s/experiments/digits03.yaml
+metric: val_loss
+set: { data.n_per_class: 40, train.epochs: 2, train.early_stopping: false }
+grid:
+  optimizer.lr: [0.0001, 0.001, 0.01, 0.1, 0.2]
+]], src)
+local HALVING = h.halving_sweep(src) -- (as in sweep.lua)
+
+-- trials.jsonl's lines without their seconds, sorted.
+local function sorted_lines(path)
+  local t = {}
+  for line in (read(path) or ""):gmatch("[^\n]+") do
+    t[#t + 1] = (line:gsub(',"seconds":[^,}]*', ""))
+  end
+  table.sort(t)
+  return t
+end
+
+function cases.sweep()
+  write(dir .. "/g.yaml", GRID)
+  local code, out, err = mpirun(2, "sweep g.yaml --out ranks")
+  expect_exit(code, 0, out, err)
+  check(err == "", "stderr: %s", err)
+  check(out:match("^sweep g: 5 trials, 0 done, 5 to run %(2 ranks, 1 at a time each, 1 thread "
+    .. "each%) %-> ranks\n"), "stdout:\n%s", out)
+  code, out, err = nnrun("sweep g.yaml --out one --jobs 2 --quiet")
+  expect_exit(code, 0, out, err)
+  local a, b = sorted_lines(dir .. "/ranks/trials.jsonl"), sorted_lines(dir .. "/one/trials.jsonl")
+  check(#a == 5, "%d lines over 2 ranks", #a)
+  for i = 1, math.max(#a, #b) do
+    check(a[i] == b[i], "line %d: %s (2 ranks) vs %s (one process)", i, a[i], b[i])
+  end
+  check(read(dir .. "/ranks/best.yaml") == read(dir .. "/one/best.yaml"), "best.yaml differs")
+  -- Run again over two ranks: nothing left to run.
+  code, out, err = mpirun(2, "sweep g.yaml --out ranks --quiet")
+  expect_exit(code, 0, out, err)
+  check(#sorted_lines(dir .. "/ranks/trials.jsonl") == 5, "a finished sweep ran again")
+
+  write(dir .. "/hs.yaml", HALVING)
+  code, out, err = mpirun(2, "sweep hs.yaml --out hs")
+  expect_exit(code, 0, out, err)
+  check(err == "", "stderr: %s", err)
+  local _, rows = h.halving_lines(dir .. "/hs/trials.jsonl")
+  h.check_halving(rows, 4, 2, { 1, 2, 4 })
+  check(out:match("\nbest: trial %d+, val_loss [%d.]+ after 4 epochs %-> hs/best%.yaml\n$"),
+    "stdout:\n%s", out)
+end
+
+-- A refused sweep stops every rank: exit status 2, its one message (from
+-- rank 0), nothing created.
+function cases.refused()
+  write(dir .. "/bad.yaml", (HALVING:gsub("eta: 2", "eta: 1")))
+  local code, out, err = mpirun(2, "sweep bad.yaml --out bad")
+  expect_exit(code, 2, out, err)
+  local ours = {}
+  for line in err:gmatch("[^\n]+") do
+    if line:match("^nnrun: ") then
+      ours[#ours + 1] = line
+    end
+  end
+  check(#ours == 1 and ours[1] == "nnrun: bad.yaml:5:42: halving.eta: must be >= 2, got 1",
+    "stderr:\n%s", err)
+  check(out == "", "stdout: %s", out)
+  check(io.open(dir .. "/bad") == nil, "a sweep directory was made")
+end
+
 h.main(cases, case)

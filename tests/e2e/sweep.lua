@@ -276,6 +276,92 @@ grid:
     "stderr: %s\nlog: %s", err, read(dir .. "/b/trial-0001/log.txt"))
 end
 
+-- A halving sweep (nnrun.halving) of four learning rates, eta 2, rungs of
+-- 1, 2 and 4 epochs, ranked by val_loss; with these few epochs a larger
+-- rate has a lower val_loss at every rung.
+local HALVING = h.halving_sweep(src)
+
+local function halving_lines(out)
+  return h.halving_lines(dir .. "/" .. out .. "/trials.jsonl")
+end
+local check_halving = h.check_halving
+
+-- One worker: the order of the jobs is known, and so is every promotion.
+-- 1, 2 at rung 0: the top 1 of two (2) goes up; 2 alone in rung 1; 3:
+-- the top 1 of three in rung 0 is 3; rung 1 {2, 3}: 3 to rung 2; then 4
+-- the same way.  best.yaml is trial 4 at 4 epochs and gives its figures.
+function cases.halving()
+  write(dir .. "/hs.yaml", HALVING)
+  local code, out, err = nnrun("sweep hs.yaml --jobs 1")
+  expect_exit(code, 0, out, err)
+  check(err == "", "stderr: %s", err)
+  local seq, rows = halving_lines("sweeps/hs")
+  check(table.concat(seq, ", ") == table.concat({ "1@0 completed", "2@0 completed",
+    "2@0 promoted>1", "2@1 completed<0", "3@0 completed", "3@0 promoted>1", "3@1 completed<0",
+    "3@1 promoted>2", "3@2 completed<1", "4@0 completed", "4@0 promoted>1", "4@1 completed<0",
+    "4@1 promoted>2", "4@2 completed<1" }, ", "), "trials.jsonl:\n%s", table.concat(seq, "\n"))
+  check_halving(rows, 4, 2, { 1, 2, 4 })
+  -- A promotion line carries the figure it was promoted on.
+  local m2 = rows[2] and rows[2].line:match('"metric":([-%d.eE+]+)') or "?"
+  check(rows[3] and rows[3].line == '{"id":2,"trial":"trial-0002","rung":0,"epochs":1,'
+    .. '"parameters":{"optimizer.lr":0.001},"status":"promoted","metric":' .. m2
+    .. ',"promoted_to":1}', "promotion line: %s", rows[3] and rows[3].line)
+  check(out:match("^sweep hs: 4 trials, halving over 1/2/4 epochs %(eta 2%), 0 done, 4 to run "),
+    "stdout:\n%s", out)
+  check(out:match("\nrank  trial  epochs  val_loss  status     parameters\n   1   0004       4 "),
+    "table:\n%s", out)
+  check(out:match("\nbest: trial 0004, val_loss [%d.]+ after 4 epochs %-> sweeps/hs/best%.yaml\n$"),
+    "stdout:\n%s", out)
+  -- Each trial's metrics.jsonl holds its epochs once (a promotion continues it).
+  local m = read(dir .. "/sweeps/hs/trial-0004/metrics.jsonl") or ""
+  check(select(2, m:gsub("\n", "")) == 4, "trial 4 metrics.jsonl:\n%s", m)
+  -- best.yaml trains 4 epochs at once: the promoted trial's figures, bit for bit.
+  code, out, err = nnrun("sweeps/hs/best.yaml --out again --quiet")
+  expect_exit(code, 0, out, err)
+  local a = read(dir .. "/sweeps/hs/trial-0004/summary.json")
+  local b = read(dir .. "/again/summary.json")
+  for _, k in ipairs({ "val_loss", "test_loss", "test_accuracy", "epochs" }) do
+    check(raw(a, k) and raw(a, k) == raw(b, k), "%s: %s (trial) vs %s (best.yaml)", k, raw(a, k),
+      raw(b, k))
+  end
+  check(read(dir .. "/sweeps/hs/trial-0004/metrics.jsonl"):gsub('"seconds":[^,}]*', "")
+    == read(dir .. "/again/metrics.jsonl"):gsub('"seconds":[^,}]*', ""), "metrics.jsonl differ")
+  -- Finished: the same command only ranks.
+  code, out, err = nnrun("sweep hs.yaml --jobs 1")
+  expect_exit(code, 0, out, err)
+  check(#halving_lines("sweeps/hs") == 14, "a finished halving sweep ran again")
+  check(out:match("^sweep hs: 4 trials, halving over 1/2/4 epochs %(eta 2%), 4 done, 0 to run "),
+    "stdout:\n%s", out)
+end
+
+-- Stopped while a promotion runs (trial 2 from 1 to 2 epochs waits at the
+-- gate after epoch 2 for SIGTERM), the sweep runs that promotion again
+-- first when run again, and ends with the record of an uninterrupted one.
+function cases.halving_resume()
+  write(dir .. "/hs.yaml", HALVING)
+  local code, out, err = nnrun("sweep hs.yaml --jobs 1 --out whole --quiet")
+  expect_exit(code, 0, out, err)
+  local run = h.spawn("sweep hs.yaml --jobs 1 --out cut", 2)
+  local pids, got = run.gates(1)
+  check(pids, "no trial reached the gate: %s", got)
+  os.execute("kill -TERM " .. run.pid)
+  check(run.finish() == 143, "exit status")
+  local seq = halving_lines("cut")
+  check(table.concat(seq, ", ") == "1@0 completed, 2@0 completed, 2@0 promoted>1",
+    "trials.jsonl when stopped: %s", table.concat(seq, ", "))
+  code, out, err = nnrun("sweep hs.yaml --jobs 1 --out cut")
+  expect_exit(code, 0, out, err)
+  check(out:match("^sweep hs: 4 trials, halving over 1/2/4 epochs %(eta 2%), 2 done, 3 to run "),
+    "stdout:\n%s", out)
+  local _, a = halving_lines("whole")
+  local _, b = halving_lines("cut")
+  check(#a == 14 and #b == 14, "%d and %d lines", #a, #b)
+  for i = 1, math.max(#a, #b) do
+    check(a[i] and b[i] and a[i].line == b[i].line, "line %d: %s vs %s", i, a[i] and a[i].line,
+      b[i] and b[i].line)
+  end
+end
+
 -- One file of tests/e2e/sweep_invalid/: exit 2, the exact stderr of its
 -- "# expect:" lines, nothing on stdout, no sweep directory.
 function cases.invalid()
