@@ -76,10 +76,12 @@ extern void openblas_set_num_threads(int n) __attribute__((weak));
 #define TINY_WORK 2048
 
 #ifndef NNRUN_BLAS
-/* op(A) packed, a panel of rows at a time (4 MB: all of it for every
- * product of the training shapes; only the pages used are ever touched). */
+/* op(A) packed, a panel of rows at a time (5 MB: all of it for every
+ * product of the training shapes and for 1024^3 with 12-row slivers, whose
+ * 1032 x 1024 floats in two panels packed B twice; only the pages used
+ * are ever touched). */
 #ifndef A_WS
-#define A_WS (1024 * 1024)
+#define A_WS (1280 * 1024)
 #endif
 static alignas(64) float ws_a[A_WS];
 static alignas(64) float ws_b[MAX_TEAM * KC_MAX * CH_N];

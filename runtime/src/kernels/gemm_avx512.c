@@ -1,7 +1,7 @@
 /* gemm_avx512.c — AVX-512F kernel set for the blocked product (see
  * gemm_kern.h for the packed layouts and the micro-kernel contract), on
  * 12 x 32 register tiles: 24 zmm accumulators, two rows of B and twelve
- * broadcasts of A per k.
+ * broadcasts of A per k (edge tiles on 8- and 4-row, 16-column variants).
  *
  * Same bits as the AVX2 set: each C element is the fused multiply-add
  * chain acc = fma(a_ik, b_kj, acc) over the same K block in ascending k
@@ -15,6 +15,8 @@
  */
 #include "gemm_kern.h"
 
+#include <stdalign.h>
+
 #ifdef NN_GEMM_HAVE_AVX2
 
 #include "gemm_x86.h"
@@ -27,46 +29,114 @@
 #error "the AVX-512 tile exceeds the driver's bounds"
 #endif
 
+/* The micro-kernel comes in row counts of 12, 8 and 4 and column counts of
+ * 32 and 16 (the packed slivers are always 12 x 32): an edge tile runs the
+ * smallest that covers it instead of padding to 12 x 32 (M = 64 is five
+ * slivers of 12 and one of 4).  Every C element is the same fused
+ * multiply-add chain in each of them.  The sums are named variables, from
+ * macro lists of rows (an array of them, indexed in loops, ends up on the
+ * stack). */
+#define NN_R4(X) X(0) X(1) X(2) X(3)
+#define NN_R8(X) NN_R4(X) X(4) X(5) X(6) X(7)
+#define NN_R12(X) NN_R8(X) X(8) X(9) X(10) X(11)
+#define NN_DECL(i) __m512 c##i##a = _mm512_setzero_ps(), c##i##b = _mm512_setzero_ps();
+#define NN_FMA2(i)                                                                                 \
+    {                                                                                              \
+        const __m512 av = _mm512_set1_ps(a[i]);                                                    \
+        c##i##a = _mm512_fmadd_ps(av, b0, c##i##a);                                                \
+        c##i##b = _mm512_fmadd_ps(av, b1, c##i##b);                                                \
+    }
+#define NN_FMA1(i) c##i##a = _mm512_fmadd_ps(_mm512_set1_ps(a[i]), b0, c##i##a);
+/* The epilogue of row i (see gemm_kern.h) from its sums x0, x1, columns by
+ * the masks m0 (0..15) and m1 (16..31). */
+#define NN_STORE(i, x0, x1)                                                                        \
+    {                                                                                              \
+        float *ci = C + (i) * ldc;                                                                 \
+        __m512 r0 = _mm512_mul_ps(va, x0), r1 = _mm512_mul_ps(va, x1);                             \
+        if (!overwrite) {                                                                          \
+            r0 = _mm512_add_ps(_mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m0, ci)), r0);              \
+            r1 = _mm512_add_ps(_mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m1, ci + 16)), r1);         \
+        }                                                                                          \
+        _mm512_mask_storeu_ps(ci, m0, r0);                                                         \
+        if (m1)                                                                                    \
+            _mm512_mask_storeu_ps(ci + 16, m1, r1);                                                \
+    }
+#define NN_FULL(i) NN_STORE(i, c##i##a, c##i##b)
+#define NN_SAVE(i)                                                                                 \
+    _mm512_store_ps(x[i], c##i##a);                                                                \
+    _mm512_store_ps(x[i] + 16, c##i##b);
+
+/* One kernel of ROWS (a row list) x (16 * NV) columns. */
+#define NN_UKR(name, ROWS, NV, rows)                                                               \
+    AVX512 static void name(int64_t kc, const float *Ap, const float *Bp, float *C, int64_t ldc,   \
+                            float alpha, float beta, int overwrite, int mr, int nr)                \
+    {                                                                                              \
+        ROWS(NN_DECL)                                                                              \
+        for (int i = 0; i < mr; i++) {                                                             \
+            _mm_prefetch((const char *)(C + i * ldc), _MM_HINT_T0);                                \
+            _mm_prefetch((const char *)(C + i * ldc + 16 * NV - 1), _MM_HINT_T0);                  \
+        }                                                                                          \
+        const float *a = Ap, *b = Bp;                                                              \
+        for (int64_t k = 0; k < kc; k++) {                                                         \
+            const __m512 b0 = _mm512_load_ps(b);                                                   \
+            _mm_prefetch((const char *)(b + 8 * NR), _MM_HINT_T0);                                 \
+            if (NV == 2) {                                                                         \
+                const __m512 b1 = _mm512_load_ps(b + 16);                                          \
+                _mm_prefetch((const char *)(b + 8 * NR + 16), _MM_HINT_T0);                        \
+                ROWS(NN_FMA2)                                                                      \
+            } else {                                                                               \
+                ROWS(NN_FMA1)                                                                      \
+            }                                                                                      \
+            a += MR;                                                                               \
+            b += NR;                                                                               \
+        }                                                                                          \
+        const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);                        \
+        const unsigned m = nr >= NR ? 0xFFFFFFFFu : (1u << nr) - 1u;                               \
+        const __mmask16 m0 = (__mmask16)(m & 0xFFFFu), m1 = (__mmask16)(m >> 16);                  \
+        if (mr == rows) {                                                                          \
+            ROWS(NN_FULL)                                                                          \
+            return;                                                                                \
+        }                                                                                          \
+        alignas(64) float x[rows][NR];                                                             \
+        ROWS(NN_SAVE)                                                                              \
+        for (int i = 0; i < mr; i++)                                                               \
+            NN_STORE(i, _mm512_load_ps(x[i]), _mm512_load_ps(x[i] + 16))                           \
+    }
+
+NN_UKR(ukr_12x32, NN_R12, 2, 12)
+NN_UKR(ukr_8x32, NN_R8, 2, 8)
+NN_UKR(ukr_4x32, NN_R4, 2, 4)
+NN_UKR(ukr_12x16, NN_R12, 1, 12)
+NN_UKR(ukr_8x16, NN_R8, 1, 8)
+NN_UKR(ukr_4x16, NN_R4, 1, 4)
+
+#undef NN_UKR
+#undef NN_R4
+#undef NN_R8
+#undef NN_R12
+#undef NN_DECL
+#undef NN_FMA2
+#undef NN_FMA1
+#undef NN_STORE
+#undef NN_FULL
+#undef NN_SAVE
+
 AVX512 static void ukr_avx512(int64_t kc, const float *Ap, const float *Bp, float *C,
                               int64_t ldc, float alpha, float beta, int overwrite, int mr, int nr)
 {
-    __m512 c[MR][2];
-    for (int i = 0; i < MR; i++)
-        c[i][0] = c[i][1] = _mm512_setzero_ps();
-    for (int i = 0; i < mr; i++) {
-        _mm_prefetch((const char *)(C + i * ldc), _MM_HINT_T0);
-        _mm_prefetch((const char *)(C + i * ldc + NR - 1), _MM_HINT_T0);
-    }
-    const float *a = Ap, *b = Bp;
-    for (int64_t k = 0; k < kc; k++) {
-        const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-        _mm_prefetch((const char *)(b + 8 * NR), _MM_HINT_T0);
-        for (int i = 0; i < MR; i++) {
-            const __m512 av = _mm512_set1_ps(a[i]);
-            c[i][0] = _mm512_fmadd_ps(av, b0, c[i][0]);
-            c[i][1] = _mm512_fmadd_ps(av, b1, c[i][1]);
-        }
-        a += MR;
-        b += NR;
-    }
-    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    const unsigned m = nr >= NR ? 0xFFFFFFFFu : (1u << nr) - 1u;
-    const __mmask16 m0 = (__mmask16)(m & 0xFFFFu), m1 = (__mmask16)(m >> 16);
-    for (int i = 0; i < mr; i++) {
-        float *ci = C + i * ldc;
-        __m512 r0 = _mm512_mul_ps(va, c[i][0]), r1 = _mm512_mul_ps(va, c[i][1]);
-        if (!overwrite) {
-            r0 = _mm512_add_ps(_mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m0, ci)), r0);
-            r1 = _mm512_add_ps(_mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m1, ci + 16)), r1);
-        }
-        if (m0 == 0xFFFF)
-            _mm512_storeu_ps(ci, r0);
+    if (nr > 16) {
+        if (mr > 8)
+            ukr_12x32(kc, Ap, Bp, C, ldc, alpha, beta, overwrite, mr, nr);
+        else if (mr > 4)
+            ukr_8x32(kc, Ap, Bp, C, ldc, alpha, beta, overwrite, mr, nr);
         else
-            _mm512_mask_storeu_ps(ci, m0, r0);
-        if (m1 == 0xFFFF)
-            _mm512_storeu_ps(ci + 16, r1);
-        else if (m1)
-            _mm512_mask_storeu_ps(ci + 16, m1, r1);
+            ukr_4x32(kc, Ap, Bp, C, ldc, alpha, beta, overwrite, mr, nr);
+    } else if (mr > 8) {
+        ukr_12x16(kc, Ap, Bp, C, ldc, alpha, beta, overwrite, mr, nr);
+    } else if (mr > 4) {
+        ukr_8x16(kc, Ap, Bp, C, ldc, alpha, beta, overwrite, mr, nr);
+    } else {
+        ukr_4x16(kc, Ap, Bp, C, ldc, alpha, beta, overwrite, mr, nr);
     }
 }
 
