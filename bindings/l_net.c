@@ -694,6 +694,7 @@ static int n_save(lua_State *L) {
     static const char *const keys[] = {"trainer", "config", "norm", "meta", NULL};
     l_net *ud = nnl_check_net(L, 1);
     const char *path = luaL_checkstring(L, 2);
+    nnl_check_write(L, path, 0);
     const nn_trainer *tr = NULL;
     nn_checkpoint_extra extra;
     nn_norm norm;

@@ -59,6 +59,7 @@ static int l_now(lua_State *L) {
  * directory is success. */
 static int l_mkdir(lua_State *L) {
     const char *path = luaL_checkstring(L, 1);
+    nnl_check_write(L, path, 1);
     struct stat st;
     if (mkdir(path, 0777) == 0 || (errno == EEXIST && stat(path, &st) == 0 && S_ISDIR(st.st_mode))) {
         lua_pushboolean(L, 1);
@@ -100,6 +101,7 @@ static int l_listdir(lua_State *L) {
  * fsync, rename, fsync of the directory); the message names the file. */
 static int l_write_file(lua_State *L) {
     const char *path = luaL_checkstring(L, 1);
+    nnl_check_write(L, path, 0);
     size_t len;
     const char *text = luaL_checklstring(L, 2, &len);
     if (nn_file_write_atomic(path, text, len) != NN_OK) {
@@ -139,6 +141,7 @@ static long read_pid(int fd) {
  * again in the same process only claims it (when asked). */
 static int l_lock_dir(lua_State *L) {
     const char *dir = luaL_checkstring(L, 1);
+    nnl_check_write(L, dir, 0);
     int claim = lua_isnoneornil(L, 2) || lua_toboolean(L, 2);
     lua_settop(L, 2);
     const char *path = lua_pushfstring(L, "%s/" LOCK_NAME, dir); /* 3 */

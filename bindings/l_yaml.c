@@ -81,6 +81,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "l_yaml.h"
+#include "lnnrun.h"
 #include "nnrun.h"
 
 #include <lauxlib.h>
@@ -1479,6 +1480,7 @@ static int y_dump(lua_State *L)
 static int y_write(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
+    nnl_check_write(L, path, 0);
     size_t len;
     luaL_checkany(L, 2);
     lua_settop(L, 3);

@@ -382,8 +382,7 @@ function run.main(o)
       or "--max-memory")
   end
   local sandbox = o.sandbox and require "nnrun.sandbox"
-  local env = sandbox and sandbox.environment()
-  local chunk, locate = M.load_file(o.file, env)
+  local chunk, locate = M.load_file(o.file, sandbox and {} or nil) -- sandboxed: checked, not run
   if o.threads then
     nn.set_threads(o.threads)
   end
@@ -392,7 +391,7 @@ function run.main(o)
     quiet = o.quiet or false, debug = o.debug or false }
   local result
   if sandbox and not locate then
-    result = sandbox.run(o.file, env, chunk, arg, o)
+    result = sandbox.run(o.file, arg, o)
   else
     result = chunk(arg)
   end

@@ -39,23 +39,23 @@ local cases = {}
 
 function cases.refused()
   refused("exec.lua", 'os.execute("touch pwned")\n',
-    "exec.lua:1: os.execute is not allowed under --sandbox")
+    "exec.lua:1: os.execute is not allowed in the sandbox")
   refused("open.lua", 'local f = io.open("pwned", "w")\nf:write("x")\n',
-    "open.lua:1: io.open is not allowed under --sandbox")
+    "open.lua:1: io.open is not allowed in the sandbox")
   refused("cmod.lua", 'local lpeg = require "lpeg"\n',
-    "cmod.lua:1: require 'lpeg' is not allowed under --sandbox (only nnrun and nnrun.record)")
+    "cmod.lua:1: require 'lpeg' is not allowed in the sandbox (only nnrun, nnrun.record)")
   refused("cpath.lua", 'package.cpath = "./?.so"\n',
-    "cpath.lua:1: package is not allowed under --sandbox")
+    "cpath.lua:1: package is not allowed in the sandbox")
   refused("bytecode.lua", 'local f = load("\\27LuaT\\0\\25\\147\\r\\n\\26\\n", "blob")\n',
-    "bytecode.lua:1: load of a binary chunk is not allowed under --sandbox")
+    "bytecode.lua:1: load of a binary chunk is not allowed in the sandbox")
   refused("bmode.lua", 'local f = load("return 1", "c", "bt")\n',
-    "bmode.lua:1: load of a binary chunk is not allowed under --sandbox")
+    "bmode.lua:1: load of a binary chunk is not allowed in the sandbox")
   refused("dump.lua", "local s = string.dump(function() end)\n",
-    "dump.lua:1: string.dump is not allowed under --sandbox")
+    "dump.lua:1: string.dump is not allowed in the sandbox")
   refused("method.lua", 'local s = ("x").dump(print)\n',
-    "method.lua:1: string.dump is not allowed under --sandbox")
+    "method.lua:1: string.dump is not allowed in the sandbox")
   refused("hook.lua", 'debug.sethook(function() end, "", 0)\n',
-    "hook.lua:1: debug.sethook is not allowed under --sandbox")
+    "hook.lua:1: debug.sethook is not allowed in the sandbox")
   refused("spawn.lua", 'local nn = require "nnrun"\nnn.spawn({ "touch", "pwned" })\n',
     "spawn.lua:2: attempt to call a nil value (field 'spawn')")
   refused("tostr.lua", "error(setmetatable({}, { __tostring = function() while true do end end }))\n",
@@ -65,7 +65,7 @@ function cases.refused()
     .. 'error("intact: " .. tostring(require("nnrun.record").new ~= nil))\n',
     "patch.lua:2: intact: true")
   refused("dofile.lua", 'dofile("/etc/passwd")\n',
-    "dofile.lua:1: dofile is not allowed under --sandbox")
+    "dofile.lua:1: dofile is not allowed in the sandbox")
 end
 
 -- The limits: pcall cannot swallow them.
@@ -78,7 +78,7 @@ function cases.limits()
     "xloop.lua: instruction limit of 1000000 reached (--sandbox; see --max-instructions)",
     "--max-instructions 1000000")
   refused("gc.lua", "setmetatable({}, { __gc = function() while true do end end })\n",
-    "gc.lua:1: __gc metamethods are not allowed under --sandbox")
+    "gc.lua:1: __gc metamethods are not allowed in the sandbox")
   refused("coloop.lua", "while true do coroutine.resume(coroutine.create(function() "
     .. "while true do pcall(function() while true do end end) end end)) end\n",
     "coloop.lua: instruction limit of 1000000 reached (--sandbox; see --max-instructions)",
@@ -94,6 +94,61 @@ function cases.limits()
   local code, out, err = h.nnrun("ok.lua --max-memory 4")
   expect_exit(code, 2, out, err)
   check(err == "nnrun: option --max-memory needs --sandbox\n", "stderr %q", err)
+end
+
+local PLAIN = " (only plain data leaves --sandbox: tables, strings, numbers, booleans)"
+local EXP = 'name = "meta", data = { generator = "xor" }, loss = "bce", '
+  .. 'model = { layers = { { dense = 4, activation = "tanh" }, { dense = 1, activation = "sigmoid" } } }, '
+  .. 'train = { epochs = 2, batch_size = 4 }'
+
+-- What a script returns reaches the runner as a copy of plain data: no
+-- metamethod of the script runs outside the sandbox, functions and cycles
+-- are refused.
+function cases.plain()
+  refused("fn.lua", "return { " .. EXP .. ", on_epoch = function() end }\n",
+    "fn.lua: the script returned a function at on_epoch" .. PLAIN)
+  refused("fnl.lua", 'return { name = "f", model = { layers = { { dense = 1, init = print } } } }\n',
+    "fnl.lua: the script returned a function at model.layers[1].init" .. PLAIN)
+  refused("cycle.lua", 'local t = { name = "c" }\nt.data = { up = t }\nreturn t\n',
+    "cycle.lua: the script returned a table that contains itself at data.up" .. PLAIN)
+  refused("co.lua", "return coroutine.create(print)\n", "co.lua: the script returned a thread" .. PLAIN)
+  -- the runner reads missing keys (seed, optimizer, ...): the script's
+  -- __index would raise if it ran there
+  write(dir .. "/meta.lua", "local exp = { " .. EXP .. " }\n"
+    .. "local trap = { __index = function(_, k) error('script code ran outside the sandbox: ' .. k) end,\n"
+    .. "  __pairs = function() while true do end end }\n"
+    .. "setmetatable(exp.train, trap)\nreturn setmetatable(exp, trap)\n")
+  local code, out, err = h.nnrun("--sandbox meta.lua --out m --quiet")
+  expect_exit(code, 0, out, err)
+  check(out:match("^meta: completed after 2 epochs"), "stdout %q", out)
+end
+
+-- Writes (net:save, nn.yaml.write, nnrun.record) only within the run
+-- directory (--out): elsewhere one line, exit 2, nothing written.
+function cases.confined()
+  local net = 'local nn = require "nnrun"\nlocal net = nn.sequential{ nn.dense(2, 1) }\n'
+  local outside = ": writing outside the run directory is not allowed in the sandbox"
+  refused("save.lua", net .. 'net:save("m.nnrun")\n', "save.lua:3: m.nnrun" .. outside)
+  refused("up.lua", net .. 'net:save("r/../m.nnrun")\n', "up.lua:3: r/../m.nnrun" .. outside)
+  refused("abs.lua", net .. 'net:save("' .. dir .. '/m.nnrun")\n', "abs.lua:3: " .. dir .. "/m.nnrun" .. outside)
+  refused("yaml.lua", 'require("nnrun").yaml.write("x.yaml", { a = 1 })\n', "yaml.lua:1: x.yaml" .. outside)
+  refused("rec.lua", 'require("nnrun.record").new({ out = "elsewhere" }, { name = "x" })\n',
+    "elsewhere" .. outside)
+  -- within it: allowed
+  refused("mkdir.lua", 'require("nnrun").mkdir("/tmp/x")\n', "mkdir.lua:1: /tmp/x" .. outside)
+  write(dir .. "/in.lua", net .. "local cli = ...\nnn.mkdir(cli.out)\nnet:save(cli.out .. '/m.nnrun')\n"
+    .. "nn.yaml.write(cli.out .. '/sub.yaml', { a = 1 })\n")
+  local code, out, err = h.nnrun("--sandbox in.lua --out r")
+  expect_exit(code, 0, out, err)
+  check(read(dir .. "/r/m.nnrun") and read(dir .. "/r/sub.yaml") == "a: 1\n", "r/: %q",
+    read(dir .. "/r/sub.yaml"))
+  -- not through a symbolic link in it
+  os.execute("ln -s .. " .. h.q(dir .. "/r/up"))
+  write(dir .. "/link.lua", net .. "net:save('r/up/m.nnrun')\n")
+  code, out, err = h.nnrun("--sandbox link.lua --out r")
+  expect_exit(code, 2, out, err)
+  check(err == "nnrun: link.lua:3: r/up/m.nnrun" .. outside .. "\n" and not read(dir .. "/m.nnrun"),
+    "stderr %q", err)
 end
 
 -- experiments/xor.lua runs under --sandbox as without it: the same summary
