@@ -10,6 +10,7 @@
 #include "lnnrun.h"
 
 #include <math.h>
+#include <signal.h>
 #include <string.h>
 
 typedef struct fit_ctx {
@@ -20,6 +21,7 @@ typedef struct fit_ctx {
     int err;      /* stack index of the slot for a kept error  */
     int trainer;  /* stack index of the Trainer userdata       */
     int failed;
+    int mpi;      /* data-parallel over MPI: ranks stop together */
 } fit_ctx;
 
 
@@ -110,7 +112,17 @@ static int on_batch(const nn_batch_stats *s, void *user) {
     fit_ctx *c = (fit_ctx *)user;
     /* Ctrl-C or SIGTERM (once nn.trap_signals() is on): stop cleanly at
      * this batch boundary; the caller asks nn.interrupted() why. */
-    if (nnl_interrupt_signal())
+    int sig = nnl_interrupt_signal();
+    if (c->mpi) {
+        /* Every rank stops at the same batch, or the others would wait
+         * in the next reduction; one that got no signal takes the one
+         * another rank got. */
+        const int any = nnl_mpi_any(sig);
+        if (any && !sig)
+            raise(any);
+        sig = any;
+    }
+    if (sig)
         return 1;
     if (!c->on_batch)
         return 0;
@@ -158,10 +170,14 @@ static int ck_release(lua_State *L) {
 
 /* nn.fit(net, data, { loss=, optimizer=, schedule=, batch_size=, epochs=,
  *                     shuffle=, seed=, validation=, on_epoch=, on_batch=,
- *                     resume=, clip_norm=, clip_value= })
+ *                     resume=, clip_norm=, clip_value=, parallel= })
  * optimizer: nn.optim.<kind>{...} or { name = "adam", lr = ... } (default
  * sgd); clip_norm / clip_value: gradient clipping before each update (0 or
- * absent: off).
+ * absent: off); parallel = { shards = S, mpi = true|false }: every batch in
+ * S micro-shards (nn_parallel_config), over the ranks of MPI_COMM_WORLD
+ * when mpi (default: whether MPI is running), the same bits for any rank
+ * count; every rank calls nn.fit alike, and any callback's decision to
+ * stop must be the same on every rank.
  *   -> history (array of epoch stats), stopped (true if a callback stopped)
  * on_epoch(stats, trainer): trainer is valid during the call only; pass it
  * to net:save(path, { trainer = trainer }) to write a checkpoint that
@@ -186,7 +202,7 @@ static int l_fit(lua_State *L) {
     static const char *const keys[] = {"loss",    "optimizer",  "schedule", "batch_size",
                                        "epochs",  "shuffle",    "seed",     "validation",
                                        "on_epoch", "on_batch",  "resume",   "clip_norm",
-                                       "clip_value", NULL};
+                                       "clip_value", "parallel", NULL};
     l_net *net = nnl_check_net(L, 1);
     l_dataset *data = nnl_check_dataset(L, 2);
     l_dataset *valud = NULL;
@@ -246,9 +262,30 @@ static int l_fit(lua_State *L) {
     cfg.seed = (uint64_t)nnl_opt_integer(L, 3, 3, NULL, "seed", (lua_Integer)cfg.seed);
     cfg.clip_norm = (float)nnl_opt_number(L, 3, 3, NULL, "clip_norm", cfg.clip_norm);
     cfg.clip_value = (float)nnl_opt_number(L, 3, 3, NULL, "clip_value", cfg.clip_value);
+    int mpi = 0;
+    if (lua_istable(L, 3) && lua_getfield(L, 3, "parallel") != LUA_TNIL) {
+        static const char *const pkeys[] = {"shards", "mpi", NULL};
+        const int pt = lua_gettop(L);
+        if (!lua_istable(L, pt)) {
+            return nnl_argerror(L, 3, NULL, "option 'parallel' must be a table");
+        }
+        nnl_check_options(L, pt, 3, "parallel", pkeys);
+        lua_Integer sh = nnl_opt_integer(L, pt, 3, "parallel", "shards", 0);
+        luaL_argcheck(L, sh >= 0 && sh <= NN_MAX_SHARDS, 3,
+                      "parallel: option 'shards' must be in 0..1024");
+        cfg.parallel.shards = (int)sh;
+        if (nnl_opt_boolean(L, pt, 3, "parallel", "mpi", nnl_mpi_on())) {
+            if (!nnl_mpi_on()) {
+                return nnl_argerror(L, 3, "parallel", "mpi: not running under MPI");
+            }
+            mpi = nnl_mpi_parallel(&cfg.parallel) && cfg.parallel.ranks > 1;
+        }
+    }
+    lua_settop(L, 4);
 
     memset(&ctx, 0, sizeof ctx);
     ctx.L = L;
+    ctx.mpi = mpi;
     ctx.on_batch = lua_istable(L, 3) ? opt_function(L, 3, "on_batch") : 0;
     ctx.on_epoch = lua_istable(L, 3) ? opt_function(L, 3, "on_epoch") : 0;
     lua_newtable(L);

@@ -366,6 +366,7 @@ int luaopen_nnrun(lua_State *L) {
     nnl_open_landscape(L);
     nnl_open_sandbox(L);
     nnl_open_mpi(L);
+    nnl_open_mpi_train(L);
     push_names(L, init_name, "initialisers");
     push_names(L, act_name, "activations");
     push_names(L, loss_name, "losses");

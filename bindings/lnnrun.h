@@ -242,6 +242,15 @@ void nnl_mpi_finalize(void);
 /* Whether MPI is running (initialised and not finalised). */
 int nnl_mpi_on(void);
 void nnl_open_mpi(lua_State *L);
+/* --- l_mpi_train.c: data-parallel training over MPI -------------------- */
+/* Under MPI: pc's rank, ranks and allreduce for MPI_COMM_WORLD, and 1;
+ * otherwise 0 and pc unchanged. */
+int nnl_mpi_parallel(nn_parallel_config *pc);
+/* The largest flag of every rank (flag itself without MPI); every rank
+ * calls it at the same point. */
+int nnl_mpi_any(int flag);
+/* nnrun.mpi.max, into the nnrun.mpi table of the module on top. */
+void nnl_open_mpi_train(lua_State *L);
 
 /* The only symbol nnrun.so exports. */
 __attribute__((visibility("default"))) int luaopen_nnrun(lua_State *L);

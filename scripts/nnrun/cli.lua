@@ -277,7 +277,7 @@ function M.check_experiment(exp, o, file, locate)
       lines[#lines + 1] = { text = se.text, line = math.huge, order = se.order, col = 0, i = i }
     end
   end
-  local r, errs = config.resolve(exp, { name = util.stem(file), file = file })
+  local r, errs = config.resolve(exp, { name = util.stem(file), file = file, ranks = o.ranks })
   for i, e in ipairs(errs or {}) do
     local text, by = error_line(e, applied, file, locate)
     local line, col = text:match("^[^\n]-:(%d+):(%d+): ")
@@ -303,7 +303,7 @@ end
 -- The resolved experiment, or nil once its errors are printed on stderr.
 function M.resolve_experiment(exp, o, file, locate)
   local r, lines = M.check_experiment(exp, o, file, locate)
-  if not r then
+  if not r and not o.quiet_rank then
     for _, l in ipairs(lines) do
       io.stderr:write("nnrun: ", l, "\n")
     end
@@ -324,13 +324,13 @@ function M.run_experiment(exp, o, file, locate)
   local summary, status = runner.run(r, { out = o.out, quiet = o.quiet, resume = resume,
     file = file, locate = locate, force = o.force })
   io.stdout:write(runner.summary_line(summary), "\n")
-  if status == 1 and summary.error then
+  if status == 1 and summary.error and not o.quiet_rank then
     -- A failed run (diverged, I/O) says why on stderr too.
     io.stdout:flush()
     io.stderr:write("nnrun: ", first_line(summary.error), " (run directory ",
       summary.directory or o.out or ".", ")\n")
   end
-  if summary.status == "interrupted" then
+  if summary.status == "interrupted" and not o.quiet_rank then
     io.stdout:flush()
     local dir = summary.directory or o.out or "."
     local ck = io.open(dir .. "/" .. require("nnrun.checkpoint").LATEST, "rb")
@@ -365,9 +365,26 @@ M.COMMANDS = {
   report = "nnrun.report",
 }
 
+-- mpirun -np N nnrun FILE: data-parallel training (nnrun.runner).
+-- Every rank runs the command alike; rank 0 speaks for them all: the
+-- others write nothing on stdout, and on stderr only failures of their own
+-- (report_rank), since a refusal (exit status 2) is the same on every rank.
+local function mpi_ranks(o)
+  local mpi = nn.mpi
+  if mpi and mpi.available() then
+    o.ranks = mpi.size()
+    if mpi.rank() > 0 then
+      o.quiet_rank = mpi.rank()
+      io.stdout = { write = function(self) return self end, flush = function() return true end,
+        close = function() return true end, setvbuf = function() return true end }
+    end
+  end
+end
+
 -- nnrun FILE: runs a script or trains an experiment.
 run.usage, run.parse = M.USAGE, M.parse
 function run.main(o)
+  mpi_ranks(o)
   if o.jobs or o.shard then
     io.stderr:write("nnrun: option ", o.jobs and "--jobs" or "--shard",
       " is for nnrun sweep (see nnrun --help)\n")
@@ -441,6 +458,12 @@ function M.main(args)
   end
   local status
   ok, perr = protect(o, function() status = cmd.main(o, args) end)
+  if not ok and o.quiet_rank then
+    if perr.exit ~= 2 and not perr.quiet then
+      io.stderr:write("nnrun: rank ", o.quiet_rank, ": ", first_line(perr.message), "\n")
+    end
+    return perr.exit or 2
+  end
   if not ok then
     return report(perr, o)
   end

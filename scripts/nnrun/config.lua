@@ -98,7 +98,7 @@ M.ACTIVATIONS, M.INITIALISERS, M.LOSSES, M.SCHEDULES = ACTIVATIONS, INITIALISERS
 M.GENERATORS, M.METRICS, M.OPTIMIZERS = GENERATORS, METRICS, OPTIMIZERS
 
 local TOP_KEYS = { "name", "seed", "threads", "data", "model", "loss", "optimizer", "schedule",
-  "train", "output" }
+  "train", "output", "parallel" }
 
 -- The schema engine (nnrun.schema): types, ranges, enums, unknown keys with
 -- did-you-mean, located problems.  This file holds the experiment schema.
@@ -636,6 +636,28 @@ local function resolve_train(c, t)
   return out
 end
 
+-- parallel: { shards }: every batch in that many micro-shards, combined
+-- exactly (nn.fit's parallel option), so that mpirun -np N gives the same
+-- bits for any N <= shards.  ranks: the processes of an mpirun job (nil
+-- alone); the default is 0 (off) alone and DEFAULT_SHARDS under mpirun,
+-- -np 1 included, so that every -np up to it gives the same bits.
+local DEFAULT_SHARDS, MAX_SHARDS = 8, 1024
+local function resolve_parallel(c, p, ranks)
+  p = section(c, p, "parallel")
+  local out = { shards = ranks and DEFAULT_SHARDS or 0 }
+  ranks = ranks or 1
+  if p then
+    check_keys(c, p, "parallel", { "shards" })
+    out.shards = field(c, p, "parallel", "shards", { type = "integer", min = 0, max = MAX_SHARDS,
+      default = out.shards })
+  end
+  if ranks > 1 and out.shards and ranks > out.shards then
+    fail(c, "parallel.shards", "%d ranks (mpirun -np %d) need at least %d shards, got %d", ranks,
+      ranks, ranks, out.shards)
+  end
+  return out
+end
+
 local function resolve_output(c, o)
   o = section(c, o, "output")
   if not o then
@@ -792,6 +814,7 @@ function M.resolve(exp, opts)
   r.optimizer = resolve_optimizer(c, exp.optimizer)
   r.schedule = resolve_schedule(c, exp.schedule, r.train)
   r.output = resolve_output(c, exp.output)
+  r.parallel = resolve_parallel(c, exp.parallel, opts.ranks)
   combinations(c, r, meta, model)
   if #c.errors > 0 then
     return nil, c.errors

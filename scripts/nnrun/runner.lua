@@ -153,8 +153,10 @@ end
 -- configuration), training nothing.  Refusals have exit status 2 and leave
 -- dir as it was.  Returns the checkpoint's path, its epoch count and
 -- whether early stopping had ended the run (replayed over the epochs kept).
-function M.check_resume(dir, net, data, fit, stop, es)
-  record.lock(dir, false)
+function M.check_resume(dir, net, data, fit, stop, es, writer)
+  if writer ~= false then
+    record.lock(dir, false)
+  end
   local path = dir .. "/" .. checkpoint.LATEST
   local ok, loaded, info = pcall(nn.load, path)
   if not ok then
@@ -185,6 +187,55 @@ function M.check_resume(dir, net, data, fit, stop, es)
   return path, info.epoch, stopped
 end
 
+-- The part of a run a rank of a data-parallel job (mpirun -np N nnrun FILE)
+-- takes: { rank, size, writer } (writer: rank 0, which alone writes the run
+-- directory and the output), or nil for one process.
+function M.ranks()
+  local mpi = nn.mpi
+  if mpi and mpi.available() and mpi.size() > 1 then
+    return { rank = mpi.rank(), size = mpi.size(), writer = mpi.rank() == 0 }
+  end
+  return nil
+end
+
+-- What a rank that is not rank 0 keeps of a run's record: the epoch count
+-- and the last figures, nothing written.
+local function silent_record(resume_epochs)
+  local self = { epochs = resume_epochs or 0, history = {}, mode = "quiet" }
+  function self.epoch(_, stats)
+    self.epochs = self.epochs + 1
+    self.history[#self.history + 1] = stats
+  end
+  function self.finish(_, fields)
+    local s = {}
+    for k, v in pairs(fields or {}) do
+      s[k] = v
+    end
+    s.status, s.epochs = s.status or "completed", self.epochs
+    return s
+  end
+  return self
+end
+
+-- The ranks agree that every one of them is ready to train (status 0) or
+-- they all stop: an error raised by setup on one rank (rank 0 alone
+-- claims the run directory) is raised there, and the others return its
+-- exit status without a word, instead of waiting for it in a reduction.
+local function agree(ranks, ok, err)
+  local code = ok and 0 or (type(err) == "table" and math.type(err.exit) == "integer" and err.exit
+    or 1)
+  local worst = nn.mpi.max(code)
+  if not ok then
+    error(err, 0)
+  end
+  if worst ~= 0 then
+    if ranks.writer then
+      error({ exit = worst, message = "another rank could not start the run" }, 0)
+    end
+    error({ exit = worst, message = "", quiet = true }, 0)
+  end
+end
+
 -- runner.run(resolved, cli) -> summary, exit status (0 ok, 1 run failed)
 --   cli: out (run directory; default output.directory/<name>-<timestamp>),
 --        mode ("tty" | "lines" | "quiet", see nnrun.progress), quiet,
@@ -198,61 +249,82 @@ end
 -- I/O) is reported in summary.status and the exit status.
 function M.run(r, cli)
   cli = cli or {}
-  if r.threads > 0 then
-    nn.set_threads(r.threads)
-  end
-  local data = M.build_data(r)
-  local late = require("nnrun.config").complete(r, data)
-  if late then
-    io.stderr:write("nnrun: warning: ", late, "\n")
-  end
-  local net = M.build_model(r)
-  local bad, why = require("nnrun.data").check(r, data, net)
-  if bad then
-    error({ exit = 2, message = require("nnrun.config").format_error({ path = bad, message = why },
-      { source = cli.file, locate = cli.locate }) }, 0)
-  end
-  local opt = M.build_optimizer(r)
-  local sched = M.build_schedule(r)
-  local note = require("nnrun.config").object_note(r, cli.file)
-  local stop = r.train.early_stopping and M.early_stopper(r.train.early_stopping)
-  local fit = {
-    loss = r.loss, optimizer = opt, schedule = sched, epochs = r.train.epochs,
-    batch_size = r.train.batch_size, shuffle = r.train.shuffle, seed = r.seed,
-    validation = data.val, clip_norm = r.train.clip_norm, clip_value = r.train.clip_value,
-  }
-  local resume_path, resume_epochs
-  local already_stopped = false -- resuming a run that early stopping ended
-  if cli.resume then
-    resume_path, resume_epochs, already_stopped = M.check_resume(cli.resume, net, data, fit, stop,
-      r.train.early_stopping)
-    if already_stopped or resume_epochs >= r.train.epochs then
-      -- Nothing to train: a finished run keeps its record as it is.
-      local done = record.read_summary(cli.resume)
-      if done and (done.status == "completed" or done.status == "stopped_early") then
-        return done, 0
+  local ranks = M.ranks()
+  local writer = not ranks or ranks.writer
+  local data, net, fit, stop, rec, saver, resume_path, resume_epochs, already_stopped
+  local function setup()
+    if r.threads > 0 then
+      nn.set_threads(r.threads)
+    end
+    data = M.build_data(r)
+    local late = require("nnrun.config").complete(r, data)
+    if late and writer then
+      io.stderr:write("nnrun: warning: ", late, "\n")
+    end
+    net = M.build_model(r)
+    local bad, why = require("nnrun.data").check(r, data, net)
+    if bad then
+      error({ exit = 2, message = require("nnrun.config").format_error({ path = bad, message = why },
+        { source = cli.file, locate = cli.locate }) }, 0)
+    end
+    local opt = M.build_optimizer(r)
+    local sched = M.build_schedule(r)
+    local note = require("nnrun.config").object_note(r, cli.file)
+    stop = r.train.early_stopping and M.early_stopper(r.train.early_stopping)
+    fit = {
+      loss = r.loss, optimizer = opt, schedule = sched, epochs = r.train.epochs,
+      batch_size = r.train.batch_size, shuffle = r.train.shuffle, seed = r.seed,
+      validation = data.val, clip_norm = r.train.clip_norm, clip_value = r.train.clip_value,
+      parallel = (r.parallel.shards > 0 or ranks) and { shards = r.parallel.shards } or nil,
+    }
+    already_stopped = false -- resuming a run that early stopping ended
+    if cli.resume then
+      resume_path, resume_epochs, already_stopped = M.check_resume(cli.resume, net, data, fit, stop,
+        r.train.early_stopping, writer)
+      if already_stopped or resume_epochs >= r.train.epochs then
+        -- Nothing to train: a finished run keeps its record as it is.
+        local done = record.read_summary(cli.resume)
+        if done and (done.status == "completed" or done.status == "stopped_early") then
+          return done
+        end
       end
     end
+    if not writer then
+      rec = silent_record(resume_epochs)
+      return
+    end
+    rec = record.new({ out = cli.resume or cli.out, quiet = cli.quiet, mode = cli.mode },
+      { name = r.name, config = r, config_note = note, directory = r.output.directory,
+        epochs = r.train.epochs, resume_epochs = resume_epochs,
+        check = not cli.resume and function(dir) M.check_fresh(dir, cli.force) end })
+    if note then
+      io.stderr:write(string.format("nnrun: %s/config.yaml cannot be run again: %s\n",
+        rec.directory, note))
+    end
+    local out = r.output
+    saver = checkpoint.new(rec.directory, { every = out.checkpoint_every or 1,
+      best = out.checkpoint_best ~= "none" and out.checkpoint_best or nil, keep = out.keep_epochs,
+      config = record.config_text(r, note), norm = data.train, net = net,
+      meta = require("nnrun.data").checkpoint_meta(data) })
   end
-  local rec = record.new({ out = cli.resume or cli.out, quiet = cli.quiet, mode = cli.mode },
-    { name = r.name, config = r, config_note = note, directory = r.output.directory,
-      epochs = r.train.epochs, resume_epochs = resume_epochs,
-      check = not cli.resume and function(dir) M.check_fresh(dir, cli.force) end })
-  if note then
-    io.stderr:write(string.format("nnrun: %s/config.yaml cannot be run again: %s\n",
-      rec.directory, note))
+  local done
+  if ranks then
+    local ok, err = pcall(function() done = setup() end)
+    agree(ranks, ok, err)
+  else
+    done = setup()
   end
-  local out = r.output
-  local saver = checkpoint.new(rec.directory, { every = out.checkpoint_every or 1,
-    best = out.checkpoint_best ~= "none" and out.checkpoint_best or nil, keep = out.keep_epochs,
-    config = record.config_text(r, note), norm = data.train, net = net,
-    meta = require("nnrun.data").checkpoint_meta(data) })
+  if done then
+    return done, 0
+  end
 
   local stopped_early = already_stopped
   local function on_epoch(stats, trainer)
     rec:epoch(stats)
     local stopping = stop and stop(stats)
-    saver:epoch(stats, trainer, stopping or stats.epoch >= r.train.epochs)
+    if saver then
+      saver:epoch(stats, trainer, stopping or stats.epoch >= r.train.epochs)
+    end
     if stopping then
       stopped_early = true
       return false
@@ -267,10 +339,20 @@ function M.run(r, cli)
   fit.on_epoch, fit.on_batch, fit.resume = on_epoch, rec.on_batch, resume_path
   local ok, err = pcall(nn.fit, net, data.train, fit)
   local train_seconds = nn.now() - train_start
+  if ranks and not ok and nn.error_class(err) ~= "diverged" then
+    -- One rank failed while the others may wait for it in a reduction:
+    -- it says why and ends them all (a divergence is seen by all alike).
+    io.stdout:flush()
+    io.stderr:write(string.format("nnrun: rank %d: %s\n", ranks.rank,
+      tostring(type(err) == "table" and err.message or err):match("^[^\n]*")))
+    io.stderr:flush()
+    nn.mpi.abort(1)
+  end
   if not ok and type(err) == "table" then
     error(err, 0) -- an I/O failure of the record itself
   end
-  local fields = { seed = r.seed, parameters = net:param_count() }
+  local fields = { seed = r.seed, parameters = net:param_count(),
+    shards = r.parallel.shards > 0 and r.parallel.shards or nil, ranks = ranks and ranks.size }
   local status = 0
   local m
   local signal = nn.interrupted()
@@ -290,7 +372,7 @@ function M.run(r, cli)
       fields[k] = v
     end
     fields.test_on_train = data.test_is_train or nil
-    if m.classification then
+    if m.classification and writer then
       local okw, werr = require("nnrun.util").write_file(rec.directory .. "/confusion.csv",
         eval.confusion_csv(m, data.class_names))
       if not okw then

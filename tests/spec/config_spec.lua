@@ -39,7 +39,27 @@ describe("config.resolve", function()
         early_stopping = false, clip_norm = 0, clip_value = 0 },
       output = { directory = "runs", checkpoint_every = 1, checkpoint_best = "none",
         keep_epochs = false },
+      parallel = { shards = 0 },
     }, r)
+  end)
+
+  it("takes parallel.shards, 8 by default under mpirun, at least the rank count", function()
+    assert.same({ shards = 8 }, assert(config.resolve(minimal(), { ranks = 1 })).parallel)
+    assert.same({ shards = 8 }, assert(config.resolve(minimal(), { ranks = 3 })).parallel)
+    assert.same({ shards = 5 },
+      assert(config.resolve(minimal{ parallel = { shards = 5 } }, { ranks = 5 })).parallel)
+    assert.same({ shards = 0 },
+      assert(config.resolve(minimal{ parallel = { shards = 0 } }, { ranks = 1 })).parallel)
+    local _, errs = config.resolve(minimal{ parallel = { shards = 2 } }, { ranks = 3 })
+    assert.same({ path = "parallel.shards",
+      message = "3 ranks (mpirun -np 3) need at least 3 shards, got 2" }, errs[1])
+    _, errs = config.resolve(minimal(), { ranks = 9 })
+    assert.same({ path = "parallel.shards",
+      message = "9 ranks (mpirun -np 9) need at least 9 shards, got 8" }, errs[1])
+    assert.same({ "parallel.shards: must be <= 1024, got 2000" },
+      problems(minimal{ parallel = { shards = 2000 } }))
+    assert.same({ "parallel.shard: unknown key (did you mean 'shards'?)" },
+      problems(minimal{ parallel = { shard = 2 } }))
   end)
 
   it("fills generator and schedule defaults by kind", function()
@@ -311,7 +331,7 @@ describe("config.resolve, every kind of problem", function()
     assert.same({ "schedule.warmpu: unknown key (did you mean 'warmup'?)" },
       problems(minimal{ schedule = { warmpu = 2 } }))
     assert.same({ "colour: unknown key (expected one of: data, loss, model, name, optimizer, "
-      .. "output, schedule, seed, threads, train)" }, problems(minimal{ colour = "red" }))
+      .. "output, parallel, schedule, seed, threads, train)" }, problems(minimal{ colour = "red" }))
   end)
 
   it("reports bad names of every kind", function()

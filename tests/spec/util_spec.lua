@@ -50,9 +50,9 @@ describe("util", function()
     assert.equals(50001, #errs)
     -- sorted keys: the first 20 (optimizer000001...) get a search
     assert.equals("optimizer000001: unknown key (expected one of: data, loss, model, name, "
-      .. "optimizer, output, schedule, seed, threads, train)", errs[1].path .. ": " .. errs[1].message)
+      .. "optimizer, output, parallel, schedule, seed, threads, train)", errs[1].path .. ": " .. errs[1].message)
     assert.equals("trian: unknown key (expected one of: data, loss, model, name, optimizer, "
-      .. "output, schedule, seed, threads, train)", errs[50001].path .. ": " .. errs[50001].message)
+      .. "output, parallel, schedule, seed, threads, train)", errs[50001].path .. ": " .. errs[50001].message)
     assert.is_true(calls <= 20 * 100, calls .. " distances")
   end)
 
