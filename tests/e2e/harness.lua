@@ -96,6 +96,26 @@ function M.new(exe, dir)
     return run
   end
 
+  -- Exits 77 (skipped) unless this nnrun has MPI (nnrun.mpi.built) and
+  -- mpirun is there.
+  function h.skip_without_mpi()
+    M.write(dir .. "/built.lua", 'io.write(tostring(require("nnrun").mpi.built), "\\n")\n')
+    local code, out = h.nnrun("built.lua")
+    if not (code == 0 and out == "true\n" and os.execute("command -v mpirun >/dev/null 2>&1")) then
+      print("skipped: nnrun built without MPI (NNRUN_MPI=OFF) or no mpirun")
+      os.exit(77)
+    end
+  end
+
+  -- Runs `mpirun --oversubscribe -np N nnrun ARGS` in dir; returns exit
+  -- status, stdout, stderr.
+  function h.mpirun(n, args)
+    local cmd = string.format("cd %s && mpirun --oversubscribe -np %d %s %s >out.txt 2>err.txt",
+      q(dir), n, q(exe), args)
+    local _, _, code = os.execute(cmd)
+    return code, read(dir .. "/out.txt") or "", read(dir .. "/err.txt") or ""
+  end
+
   function h.check(cond, fmt, ...)
     if not cond then
       failures = failures + 1

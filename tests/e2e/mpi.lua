@@ -9,24 +9,8 @@ local h = dofile((arg[0]:match("^(.*)/") or ".") .. "/harness.lua").new(exe, wor
 local q, read, write, dir = h.q, h.read, h.write, h.dir
 local nnrun, check, expect_exit = h.nnrun, h.check, h.expect_exit
 
--- Whether this nnrun has MPI (nnrun.mpi.built) and mpirun is there.
-local function mpi_built()
-  write(dir .. "/built.lua", 'io.write(tostring(require("nnrun").mpi.built), "\\n")\n')
-  local code, out = nnrun("built.lua")
-  return code == 0 and out == "true\n" and os.execute("command -v mpirun >/dev/null 2>&1")
-end
-if not mpi_built() then
-  print("skipped: nnrun built without MPI (NNRUN_MPI=OFF) or no mpirun")
-  os.exit(77)
-end
-
--- Runs `mpirun --oversubscribe -np N nnrun ARGS` in dir.
-local function mpirun(n, args)
-  local cmd = string.format("cd %s && mpirun --oversubscribe -np %d %s %s >out.txt 2>err.txt",
-    q(dir), n, q(exe), args)
-  local _, _, code = os.execute(cmd)
-  return code, read(dir .. "/out.txt") or "", read(dir .. "/err.txt") or ""
-end
+h.skip_without_mpi()
+local mpirun = h.mpirun
 
 local cases = {}
 

@@ -13,22 +13,11 @@ assert(case, "usage: mpi_train.lua NNRUN_EXE SOURCE_DIR WORK_DIR CASE")
 
 local h = dofile((arg[0]:match("^(.*)/") or ".") .. "/harness.lua").new(exe,
   work .. "/mpi_train_" .. case)
-local q, read, write, dir = h.q, h.read, h.write, h.dir
+local read, write, dir = h.read, h.write, h.dir
 local nnrun, check, expect_exit = h.nnrun, h.check, h.expect_exit
 
-write(dir .. "/built.lua", 'io.write(tostring(require("nnrun").mpi.built), "\\n")\n')
-local code0, out0 = nnrun("built.lua")
-if not (code0 == 0 and out0 == "true\n" and os.execute("command -v mpirun >/dev/null 2>&1")) then
-  print("skipped: nnrun built without MPI (NNRUN_MPI=OFF) or no mpirun")
-  os.exit(77)
-end
-
-local function mpirun(n, args)
-  local cmd = string.format("cd %s && mpirun --oversubscribe -np %d %s %s >out.txt 2>err.txt",
-    q(dir), n, q(exe), args)
-  local _, _, code = os.execute(cmd)
-  return code, read(dir .. "/out.txt") or "", read(dir .. "/err.txt") or ""
-end
+h.skip_without_mpi()
+local mpirun = h.mpirun
 
 -- Every kind of per-shard state: dropout and noise masks, batchnorm
 -- statistics; Adam; batches of 10 rows in 4 shards (3, 2, 3, 2 rows); a
