@@ -1,5 +1,5 @@
--- nnrun.sandbox: `nnrun --sandbox FILE.lua`, and every Lua file a sweep
--- runs.  The script runs in a Lua state of its own (nn.sandbox_exec, on
+-- nnrun.sandbox: `nnrun --sandbox FILE.lua`, and the Lua base experiment
+-- of a sweep (always).  The script runs in a Lua state of its own (nn.sandbox_exec, on
 -- nnrun_sandbox_new of bindings/l_sandbox.c): allow-listed globals, an
 -- instruction budget and a memory cap that pcall cannot swallow, and
 -- writes (nnrun.record, net:save, nn.yaml.write) only within its run
@@ -42,13 +42,16 @@ end
 -- not plain data, is a usage error (exit 2) naming the file; an error of
 -- the script is raised again as its message (a table error as { exit =,
 -- message = } when it is one).
+-- o.no_writes: every write is refused (arg.out left as it is).
 function M.run(file, arg, o)
   local instr = o.max_instructions or M.DEFAULT_INSTRUCTIONS
   local mb = o.max_memory or M.DEFAULT_MEMORY_MB
-  arg.out = o.out or arg.out or M.default_dir(file)
+  if not o.no_writes then
+    arg.out = o.out or arg.out or M.default_dir(file)
+  end
   local status, a, b, c = nn.sandbox_exec(file, arg, { max_instructions = instr,
-    max_memory = mb * 1024 * 1024, write_dir = arg.out, lua_path = lua_path(),
-    modules = M.MODULES })
+    max_memory = mb * 1024 * 1024, write_dir = not o.no_writes and arg.out or nil,
+    lua_path = lua_path(), modules = M.MODULES })
   if status == "ok" then
     return a
   elseif status == "load" then
@@ -69,6 +72,20 @@ function M.run(file, arg, o)
   end
   options.usage_error("%s: the script returned %s (only plain data leaves --sandbox: tables, "
     .. "strings, numbers, booleans)", file, a)
+end
+
+-- M.experiment(file) -> the experiment table the Lua file returns (a
+-- sweep's base experiment), run in a sandbox with the default limits and
+-- no writes; raises a one-line message for anything else.
+function M.experiment(file)
+  local ok, r = pcall(M.run, file, { file = file }, { no_writes = true })
+  if not ok then
+    error(type(r) == "table" and tostring(r.message) or r, 0)
+  elseif type(r) ~= "table" then
+    error(string.format("%s: a sweep's base script returns an experiment table, it returned %s",
+      file, type(r)), 0)
+  end
+  return r
 end
 
 return M

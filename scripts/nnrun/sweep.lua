@@ -244,8 +244,8 @@ function M.resolve(doc, opts)
   elseif doc.experiment ~= nil then
     if type(doc.experiment) ~= "string" or doc.experiment == "" then
       fail(c, "experiment", "expected a file name, got %s", describe(doc.experiment))
-    elseif not contains({ "yaml", "yml" }, util.extension(doc.experiment)) then
-      fail(c, "experiment", "expected a .yaml or .yml file, got '%s'", doc.experiment)
+    elseif not contains({ "yaml", "yml", "lua" }, util.extension(doc.experiment)) then
+      fail(c, "experiment", "expected a .yaml, .yml or .lua file, got '%s'", doc.experiment)
     else
       s.experiment = doc.experiment
     end
@@ -862,7 +862,9 @@ function M.load(file)
       config_errors(fmt({ { path = "experiment", message = "cannot open " .. tostring(err) } }))
     end
     f:close()
-    local lok, edoc, elocate = pcall(config.load, path)
+    -- a Lua base runs in the sandbox, always (nnrun.sandbox): its table comes back as data
+    local lok, edoc, elocate = pcall(util.extension(path) == "lua"
+      and require("nnrun.sandbox").experiment or config.load, path)
     if not lok then
       usage_error("%s", tostring(edoc):match("^[^\n]*"))
     end

@@ -151,6 +151,39 @@ function cases.confined()
     "stderr %q", err)
 end
 
+-- A sweep's Lua base experiment always runs in the sandbox: refused at
+-- once (exit 2, one line, no sweep directory, nothing the script meant to
+-- make); a plain one is swept as a YAML base is.
+function cases.sweep()
+  local sweep = "experiment: base.lua\nmetric: test_loss\ngrid:\n  optimizer.lr: [0.1, 0.5]\n"
+  write(dir .. "/s.yaml", sweep)
+  local function refused_base(body, message)
+    write(dir .. "/base.lua", body)
+    local code, out, err = h.nnrun("sweep s.yaml --out sw")
+    expect_exit(code, 2, out, err)
+    check(err == "nnrun: " .. message .. "\n", "stderr %q", err)
+    check(listing() == "base.lua\nerr.txt\nout.txt\ns.yaml\n", "files %q", listing())
+  end
+  refused_base('os.execute("touch pwned")\nreturn {}\n',
+    "base.lua:1: os.execute is not allowed in the sandbox")
+  refused_base('io.open("pwned", "w")\n', "base.lua:1: io.open is not allowed in the sandbox")
+  refused_base('require("nnrun").sequential{ require("nnrun").dense(2, 1) }:save("pwned")\n'
+    .. "return {}\n", "base.lua:1: pwned: writing files is not allowed in the sandbox")
+  refused_base("return { " .. EXP .. ", on_epoch = print }\n",
+    "base.lua: the script returned a function at on_epoch" .. PLAIN)
+  refused_base("return 42\n",
+    "base.lua: a sweep's base script returns an experiment table, it returned number")
+  write(dir .. "/base.lua", "return setmetatable({ " .. EXP .. " }, { __index = function(_, k)\n"
+    .. "  error('script code ran outside the sandbox: ' .. k) end })\n")
+  local code, out, err = h.nnrun("sweep s.yaml --out sw --quiet --jobs 1")
+  expect_exit(code, 0, out, err)
+  local trials = read(dir .. "/sw/trials.jsonl") or ""
+  local n = select(2, trials:gsub('"status":"completed"', ""))
+  check(n == 2, "trials.jsonl:\n%s", trials)
+  check((read(dir .. "/sw/trial-0002/experiment.yaml") or ""):find("lr: 0.5", 1, true),
+    "trial 2: %s", read(dir .. "/sw/trial-0002/experiment.yaml"))
+end
+
 -- experiments/xor.lua runs under --sandbox as without it: the same summary
 -- and losses.
 function cases.xor()
