@@ -53,7 +53,8 @@ options:
 
 sweep options (nnrun sweep FILE: --out DIR, default sweeps/<name>, holds a
 run directory per trial; --threads T: threads of each trial):
-  --jobs N             trials at a time (default: CPUs / T; T defaults to 1)
+  --jobs N             trials at a time (default: CPUs / T; T defaults to 1;
+                       under mpirun -np R: per rank, default 1)
   --shard i/n          run only trials with (id-1) % n == i-1 (1 <= i <= n);
                        --shard slurm takes i and n from a Slurm job array
   --resume [DIR]       continue the sweep in DIR (running the same command
