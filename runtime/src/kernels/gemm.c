@@ -260,6 +260,16 @@ void nn_gemm_kernel_tile(int *mr, int *nr)
     *nr = kern()->nr;
 }
 
+int nn_gemm_isa(void)
+{
+#ifdef NN_GEMM_HAVE_AVX2
+    const nn_gemm_kern *k = kern();
+    return k == &nn_gemm_kern_avx512 ? 2 : k == &nn_gemm_kern_avx2 ? 1 : 0;
+#else
+    return 0;
+#endif
+}
+
 const char *nn_gemm_kernel_name(void)
 {
 #ifdef NNRUN_BLAS

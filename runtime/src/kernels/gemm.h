@@ -48,6 +48,11 @@ nn_status nn_gemm_reserve(int64_t M, int64_t N, int64_t K);
  * multiply-add) differs from them in the last bits. */
 const char *nn_gemm_kernel_name(void);
 
+/* The vector ISA of the kernel set in use: 2 avx512, 1 avx2, 0 portable
+ * (the BLAS backend too: then the set nn_gemm would use); the
+ * element-wise loops follow it (simd.h). */
+int nn_gemm_isa(void);
+
 /* The register tile (rows, columns) of the kernel set in use. */
 void nn_gemm_kernel_tile(int *mr, int *nr);
 

@@ -14,6 +14,7 @@
 
 #include "../internal.h"
 #include "../kernels/parallel.h"
+#include "../kernels/simd.h"
 #include "layers.h"
 
 const char *const nn_act_names[] = {"identity", "sigmoid", "tanh", "relu", "leaky_relu", "softmax",
@@ -95,7 +96,9 @@ static void softmax_rows(const float *x, float *y, int64_t lo, int64_t hi, int64
     }
 }
 
-static void forward_range(int64_t lo, int64_t hi, void *ctx)
+/* The loops below are compiled for each vector ISA (simd.h): the same bits
+ * in each; the ones that call libm stay scalar. */
+NN_SIMD_BODY void forward_body(int64_t lo, int64_t hi, void *ctx)
 {
     const act_job *j = ctx;
     const float *x = j->x;
@@ -147,7 +150,7 @@ static void forward_range(int64_t lo, int64_t hi, void *ctx)
 
 /* Loads are unconditional and the selects branch-free so that the loops
  * vectorise (random signs would make a branchy loop mispredict). */
-static void backward_range(int64_t lo, int64_t hi, void *ctx)
+NN_SIMD_BODY void backward_body(int64_t lo, int64_t hi, void *ctx)
 {
     const act_job *j = ctx;
     const float *x = j->x, *y = j->y, *dy = j->dy;
@@ -218,6 +221,9 @@ static void backward_range(int64_t lo, int64_t hi, void *ctx)
         break;
     }
 }
+
+NN_SIMD_RANGE(forward_range, forward_body)
+NN_SIMD_RANGE(backward_range, backward_body)
 
 /* Softmax splits over rows, everything else over elements. */
 static void run(const act_job *j, int64_t B, nn_range_fn fn)

@@ -14,6 +14,7 @@
 
 #include "../kernels/gemm.h"
 #include "../kernels/parallel.h"
+#include "../kernels/simd.h"
 
 typedef struct bias_job {
     const float *b, *dy;
@@ -31,8 +32,8 @@ static void bias_rows(int64_t lo, int64_t hi, void *ctx)
 }
 
 /* Columns [lo, hi) of colsum(dy), each summed over rows in ascending order:
- * the same for any split. */
-static void bias_cols(int64_t lo, int64_t hi, void *ctx)
+ * the same for any split and in each vector ISA's copy (simd.h). */
+NN_SIMD_BODY void bias_cols_body(int64_t lo, int64_t hi, void *ctx)
 {
     const bias_job *j = ctx;
     float *db = j->db;
@@ -45,6 +46,8 @@ static void bias_cols(int64_t lo, int64_t hi, void *ctx)
             db[c] += row[c];
     }
 }
+
+NN_SIMD_RANGE(bias_cols, bias_cols_body)
 
 void nn_dense_forward(const float *x, const float *W, const float *b, float *y, int64_t B,
                       int64_t in, int64_t out)

@@ -2,6 +2,7 @@
 #include <math.h>
 
 #include "optim/optim.h"
+#include "kernels/simd.h"
 
 static const nn_optim_param_def adagrad_params[] = {
     NN_OPTIM_LR(0.01),
@@ -10,7 +11,7 @@ static const nn_optim_param_def adagrad_params[] = {
 };
 
 /* g += wd w;  s += g^2;  w -= lr g / (sqrt(s) + eps) */
-static void adagrad_range(int64_t lo, int64_t hi, void *ctx)
+NN_SIMD_BODY void adagrad_body(int64_t lo, int64_t hi, void *ctx)
 {
     const nn_optim_job *j = ctx;
     float *restrict w = j->w, *restrict s = j->s;
@@ -22,6 +23,9 @@ static void adagrad_range(int64_t lo, int64_t hi, void *ctx)
         w[i] -= lr * gi / (sqrtf(s[i]) + eps);
     }
 }
+
+/* One copy per vector ISA, the same bits in each (simd.h). */
+NN_SIMD_RANGE(adagrad_range, adagrad_body)
 
 const nn_optim_ops nn_optim_adagrad_ops = {NN_OPTIM_ADAGRAD, "adagrad", 1, adagrad_params, 3, NULL, NULL,
                                            adagrad_range};

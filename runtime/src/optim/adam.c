@@ -5,6 +5,7 @@
 #include <math.h>
 
 #include "optim/optim.h"
+#include "kernels/simd.h"
 
 #define ADAM_OWN                                                                                   \
     NN_OPTIM_PARAM(adam.beta1, "beta1", NN_PARAM_FLOAT, 0.9, 0, 0, 1, 1, "decay of the first moment"),     \
@@ -29,7 +30,7 @@ static void adam_prepare(nn_optim_job *j, int64_t t)
 
 /* m = b1 m + (1-b1) g;  s = b2 s + (1-b2) g^2;
    w -= lr/bc1 * m / (sqrt(s / bc2) + eps)  [+ lr wd w for AdamW] */
-static inline void adam_loop(const nn_optim_job *j, int64_t lo, int64_t hi, int decoupled)
+static inline __attribute__((always_inline)) void adam_loop(const nn_optim_job *j, int64_t lo, int64_t hi, int decoupled)
 {
     float *restrict w = j->w, *restrict m = j->s, *restrict s = j->s + j->P;
     const float *restrict g = j->g;
@@ -45,8 +46,11 @@ static inline void adam_loop(const nn_optim_job *j, int64_t lo, int64_t hi, int 
     }
 }
 
-static void adam_range(int64_t lo, int64_t hi, void *ctx) { adam_loop(ctx, lo, hi, 0); }
-static void adamw_range(int64_t lo, int64_t hi, void *ctx) { adam_loop(ctx, lo, hi, 1); }
+NN_SIMD_BODY void adam_body(int64_t lo, int64_t hi, void *ctx) { adam_loop(ctx, lo, hi, 0); }
+NN_SIMD_BODY void adamw_body(int64_t lo, int64_t hi, void *ctx) { adam_loop(ctx, lo, hi, 1); }
+/* One copy per vector ISA, the same bits in each (simd.h). */
+NN_SIMD_RANGE(adam_range, adam_body)
+NN_SIMD_RANGE(adamw_range, adamw_body)
 
 const nn_optim_ops nn_optim_adam_ops = {NN_OPTIM_ADAM, "adam", 2, adam_params, 5, NULL, adam_prepare,
                                         adam_range};

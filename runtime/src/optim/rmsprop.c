@@ -3,6 +3,7 @@
 #include <math.h>
 
 #include "optim/optim.h"
+#include "kernels/simd.h"
 
 static const nn_optim_param_def rmsprop_params[] = {
     NN_OPTIM_LR(0.001),
@@ -14,7 +15,7 @@ static const nn_optim_param_def rmsprop_params[] = {
 
 /* g += wd w;  s = rho s + (1-rho) g^2;  u = g / (sqrt(s) + eps);
    v = mu v + u, w -= lr v  (mu 0: w -= lr u) */
-static void rmsprop_range(int64_t lo, int64_t hi, void *ctx)
+NN_SIMD_BODY void rmsprop_body(int64_t lo, int64_t hi, void *ctx)
 {
     const nn_optim_job *j = ctx;
     float *restrict w = j->w, *restrict s = j->s, *restrict v = j->s + j->P;
@@ -36,6 +37,9 @@ static void rmsprop_range(int64_t lo, int64_t hi, void *ctx)
         }
     }
 }
+
+/* One copy per vector ISA, the same bits in each (simd.h). */
+NN_SIMD_RANGE(rmsprop_range, rmsprop_body)
 
 const nn_optim_ops nn_optim_rmsprop_ops = {NN_OPTIM_RMSPROP, "rmsprop", 2, rmsprop_params, 5, NULL, NULL,
                                            rmsprop_range};

@@ -5,6 +5,7 @@
 #include <math.h>
 
 #include "optim/optim.h"
+#include "kernels/simd.h"
 
 static const nn_optim_param_def sgd_params[] = {
     NN_OPTIM_LR(0.01),
@@ -21,8 +22,9 @@ static nn_status sgd_check(const nn_optim_config *c)
     return NN_OK;
 }
 
-/* g = grad + wd w;  v = mu v + g;  w -= lr (nesterov ? g + mu v : v) */
-static void sgd_range(int64_t lo, int64_t hi, void *ctx)
+/* g = grad + wd w;  v = mu v + g;  w -= lr (nesterov ? g + mu v : v)
+ * (compiled for each vector ISA, the same bits in each: simd.h) */
+NN_SIMD_BODY void sgd_body(int64_t lo, int64_t hi, void *ctx)
 {
     const nn_optim_job *j = ctx;
     float *restrict w = j->w, *restrict v = j->s;
@@ -44,6 +46,8 @@ static void sgd_range(int64_t lo, int64_t hi, void *ctx)
         }
     }
 }
+
+NN_SIMD_RANGE(sgd_range, sgd_body)
 
 const nn_optim_ops nn_optim_sgd_ops = {NN_OPTIM_SGD, "sgd", 1, sgd_params, 4, sgd_check, NULL, sgd_range};
 
