@@ -102,22 +102,33 @@ function cases.sweep()
     "stdout:\n%s", out)
 end
 
+-- nnrun's lines of stderr (mpirun adds its own).
+local function ours(err)
+  local t = {}
+  for line in err:gmatch("[^\n]+") do
+    if line:match("^nnrun: ") then
+      t[#t + 1] = line
+    end
+  end
+  return table.concat(t, "\n")
+end
+
 -- A refused sweep stops every rank: exit status 2, its one message (from
--- rank 0), nothing created.
+-- rank 0), nothing created.  A failure of rank 0 while trials run (its
+-- trials.jsonl cannot be written) stops every rank too (no hang), with
+-- its one message.
 function cases.refused()
   write(dir .. "/bad.yaml", (HALVING:gsub("eta: 2", "eta: 1")))
   local code, out, err = mpirun(2, "sweep bad.yaml --out bad")
   expect_exit(code, 2, out, err)
-  local ours = {}
-  for line in err:gmatch("[^\n]+") do
-    if line:match("^nnrun: ") then
-      ours[#ours + 1] = line
-    end
-  end
-  check(#ours == 1 and ours[1] == "nnrun: bad.yaml:5:42: halving.eta: must be >= 2, got 1",
-    "stderr:\n%s", err)
+  check(ours(err) == "nnrun: bad.yaml:5:42: halving.eta: must be >= 2, got 1", "stderr:\n%s", err)
   check(out == "", "stdout: %s", out)
   check(io.open(dir .. "/bad") == nil, "a sweep directory was made")
+  write(dir .. "/g.yaml", GRID)
+  os.execute("mkdir -p " .. q(dir .. "/io/trials.jsonl"))
+  code, out, err = mpirun(2, "sweep g.yaml --out io")
+  check(code ~= 0, "exit status 0\nstdout:\n%s", out)
+  check(ours(err) == "nnrun: io/trials.jsonl: Is a directory", "stderr:\n%s", err)
 end
 
 h.main(cases, case)
