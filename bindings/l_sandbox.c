@@ -434,7 +434,7 @@ static int setup(lua_State *L) {
         lua_pop(L, 1);
     }
     /* The trusted globals T: no file loading, string.dump, processes, C
-     * modules; writes confined. */
+     * modules or binary chunks; writes confined. */
     lua_pushglobaltable(L);
     int T = lua_gettop(L);
     remove_fields(L, (const char *const[]){"dofile", "loadfile", NULL});
@@ -476,6 +476,8 @@ static int setup(lua_State *L) {
     lua_rawseti(L, -2, 2);
     lua_setfield(L, pkg, "searchers");
     lua_pop(L, 1);
+    push_closure_of(L, T, "load", s_load); /* text only, trusted code too */
+    lua_setfield(L, T, "load");
     lua_pushvalue(L, T);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &trusted_key);
 
@@ -520,7 +522,7 @@ static int setup(lua_State *L) {
     lua_setfield(L, R, "setmetatable");
     push_closure_of(L, T, "getmetatable", s_getmetatable);
     lua_setfield(L, R, "getmetatable");
-    push_closure_of(L, T, "load", s_load);
+    lua_getfield(L, T, "load");
     lua_setfield(L, R, "load");
     push_closure_of(L, T, "require", s_require);
     lua_setfield(L, R, "require");
