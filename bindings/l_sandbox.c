@@ -647,6 +647,7 @@ void nnrun_sandbox_close(lua_State *L) {
 
 typedef struct copier {
     lua_State *from, *to;
+    int objects; /* move nnrun's runtime objects too (out of a sandbox) */
     int memo; /* index in to: table address in from -> its copy (false: being copied) */
     char path[256];
     char err[400];
@@ -674,10 +675,59 @@ static void path_push(copier *c, size_t len) {
     }
 }
 
+static int copy_value(copier *c, int idx, int depth);
+
+/* Moves the runtime object at idx of c->from (a network, a data set, an
+ * unbound optimiser or a schedule: C data, no code of the script) into a
+ * new object of c->to, pushed; the old one is left closed.  Memoised, so
+ * one object met twice is moved once. */
+static int move_object(copier *c, int idx, int depth) {
+    lua_State *F = c->from, *T = c->to;
+    void *p;
+    if ((p = luaL_testudata(F, idx, NNL_NET)) != NULL) {
+        l_net *src = p;
+        if (src->net == NULL || src->busy) {
+            return copy_fail(c, "a closed network");
+        }
+        l_net *dst = nnl_newobject(T, sizeof *dst, 0, NNL_NET);
+        dst->net = src->net;
+        src->net = NULL;
+    } else if ((p = luaL_testudata(F, idx, NNL_DATASET)) != NULL) {
+        l_dataset *src = p;
+        if (src->d == NULL || src->busy) {
+            return copy_fail(c, "a closed data set");
+        }
+        l_dataset *dst = nnl_newobject(T, sizeof *dst, 1, NNL_DATASET);
+        lua_getiuservalue(F, idx, 1); /* its class names */
+        if (copy_value(c, -1, depth + 1) < 0) {
+            lua_pop(F, 1);
+            return -1;
+        }
+        lua_pop(F, 1);
+        lua_setiuservalue(T, -2, 1);
+        dst->d = src->d;
+        src->d = NULL;
+    } else if ((p = luaL_testudata(F, idx, NNL_OPTIM)) != NULL) {
+        const l_optim *src = p;
+        if (src->opt != NULL) {
+            return copy_fail(c, "an optimizer bound to a network");
+        }
+        l_optim *dst = nnl_newobject(T, sizeof *dst, 1, NNL_OPTIM);
+        dst->cfg = src->cfg;
+    } else if ((p = luaL_testudata(F, idx, NNL_SCHEDULE)) != NULL) {
+        l_schedule *dst = nnl_newobject(T, sizeof *dst, 0, NNL_SCHEDULE);
+        *dst = *(const l_schedule *)p;
+    } else {
+        return copy_fail(c, "a userdata");
+    }
+    return 0;
+}
+
 /* Pushes on c->to a copy of the value at idx of c->from: nil, booleans,
  * numbers, strings and tables of them, read raw (no metamethod runs, no
- * metatable is copied); a table met twice is copied once.  Reading from
- * raises nothing.  -1 (c->err set) for anything else or a cycle. */
+ * metatable is copied), and with c->objects nnrun's runtime objects
+ * (move_object); a table or object met twice is copied once.  Reading
+ * from raises nothing.  -1 (c->err set) for anything else or a cycle. */
 static int copy_value(copier *c, int idx, int depth) {
     lua_State *F = c->from, *T = c->to;
     if (!lua_checkstack(F, 4) || !lua_checkstack(T, 4)) {
@@ -705,6 +755,22 @@ static int copy_value(copier *c, int idx, int depth) {
     }
     case LUA_TTABLE:
         break;
+    case LUA_TUSERDATA:
+        if (c->objects) {
+            idx = lua_absindex(F, idx);
+            const void *key = lua_topointer(F, idx);
+            if (lua_rawgetp(T, c->memo, key) == LUA_TUSERDATA) {
+                return 0;
+            }
+            lua_pop(T, 1);
+            if (move_object(c, idx, depth) < 0) {
+                return -1;
+            }
+            lua_pushvalue(T, -1);
+            lua_rawsetp(T, c->memo, key);
+            return 0;
+        }
+        /* fall through */
     default: {
         char what[64];
         snprintf(what, sizeof what, "a %s", lua_typename(F, lua_type(F, idx)));
@@ -784,7 +850,9 @@ static int box_gc(lua_State *L) {
  *   "error", message | nil, type | nil, copy of an error table
  *   "instructions" | "memory"   a limit was reached
  *   "result", what              the result is not plain data ("a function
- *                               at model.init")
+ *                               at model.init"); nnrun's networks, data
+ *                               sets, unbound optimisers and schedules are
+ *                               moved out (C data, no code of the script)
  * The sandbox is closed before it returns. */
 static int l_sandbox_exec(lua_State *L) {
     const char *path = luaL_checkstring(L, 1);
@@ -831,6 +899,7 @@ static int l_sandbox_exec(lua_State *L) {
     int status = nnrun_sandbox_pcall(S, 1, 1);
     c.from = S;
     c.to = L;
+    c.objects = status == NNRUN_SANDBOX_OK;
     c.path[0] = '\0';
     lua_newtable(L);
     c.memo = lua_gettop(L);
