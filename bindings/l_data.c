@@ -6,6 +6,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <zlib.h>
 
 l_dataset *nnl_check_dataset(lua_State *L, int i) {
     l_dataset *ud = (l_dataset *)luaL_checkudata(L, i, NNL_DATASET);
@@ -15,9 +16,21 @@ l_dataset *nnl_check_dataset(lua_State *L, int i) {
     return ud;
 }
 
-/* User value 1: the class names (a list) when the loader knows them. */
+/* User value 1: the class names (a list) when the loader knows them;
+ * user value 2: the image shape of a sample, { C, H, W }, when it does. */
 static l_dataset *new_dataset(lua_State *L) {
-    return (l_dataset *)nnl_newobject(L, sizeof(l_dataset), 1, NNL_DATASET);
+    return (l_dataset *)nnl_newobject(L, sizeof(l_dataset), 2, NNL_DATASET);
+}
+
+/* Sets { c, h, w } as the image shape of the Dataset on top of the stack. */
+static void set_shape(lua_State *L, int64_t c, int64_t h, int64_t w) {
+    const int64_t dims[3] = {c, h, w};
+    lua_createtable(L, 3, 0);
+    for (int i = 0; i < 3; i++) {
+        lua_pushinteger(L, (lua_Integer)dims[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setiuservalue(L, -2, 2);
 }
 
 /* nn.dataset(x, t): x (N, features), t (N, k); tensors or nested tables. */
@@ -73,13 +86,15 @@ static int d_t(lua_State *L) {
     return 1;
 }
 
-/* Pushes a new Dataset userdata that carries the class names (user value 1)
- * of the one at index from. */
+/* Pushes a new Dataset userdata that carries the class names and the
+ * image shape (user values 1 and 2) of the one at index from. */
 static l_dataset *new_dataset_like(lua_State *L, int from) {
     from = lua_absindex(L, from);
     l_dataset *out = new_dataset(L);
-    lua_getiuservalue(L, from, 1);
-    lua_setiuservalue(L, -2, 1);
+    for (int u = 1; u <= 2; u++) {
+        lua_getiuservalue(L, from, u);
+        lua_setiuservalue(L, -2, u);
+    }
     return out;
 }
 
@@ -340,6 +355,23 @@ static int d_scale_targets(lua_State *L) {
     return 0;
 }
 
+/* d:shape() -> { C, H, W } (a copy) or nil: the image shape of a sample as
+ * the loader knows it (IDX files of 3 or 4 dimensions, Fashion-MNIST,
+ * digits03), kept by splits. */
+static int d_shape(lua_State *L) {
+    nnl_check_dataset(L, 1);
+    if (lua_getiuservalue(L, 1, 2) != LUA_TTABLE) {
+        lua_pushnil(L);
+        return 1;
+    }
+    lua_createtable(L, 3, 0);
+    for (int i = 1; i <= 3; i++) {
+        lua_rawgeti(L, -2, i);
+        lua_rawseti(L, -2, i);
+    }
+    return 1;
+}
+
 static int d_is_compact(lua_State *L) {
     lua_pushboolean(L, nn_dataset_is_compact(nnl_check_dataset(L, 1)->d));
     return 1;
@@ -403,6 +435,7 @@ static int l_digits03(lua_State *L) {
     if (s != NN_OK) {
         return nnl_fail(L, s);
     }
+    set_shape(L, 1, 8, 8); /* 8x8 glyphs */
     return 1;
 }
 
@@ -449,6 +482,35 @@ static void set_class_names(lua_State *L, int names) {
     }
 }
 
+/* The image shape of the Dataset on top of the stack from the dimensions
+ * of its IDX images file (which nn_dataset_from_idx has read and checked):
+ * (N, H, W) gives { 1, H, W }, (N, C, H, W) gives { C, H, W } (channels
+ * first, the layout of a sample); (N, F) gives none.  The header is read
+ * through zlib, as the runtime reads the file (plain or gzip). */
+static void set_idx_shape(lua_State *L, const char *images) {
+    unsigned char head[4 + 4 * 4];
+    gzFile gz = gzopen(images, "rb");
+    if (gz == NULL) {
+        return;
+    }
+    const int got = gzread(gz, head, sizeof head);
+    gzclose_r(gz);
+    const int ndim = got >= 4 ? head[3] : 0;
+    if (ndim < 3 || ndim > 4 || got < 4 + 4 * ndim) {
+        return;
+    }
+    int64_t dims[4];
+    for (int i = 0; i < ndim; i++) {
+        const unsigned char *p = head + 4 + 4 * i;
+        dims[i] = (int64_t)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]);
+    }
+    if (ndim == 3) {
+        set_shape(L, 1, dims[1], dims[2]);
+    } else {
+        set_shape(L, dims[1], dims[2], dims[3]);
+    }
+}
+
 /* nn.datasets.idx{ images =, labels =, classes = 0, class_names = nil }:
  * IDX files (plain or gzip); images stay bytes until a batch is formed. */
 static int l_idx(lua_State *L) {
@@ -469,6 +531,7 @@ static int l_idx(lua_State *L) {
         return nnl_fail(L, s);
     }
     set_class_names(L, names);
+    set_idx_shape(L, images);
     return 1;
 }
 
@@ -595,6 +658,7 @@ static int l_fashion_mnist(lua_State *L) {
         lua_rawseti(L, -2, i + 1);
     }
     lua_setiuservalue(L, -2, 1);
+    set_idx_shape(L, images);
     return 1;
 }
 
@@ -607,6 +671,7 @@ void nnl_open_data(lua_State *L) {
                                        {"normalize_like", d_normalize_like},
                                        {"norm", d_norm},       {"class_names", d_class_names},
                                        {"is_compact", d_is_compact},
+                                       {"shape", d_shape},
                                        {"class_count", d_class_count},
                                        {"target_stats", d_target_stats},
                                        {"scale_targets", d_scale_targets},

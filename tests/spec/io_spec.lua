@@ -37,6 +37,32 @@ local function err(fn)
 end
 
 describe("data files", function()
+  it("gives the image shape {C, H, W} of IDX files of 3 and 4 dimensions, plain or gzip", function()
+    local images, labels = idx_files(6, 2)
+    local d = nn.datasets.idx{ images = images, labels = labels }
+    assert.same({ 1, 2, 2 }, d:shape())
+    local a, b = d:split(0.5, 3)
+    assert.same({ 1, 2, 2 }, a:shape())
+    assert.same({ 1, 2, 2 }, b:shape())
+    d:shape()[1] = 9 -- a copy
+    assert.same({ 1, 2, 2 }, d:shape())
+    -- (N, C, H, W): channels first, the layout of a sample.
+    local four = { be32(0x804), be32(6), be32(3), be32(1), be32(2), string.rep("\7", 36) }
+    local p4 = write("img4.idx", table.concat(four))
+    assert.same({ 3, 1, 2 }, nn.datasets.idx{ images = p4, labels = labels }:shape())
+    os.execute("gzip -kf " .. p4)
+    local z = nn.datasets.idx{ images = p4 .. ".gz", labels = labels }
+    assert.same({ 3, 1, 2 }, z:shape())
+    assert.equals(6, z:features())
+    -- (N, F): flat items, no image shape.
+    local two = { be32(0x802), be32(6), be32(4), string.rep("\1", 24) }
+    assert.is_nil(nn.datasets.idx{ images = write("img2.idx", table.concat(two)),
+      labels = labels }:shape())
+    assert.same({ 1, 8, 8 }, nn.datasets.digits03{ n_per_class = 2 }:shape())
+    assert.is_nil(nn.datasets.xor():shape())
+    assert.is_nil(nn.dataset({ { 1 } }, { { 1 } }):shape())
+  end)
+
   it("reads IDX bytes; x(), split and subsets work on byte storage", function()
     local images, labels = idx_files(20, 4)
     local d = nn.datasets.idx{ images = images, labels = labels, classes = 4,
