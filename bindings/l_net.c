@@ -83,8 +83,60 @@ static nn_value check_value(lua_State *L, int idx, int arg, const nn_param_spec 
     return v;
 }
 
+/* The zero padding of a "same" convolution (nnrun.h, conv2d): at stride 1,
+ * dilation (kernel - 1) / 2 on every side keeps H x W; an even
+ * dilation (kernel - 1) has no symmetric padding.  NULL and *pad, or why
+ * not (a string pushed). */
+static const char *same_padding(lua_State *L, lua_Integer kernel, lua_Integer dilation,
+                                lua_Integer stride, lua_Integer *pad) {
+    if (stride != 1) {
+        return lua_pushfstring(L, "'same' needs stride 1, got %I (give the padding as a number)", stride);
+    }
+    if ((dilation * (kernel - 1)) % 2 != 0) {
+        return lua_pushfstring(L, "'same' needs an odd kernel, got %I (no symmetric padding keeps "
+                                  "the size; give the padding as a number)", kernel);
+    }
+    *pad = dilation * (kernel - 1) / 2;
+    return NULL;
+}
+
+/* nn.same_padding(kernel [, dilation = 1 [, stride = 1]]) -> padding, or
+ * nil and why not: the padding that conv2d{ padding = "same" } takes. */
+static int l_same_padding(lua_State *L) {
+    const lua_Integer kernel = luaL_checkinteger(L, 1);
+    const lua_Integer dilation = luaL_optinteger(L, 2, 1);
+    const lua_Integer stride = luaL_optinteger(L, 3, 1);
+    luaL_argcheck(L, kernel >= 1, 1, "kernel must be >= 1");
+    luaL_argcheck(L, dilation >= 1, 2, "dilation must be >= 1");
+    lua_Integer pad = 0;
+    const char *why = same_padding(L, kernel, dilation, stride, &pad);
+    if (why) {
+        lua_pushnil(L);
+        lua_insert(L, -2);
+        return 2;
+    }
+    lua_pushinteger(L, pad);
+    return 1;
+}
+
+/* The integer setting `key` of ly, else its default in specs. */
+static lua_Integer int_setting(const l_layer *ly, const nn_param_spec *specs, int n, const char *key) {
+    for (int k = 0; k < ly->n; k++) {
+        if (strcmp(ly->keys[k], key) == 0) {
+            return (lua_Integer)ly->vals[k].num;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        if (strcmp(specs[i].name, key) == 0 && !isnan(specs[i].def)) {
+            return (lua_Integer)specs[i].def;
+        }
+    }
+    return 0;
+}
+
 /* Settings of kind k from the options table at arg (or, for a number or a
- * string, its primary setting) into ly. */
+ * string, its primary setting) into ly.  A kind with kernel and padding
+ * settings (conv2d) takes padding = "same" (same_padding). */
 static void read_settings(lua_State *L, l_layer *ly, int k, int arg) {
     const nn_param_spec *specs;
     const int n = nn_layer_kind_params(k, &specs);
@@ -106,11 +158,35 @@ static void read_settings(lua_State *L, l_layer *ly, int k, int arg) {
     }
     keys[n] = NULL;
     nnl_check_options(L, arg, arg, NULL, keys);
+    const nn_param_spec *same = NULL;
+    int has_kernel = 0;
     for (int i = 0; i < n; i++) {
-        if (lua_getfield(L, arg, specs[i].name) != LUA_TNIL) {
+        has_kernel |= strcmp(specs[i].name, "kernel") == 0;
+    }
+    for (int i = 0; i < n; i++) {
+        const int t = lua_getfield(L, arg, specs[i].name);
+        if (has_kernel && strcmp(specs[i].name, "padding") == 0 && t == LUA_TSTRING) {
+            if (strcmp(lua_tostring(L, -1), "same") != 0) {
+                nnl_argerror(L, arg, specs[i].name, "expected an integer or 'same'");
+            }
+            same = &specs[i];
+        } else if (t != LUA_TNIL) {
             set_value(ly, specs[i].name, check_value(L, -1, arg, &specs[i]));
         }
         lua_pop(L, 1);
+    }
+    if (same && int_setting(ly, specs, n, "kernel") >= 1) { /* else the runtime: kernel is required */
+        lua_Integer pad = 0;
+        const char *why = same_padding(L, int_setting(ly, specs, n, "kernel"),
+                                       int_setting(ly, specs, n, "dilation"),
+                                       int_setting(ly, specs, n, "stride"), &pad);
+        if (why) {
+            nnl_argerror(L, arg, same->name, why);
+        }
+        nn_value v;
+        memset(&v, 0, sizeof v);
+        v.num = (double)pad;
+        set_value(ly, same->name, v);
     }
 }
 
@@ -298,7 +374,37 @@ l_net *nnl_check_net(lua_State *L, int i) {
     return ud;
 }
 
-/* nn.sequential{ layer, ... } [, { seed = 0 }] */
+/* The input shape at idx (the field `input` of nn.sequential's table): an
+ * integer n (features: {n, 1, 1}) or { C, H, W }, into shape. */
+static void check_input_shape(lua_State *L, int idx, int64_t shape[3]) {
+    static const char *const msg = "input: expected an integer (features) or { C, H, W }";
+    idx = lua_absindex(L, idx);
+    shape[1] = shape[2] = 1;
+    if (lua_type(L, idx) == LUA_TNUMBER) {
+        int ok = 0;
+        shape[0] = (int64_t)lua_tointegerx(L, idx, &ok);
+        if (!ok || shape[0] < 1) {
+            luaL_argerror(L, 1, "input: the number of features must be an integer >= 1");
+        }
+        return;
+    }
+    if (lua_type(L, idx) != LUA_TTABLE || lua_rawlen(L, idx) != 3) {
+        luaL_argerror(L, 1, msg);
+    }
+    for (int i = 0; i < 3; i++) {
+        int ok = 0;
+        lua_rawgeti(L, idx, i + 1);
+        shape[i] = (int64_t)lua_tointegerx(L, -1, &ok);
+        lua_pop(L, 1);
+        if (!ok || shape[i] < 1) {
+            luaL_argerror(L, 1, "input: { C, H, W } must be 3 integers >= 1");
+        }
+    }
+}
+
+/* nn.sequential{ [input = n | { C, H, W },] layer, ... } [, { seed = 0 }]
+ * input: the shape of a sample, which the first layer takes (required for
+ * a first layer other than dense; nn.dense(out) then needs no `in`). */
 static int l_sequential(lua_State *L) {
     static const char *const keys[] = {"seed", NULL};
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -317,6 +423,28 @@ static int l_sequential(lua_State *L) {
     if (s != NN_OK) {
         return nnl_fail(L, s);
     }
+    lua_pushnil(L);
+    while (lua_next(L, 1) != 0) { /* only the layers and `input` */
+        lua_pop(L, 1);
+        if (lua_type(L, -1) == LUA_TSTRING ? strcmp(lua_tostring(L, -1), "input") != 0
+                                           : !lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 ||
+                                                 lua_tointeger(L, -1) > n) {
+            return luaL_argerror(L, 1, lua_type(L, -1) == LUA_TSTRING
+                                           ? lua_pushfstring(L, "unknown key '%s' (the layers and input)",
+                                                             lua_tostring(L, -1))
+                                           : "expected a list of layers (and input =)");
+        }
+    }
+    const int has_input = lua_getfield(L, 1, "input") != LUA_TNIL;
+    if (has_input) {
+        int64_t shape[3];
+        check_input_shape(L, -1, shape);
+        s = nn_net_set_input(ud->net, shape[0], shape[1], shape[2]);
+        if (s != NN_OK) {
+            return nnl_fail(L, s);
+        }
+    }
+    lua_pop(L, 1);
     for (lua_Integer i = 1; i <= n; i++) {
         lua_rawgeti(L, 1, i);
         l_layer *ly = (l_layer *)luaL_testudata(L, -1, NNL_LAYER);
@@ -326,10 +454,11 @@ static int l_sequential(lua_State *L) {
                 lua_pushfstring(L, "layer %I: expected a layer (nn.dense, nn.relu, ...), got %s",
                                 i, luaL_typename(L, -1)));
         }
-        if (strcmp(ly->kind, "dense") == 0 && !setting(ly, "in") && nn_net_layers(ud->net) == 0) {
+        if (strcmp(ly->kind, "dense") == 0 && !setting(ly, "in") && nn_net_layers(ud->net) == 0 &&
+            !has_input) {
             return luaL_argerror(L, 1,
                                  lua_pushfstring(L, "layer %I: the first dense layer needs its input "
-                                                    "width: nn.dense(in, out)",
+                                                    "width: nn.dense(in, out), or give input =",
                                                  i));
         }
         const nn_layer_spec spec = {ly->kind, ly->n, ly->keys, ly->vals};
@@ -469,6 +598,22 @@ static int n_param_count(lua_State *L) {
     return 1;
 }
 
+static void push_shape(lua_State *L, const int64_t shape[3]) {
+    lua_createtable(L, 3, 0);
+    for (int i = 0; i < 3; i++) {
+        lua_pushinteger(L, (lua_Integer)shape[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+}
+
+/* net:input_shape() -> { C, H, W } of a sample ({ n, 1, 1 }: n features). */
+static int n_input_shape(lua_State *L) {
+    int64_t shape[3];
+    nn_net_input_shape(nnl_check_net(L, 1)->net, shape);
+    push_shape(L, shape);
+    return 1;
+}
+
 static int n_input_size(lua_State *L) {
     lua_pushinteger(L, (lua_Integer)nn_net_input_size(nnl_check_net(L, 1)->net));
     return 1;
@@ -565,10 +710,16 @@ static void push_layer_info(lua_State *L, const nn_net *net, int i, const nn_lay
     lua_setfield(L, -2, "params");
     lua_pushinteger(L, (lua_Integer)in->state);
     lua_setfield(L, -2, "state");
+    int64_t shape[3];
+    if (nn_net_layer_shape(net, i, shape) == NN_OK) {
+        push_shape(L, shape);
+        lua_setfield(L, -2, "shape");
+    }
 }
 
-/* net:layer(i) -> { kind=, inputs=, outputs=, state=, activation= [slope= | alpha=]
- * | init=, bias_init= | the kind's settings } */
+/* net:layer(i) -> { kind=, inputs=, outputs=, params=, state=, shape = { C, H, W }
+ * (of its output), activation= [slope= | alpha=] | init=, bias_init= | the
+ * kind's settings } */
 static int n_layer(lua_State *L) {
     l_net *ud = nnl_check_net(L, 1);
     nn_layer_info info;
@@ -900,6 +1051,7 @@ void nnl_open_net(lua_State *L) {
         {"forward", n_forward},         {"backward", n_backward},
         {"zero_grad", n_zero_grad},     {"param_count", n_param_count},
         {"input_size", n_input_size},   {"output_size", n_output_size},
+        {"input_shape", n_input_shape},
         {"layer_count", n_len},         {"layer", n_layer},
         {"weights", n_weights},         {"bias", n_bias},
         {"weight_grad", n_weight_grad}, {"bias_grad", n_bias_grad},
@@ -920,6 +1072,7 @@ void nnl_open_net(lua_State *L) {
                                      {"activation", l_activation},
                                      {"layer", l_layer_any},
                                      {"layer_kinds", l_layer_kinds},
+                                     {"same_padding", l_same_padding},
                                      {"sequential", l_sequential},
                                      {"load", l_load},
                                      {NULL, NULL}};

@@ -53,12 +53,47 @@ describe("nn.sequential", function()
     assert.equals(2, net:input_size())
     assert.equals(1, net:output_size())
     assert.same({ kind = "activation", activation = "relu", inputs = 3, outputs = 3, params = 0,
-      state = 0 }, net:layer(2))
+      state = 0, shape = { 3, 1, 1 } }, net:layer(2))
+    assert.same({ 2, 1, 1 }, net:input_shape())
   end)
 
   it("infers the input width of nn.dense(out)", function()
     local net = nn.sequential{ nn.dense(4, 8), nn.tanh(), nn.dense(2) }
     assert.equals(8, net:layer(3).inputs)
+  end)
+
+  it("takes the input shape, a width or { C, H, W }", function()
+    local net = nn.sequential{ input = { 2, 5, 4 }, nn.conv2d{ filters = 3, kernel = 3,
+      padding = "same" }, nn.relu(), nn.maxpool(2), nn.flatten(), nn.dense(2) }
+    assert.same({ 2, 5, 4 }, net:input_shape())
+    assert.equals(40, net:input_size())
+    assert.same({ 3, 5, 4 }, net:layer(1).shape)
+    assert.same({ 3, 2, 2 }, net:layer(3).shape)
+    assert.same({ 12, 1, 1 }, net:layer(4).shape)
+    assert.same({ filters = 3, kernel = 3, stride = 1, padding = 1, dilation = 1 },
+      { filters = net:layer(1).filters, kernel = net:layer(1).kernel, stride = net:layer(1).stride,
+        padding = net:layer(1).padding, dilation = net:layer(1).dilation })
+    assert.equals(2 * 9 * 3 + 3 + 12 * 2 + 2, net:param_count())
+    -- A width: nn.dense(out) takes it, and any layer can come first.
+    net = nn.sequential{ input = 3, nn.dropout(0.1), nn.dense(2) }
+    assert.same({ 3, 1, 1 }, net:input_shape())
+    assert.equals(3, net:layer(2).inputs)
+    assert.equals("bad argument #1 to 'sequential' (input: { C, H, W } must be 3 integers >= 1)",
+      err(function() nn.sequential{ input = { 1, 0, 2 }, nn.flatten() } end))
+    assert.equals("bad argument #1 to 'sequential' (input: expected an integer (features) or "
+      .. "{ C, H, W })", err(function() nn.sequential{ input = { 1, 2 }, nn.flatten() } end))
+    assert.equals("bad argument #1 to 'sequential' (unknown key 'inputs' (the layers and input))",
+      err(function() nn.sequential{ inputs = 3, nn.dense(2) } end))
+    -- padding = "same" (nn.same_padding): an odd kernel at stride 1.
+    assert.same({ 2 }, { nn.same_padding(5) })
+    assert.same({ 2 }, { nn.same_padding(3, 2) })
+    assert.same({ nil, "'same' needs stride 1, got 2 (give the padding as a number)" },
+      { nn.same_padding(3, 1, 2) })
+    assert.equals("bad argument #1 to 'conv2d' (padding: 'same' needs an odd kernel, got 2 (no "
+      .. "symmetric padding keeps the size; give the padding as a number))",
+      err(function() nn.conv2d{ filters = 1, kernel = 2, padding = "same" } end))
+    assert.equals("bad argument #1 to 'conv2d' (padding: expected an integer or 'same')",
+      err(function() nn.conv2d{ filters = 1, kernel = 3, padding = "valid" } end))
   end)
 
   it("is deterministic for a seed", function()
@@ -72,7 +107,8 @@ describe("nn.sequential", function()
     assert.equals("bad argument #1 to 'sequential' (layer 2: expected a layer (nn.dense, "
       .. "nn.relu, ...), got number)", err(function() nn.sequential{ nn.dense(2, 2), 3 } end))
     assert.equals("bad argument #1 to 'sequential' (layer 1: the first dense layer needs its "
-      .. "input width: nn.dense(in, out))", err(function() nn.sequential{ nn.dense(2) } end))
+      .. "input width: nn.dense(in, out), or give input =)",
+      err(function() nn.sequential{ nn.dense(2) } end))
     assert.equals("bad argument #2 to 'sequential' (unknown option 'sed')",
       err(function() nn.sequential({ nn.dense(2, 2) }, { sed = 1 }) end))
     -- Layer widths that do not chain: the runtime's message.
@@ -228,9 +264,9 @@ describe("layers of the registry", function()
     assert.equals("train", net:mode())
     local info = net:layer(2)
     assert.same({ kind = "batchnorm", momentum = 0.2, eps = 1e-5, inputs = 6, outputs = 6,
-      params = 12, state = 12 }, info)
-    assert.same({ kind = "dropout", p = 0.5, inputs = 6, outputs = 6, params = 0, state = 0 },
-      net:layer(4))
+      params = 12, state = 12, shape = { 6, 1, 1 } }, info)
+    assert.same({ kind = "dropout", p = 0.5, inputs = 6, outputs = 6, params = 0, state = 0,
+      shape = { 6, 1, 1 } }, net:layer(4))
     assert.equals("gelu", net:layer(3).activation)
     assert.equals(4, #net:params()) -- dense, batchnorm, layernorm, dense
     assert.same({ { 1, 1, 1, 1, 1, 1 } }, net:weights(2):totable()) -- gamma
