@@ -29,7 +29,19 @@ do
     end
   end
 end
+-- The kinds that take an image {C, H, W} (a first layer of one of them
+-- gets the data's image shape as model.input by default), and the kinds
+-- whose mapping may carry an activation, expanded into a layer after it
+-- ({conv2d: {filters: 32, kernel: 3, activation: relu}}), as dense's.
+local IMAGE_KINDS = { conv2d = true, maxpool = true, avgpool = true, global_avgpool = true }
+local ACTIVATED_KINDS = { conv2d = true }
 local ACTIVATION_SPEC = LAYER_KINDS.activation or { params = {}, by_name = {} }
+-- padding: same of a conv2d (nn.same_padding: the rule and its messages).
+local SAME_PADDING
+do
+  local ok, nn = pcall(require, "nnrun")
+  SAME_PADDING = ok and type(nn) == "table" and nn.same_padding or nil
+end
 local ACTIVATIONS = ACTIVATION_SPEC.by_name.name and ACTIVATION_SPEC.by_name.name.choices or {}
 local INITIALISERS = LAYER_KINDS.dense and LAYER_KINDS.dense.by_name.init.choices or {}
 local LOSSES = { "mse", "cross_entropy", "bce", "bce_logits", "log_loss" }
@@ -77,7 +89,7 @@ local MAX_UNITS = 1000000 -- per dense layer: far beyond any use, and no size ov
 local GENERATOR_SPECS = {
   xor = { features = 2, target_cols = 1, classes = 2, binary = true, test_split = 0,
     params = {}, samples = function() return 4 end },
-  digits03 = { features = 64, target_cols = 1, classes = 4, test_split = 0.2,
+  digits03 = { features = 64, shape = { 1, 8, 8 }, target_cols = 1, classes = 4, test_split = 0.2,
     params = {
       { "n_per_class", { type = "integer", min = 1, max = 1000000, default = 100 } },
       { "noise", { type = "number", min = 0, default = 0.1 } },
@@ -96,6 +108,7 @@ local GENERATOR_PARAMS = { "n_per_class", "n", "noise" }
 
 M.ACTIVATIONS, M.INITIALISERS, M.LOSSES, M.SCHEDULES = ACTIVATIONS, INITIALISERS, LOSSES, SCHEDULES
 M.GENERATORS, M.METRICS, M.OPTIMIZERS = GENERATORS, METRICS, OPTIMIZERS
+M.IMAGE_KINDS, M.ACTIVATED_KINDS = IMAGE_KINDS, ACTIVATED_KINDS
 
 local TOP_KEYS = { "name", "seed", "threads", "data", "model", "loss", "optimizer", "schedule",
   "train", "output", "parallel" }
@@ -192,7 +205,7 @@ local function resolve_generator(c, d, out, meta)
         #names > 0 and (" (it takes " .. table.concat(names, ", ") .. ")") or "")
     end
   end
-  for _, k in ipairs({ "features", "target_cols", "classes", "binary" }) do
+  for _, k in ipairs({ "features", "shape", "target_cols", "classes", "binary" }) do
     meta[k] = spec[k]
   end
   meta.samples = spec.samples(out)
@@ -265,7 +278,7 @@ local function resolve_data(c, d, seed, base)
   end
   if FILES and FILES.is_file_source(d) then
     local fout, fmeta = FILES.resolve(c, d, seed, { field = field, fail = fail,
-      check_keys = check_keys, describe = describe, base = base })
+      check_keys = check_keys, describe = describe, base = base, resolve_shape = M.resolve_shape })
     return fout, fmeta or meta
   end
   check_keys(c, d, "data", DATA_KEYS)
@@ -314,8 +327,42 @@ end
 
 local LAYER_EXAMPLE = "{dense: 32, activation: relu}"
 
--- An item of a kind beyond dense and activation: { kind = settings }.
-local function resolve_nested(c, l, path, kind, first)
+-- The settings of one activation function (leaky_relu's slope, elu's
+-- alpha) from t into out, for out.activation; a setting of another
+-- function is flagged.
+local function activation_settings(c, t, path, out)
+  for _, p in ipairs(ACTIVATION_SPEC.params) do
+    if p.applies_to and out.activation == p.applies_to then
+      out[p.name] = field(c, t, path, p.name, param_field(p))
+    elseif p.applies_to and t[p.name] ~= nil then
+      fail(c, join(path, p.name), "only used with activation: %s", p.applies_to)
+    end
+  end
+end
+
+-- The keys of the activation functions' own settings (slope, alpha).
+local function activation_keys()
+  local keys = {}
+  for _, p in ipairs(ACTIVATION_SPEC.params) do
+    if p.applies_to then
+      keys[#keys + 1] = p.name
+    end
+  end
+  return keys
+end
+
+-- A layer kind's setting p read from t (t[p.name]) at path: the runtime's
+-- spec, required when it has no default.
+local function kind_setting(c, t, path, p)
+  local f = param_field(p)
+  f.required = p.default == nil
+  return field(c, t, path, p.name, f)
+end
+
+-- An item of a kind beyond dense and activation: { kind = settings }.  A
+-- kind of ACTIVATED_KINDS may carry activation: (and its slope or alpha)
+-- among its settings.
+local function resolve_nested(c, l, path, kind)
   local spec = LAYER_KINDS[kind]
   local kp = join(path, kind)
   for _, other in ipairs({ "dense", "activation", table.unpack(NESTED_KINDS) }) do
@@ -325,9 +372,6 @@ local function resolve_nested(c, l, path, kind, first)
     end
   end
   check_keys(c, l, path, { kind })
-  if first then
-    fail(c, path, "the first layer must be dense")
-  end
   local v, settings = l[kind], {}
   if type(v) == "table" and not object_type(v) then
     if is_list(v) then
@@ -338,17 +382,52 @@ local function resolve_nested(c, l, path, kind, first)
     for _, p in ipairs(spec.params) do
       names[#names + 1] = p.name
     end
+    if ACTIVATED_KINDS[kind] then
+      names[#names + 1] = "activation"
+      for _, k in ipairs(activation_keys()) do
+        names[#names + 1] = k
+      end
+    end
     check_keys(c, v, kp, names)
     for _, p in ipairs(spec.params) do
-      settings[p.name] = field(c, v, kp, p.name, param_field(p))
+      if p.name == "padding" and spec.by_name.kernel and type(v.padding) == "string" then
+        if v.padding == "same" then
+          settings.padding = "same" -- checked below, once kernel, dilation and stride are read
+        else
+          fail(c, join(kp, "padding"), "expected an integer or 'same', got %s", describe(v.padding))
+        end
+      else
+        settings[p.name] = kind_setting(c, v, kp, p)
+      end
+    end
+    if settings.padding == "same" and settings.kernel and settings.dilation and settings.stride
+      and SAME_PADDING then
+      local pad, why = SAME_PADDING(settings.kernel, settings.dilation, settings.stride)
+      if not pad then
+        fail(c, join(kp, "padding"), "%s", why)
+      end
+    end
+    if ACTIVATED_KINDS[kind] then
+      settings.activation = field(c, v, kp, "activation", { type = "string", enum = ACTIVATIONS })
+      activation_settings(c, v, kp, settings)
     end
   else
-    local primary
+    local primary, needs = nil, {}
     for _, p in ipairs(spec.params) do
       primary = primary or (p.primary and p)
     end
+    for _, p in ipairs(spec.params) do
+      if p ~= primary and p.default == nil then
+        needs[#needs + 1] = p.name
+      end
+    end
     if not primary then
       fail(c, kp, "expected a mapping of settings (%s: {}), got %s", kind, describe(v))
+      return nil
+    elseif #needs > 0 then
+      fail(c, kp, "expected a mapping of settings such as {%s: %s, %s: ...} (%s %s required), "
+        .. "got %s", primary.name, describe(v), table.concat(needs, ": ..., "),
+        table.concat(needs, " and "), #needs == 1 and "is" or "are", describe(v))
       return nil
     end
     for _, p in ipairs(spec.params) do
@@ -362,7 +441,7 @@ local function resolve_nested(c, l, path, kind, first)
   return { [kind] = settings }
 end
 
-local function resolve_layer(c, l, path, first)
+local function resolve_layer(c, l, path)
   if type(l) == "string" and LAYER_KINDS[l] and l ~= "dense" and l ~= "activation" then
     l = { [l] = {} } -- `- batchnorm`: every setting at its default
   end
@@ -372,15 +451,10 @@ local function resolve_layer(c, l, path, first)
   end
   for _, kind in ipairs(NESTED_KINDS) do
     if l[kind] ~= nil then
-      return resolve_nested(c, l, path, kind, first)
+      return resolve_nested(c, l, path, kind)
     end
   end
-  local flat = { "dense", "in", "activation", "init", "bias_init" }
-  for _, p in ipairs(ACTIVATION_SPEC.params) do
-    if p.applies_to then
-      flat[#flat + 1] = p.name
-    end
-  end
+  local flat = { "dense", "in", "activation", "init", "bias_init", table.unpack(activation_keys()) }
   for _, kind in ipairs(NESTED_KINDS) do
     flat[#flat + 1] = kind
   end
@@ -392,8 +466,6 @@ local function resolve_layer(c, l, path, first)
   if l.dense == nil then
     if l.activation == nil then
       fail(c, path, "needs 'dense' (units) or 'activation'")
-    elseif first then
-      fail(c, path, "the first layer must be dense")
     end
     unused(c, l, path, { "in", "init", "bias_init" }, "an activation layer")
   else
@@ -402,14 +474,7 @@ local function resolve_layer(c, l, path, first)
     out.bias_init = field(c, l, path, "bias_init", { type = "string", enum = INITIALISERS,
       default = "zeros" })
   end
-  -- The settings of one function (leaky_relu's slope, elu's alpha).
-  for _, p in ipairs(ACTIVATION_SPEC.params) do
-    if p.applies_to and out.activation == p.applies_to then
-      out[p.name] = field(c, l, path, p.name, param_field(p))
-    elseif p.applies_to and l[p.name] ~= nil then
-      fail(c, join(path, p.name), "only used with activation: %s", p.applies_to)
-    end
-  end
+  activation_settings(c, l, path, out)
   return out
 end
 
@@ -421,6 +486,114 @@ function M.nested_kind(l)
     end
   end
   return nil
+end
+
+-- "[1, 28, 28]"
+function M.shape_text(shape)
+  local parts = {}
+  for i, n in ipairs(shape) do
+    parts[i] = tostring(n)
+  end
+  return "[" .. table.concat(parts, ", ") .. "]"
+end
+
+-- The features of model.input: a width, or C * H * W of a shape.
+function M.input_width(input)
+  if type(input) == "table" then
+    return input[1] * input[2] * input[3]
+  end
+  return input
+end
+
+-- An image shape [C, H, W] read from v at path (model.input, data.csv.shape):
+-- a list of 3 positive integers, a fresh copy; nil after recording a
+-- problem.  what: what else v could have been ("an integer (the input
+-- width) or "), for the message.
+local MAX_FEATURES = 1 << 24 -- as many as a data file may have
+function M.resolve_shape(c, v, path, what)
+  if type(v) ~= "table" or object_type(v) or not (is_list(v) or next(v) == nil) then
+    fail(c, path, "expected %s[C, H, W], got %s", what or "", describe(v))
+    return nil
+  end
+  if #v ~= 3 then
+    fail(c, path, "needs 3 positive integers [C, H, W], got %d", #v)
+    return nil
+  end
+  local shape, ok = {}, true
+  for i = 1, 3 do
+    shape[i] = field(c, v, path, i, { type = "integer", min = 1, max = MAX_FEATURES })
+    ok = ok and shape[i] ~= nil
+  end
+  if ok and shape[1] * shape[2] * shape[3] > MAX_FEATURES then
+    fail(c, path, "%s is %d features, more than %d", M.shape_text(shape),
+      shape[1] * shape[2] * shape[3], MAX_FEATURES)
+    return nil
+  end
+  return ok and shape or nil
+end
+
+-- The kind of a raw layer item (before it is resolved), or nil.
+local function raw_kind(l)
+  if type(l) == "string" then
+    return l
+  elseif type(l) ~= "table" then
+    return nil
+  end
+  for _, kind in ipairs(NESTED_KINDS) do
+    if l[kind] ~= nil then
+      return kind
+    end
+  end
+  return l.dense ~= nil and "dense" or nil
+end
+
+-- model.input: given (a width or [C, H, W]), else the data's: its image
+-- shape (meta.shape) when the first layer takes an image, else its
+-- features.  Absent when only the data as read can tell (meta.features_later,
+-- meta.shape_later: config.complete fills it in).
+local function resolve_input(c, m, meta, layers)
+  local first = type(layers) == "table" and raw_kind(layers[1])
+  local image = first and IMAGE_KINDS[first]
+  local input
+  if m.input ~= nil then
+    if type(m.input) == "number" then
+      input = field(c, m, "model", "input", { type = "integer", min = 1, max = MAX_UNITS })
+    else
+      input = M.resolve_shape(c, m.input, "model.input", "an integer (the input width) or ")
+    end
+    if input == nil then
+      return nil
+    end
+    if image and type(input) ~= "table" then
+      fail(c, "model.input", "the first layer (%s) takes an image: give model.input as "
+        .. "[C, H, W], got %d", first, input)
+    elseif meta.features and M.input_width(input) ~= meta.features then
+      if type(input) == "table" then
+        fail(c, "model.input", "is %s (%d features), but the data has %d features",
+          M.shape_text(input), M.input_width(input), meta.features)
+      else
+        fail(c, "model.input", "is %d, but the data has %d features", input, meta.features)
+      end
+    end
+    return input
+  end
+  if image then
+    if meta.shape then
+      return { table.unpack(meta.shape) }
+    elseif not meta.broken and not meta.shape_later then
+      fail(c, "model.input", "missing: the first layer (%s) takes an image [C, H, W], and the "
+        .. "data gives no shape (give model.input%s)", first, meta.shape_key
+        and (" or " .. meta.shape_key) or "")
+    end
+    return nil
+  end
+  local first_in = type(layers) == "table" and type(layers[1]) == "table"
+    and math.tointeger(layers[1]["in"]) or nil
+  input = meta.features or first_in
+  if input == nil and not meta.broken and not meta.features_later then
+    fail(c, "model.input", "missing (the input width cannot be taken from the data)")
+  end
+  return input
 end
 
 -- info: input, output (widths), output_path (of the last dense), and
@@ -441,17 +614,8 @@ local function resolve_model(c, m, meta)
   end
   check_keys(c, m, "model", { "input", "layers" })
   local layers = m.layers
-  local first_in = type(layers) == "table" and type(layers[1]) == "table"
-    and math.tointeger(layers[1]["in"]) or nil
-  out.input = field(c, m, "model", "input", { type = "integer", min = 1, max = MAX_UNITS,
-    default = meta.features or first_in })
-  if out.input == nil and m.input == nil and not meta.broken and not meta.features_later then
-    fail(c, "model.input", "missing (the input width cannot be taken from the data)")
-  end
-  if m.input ~= nil and out.input and meta.features and out.input ~= meta.features then
-    fail(c, "model.input", "is %d, but the data has %d features", out.input, meta.features)
-  end
-  info.input = out.input
+  out.input = resolve_input(c, m, meta, layers)
+  info.input = out.input and M.input_width(out.input)
   if layers == nil then
     fail(c, "model.layers", "missing (a list such as [%s, {dense: 1}])", LAYER_EXAMPLE)
     return out, info
@@ -468,21 +632,27 @@ local function resolve_model(c, m, meta)
   end
   out.layers = {}
   local ok = true
-  local width, width_from = out.input, (m.input ~= nil or not meta.features) and "model.input"
+  local width, width_from = info.input, (m.input ~= nil or not meta.features) and "model.input"
     or "the data"
   for i, l in ipairs(layers) do
     local p = join("model.layers", i)
-    local r = resolve_layer(c, l, p, i == 1)
+    local r = resolve_layer(c, l, p)
     out.layers[i] = r
     if r and r["in"] and width and r["in"] ~= width then
       fail(c, join(p, "in"), "is %d, but %s gives %d", r["in"], width_from, width)
     end
+    local kind, settings = M.nested_kind(r)
     if r and r.dense then
       info.output, info.output_path = r.dense, join(p, "dense")
       width, width_from = r.dense, p
       info.last_activation, info.last_activation_path = nil, nil
-    elseif r and M.nested_kind(r) then
-      info.last_activation, info.last_activation_path = nil, nil
+    elseif kind then
+      -- The runtime infers the shapes after a layer that changes them.
+      if IMAGE_KINDS[kind] then
+        info.output, width = nil, nil
+      end
+      info.last_activation = settings.activation
+      info.last_activation_path = settings.activation and join(join(p, kind), "activation")
     elseif not r or not r.activation then
       ok = false
       width = nil
@@ -823,12 +993,20 @@ function M.resolve(exp, opts)
 end
 
 -- config.complete(resolved, built) -> warning | nil
--- Fills in the defaults that need the data as read (built: { train, ... }
--- of runner.build_data): model.input, the training set's features, when
--- not given; a per-batch schedule's length (config.schedule_length).
+-- Fills in the defaults that need the data as read (built: { train, shape,
+-- ... } of runner.build_data): model.input, when not given, the image shape
+-- of the data (an IDX file's dimensions) when the first layer takes an
+-- image, else the training set's features; a per-batch schedule's length
+-- (config.schedule_length).
 function M.complete(r, built)
-  if type(r.model) == "table" and r.model.input == nil then
-    r.model.input = built.train:features()
+  local m = r.model
+  if type(m) == "table" and m.input == nil then
+    local first = m.layers and M.nested_kind(m.layers[1])
+    if first and IMAGE_KINDS[first] then
+      m.input = built.shape and { table.unpack(built.shape) } -- nil: data.check_input says so
+    else
+      m.input = built.train:features()
+    end
   end
   return M.schedule_length(r, (built.train:size() + r.train.batch_size - 1) // r.train.batch_size)
 end

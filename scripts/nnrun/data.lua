@@ -7,7 +7,8 @@
 --     fashion_mnist: { dir: /usr/share/datasets/fashion-mnist }   # or {}
 --     idx: { images: FILE, labels: FILE, classes: 10 }
 --     csv: { path: FILE, label: NAME|INDEX, target: class|class_int|regression,
---            delimiter: ",", header: true }      # header: false: no names row
+--            delimiter: ",", header: true,       # header: false: no names row
+--            shape: [C, H, W] }                  # the features are images
 --     test: { idx: {...} } | { csv: {...} }   # a separate test set (files)
 --     normalize: none | scale | standardize  # statistics of the training split
 --     stratify: true                          # splits keep class proportions
@@ -22,6 +23,7 @@ local M = {}
 M.SOURCES = { "fashion_mnist", "idx", "csv" }
 M.NORMALIZE = { "none", "scale", "standardize" }
 M.FASHION_DIR = "/usr/share/datasets/fashion-mnist"
+M.FASHION_SHAPE = { 1, 28, 28 }
 M.FASHION_CLASSES = { "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
   "Sneaker", "Bag", "Ankle boot" }
 
@@ -62,6 +64,7 @@ local SOURCE_KEYS = {
       default = "class" } },
     { "delimiter", { type = "string", default = "," } },
     { "header", { type = "boolean", default = true } },
+    { "shape", { type = "shape" } },
   },
 }
 
@@ -120,7 +123,11 @@ local function resolve_source(c, h, kind, v, path)
   local out = {}
   for _, kv in ipairs(keys) do
     local k, spec = kv[1], kv[2]
-    if spec.type == "label" then
+    if spec.type == "shape" then
+      if v[k] ~= nil then
+        out[k] = h.resolve_shape(c, v[k], path .. "." .. k)
+      end
+    elseif spec.type == "label" then
       local l = v[k]
       if l == nil then
         out[k] = -1
@@ -186,6 +193,7 @@ function M.resolve(c, d, seed, h)
   out[kind] = resolve_source(c, h, kind, d[kind], "data." .. kind)
   if kind == "fashion_mnist" then
     meta.features, meta.classes, meta.target_cols = 784, 10, 1
+    meta.shape = M.FASHION_SHAPE
     if d.test ~= nil then
       h.fail(c, "data.test", "fashion_mnist has its own test set (t10k)")
     end
@@ -195,10 +203,13 @@ function M.resolve(c, d, seed, h)
     meta.classes = (n and n > 0) and n or nil
   else
     meta.target_cols = 1
+    meta.shape = out.csv and out.csv.shape
+    meta.shape_key = "data.csv.shape"
   end
-  -- The input width of a CSV or IDX file is known once it is read
-  -- (config.complete fills in model.input).
+  -- The input width of a CSV or IDX file, and an IDX file's image shape,
+  -- are known once it is read (config.complete fills in model.input).
   meta.features_later = kind ~= "fashion_mnist"
+  meta.shape_later = kind == "idx"
   local regression = kind == "csv" and out.csv and out.csv.target == "regression"
   if d.test ~= nil then
     if type(d.test) ~= "table" then
@@ -210,6 +221,10 @@ function M.resolve(c, d, seed, h)
       if tk then
         out.test = {}
         out.test[tk] = resolve_source(c, h, tk, d.test[tk], "data.test." .. tk)
+        if out.test[tk] and out.test[tk].shape then
+          h.fail(c, "data.test." .. tk .. ".shape", "the test set has the shape of the "
+            .. "training data (give it as data.%s.shape)", kind)
+        end
       end
     end
   end
@@ -276,39 +291,73 @@ function M.load_test(nn, d, classes)
   return nil
 end
 
--- The name of the data a class count comes from: the file of its labels.
-local function labels_name(d)
+-- The name of the data a class count (labels) or the features (inputs)
+-- come from: the file of its labels, resp. of its images; nil for data
+-- that is not read from files.
+local function source_name(d, what)
   local kind = M.kind(d)
   if kind == "csv" then
     return d.csv.path
   elseif kind == "idx" then
-    return d.idx.labels
+    return what == "labels" and d.idx.labels or d.idx.images
   end
   return kind and "Fashion-MNIST" or nil
 end
 
+-- data.check_input(r, built) -> nil | key path, message
+-- The data as read (built by data.build or runner.build_data) against
+-- model.input of a table model, before the network is built: data.csv.shape
+-- and model.input give as many features as the data has, and a first layer
+-- that takes an image has one (config.complete took the data's if any).
+function M.check_input(r, built)
+  local config = require "nnrun.config"
+  local d, m = r.data, r.model
+  local features, name = built.train:features(), (source_name(d, "inputs") or "data.train")
+  local function mismatch(path, input)
+    if type(input) == "table" then
+      return path, string.format("is %s (%d features), but %s has %d features",
+        config.shape_text(input), config.input_width(input), name, features)
+    end
+    return path, string.format("is %d, but %s has %d features", input, name, features)
+  end
+  local shape = M.kind(d) == "csv" and d.csv.shape
+  if shape and config.input_width(shape) ~= features then
+    return mismatch("data.csv.shape", shape)
+  end
+  if type(m) ~= "table" then
+    return nil
+  end
+  if m.input == nil then
+    return "model.input", string.format("missing: the first layer (%s) takes an image [C, H, W], "
+      .. "and %s has no image shape (give model.input%s)", config.nested_kind(m.layers[1]), name,
+      M.kind(d) == "csv" and " or data.csv.shape" or "")
+  end
+  if config.input_width(m.input) ~= features then
+    return mismatch("model.input", m.input)
+  end
+  return nil
+end
+
 -- data.check(r, built, net) -> nil | key path, message
--- The data as read (r.data of any source, built by data.build or
--- runner.build_data) against the network, before a run starts: its
--- features are the network's inputs, and under cross_entropy and log_loss
--- its one-column class labels are below the network's outputs.
+-- The data as read against the network, before a run starts: its features
+-- are the inputs of a network a Lua experiment gave (a table model's are
+-- checked by data.check_input), and under cross_entropy and log_loss its
+-- one-column class labels are below the network's outputs.
 function M.check(r, built, net)
   local d = r.data
   local features, inputs = built.train:features(), net:input_size()
   if features ~= inputs then
-    local table_model = type(r.model) == "table"
-    return table_model and "model.input" or "model", string.format("%s %d, but %s has %d "
-      .. "features", table_model and "is" or "the network takes", inputs,
-      labels_name(d) and (d.csv and d.csv.path or d.idx.images) or "data.train", features)
+    return "model", string.format("the network takes %d inputs, but %s has %d features", inputs,
+      (source_name(d, "inputs") or "data.train"), features)
   end
   local outputs = net:output_size()
   if r.loss ~= "cross_entropy" and r.loss ~= "log_loss" then
     return nil
   end
-  local test_name = type(d.test) == "table" and labels_name(d.test)
-  for _, set in ipairs({ { built.train, labels_name(d) or "data.train" },
-    { built.val, labels_name(d) or "data.train" },
-    { not built.test_is_train and built.test, test_name or labels_name(d) or "data.test" } }) do
+  local test_name = type(d.test) == "table" and source_name(d.test, "labels")
+  for _, set in ipairs({ { built.train, source_name(d, "labels") or "data.train" },
+    { built.val, source_name(d, "labels") or "data.train" },
+    { not built.test_is_train and built.test, test_name or source_name(d, "labels") or "data.test" } }) do
     local n = set[1] and set[1]:class_count()
     if n and n > outputs then
       local path = "model"
@@ -363,8 +412,11 @@ function M.build(r)
       end
     end
   end
+  -- The image shape of the inputs: the CSV's declared one, or what the
+  -- loader knows (an IDX file's dimensions, Fashion-MNIST's 1x28x28).
+  local shape = kind == "csv" and d.csv.shape or full:shape()
   return { train = train, val = val, test = test or train, test_is_train = test == nil,
-    class_names = names, targets = targets }
+    class_names = names, targets = targets, shape = shape }
 end
 
 -- data.checkpoint_meta(built) -> the checkpoint metadata that `nnrun eval`

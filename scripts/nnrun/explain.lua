@@ -56,15 +56,26 @@ function M.count(n)
 end
 
 -- The layers of a network as the binding describes them: { name, kind,
--- outputs, params, state }, the counts the runtime gives for each layer.
+-- outputs, shape, params, state }, the counts and the output shape
+-- {C, H, W} the runtime gives for each layer.
 function M.layers(net)
   local out = {}
   for i = 1, net:layer_count() do
     local l = net:layer(i)
     out[i] = { name = l.kind == "activation" and l.activation or l.kind, kind = l.kind,
-      outputs = l.outputs, inputs = l.inputs, params = l.params or 0, state = l.state or 0 }
+      outputs = l.outputs, inputs = l.inputs, shape = l.shape, params = l.params or 0,
+      state = l.state or 0 }
   end
   return out
+end
+
+-- "(B, 32, 14, 14)" for a batch of images {C, H, W}; "(B, 128)" for
+-- feature vectors ({n, 1, 1}).
+function M.shape_text(shape)
+  if shape[2] == 1 and shape[3] == 1 then
+    return string.format("(B, %d)", shape[1])
+  end
+  return string.format("(B, %d, %d, %d)", shape[1], shape[2], shape[3])
 end
 
 -- Floats of optimiser state per parameter: the slots of the optimiser's
@@ -146,11 +157,10 @@ end
 
 -- explain.figures(r) -> the summary's figures: layers, total, memory,
 -- steps and the schedule (for explain.main and the tests).
-function M.figures(r)
+function M.figures(r, cli)
   local runner = require "nnrun.runner"
-  local data = runner.build_data(r)
-  require("nnrun.config").complete(r, data) -- model.input, a schedule's length, as a run
-  local net = runner.build_model(r)
+  -- model.input, a schedule's length and the checks, as a run
+  local data, net = runner.prepare(r, cli or {})
   local opt = runner.build_optimizer(r)
   local layers = M.layers(net)
   local total = net:param_count()
@@ -179,16 +189,15 @@ function M.figures(r)
   return { layers = layers, total = total, memory = mem, batch = batch, train = train_n,
     val = data.val and data.val:size() or 0, test = data.test and data.test:size() or 0,
     steps = steps, lrs = lrs, unit = unit, warmup = warmup, slots = slots, input = net:input_size(),
-    optimizer = oc.name or "sgd" }
+    input_shape = net:input_shape(), optimizer = oc.name or "sgd" }
 end
 
 -- The layer table.
 function M.layer_table(f)
   local rows = { { "#", "layer", "kind", "output", "parameters" } }
-  rows[2] = { "0", "input", "input", string.format("(B, %d)", f.input), "0" }
+  rows[2] = { "0", "input", "input", M.shape_text(f.input_shape), "0" }
   for i, l in ipairs(f.layers) do
-    rows[#rows + 1] = { tostring(i), l.name, l.kind, string.format("(B, %d)", l.outputs),
-      M.count(l.params) }
+    rows[#rows + 1] = { tostring(i), l.name, l.kind, M.shape_text(l.shape), M.count(l.params) }
   end
   local w = {}
   for _, r in ipairs(rows) do
@@ -248,16 +257,18 @@ function M.main(o)
   if not r then
     return 2
   end
-  local f = M.figures(r)
+  local f = M.figures(r, { file = o.file, locate = locate })
   local w = function(...) io.stdout:write(...) end
   if not o.quiet then
     w("resolved experiment (", o.file, "):\n")
     local text = require("nnrun.record").config_text(r)
     w((text:gsub("([^\n]*)\n", "  %1\n")), "\n")
   end
-  w(string.format("%s: %d inputs, %s loss, %s optimiser, batch %d, %d epoch%s\n", r.name,
-    f.input, r.loss, f.optimizer, f.batch, r.train.epochs,
-    r.train.epochs == 1 and "" or "s"))
+  local shape = f.input_shape
+  w(string.format("%s: %d inputs%s, %s loss, %s optimiser, batch %d, %d epoch%s\n", r.name,
+    f.input, (shape[2] == 1 and shape[3] == 1) and ""
+      or string.format(" (images %dx%dx%d)", shape[1], shape[2], shape[3]), r.loss,
+    f.optimizer, f.batch, r.train.epochs, r.train.epochs == 1 and "" or "s"))
   w(string.format("data: %s training, %s validation, %s test samples\n\n", M.count(f.train),
     M.count(f.val), M.count(f.test)))
   w(M.layer_table(f))

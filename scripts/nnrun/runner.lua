@@ -39,30 +39,59 @@ function M.build_data(r)
     train, val = train:split(r.train.validation_split, seed + 1)
   end
   -- Without a test set, the test figures are measured on the training data.
-  return { train = train, val = val, test = test or train, test_is_train = test == nil }
+  return { train = train, val = val, test = test or train, test_is_train = test == nil,
+    shape = full:shape() }
 end
 
-function M.build_model(r)
+-- runner.build_model(r [, refuse]) -> the network of a resolved experiment
+-- (a Lua experiment's own nn.sequential as it is).  The first layer takes
+-- model.input (a width or [C, H, W]); a conv2d's activation: is a layer
+-- after it, as a dense's.  A layer the runtime refuses (a shape that does
+-- not fit) calls refuse(path, message) with the key of its list item,
+-- model.layers[3].maxpool (else the runtime's message is raised).
+function M.build_model(r, refuse)
   local m = r.model
   if object_type(m) == "nnrun.Net" then
     return m
   end
-  local layers = {}
-  local width = m.input
-  for _, l in ipairs(m.layers) do
+  local config = require "nnrun.config"
+  local layers, paths = { input = m.input }, {}
+  local function add(layer, path)
+    layers[#layers + 1] = layer
+    paths[#layers] = path
+  end
+  for i, l in ipairs(m.layers) do
+    local p = string.format("model.layers[%d]", i)
     if l.dense then
-      layers[#layers + 1] = nn.dense(width, l.dense, { init = l.init, bias_init = l.bias_init })
-      width = l.dense
+      add(nn.dense(l.dense, { init = l.init, bias_init = l.bias_init }), p .. ".dense")
     end
-    if l.activation then
-      layers[#layers + 1] = nn.activation(l.activation, l.slope or l.alpha)
-    end
-    local kind, settings = require("nnrun.config").nested_kind(l)
+    local kind, settings = config.nested_kind(l)
+    local act, param = l.activation, l.slope or l.alpha
     if kind then
-      layers[#layers + 1] = nn.layer(kind, settings)
+      local own = {}
+      for k, v in pairs(settings) do
+        own[k] = v
+      end
+      if config.ACTIVATED_KINDS[kind] then
+        act, param = own.activation, own.slope or own.alpha
+        own.activation, own.slope, own.alpha = nil, nil, nil
+      end
+      add(nn.layer(kind, own), p .. "." .. kind)
+    end
+    if act then
+      add(nn.activation(act, param), p .. (kind and ("." .. kind) or "") .. ".activation")
     end
   end
-  return nn.sequential(layers, { seed = r.seed })
+  local ok, net = pcall(nn.sequential, layers, { seed = r.seed })
+  if ok then
+    return net
+  end
+  -- The runtime names the layer: "layer 3 (maxpool): ..." (nnrun.h).
+  local k, rest = tostring(net):match("^layer (%d+) %([%w_]+%): (.*)$")
+  if refuse and k and paths[tonumber(k)] then
+    refuse(paths[tonumber(k)], rest)
+  end
+  error(net, 0)
 end
 
 function M.build_optimizer(r)
@@ -236,6 +265,32 @@ local function agree(ranks, ok, err)
   end
 end
 
+-- runner.prepare(r, cli) -> data, net, warning
+-- The data read and the network built for a resolved experiment, with the
+-- checks that need the data as read (data.check_input, data.check) and the
+-- shapes the runtime infers: a problem is raised as { exit = 2, message =
+-- "file:line:col: key.path: problem" } (cli.file, cli.locate), before
+-- anything is written.  warning: config.complete's, or nil.
+function M.prepare(r, cli)
+  local config, files = require "nnrun.config", require "nnrun.data"
+  local function refuse(path, why)
+    error({ exit = 2, message = config.format_error({ path = path, message = why },
+      { source = cli.file, locate = cli.locate }) }, 0)
+  end
+  local data = M.build_data(r)
+  local late = config.complete(r, data)
+  local bad, why = files.check_input(r, data)
+  if bad then
+    refuse(bad, why)
+  end
+  local net = M.build_model(r, refuse)
+  bad, why = files.check(r, data, net)
+  if bad then
+    refuse(bad, why)
+  end
+  return data, net, late
+end
+
 -- runner.run(resolved, cli) -> summary, exit status (0 ok, 1 run failed)
 --   cli: out (run directory; default output.directory/<name>-<timestamp>),
 --        mode ("tty" | "lines" | "quiet", see nnrun.progress), quiet,
@@ -256,16 +311,10 @@ function M.run(r, cli)
     if r.threads > 0 then
       nn.set_threads(r.threads)
     end
-    data = M.build_data(r)
-    local late = require("nnrun.config").complete(r, data)
+    local late
+    data, net, late = M.prepare(r, cli)
     if late and writer then
       io.stderr:write("nnrun: warning: ", late, "\n")
-    end
-    net = M.build_model(r)
-    local bad, why = require("nnrun.data").check(r, data, net)
-    if bad then
-      error({ exit = 2, message = require("nnrun.config").format_error({ path = bad, message = why },
-        { source = cli.file, locate = cli.locate }) }, 0)
     end
     local opt = M.build_optimizer(r)
     local sched = M.build_schedule(r)

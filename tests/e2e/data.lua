@@ -62,33 +62,7 @@ local function idx_files(prefix, n, classes, seed)
   write(dir .. "/" .. prefix .. "-labels.idx", table.concat(lab))
 end
 
--- summary.json and metrics.jsonl without the fields that are timings.
-local function untimed(text)
-  return (text:gsub('"seconds":[-%d.eE+]+', '"seconds":T')
-    :gsub('"wall_seconds": [-%d.eE+]+', '"wall_seconds": T')
-    :gsub('"samples_per_second": [-%d.eE+]+', '"samples_per_second": T'))
-end
-
--- Runs FILE (args: extra arguments) into a/, then a/config.yaml into b/,
--- and checks the two runs are the same.  Returns a's directory.
-local function roundtrip(file, args)
-  local code, out, err = h.nnrun(string.format("%s --out a --quiet --threads 2 %s", q(file),
-    args or ""))
-  expect_exit(code, 0, out, err)
-  check(err == "", "first run's stderr: %s", err)
-  code, out, err = h.nnrun("a/config.yaml --out b --quiet --threads 2")
-  expect_exit(code, 0, out, err)
-  check(err == "", "second run's stderr: %s", err)
-  local ca, cb = read(dir .. "/a/config.yaml") or "", read(dir .. "/b/config.yaml") or ""
-  check(ca == cb, "config.yaml differs:\n%s\n----\n%s", ca, cb)
-  for _, f in ipairs({ "metrics.jsonl", "summary.json" }) do
-    local a, b = untimed(read(dir .. "/a/" .. f) or "a"), untimed(read(dir .. "/b/" .. f) or "b")
-    check(a == b, "%s differs:\n%s\n----\n%s", f, a, b)
-  end
-  local ma, mb = read(dir .. "/a/model.nnrun"), read(dir .. "/b/model.nnrun")
-  check(ma ~= nil and ma == mb, "model.nnrun differs (%s, %s bytes)", ma and #ma, mb and #mb)
-  return ca
-end
+local roundtrip = h.roundtrip
 
 local cases = {}
 

@@ -205,6 +205,35 @@ grid:
     end
   end
 
+  -- summary.json and metrics.jsonl without the fields that are timings.
+  function h.untimed(text)
+    return (text:gsub('"seconds":[-%d.eE+]+', '"seconds":T')
+      :gsub('"wall_seconds": [-%d.eE+]+', '"wall_seconds": T')
+      :gsub('"samples_per_second": [-%d.eE+]+', '"samples_per_second": T'))
+  end
+
+  -- Runs FILE (args: extra arguments) into a/, then a/config.yaml into b/,
+  -- and checks the two runs are the same (config.yaml, metrics.jsonl and
+  -- summary.json without the timings, model.nnrun).  Returns a's config.yaml.
+  function h.roundtrip(file, args)
+    local code, out, err = h.nnrun(string.format("%s --out a --quiet --threads 2 %s", q(file),
+      args or ""))
+    h.expect_exit(code, 0, out, err)
+    h.check(err == "", "first run's stderr: %s", err)
+    code, out, err = h.nnrun("a/config.yaml --out b --quiet --threads 2")
+    h.expect_exit(code, 0, out, err)
+    h.check(err == "", "second run's stderr: %s", err)
+    local ca, cb = read(dir .. "/a/config.yaml") or "", read(dir .. "/b/config.yaml") or ""
+    h.check(ca == cb, "config.yaml differs:\n%s\n----\n%s", ca, cb)
+    for _, f in ipairs({ "metrics.jsonl", "summary.json" }) do
+      local a, b = h.untimed(read(dir .. "/a/" .. f) or "a"), h.untimed(read(dir .. "/b/" .. f) or "b")
+      h.check(a == b, "%s differs:\n%s\n----\n%s", f, a, b)
+    end
+    local ma, mb = read(dir .. "/a/model.nnrun"), read(dir .. "/b/model.nnrun")
+    h.check(ma ~= nil and ma == mb, "model.nnrun differs (%s, %s bytes)", ma and #ma, mb and #mb)
+    return ca
+  end
+
   -- The end of every driver: runs cases[case]; exit 2 for an unknown
   -- case, 1 if a check failed.
   function h.main(cases, case)

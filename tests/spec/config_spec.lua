@@ -171,8 +171,6 @@ describe("config.resolve", function()
       problems(minimal{ optimizer = { lr = 0.1 }, schedule = { name = "cosine", min_lr = 0.5 } }))
     assert.same({ "data.test_split: 0.1 of 4 samples leaves an empty part" },
       problems(minimal{ data = { generator = "xor", test_split = 0.1 } }))
-    assert.same({ "model.layers[1]: the first layer must be dense" },
-      problems(minimal{ model = { layers = { { activation = "relu" }, { dense = 1 } } } }))
   end)
 
   it("reports every problem at once", function()
@@ -548,8 +546,10 @@ describe("config.resolve of layer kinds", function()
       problems(model{ { dense = 2 }, { dropout = "a" }, { dense = 1 } }))
     assert.same({ "model.layers[2]: one layer per list item: 'dropout' and 'dense'" },
       problems(model{ { dense = 2 }, { dense = 2, dropout = 0.1 }, { dense = 1 } }))
-    assert.same({ "model.layers[1]: the first layer must be dense" },
-      problems(model{ { dropout = 0.1 }, { dense = 1 } }))
+    -- Any layer can come first: the network takes model.input.
+    assert.same({ { dropout = { p = 0.1 } }, { activation = "relu" } },
+      { layers_of(model{ { dropout = 0.1 }, { dense = 1 } })[1],
+        layers_of(model{ { activation = "relu" }, { dense = 1 } })[1] })
     assert.same({ "model.layers[2].alpha: only used with activation: elu" },
       problems(model{ { dense = 2 }, { activation = "relu", alpha = 1 }, { dense = 1 } }))
     assert.same({ "model.layers[2].alpha: must be >= 0, got -1" },
@@ -567,5 +567,102 @@ describe("config.resolve of layer kinds", function()
     local l = layers_of(model{ { dense = 2 }, { batchnorm = {} }, { dense = 1 } })
     assert.equals(kinds.batchnorm.params[1].default, l[2].batchnorm.momentum)
     assert.equals(kinds.batchnorm.params[2].default, l[2].batchnorm.eps)
+  end)
+end)
+
+-- Convolutional networks: model.input [C, H, W], the image shape of the
+-- data, conv2d (with its activation and padding: same) and pooling.
+describe("config.resolve of images", function()
+  local function cnn(first, extra)
+    local exp = {
+      data = { generator = "digits03" },
+      model = { layers = { first, { maxpool = 2 }, { flatten = {} }, { dense = 4 } } },
+      loss = "cross_entropy",
+    }
+    for k, v in pairs(extra or {}) do
+      exp.model[k] = v
+    end
+    return exp
+  end
+  local function model_of(exp)
+    local r, errs = config.resolve(exp)
+    assert.is_nil(errs and errs[1] and config.format_error(errs[1]))
+    return r.model
+  end
+  local conv = { conv2d = { filters = 4, kernel = 3 } }
+
+  it("takes the data's image shape for a first layer that takes an image", function()
+    local m = model_of(cnn({ conv2d = { filters = 4, kernel = 3, padding = "same",
+      activation = "relu" } }))
+    assert.same({ 1, 8, 8 }, m.input)
+    assert.same({ conv2d = { filters = 4, kernel = 3, stride = 1, padding = "same", dilation = 1,
+      init = "he_uniform", bias_init = "zeros", activation = "relu" } }, m.layers[1])
+    assert.same({ maxpool = { size = 2, stride = 0 } }, m.layers[2])
+    assert.same({ flatten = {} }, m.layers[3])
+    -- A dense first layer takes the features, as before.
+    assert.equals(64, model_of(cnn({ dense = 8 })).input)
+    -- Given, it is checked against the data's features.
+    assert.same({ 4, 4, 4 }, model_of(cnn(conv, { input = { 4, 4, 4 } })).input)
+    local leaky = model_of(cnn({ conv2d = { filters = 2, kernel = 1, activation = "leaky_relu",
+      slope = 0.2 } })).layers[1].conv2d
+    assert.same({ "leaky_relu", 0.2 }, { leaky.activation, leaky.slope })
+    assert.same({ global_avgpool = {} }, model_of(cnn({ global_avgpool = {} })).layers[1])
+    assert.same({ avgpool = { size = 3, stride = 1 } },
+      model_of(cnn({ avgpool = { size = 3, stride = 1 } })).layers[1])
+  end)
+
+  it("checks model.input, located", function()
+    assert.same({ "model.input: needs 3 positive integers [C, H, W], got 2" },
+      problems(cnn(conv, { input = { 1, 64 } })))
+    assert.same({ "model.input[2]: must be >= 1, got 0" },
+      problems(cnn(conv, { input = { 1, 0, 8 } })))
+    assert.same({ "model.input[3]: expected an integer, got 2.5" },
+      problems(cnn(conv, { input = { 1, 8, 2.5 } })))
+    assert.same({ "model.input: is [1, 8, 9] (72 features), but the data has 64 features" },
+      problems(cnn(conv, { input = { 1, 8, 9 } })))
+    assert.same({ "model.input: expected an integer (the input width) or [C, H, W], got string "
+      .. "\"1x8x8\"" }, problems(cnn(conv, { input = "1x8x8" })))
+    assert.same({ "model.input: the first layer (conv2d) takes an image: give model.input as "
+      .. "[C, H, W], got 64" }, problems(cnn(conv, { input = 64 })))
+    local xor = cnn(conv)
+    xor.data = { generator = "xor" }
+    assert.same({ "model.input: missing: the first layer (conv2d) takes an image [C, H, W], and "
+      .. "the data gives no shape (give model.input)" }, problems(xor))
+  end)
+
+  it("checks conv2d and pooling settings against the runtime's specs", function()
+    assert.same({ "model.layers[1].conv2d.kernel: missing (required)" },
+      problems(cnn({ conv2d = { filters = 4 } })))
+    assert.same({ "model.layers[1].conv2d: expected a mapping of settings such as {filters: 8, "
+      .. "kernel: ...} (kernel is required), got 8" }, problems(cnn({ conv2d = 8 })))
+    assert.same({ "model.layers[1].conv2d.filter: unknown key (did you mean 'filters'?)",
+      "model.layers[1].conv2d.filters: missing (required)" },
+      problems(cnn({ conv2d = { filter = 4, kernel = 3 } })))
+    assert.same({ "model.layers[1].conv2d.stride: must be >= 1, got 0" },
+      problems(cnn({ conv2d = { filters = 4, kernel = 3, stride = 0 } })))
+    assert.same({ "model.layers[1].conv2d.activation: unknown value 'rel' (did you mean 'relu'?) "
+      .. "(expected one of: " .. table.concat(config.ACTIVATIONS, ", ") .. ")" },
+      problems(cnn({ conv2d = { filters = 4, kernel = 3, activation = "rel" } })))
+    assert.same({ "model.layers[1].conv2d.slope: only used with activation: leaky_relu" },
+      problems(cnn({ conv2d = { filters = 4, kernel = 3, activation = "relu", slope = 0.1 } })))
+    assert.same({ "model.layers[2].maxpool: must be >= 1, got 0" },
+      problems({ data = { generator = "digits03" }, model = { layers = { conv, { maxpool = 0 },
+        { dense = 4 } } }, loss = "cross_entropy" }))
+    assert.same({ "model.layers[1].dropout.activation: unknown key (expected one of: p)" },
+      problems(cnn({ dropout = { p = 0.1, activation = "relu" } })))
+  end)
+
+  it("takes padding: same for an odd kernel at stride 1", function()
+    assert.same({ "model.layers[1].conv2d.padding: 'same' needs an odd kernel, got 4 (no "
+      .. "symmetric padding keeps the size; give the padding as a number)" },
+      problems(cnn({ conv2d = { filters = 4, kernel = 4, padding = "same" } })))
+    assert.same({ "model.layers[1].conv2d.padding: 'same' needs stride 1, got 2 (give the padding "
+      .. "as a number)" },
+      problems(cnn({ conv2d = { filters = 4, kernel = 3, stride = 2, padding = "same" } })))
+    assert.same({ "model.layers[1].conv2d.padding: expected an integer or 'same', got string "
+      .. "\"valid\"" }, problems(cnn({ conv2d = { filters = 4, kernel = 3, padding = "valid" } })))
+    -- dilation 2 makes an even kernel's reach odd: padding 1 keeps the size.
+    assert.equals("same", model_of(cnn({ conv2d = { filters = 4, kernel = 2, dilation = 2,
+      padding = "same" } })).layers[1].conv2d.padding)
   end)
 end)
