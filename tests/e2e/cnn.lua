@@ -8,6 +8,7 @@
 -- explain: the layer table of a CNN, exactly.
 -- lua: the Lua API (nn.sequential{ input = {C, H, W}, ... }) trains the
 --   network the YAML describes, to the same figures.
+-- fashion_twin: experiments/fashion_mnist_cnn.yaml and .lua, the same bits.
 -- errors: shapes that do not fit, located; exit 2 and no run directory.
 local exe, src, work, case = arg[1], arg[2], arg[3], arg[4]
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
@@ -29,6 +30,16 @@ local function ok_run(args)
   expect_exit(code, 0, out, err)
   check(err == "", "%s: stderr %s", args, err)
   return out
+end
+
+-- Runs a and b gave the same figures (metrics.jsonl, summary.json without
+-- the timings).
+local function same_figures(a, b)
+  for _, f in ipairs({ "metrics.jsonl", "summary.json" }) do
+    local ta = untimed(read(dir .. "/" .. a .. "/" .. f) or "a")
+    local tb = untimed(read(dir .. "/" .. b .. "/" .. f) or "b")
+    check(ta == tb, "%s differs:\n%s\n----\n%s", f, ta, tb)
+  end
 end
 
 local DIGITS_CNN = [[
@@ -169,10 +180,43 @@ return exp
   expect_exit(code, 0, out, err)
   check(err == "nnrun: b/config.yaml cannot be run again: model is a Lua object of cnn.lua (run "
     .. "that script instead)\n", "stderr: %s", err)
-  for _, f in ipairs({ "metrics.jsonl", "summary.json" }) do
-    local a, b = untimed(read(dir .. "/a/" .. f) or "a"), untimed(read(dir .. "/b/" .. f) or "b")
-    check(a == b, "%s differs:\n%s\n----\n%s", f, a, b)
+  same_figures("a", "b")
+end
+
+-- experiments/fashion_mnist_cnn.yaml and its .lua twin train the same bits
+-- (one epoch, on a small stand-in for Fashion-MNIST: data.fashion_mnist.dir
+-- holding 200 training and 50 test images of 28x28 in its file names).
+function cases.fashion_twin()
+  local fm = dir .. "/fm"
+  os.execute("mkdir -p " .. q(fm))
+  local s = 7
+  local function r()
+    s = (s * 1103515245 + 12345) % 2147483648
+    return s / 2147483648
   end
+  for _, part in ipairs({ { "train", 200 }, { "t10k", 50 } }) do
+    local n = part[2]
+    local img = { string.pack(">I4I4I4I4", 0x803, n, 28, 28) }
+    local lab = { string.pack(">I4I4", 0x801, n) }
+    for i = 0, n - 1 do
+      local k = i % 10
+      for y = 0, 27 do
+        for x = 0, 27 do -- class k: a bright band of rows 2k, 2k + 1, 2k + 2
+          img[#img + 1] = string.char(math.floor(((y // 2 == k) and 150 or 0) + 100 * r()))
+        end
+      end
+      lab[#lab + 1] = string.char(k)
+    end
+    write(fm .. "/" .. part[1] .. "-images-idx3-ubyte", table.concat(img))
+    write(fm .. "/" .. part[1] .. "-labels-idx1-ubyte", table.concat(lab))
+  end
+  local args = " --quiet --set train.epochs=1 --set data.fashion_mnist.dir=fm"
+  ok_run(q(src .. "/experiments/fashion_mnist_cnn.yaml") .. " --out a" .. args)
+  local code, out, err = h.nnrun(q(src .. "/experiments/fashion_mnist_cnn.lua") .. " --out b" .. args)
+  expect_exit(code, 0, out, err)
+  same_figures("a", "b")
+  check(field(read(dir .. "/a/summary.json"), "parameters") == 421834, "parameters: %s",
+    read(dir .. "/a/summary.json"))
 end
 
 -- Runs a bad experiment: exit 2, the one line expected, nothing written.
