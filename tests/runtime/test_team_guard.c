@@ -9,9 +9,18 @@
  *   - extend adds 50 ms without growing the backoff.
  * Then the real thing: products and element-wise ranges give the same bits
  * with the guard forcing one thread as with two threads free to run.
+ * And the count of this process's running threads that the guard takes
+ * from the machine's (nn_team_own_running): a thread blocked in read() is
+ * not counted, a spinning one is (Linux with OpenMP; elsewhere -1).  The
+ * test waits for the states it expects, never for a time.
  */
+#define _POSIX_C_SOURCE 200809L
 #include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kernels/gemm.h"
 #include "kernels/parallel.h"
@@ -121,8 +130,64 @@ static void same_bits(void)
     free(y[1]);
 }
 
+static int pipe_fd[2];
+static atomic_int spin_on = 1;
+
+static void *blocked(void *arg)
+{
+    (void)arg;
+    char c;
+    return read(pipe_fd[0], &c, 1) == 1 ? NULL : arg;
+}
+
+static void *spinning(void *arg)
+{
+    while (atomic_load(&spin_on))
+        ;
+    return arg;
+}
+
+/* Polls nn_team_own_running() until it is n (or gives up after far more
+ * looks than a scheduler needs: a thread that never reaches the state). */
+static int wait_running(int n)
+{
+    int got = -1;
+    for (long i = 0; i < 200000 && (got = nn_team_own_running()) != n; i++)
+        sched_yield();
+    CHECK_MSG(got == n, "%d of this process's threads running, want %d", got, n);
+    return got == n;
+}
+
+/* Before any parallel region: no OpenMP worker exists yet. */
+static void own_running(void)
+{
+    const int base = nn_team_own_running();
+    if (base < 0) {
+        printf("test_team_guard: no /proc task states here (or no OpenMP): count not checked\n");
+        return;
+    }
+    CHECK_INT(1, base); /* this thread */
+    pthread_t b, s;
+    if (pipe(pipe_fd) != 0 || pthread_create(&b, NULL, blocked, NULL) != 0) {
+        CHECK_MSG(0, "pipe/pthread_create failed");
+        return;
+    }
+    wait_running(1); /* the reader sleeps in read() */
+    if (pthread_create(&s, NULL, spinning, NULL) == 0) {
+        wait_running(2); /* the spinner runs or waits for a CPU: both R */
+        atomic_store(&spin_on, 0);
+        pthread_join(s, NULL);
+    }
+    CHECK_INT(1, (int)write(pipe_fd[1], "x", 1));
+    pthread_join(b, NULL);
+    CHECK_INT(1, nn_team_own_running());
+    close(pipe_fd[0]);
+    close(pipe_fd[1]);
+}
+
 int main(void)
 {
+    own_running();
     policy();
     same_bits();
     return tu_finish();

@@ -8,7 +8,9 @@
 #include <time.h>
 
 #ifdef __linux__
+#include <dirent.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <unistd.h>
 #endif
 
@@ -99,35 +101,72 @@ static int guard_off(void)
     return v == 2;
 }
 
-/* Whether the other runnable tasks leave fewer than `want` CPUs free
- * (Linux: the running count of /proc/loadavg, less `ours`, the threads of
- * this team that may be running, against the online CPUs).  0 when
- * unknown. */
-static int cpus_taken(int ours, int want)
-{
 #if defined(__linux__) && defined(_OPENMP)
-    const int fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+/* The first number after the third space of the small file at path (the
+ * running count of /proc/loadavg: "0.52 0.58 0.59 3/187 12345"), or the
+ * state letter after the ')' of a /proc task's stat line; -1 if unread. */
+static long read_small(const char *path, int state)
+{
+    const int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return 0;
-    char buf[128];
+        return -1;
+    char buf[512];
     const ssize_t n = read(fd, buf, sizeof buf - 1);
     close(fd);
     if (n <= 0)
-        return 0;
+        return -1;
     buf[n] = '\0';
-    /* "0.52 0.58 0.59 3/187 12345": the fourth field is running/total. */
+    if (state) { /* "tid (comm) S ...": comm may hold spaces or ')' */
+        const char *q = strrchr(buf, ')');
+        return q && q[1] == ' ' && q[2] ? (long)(unsigned char)q[2] : -1;
+    }
     const char *q = buf;
     for (int field = 0; field < 3 && q; field++) {
         q = strchr(q, ' ');
         q = q ? q + 1 : NULL;
     }
+    return q ? strtol(q, NULL, 10) : -1;
+}
+#endif
+
+int nn_team_own_running(void)
+{
+#if defined(__linux__) && defined(_OPENMP)
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    char path[64];
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof path, "/proc/self/task/%.20s/stat", e->d_name);
+        n += read_small(path, 1) == 'R';
+    }
+    closedir(d);
+    return n;
+#else
+    return -1;
+#endif
+}
+
+/* Whether the other runnable tasks leave fewer than `want` CPUs free
+ * (Linux: the running count of /proc/loadavg, less this process's own
+ * running threads, counted one by one in /proc/self/task, against the
+ * online CPUs).  Counting our own threads, rather than assuming the whole
+ * team runs, sees a single busy neighbour while our idle members sleep
+ * (it was missed until the regions had waited for it).  0 when unknown. */
+static int cpus_taken(int want)
+{
+#if defined(__linux__) && defined(_OPENMP)
+    const long running = read_small("/proc/loadavg", 0);
     const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    if (!q || cpus < 1)
+    const int ours = nn_team_own_running();
+    if (running < 0 || cpus < 1 || ours < 1)
         return 0;
-    const long running = strtol(q, NULL, 10);
     return running - ours + want > cpus;
 #else
-    (void)ours;
     (void)want;
     return 0;
 #endif
@@ -155,7 +194,7 @@ int nn_team_size(int want)
         return until ? 1 : want;
     int n = want;
     const double now = 1e-9 * (double)now_ns;
-    if (cpus_taken(until ? 1 : want, want)) {
+    if (cpus_taken(want)) {
         nn_team_policy_extend(&guard, now);
         atomic_store_explicit(&serial_ns, (int64_t)(guard.serial_until * 1e9),
                               memory_order_relaxed);

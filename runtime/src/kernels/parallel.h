@@ -25,8 +25,11 @@
  * finds the contention still there (up to 1 s), back to 50 ms after a
  * window without it.  Before such a probe (which costs a time slice when
  * the contention is still there) the guard reads how many tasks the
- * kernel has running (Linux: /proc/loadavg); while they leave fewer CPUs
- * free than the team needs, it stays on one thread for another 50 ms.  The thread count only changes which thread computes
+ * kernel has running (Linux: /proc/loadavg, less this process's own running
+ * threads, from /proc/self/task); while they leave fewer CPUs free than
+ * the team needs, it stays on one thread for another 50 ms.  It looks
+ * also every 50 ms while the team runs, so a neighbour that was there
+ * when a run starts is seen before any region waits for it.  The thread count only changes which thread computes
  * an element, never how, so results are bitwise the same whatever the
  * guard decides; only speed depends on it.
  *
@@ -70,6 +73,11 @@ void nn_team_policy_extend(nn_team_policy *p, double now);
  * only shifts a heuristic). */
 int nn_team_size(int want);
 void nn_team_note(double wall, double wait);
+/* How many threads of this process are running or runnable now (Linux:
+ * state R in /proc/self/task/<tid>/stat; -1 elsewhere or unreadable).  The
+ * guard subtracts them from the machine's running count to see the
+ * neighbours. */
+int nn_team_own_running(void);
 /* A monotonic clock in seconds, for the region timings. */
 double nn_team_now(void);
 /* For tests: 1 makes every region run on one thread until called with 0
