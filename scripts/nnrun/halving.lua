@@ -194,16 +194,6 @@ function M.done(st, id, rung, status, metric)
   rs[#rs + 1] = { id = id, status = status, metric = metric }
 end
 
--- halving.result(st, k, id) -> the metric of trial id at rung k, or nil.
-function M.result(st, k, id)
-  for _, r in ipairs(st.results[k] or {}) do
-    if r.id == id then
-      return r.metric
-    end
-  end
-  return nil
-end
-
 -- halving.record(st, line): one line of trials.jsonl, read back on resume:
 -- a result ({ id, rung, status, metric }) or a promotion ({ id, rung,
 -- status = "promoted", promoted_to }).  A promotion whose result was not

@@ -1141,13 +1141,21 @@ local function scheduler(ctx, promote)
   if s.halving then
     local st = halving.new(s.halving, mine)
     local inshard, seen = {}, {}
+    -- figures["id@rung"]: the result's metric and halving metric (hmetric)
+    local figures = {}
+    local function keep(id, rung, metric, hmetric)
+      figures[id .. "@" .. tostring(rung)] = { metric = metric, hmetric = hmetric }
+    end
     for _, id in ipairs(mine) do
       inshard[id] = true
     end
     for _, l in ipairs(lines) do
       if inshard[l.id] then
-        l.metric = s.halving.metric == s.metric and l.metric or l.halving_metric
-        halving.record(st, l)
+        local hmetric = s.halving.metric == s.metric and l.metric or l.halving_metric
+        if l.status ~= "promoted" then
+          keep(l.id, l.rung, l.metric, hmetric)
+        end
+        halving.record(st, { id = l.id, rung = l.rung, status = l.status, metric = hmetric })
         if not seen[l.id] then
           seen[l.id] = true
           sched.ndone = sched.ndone + 1
@@ -1158,11 +1166,12 @@ local function scheduler(ctx, promote)
     function sched.next()
       local job = halving.next(st)
       if job and job.from and not job.again then
-        promote(job, halving.result(st, job.from, job.id))
+        promote(job, figures[job.id .. "@" .. job.from] or {})
       end
       return job
     end
     function sched.done(r)
+      keep(r.id, r.rung, r.metric, r.hmetric)
       halving.done(st, r.id, r.rung, r.status, r.hmetric)
     end
     function sched.finished()
@@ -1338,13 +1347,17 @@ local function recorder(ctx, say)
         s.metric, figure, r.seconds, M.params_text(p, order))
     end
   end
-  function rec.promotion(job, metric)
+  -- fig: the figures of the result promoted ({ metric, hmetric }).
+  function rec.promotion(job, fig)
     local h = s.halving
     local line = { id = job.id, trial = util.basename(trial_dir(ctx.out, job.id)), rung = job.from,
       epochs = h.rungs[job.from + 1], parameters = params(job.id), status = "promoted",
-      metric = metric or 0 / 0, promoted_to = job.rung }
+      metric = fig.metric or 0 / 0, promoted_to = job.rung }
+    if h.metric ~= s.metric then
+      line.halving_metric = fig.hmetric or 0 / 0
+    end
     append_line(ctx.trials_path, json.encode(line, { order = { "id", "trial", "rung", "epochs",
-      "parameters", "status", "metric", "promoted_to" } }))
+      "parameters", "status", "metric", "halving_metric", "promoted_to" } }))
     say("trial %04d promoted from rung %d to rung %d (%d epochs)", job.id, job.from, job.rung,
       job.epochs)
   end

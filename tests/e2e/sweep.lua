@@ -326,6 +326,24 @@ function cases.halving()
   end
   check(read(dir .. "/sweeps/hs/trial-0004/metrics.jsonl"):gsub('"seconds":[^,}]*', "")
     == read(dir .. "/again/metrics.jsonl"):gsub('"seconds":[^,}]*', ""), "metrics.jsonl differ")
+  -- Halving by another metric than the sweep's: each line has both, and a
+  -- promotion line the figures of the result it promotes.
+  write(dir .. "/hm.yaml", (HALVING:gsub("eta: 2 }", "eta: 2, metric: train_loss }")))
+  code, out, err = nnrun("sweep hm.yaml --jobs 1 --out hm --quiet")
+  expect_exit(code, 0, out, err)
+  local results, n = {}, 0
+  for _, r in ipairs(select(2, halving_lines("hm"))) do
+    local figures = r.line:match('("metric":[^,]+,"halving_metric":[-%d.eE+]+)')
+    check(figures, "no metric and halving_metric: %s", r.line)
+    local key = r.id .. "@" .. tostring(r.rung)
+    if r.status == "promoted" then
+      n = n + 1
+      check(figures == results[key], "promotion %s: %s, result: %s", key, figures, results[key])
+    else
+      results[key] = figures
+    end
+  end
+  check(n >= 3, "%d promotions", n)
   -- Finished: the same command only ranks.
   code, out, err = nnrun("sweep hs.yaml --jobs 1")
   expect_exit(code, 0, out, err)
