@@ -5,6 +5,11 @@
  *   784-256-128-10 (ReLU) at batch 64 and 256     samples/s
  *   784-1024-1024-10 (ReLU) at batch 256          samples/s
  *   XOR 2-8-1 (tanh, sigmoid, MSE) at batch 4     microseconds per step
+ *   conv32-conv64-128-10 at batch 128             samples/s
+ *     (conv 3x3 1->32 pad 1, relu, maxpool 2, conv 3x3 32->64 pad 1, relu,
+ *     maxpool 2, flatten, dense 128, relu, dense 10 on 1x28x28 images;
+ *     SGD momentum 0.9; 4096 images per epoch; bench/pytorch_cnn.py is
+ *     the reference)
  *
  * Data: Fashion-MNIST when its IDX files are found (--data DIR, default
  * data/fashion-mnist: train-images-idx3-ubyte[.gz], train-labels-idx1-
@@ -255,6 +260,37 @@ static void contention(const mlp_case *m, const nn_dataset *d, int reps, int def
     nn_net_free(net);
 }
 
+/* The CNN row (see the top of the file). */
+static nn_net *cnn(void)
+{
+    nn_net *net = NULL;
+    CHECK_OK(nn_net_create(7, &net));
+    CHECK_OK(nn_net_set_input(net, 1, 28, 28));
+    const char *ck[] = {"filters", "kernel", "padding"};
+    const char *pk = "size", *ak = "name", *dk = "units";
+    for (int i = 0; i < 2; i++) {
+        nn_value v[3];
+        memset(v, 0, sizeof v);
+        v[0].num = i ? 64 : 32;
+        v[1].num = 3;
+        v[2].num = 1;
+        CHECK_OK(nn_net_add(net, &(nn_layer_spec){"conv2d", 3, ck, v}));
+        nn_value a = {0, "relu", {NN_INIT_ZEROS, 0, 0}}, p = {2, NULL, {NN_INIT_ZEROS, 0, 0}};
+        CHECK_OK(nn_net_add(net, &(nn_layer_spec){"activation", 1, &ak, &a}));
+        CHECK_OK(nn_net_add(net, &(nn_layer_spec){"maxpool", 1, &pk, &p}));
+    }
+    CHECK_OK(nn_net_add(net, &(nn_layer_spec){"flatten", 0, NULL, NULL}));
+    nn_value u = {128, NULL, {NN_INIT_ZEROS, 0, 0}};
+    CHECK_OK(nn_net_add(net, &(nn_layer_spec){"dense", 1, &dk, &u}));
+    CHECK_OK(nn_net_add_activation(net, NN_ACT_RELU, 0.0f));
+    CHECK_OK(nn_net_add_dense(net, 128, 10, NULL, NULL));
+    return net;
+}
+
+#define CNN_NAME "conv32-conv64-128-10"
+#define CNN_BATCH 128
+#define CNN_N 4096
+
 static const mlp_case mlps[] = {
     {"784-256-128-10", {784, 256, 128, 10}, 64, 16384, 2.5},
     {"784-256-128-10", {784, 256, 128, 10}, 256, 16384, 2.0},
@@ -344,6 +380,35 @@ int main(int argc, char **argv)
         bench_stats sp = {speedup, speedup, speedup};
         bench_json(out, "train", "nnrun", "model", "784-1024-1024-10 speedup 2t/1t", 256, 2, sp,
                    "ratio", "\"target\":1.8");
+    }
+
+    /* The CNN row: target 2x PyTorch at 2 threads (issue 13). */
+    if (strstr(CNN_NAME, only)) {
+        nn_dataset *d = NULL;
+        int64_t *idx = malloc((size_t)CNN_N * sizeof *idx);
+        if (!idx)
+            return 1;
+        for (int64_t i = 0; i < CNN_N; i++)
+            idx[i] = i;
+        CHECK_OK(nn_dataset_subset(big, idx, CNN_N, &d));
+        free(idx);
+        for (int t = 1; t <= 2; t++) {
+            CHECK_OK(nn_set_threads(t));
+            nn_net *net = cnn();
+            nn_trainer *tr = mlp_trainer(net, CNN_BATCH);
+            const bench_stats s = time_epochs(tr, d, reps, 1);
+            const double n = (double)CNN_N;
+            bench_stats sps = {n / s.median, n / s.max, n / s.min};
+            bench_json(out, "train", "nnrun", "model", CNN_NAME, (long)CNN_BATCH, t, sps, "samples/s", extra);
+            char fig[64];
+            snprintf(fig, sizeof fig, "%9.0f (%7.0f-%7.0f)", sps.median, sps.min, sps.max);
+            printf("%-18s %5d %3d  %-30s %s\n", CNN_NAME, CNN_BATCH, t, fig, t == 2 ? ">= 2.0x PyTorch" : "-");
+            fflush(stdout);
+            nn_trainer_free(tr);
+            nn_net_free(net);
+            bench_sleep_ms(100);
+        }
+        nn_dataset_free(d);
     }
 
     /* XOR: one step per epoch (4 samples, batch 4). */

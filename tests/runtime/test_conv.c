@@ -248,6 +248,14 @@ static void test_gradients(void)
     CHECK_OK(conv(net, 3, 2, 1, 0, 1));
     gradcheck("conv d2 p2 -> conv k2", net, NN_MODE_TRAIN, 0);
     nn_net_free(net);
+    /* few inputs per filter (K = 4 < F = 13): dW goes through dW^T, with
+     * the batch's rows accumulated over chunks, and accumulating into
+     * the gradients of an earlier backward */
+    net = image_net(1, 6, 5);
+    CHECK_OK(conv(net, 13, 2, 1, 0, 1));
+    CHECK_OK(dense(net, 3));
+    gradcheck("conv 1->13 k2", net, NN_MODE_TRAIN, 0);
+    nn_net_free(net);
     /* maxpool with stride != size (overlapping windows), on the input */
     net = image_net(2, 7, 5);
     CHECK_OK(pool(net, "maxpool", 3, 2));
@@ -279,6 +287,66 @@ static void test_gradients(void)
         gradcheck(m ? "conv bn(eval) gap" : "conv bn(train) gap", net, modes[m], 0);
         nn_net_free(net);
     }
+}
+
+/* Images large enough that the batch goes through conv2d in chunks (one
+ * sample each: K P = 200 x 1296 floats is past the chunk size): the
+ * batch's outputs, gradients and dx are bitwise those of the samples one
+ * at a time, accumulated in order.  Both dW layouts (K < F and K > F). */
+static void check_chunks(int C, int F, int k)
+{
+    enum { HW = 36 };
+    nn_net *net = image_net(C, HW, HW);
+    CHECK_OK(conv(net, F, k, 1, k / 2, 1));
+    const int64_t in = nn_net_input_size(net), out = nn_net_output_size(net), P = nn_net_param_count(net);
+    float *xv = malloc((size_t)(B * in) * sizeof(float)), *dyv = malloc((size_t)(B * out) * sizeof(float));
+    for (int64_t i = 0; i < B * in; i++)
+        xv[i] = (float)tu_uniform(-1, 1);
+    for (int64_t i = 0; i < B * out; i++)
+        dyv[i] = (float)tu_uniform(-1, 1);
+    float *y = malloc((size_t)(B * out) * sizeof(float)), *dx = malloc((size_t)(B * in) * sizeof(float));
+    float *g = malloc((size_t)P * sizeof(float));
+    nn_tensor *x = NULL, *dy = NULL;
+    const nn_tensor *yt, *dxt;
+    CHECK_OK(nn_tensor_from(B, in, xv, &x));
+    CHECK_OK(nn_tensor_from(B, out, dyv, &dy));
+    nn_net_zero_grad(net);
+    CHECK_OK(nn_net_forward(net, x, &yt));
+    memcpy(y, nn_tensor_cdata(yt), (size_t)(B * out) * sizeof(float));
+    CHECK_OK(nn_net_backward(net, dy, &dxt));
+    memcpy(dx, nn_tensor_cdata(dxt), (size_t)(B * in) * sizeof(float));
+    memcpy(g, nn_net_grads(net), (size_t)P * sizeof(float));
+    nn_tensor_free(x);
+    nn_tensor_free(dy);
+    nn_net_zero_grad(net);
+    int same_y = 1, same_dx = 1;
+    for (int b = 0; b < B; b++) {
+        CHECK_OK(nn_tensor_from(1, in, xv + b * in, &x));
+        CHECK_OK(nn_tensor_from(1, out, dyv + b * out, &dy));
+        CHECK_OK(nn_net_forward(net, x, &yt));
+        same_y &= memcmp(y + b * out, nn_tensor_cdata(yt), (size_t)out * sizeof(float)) == 0;
+        CHECK_OK(nn_net_backward(net, dy, &dxt));
+        same_dx &= memcmp(dx + b * in, nn_tensor_cdata(dxt), (size_t)in * sizeof(float)) == 0;
+        nn_tensor_free(x);
+        nn_tensor_free(dy);
+    }
+    CHECK_MSG(same_y, "conv %d->%d k%d: a batch's outputs differ from its samples'", C, F, k);
+    CHECK_MSG(same_dx, "conv %d->%d k%d: a batch's dx differs from its samples'", C, F, k);
+    CHECK_MSG(memcmp(g, nn_net_grads(net), (size_t)P * sizeof(float)) == 0,
+              "conv %d->%d k%d: a batch's gradients differ from its samples' accumulated", C, F, k);
+    free(xv);
+    free(dyv);
+    free(y);
+    free(dx);
+    free(g);
+    nn_net_free(net);
+}
+
+static void test_chunks(void)
+{
+    check_chunks(8, 3, 5);   /* K = 200 > F */
+    check_chunks(1, 40, 15); /* K = 225 > F, but at a 12 x 32 tile dW^T covers less */
+    check_chunks(2, 64, 11); /* K = 242 */
 }
 
 /* ---- shapes, views, errors --------------------------------------------- */
@@ -603,6 +671,7 @@ int main(void)
     tu_seed(13);
     test_forward();
     test_gradients();
+    test_chunks();
     test_shapes();
     test_threads();
     test_checkpoint_resume();

@@ -40,7 +40,8 @@ void nn_col2im(const nn_conv_geom *g, const float *dcol, int64_t n, float *dx);
 void nn_conv_scatter(const float *Yt, const float *bias, float *y, int64_t B, int64_t F, int64_t P);
 
 /* dYt (F, B P) = dy (B, F, P) rearranged; db (F) = (accumulate ? db : 0) +
- * the sum of dy over b and p (in double, b-major), db may be NULL. */
+ * the sum of dy over b and p (per sample in float, those in double, b
+ * ascending).  Either of dYt and db may be NULL. */
 void nn_conv_gather(const float *dy, float *dYt, float *db, int64_t B, int64_t F, int64_t P, int accumulate);
 
 #endif

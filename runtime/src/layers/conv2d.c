@@ -2,14 +2,20 @@
  * im2col (geometry and layouts in kernels/conv.h).
  *
  * y(B, F, OH, OW) = W(F, K) col(x)(K, B P) + b(F),  K = C k k, P = OH OW
- *   forward:  col = im2col(x); Yt(F, B P) = W col; y = scatter(Yt) + b
- *   backward: dYt(F, B P) = gather(dy); db += rowsum(dYt);
- *             dW(F, K) += dYt col^T          (one product, B P long sums)
- *             dcol(K, n P) = W^T dYt[chunk]; dx = col2im(dcol)
- *             (chunks of n samples, only when dx is wanted: the first
- *             layer of a network skips it)
- * Workspace (floats, for B rows): col (K B P), kept from forward to
- * backward; Yt / dYt (F B P); dcol for one chunk (K n P).
+ * The batch goes through in chunks of n samples (n from the shapes alone,
+ * so that a chunk's column matrix, K x n P floats, stays in a core's L2):
+ *   forward:  col = im2col(x[chunk]); Yt(F, n P) = W col;
+ *             y[chunk] = scatter(Yt) + b
+ *   backward: per chunk in order: dYt = gather(dy[chunk]), db (+)= its
+ *             row sums;
+ *             col = im2col(x[chunk]) again (cheaper than keeping B K P
+ *             floats from forward: those do not stay in any cache);
+ *             dW (+)= dYt col^T  (the first chunk sets dW and db unless
+ *             accumulating, the others add: a fixed order of sums);
+ *             and only when dx is wanted (not for a first layer):
+ *             dcol(K, n P) = W^T dYt into col's place; dx[chunk] = col2im(dcol)
+ * Workspace (floats, for B rows): col / dcol (K n P), Yt / dYt (F n P),
+ * and dW^T (K F) when dW is computed transposed (see dw_transposed).
  */
 #include <math.h>
 #include <stdio.h>
@@ -31,9 +37,9 @@ static const nn_param_spec conv_params[] = {
 };
 enum { C_FILTERS, C_KERNEL, C_STRIDE, C_PADDING, C_DILATION, C_INIT, C_BIAS_INIT };
 
-/* dcol chunks of about this many floats (1 MB: close to one core's L2,
- * where col2im reads what the product just wrote). */
-#define DCOL_FLOATS (256 * 1024)
+/* Column matrices of about this many floats (1 MB: one core's L2 here;
+ * measured against 0.5 and 2 MB on the bench network). */
+#define COL_FLOATS (256 * 1024)
 
 static nn_conv_geom geom(const nn_layer *l)
 {
@@ -42,7 +48,7 @@ static nn_conv_geom geom(const nn_layer *l)
 
 static int64_t chunk_samples(const nn_layer *l, int64_t B)
 {
-    const int64_t per = l->wcols * l->out.h * l->out.w, n = DCOL_FLOATS / per;
+    const int64_t per = l->wcols * l->out.h * l->out.w, n = COL_FLOATS / per;
     return n < 1 ? 1 : n > B ? B : n;
 }
 
@@ -82,10 +88,24 @@ static nn_status conv_setup(nn_layer *l)
     return NN_OK;
 }
 
+/* Whether dW is better computed as dW^T (K, F) = col dYt^T: when that
+ * product's padded register tiles cover less (conv2d 1 -> 32 at k 3: a
+ * 9 x 32 product is one 12 x 32 tile per K block, 32 x 9 three).  Each
+ * element is the same sum in the same order either way. */
+static int dw_transposed(const nn_layer *l)
+{
+    int mr, nr;
+    nn_gemm_kernel_tile(&mr, &nr);
+    const int64_t F = l->out.c, K = l->wcols;
+    const int64_t normal = (F + mr - 1) / mr * mr * ((K + nr - 1) / nr * nr);
+    const int64_t trans = (K + mr - 1) / mr * mr * ((F + nr - 1) / nr * nr);
+    return trans < normal;
+}
+
 static int64_t conv_ws(const nn_layer *l, int64_t B)
 {
     const int64_t K = l->wcols, F = l->out.c, P = l->out.h * l->out.w;
-    return (K + F) * B * P + K * chunk_samples(l, B) * P;
+    return (K + F) * chunk_samples(l, B) * P + K * F;
 }
 
 static nn_status conv_init(const nn_layer *l, float *p, float *state, nn_rng *rng)
@@ -101,28 +121,41 @@ static nn_status conv_init(const nn_layer *l, float *p, float *state, nn_rng *rn
 static void conv_fwd(const nn_layer *l, const nn_layer_io *io)
 {
     const nn_conv_geom g = geom(l);
-    const int64_t B = io->B, K = l->wcols, F = l->out.c, P = g.OH * g.OW, BP = B * P;
-    float *col = io->ws, *T = io->ws + K * BP;
-    nn_im2col(&g, io->x, B, col, BP, 0);
-    nn_gemm(0, 0, F, BP, K, 1.0f, io->p, K, col, BP, 0.0f, T, BP);
-    nn_conv_scatter(T, io->p + l->nw, io->y, B, F, P);
+    const int64_t B = io->B, K = l->wcols, F = l->out.c, P = g.OH * g.OW, S = chunk_samples(l, B);
+    const int64_t plane = g.C * g.H * g.W;
+    float *col = io->ws, *T = io->ws + K * S * P;
+    for (int64_t b0 = 0; b0 < B; b0 += S) {
+        const int64_t n = B - b0 < S ? B - b0 : S;
+        nn_im2col(&g, io->x + b0 * plane, n, col, n * P, 0);
+        nn_gemm(0, 0, F, n * P, K, 1.0f, io->p, K, col, n * P, 0.0f, T, n * P);
+        nn_conv_scatter(T, io->p + l->nw, io->y + b0 * F * P, n, F, P);
+    }
 }
 
 static void conv_bwd(const nn_layer *l, const nn_layer_io *io)
 {
     const nn_conv_geom g = geom(l);
-    const int64_t B = io->B, K = l->wcols, F = l->out.c, P = g.OH * g.OW, BP = B * P;
-    const float *col = io->ws;
-    float *T = io->ws + K * BP, *dcol = T + F * BP;
-    nn_conv_gather(io->dy, T, io->g + l->nw, B, F, P, io->accumulate);
-    nn_gemm(0, 1, F, K, BP, 1.0f, T, BP, col, BP, io->accumulate ? 1.0f : 0.0f, io->g, K);
-    if (!io->dx)
-        return;
-    const int64_t S = chunk_samples(l, B), plane = g.C * g.H * g.W;
+    const int64_t B = io->B, K = l->wcols, F = l->out.c, P = g.OH * g.OW, S = chunk_samples(l, B);
+    const int64_t plane = g.C * g.H * g.W;
+    float *col = io->ws, *T = io->ws + K * S * P, *dWt = T + F * S * P;
+    const int trans = dw_transposed(l);
     for (int64_t b0 = 0; b0 < B; b0 += S) {
         const int64_t n = B - b0 < S ? B - b0 : S;
-        nn_gemm(1, 0, K, n * P, F, 1.0f, io->p, K, T + b0 * P, BP, 0.0f, dcol, n * P);
-        nn_col2im(&g, dcol, n, io->dx + b0 * plane);
+        const int add = b0 > 0 || io->accumulate;
+        nn_conv_gather(io->dy + b0 * F * P, T, io->g + l->nw, n, F, P, add);
+        nn_im2col(&g, io->x + b0 * plane, n, col, n * P, 0);
+        if (trans) { /* dW (+)= (dW^T)^T */
+            nn_gemm(0, 1, K, F, n * P, 1.0f, col, n * P, T, n * P, 0.0f, dWt, F);
+            for (int64_t f = 0; f < F; f++)
+                for (int64_t r = 0; r < K; r++)
+                    io->g[f * K + r] = (add ? io->g[f * K + r] : 0.0f) + dWt[r * F + f];
+        } else {
+            nn_gemm(0, 1, F, K, n * P, 1.0f, T, n * P, col, n * P, add ? 1.0f : 0.0f, io->g, K);
+        }
+        if (!io->dx)
+            continue;
+        nn_gemm(1, 0, K, n * P, F, 1.0f, io->p, K, T, n * P, 0.0f, col, n * P);
+        nn_col2im(&g, col, n, io->dx + b0 * plane);
     }
 }
 

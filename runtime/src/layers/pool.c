@@ -3,7 +3,8 @@
  * maxpool, avgpool: windows size x size at steps of stride (0: = size),
  *   OH = (H - size) / stride + 1 (floor), OW likewise.
  *   max:  y = the window's maximum; backward: dx[first argmax] += dy (the
- *         first in row-major order, found again from the cached x).
+ *         first in row-major order, found again from the cached x; for
+ *         2x2 windows at stride 2, the first element equal to y).
  *   avg:  y = sum / size^2 (sum in row-major order); backward:
  *         dx[every tap] += dy / size^2.
  *   Overlapping windows (stride < size) add into dx in (oh, ow) order.
@@ -12,6 +13,7 @@
  * Each plane (b, c) is computed by one thread, in a fixed order.
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -100,6 +102,37 @@ static void max_fwd_planes(int64_t lo, int64_t hi, void *ctx)
     }
 }
 
+static uint32_t bits_of(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+static float float_of(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* One 2x2 window (rows r0, r1) whose maximum the forward pass found to be
+ * m: g to its first element equal to m, in row-major order (the first
+ * maximum, as argmax finds it), 0 to the others.  With masks, not
+ * branches: which element wins is data, and mispredicted branches cost
+ * more than the window. */
+static inline void max2x2_grad(const float *r0, const float *r1, float m, float g, float *d0, float *d1)
+{
+    const uint32_t gb = bits_of(g);
+    const uint32_t k0 = 0u - (uint32_t)(r0[0] == m);
+    const uint32_t k1 = (0u - (uint32_t)(r0[1] == m)) & ~k0;
+    const uint32_t k2 = (0u - (uint32_t)(r1[0] == m)) & ~(k0 | k1);
+    const uint32_t k3 = ~(k0 | k1 | k2);
+    d0[0] = float_of(gb & k0);
+    d0[1] = float_of(gb & k1);
+    d1[0] = float_of(gb & k2);
+    d1[1] = float_of(gb & k3);
+}
+
 static void max_bwd_planes(int64_t lo, int64_t hi, void *ctx)
 {
     const pool_job *j = ctx;
@@ -108,6 +141,21 @@ static void max_bwd_planes(int64_t lo, int64_t hi, void *ctx)
     for (int64_t pl = lo; pl < hi; pl++) {
         const float *x = j->io->x + pl * H * W, *dy = j->io->dy + pl * OH * OW;
         float *dx = j->io->dx + pl * H * W;
+        if (size == 2 && s == 2) { /* disjoint windows: each dx written once */
+            const float *y = j->io->y + pl * OH * OW;
+            for (int64_t oh = 0; oh < OH; oh++) {
+                const float *r0 = x + 2 * oh * W, *r1 = r0 + W;
+                float *d0 = dx + 2 * oh * W, *d1 = d0 + W;
+                for (int64_t ow = 0; ow < OW; ow++)
+                    max2x2_grad(r0 + 2 * ow, r1 + 2 * ow, y[oh * OW + ow], dy[oh * OW + ow], d0 + 2 * ow,
+                                d1 + 2 * ow);
+                for (int64_t c = 2 * OW; c < W; c++) /* a last odd column */
+                    d0[c] = d1[c] = 0.0f;
+            }
+            if (2 * OH < H) /* a last odd row */
+                memset(dx + 2 * OH * W, 0, (size_t)W * sizeof(float));
+            continue;
+        }
         memset(dx, 0, (size_t)(H * W) * sizeof(float));
         for (int64_t oh = 0; oh < OH; oh++)
             for (int64_t ow = 0; ow < OW; ow++)
