@@ -2,10 +2,10 @@
 -- the `nnrun export MODEL --onnx FILE | --json FILE` command.
 --
 -- onnx.describe(net, info, loss) -> a plain description of the model:
---   { inputs, outputs, loss, norm = { kind, shift, div } | nil, class_names,
+--   { inputs, input_shape = { C, H, W }, outputs, loss, norm = { kind, shift, div } | nil, class_names,
 --     final = "softmax" | "sigmoid" | nil (what turns outputs into
 --     probabilities), targets = { shift, scale } | nil (standardised
---     regression targets, undone at the end), layers = { { kind, inputs, outputs, <settings>,
+--     regression targets, undone at the end), layers = { { kind, inputs, outputs, shape, <settings>,
 --     weights = { rows }, bias = { }, mean = { }, var = { } }, ... } }
 -- with the weights read through the binding (net:weights, net:bias,
 -- net:state); onnx.encode(desc) -> the bytes of an ONNX ModelProto, written
@@ -13,13 +13,19 @@
 -- weights, nothing is computed.  A layer kind the graph cannot express is
 -- an error { exit = 2 } naming the layer.
 --
--- The graph: input "input" (N, inputs) float; the normalisation as Sub and
--- Div; Gemm (transB) per dense layer; activations as their ONNX operators
--- (gelu as 0.5 x (1 + Erf(x / sqrt 2)), silu as x Sigmoid(x)); batchnorm as
--- BatchNormalization with the running statistics, layernorm as ReduceMean,
--- Sub, Mul, Sqrt, Div, Mul, Add; dropout and gaussian_noise vanish (eval
--- mode); a classifier's outputs end in Softmax (Sigmoid for bce_logits);
--- output "output".
+-- The graph: input "input" (N, C, H, W) float for an image input shape,
+-- else (N, inputs); the normalisation as Sub and Div; Gemm (transB) per
+-- dense layer (after a Flatten when an image reaches it); conv2d as Conv
+-- (pads, strides, dilations), maxpool, avgpool and global_avgpool as
+-- MaxPool, AveragePool, GlobalAveragePool, flatten as Flatten (a Reshape
+-- to (N, C, H, W) where an image layer follows a vector); activations as
+-- their ONNX operators (gelu as 0.5 x (1 + Erf(x / sqrt 2)), silu as
+-- x Sigmoid(x)); batchnorm as BatchNormalization with the running
+-- statistics (per feature, or per channel on images), layernorm as
+-- ReduceMean, Sub, Mul, Sqrt, Div, Mul, Add (over all of a sample's
+-- values); dropout and gaussian_noise vanish (eval mode); a classifier's
+-- outputs end in Softmax (Sigmoid for bce_logits); output "output"
+-- (N, outputs).
 local json = require "nnrun.json"
 
 local M = {}
@@ -32,7 +38,8 @@ end
 
 function M.describe(net, info, loss, class_names, targets)
   local d = { inputs = net:input_size(), outputs = net:output_size(), loss = loss,
-    norm = info and info.norm, class_names = class_names, targets = targets, layers = {} }
+    norm = info and info.norm, class_names = class_names, targets = targets, layers = {},
+    input_shape = net.input_shape and net:input_shape() or { net:input_size(), 1, 1 } }
   if d.norm and d.norm.kind == "none" then
     d.norm = nil
   end
@@ -51,6 +58,7 @@ function M.describe(net, info, loss, class_names, targets)
         e[k] = v
       end
     end
+    e.shape = l.shape or { l.outputs, 1, 1 } -- {C, H, W} of its output
     if l.params > 0 then
       e.weights = net:weights(i):totable()
       e.bias = net:bias(i):totable()
@@ -71,10 +79,11 @@ end
 
 function M.json(d)
   return json.encode({ format = "nnrun-model", version = 1, inputs = d.inputs,
-    outputs = d.outputs, loss = d.loss, final = d.final, norm = d.norm,
-    class_names = d.class_names, targets = d.targets, layers = d.layers }, { indent = "  ",
-    order = { "format", "version", "inputs", "outputs", "loss", "final", "norm", "class_names",
-      "targets", "layers", "kind", "activation", "inputs", "outputs" } }) .. "\n"
+    input_shape = d.input_shape, outputs = d.outputs, loss = d.loss, final = d.final,
+    norm = d.norm, class_names = d.class_names, targets = d.targets, layers = d.layers },
+    { indent = "  ", order = { "format", "version", "inputs", "input_shape", "outputs", "loss",
+      "final", "norm", "class_names", "targets", "layers", "kind", "activation", "inputs",
+      "outputs", "shape" } }) .. "\n"
 end
 
 -- ---- protobuf --------------------------------------------------------------
@@ -106,17 +115,18 @@ local function pb_float(field, v)
   return key(field, 5) .. string.pack("<f", v)
 end
 
--- TensorProto of float32 values (a flat list) with dims.
-local function tensor(name, dims, values)
+-- TensorProto of float32 values (a flat list) with dims (int64: the
+-- values as int64, for Reshape's shape).
+local function tensor(name, dims, values, int64)
   local parts = {}
   for _, d in ipairs(dims) do
     parts[#parts + 1] = pb_int(1, d)
   end
-  parts[#parts + 1] = pb_int(2, 1) -- FLOAT
+  parts[#parts + 1] = pb_int(2, int64 and 7 or 1) -- INT64 | FLOAT
   parts[#parts + 1] = pb_bytes(8, name)
   local raw = {}
   for i, v in ipairs(values) do
-    raw[i] = string.pack("<f", v)
+    raw[i] = string.pack(int64 and "<i8" or "<f", v)
   end
   parts[#parts + 1] = pb_bytes(9, table.concat(raw))
   return table.concat(parts)
@@ -154,9 +164,12 @@ local function node(op, inputs, outputs, name, attrs)
   return table.concat(parts)
 end
 
--- ValueInfoProto of a float tensor (N, width).
-local function value_info(name, width)
-  local shape = pb_bytes(1, pb_bytes(2, "N")) .. pb_bytes(1, pb_int(1, width))
+-- ValueInfoProto of a float tensor (N, dims...).
+local function value_info(name, dims)
+  local shape = pb_bytes(1, pb_bytes(2, "N"))
+  for _, w in ipairs(dims) do
+    shape = shape .. pb_bytes(1, pb_int(1, w))
+  end
   local ttype = pb_int(1, 1) .. pb_bytes(2, shape)
   return pb_bytes(1, name) .. pb_bytes(2, pb_bytes(1, ttype))
 end
@@ -186,8 +199,8 @@ function M.encode(d)
     n = n + 1
     return string.format("%s_%d", base, n)
   end
-  local function const(name, dims, values)
-    inits[#inits + 1] = tensor(name, dims, values)
+  local function const(name, dims, values, int64)
+    inits[#inits + 1] = tensor(name, dims, values, int64)
     return name
   end
   local function op(kind, inputs, attrs)
@@ -213,44 +226,99 @@ function M.encode(d)
     end
     refuse("%s: activation '%s' cannot be expressed in ONNX by nnrun export", where, name)
   end
+  -- Images travel as (N, C, H, W), feature vectors as (N, n): `image` says
+  -- which cur is, `shape` the {C, H, W} of a sample.
+  local shape = d.input_shape or { d.inputs, 1, 1 }
+  local image = shape[2] > 1 or shape[3] > 1
+  local in_dims = image and { shape[1], shape[2], shape[3] } or { d.inputs }
   if d.norm then
-    cur = op("Sub", { cur, const("norm_shift", { d.inputs }, d.norm.shift) })
-    cur = op("Div", { cur, const("norm_div", { d.inputs }, d.norm.div) })
+    cur = op("Sub", { cur, const("norm_shift", in_dims, d.norm.shift) })
+    cur = op("Div", { cur, const("norm_div", in_dims, d.norm.div) })
+  end
+  local function to_vector()
+    if image then
+      cur = op("Flatten", { cur }, { attr_int("axis", 1) })
+      image = false
+    end
+  end
+  local function to_image()
+    if not image then
+      cur = op("Reshape", { cur, const(fresh("shape"), { 4 }, { -1, shape[1], shape[2], shape[3] },
+        true) })
+      image = true
+    end
+  end
+  local function pool_attrs(l)
+    local st = (l.stride or 0) == 0 and l.size or l.stride
+    return { attr_ints("kernel_shape", { l.size, l.size }), attr_ints("strides", { st, st }) }
   end
   for i, l in ipairs(d.layers) do
     local where = string.format("layer %d (%s)", i, l.kind)
+    local C = shape[1]
     if l.kind == "dense" then
+      to_vector()
       local w = const(string.format("dense%d_weight", i), { l.outputs, l.inputs }, flat(l.weights))
       local b = const(string.format("dense%d_bias", i), { l.outputs }, l.bias)
       cur = op("Gemm", { cur, w, b }, { attr_int("transB", 1) })
     elseif l.kind == "activation" then
+      if image and (l.activation == "softmax") then
+        refuse("%s: a softmax over a {C,H,W} image cannot be expressed in ONNX by nnrun export",
+          where)
+      end
       cur = act(l.activation, cur, l, where)
     elseif l.kind == "dropout" or l.kind == "gaussian_noise" then
       -- identity in eval mode: nothing to emit
     elseif l.kind == "batchnorm" then
+      -- per feature after a dense layer, per channel (over H W) after an image layer
       local g = flat(l.weights)
-      if #g ~= l.inputs then
-        refuse("%s: batchnorm over channels of images cannot be expressed by nnrun export", where)
+      local n = image and C or l.inputs
+      if #g ~= n then
+        refuse("%s: batchnorm of %d values on a {%d,%d,%d} input cannot be expressed by "
+          .. "nnrun export", where, #g, shape[1], shape[2], shape[3])
       end
-      local C = l.inputs
-      cur = op("BatchNormalization", { cur, const(string.format("bn%d_scale", i), { C }, g),
-        const(string.format("bn%d_bias", i), { C }, l.bias),
-        const(string.format("bn%d_mean", i), { C }, l.mean),
-        const(string.format("bn%d_var", i), { C }, l.var) }, { attr_float("epsilon", l.eps) })
+      cur = op("BatchNormalization", { cur, const(string.format("bn%d_scale", i), { n }, g),
+        const(string.format("bn%d_bias", i), { n }, l.bias),
+        const(string.format("bn%d_mean", i), { n }, l.mean),
+        const(string.format("bn%d_var", i), { n }, l.var) }, { attr_float("epsilon", l.eps) })
     elseif l.kind == "layernorm" then
-      local C = l.inputs
-      local mu = op("ReduceMean", { cur }, { attr_ints("axes", { 1 }), attr_int("keepdims", 1) })
+      -- over all of a sample's values, one scale and bias per value
+      local axes = image and { 1, 2, 3 } or { 1 }
+      local dims = image and { shape[1], shape[2], shape[3] } or { l.inputs }
+      local mu = op("ReduceMean", { cur }, { attr_ints("axes", axes), attr_int("keepdims", 1) })
       local dv = op("Sub", { cur, mu })
       local var = op("ReduceMean", { op("Mul", { dv, dv }) },
-        { attr_ints("axes", { 1 }), attr_int("keepdims", 1) })
+        { attr_ints("axes", axes), attr_int("keepdims", 1) })
       local sd = op("Sqrt", { op("Add", { var, const(fresh("eps"), {}, { l.eps }) }) })
       local xhat = op("Div", { dv, sd })
-      cur = op("Add", { op("Mul", { xhat, const(string.format("ln%d_scale", i), { C },
-        flat(l.weights)) }), const(string.format("ln%d_bias", i), { C }, l.bias) })
+      cur = op("Add", { op("Mul", { xhat, const(string.format("ln%d_scale", i), dims,
+        flat(l.weights)) }), const(string.format("ln%d_bias", i), dims, l.bias) })
+    elseif l.kind == "conv2d" then
+      -- weights (F, C k k): row f is c-major, then the kernel's row, then its column
+      to_image()
+      local k, p, dl = l.kernel, l.padding or 0, l.dilation or 1
+      local st = l.stride or 1
+      local w = const(string.format("conv%d_weight", i), { l.filters, C, k, k }, flat(l.weights))
+      local b = const(string.format("conv%d_bias", i), { l.filters }, l.bias)
+      cur = op("Conv", { cur, w, b }, { attr_ints("kernel_shape", { k, k }),
+        attr_ints("pads", { p, p, p, p }), attr_ints("strides", { st, st }),
+        attr_ints("dilations", { dl, dl }) })
+    elseif l.kind == "maxpool" then
+      to_image()
+      cur = op("MaxPool", { cur }, pool_attrs(l))
+    elseif l.kind == "avgpool" then
+      to_image()
+      cur = op("AveragePool", { cur }, pool_attrs(l))
+    elseif l.kind == "global_avgpool" then
+      to_image()
+      cur = op("GlobalAveragePool", { cur })
+    elseif l.kind == "flatten" then
+      to_vector()
     else
       refuse("%s: this layer kind cannot be expressed in ONNX by nnrun export", where)
     end
+    shape = l.shape or { l.outputs, 1, 1 }
   end
+  to_vector()
   if d.final == "softmax" then
     cur = op("Softmax", { cur }, { attr_int("axis", 1) })
   elseif d.final == "sigmoid" then
@@ -269,8 +337,8 @@ function M.encode(d)
   for _, t in ipairs(inits) do
     graph[#graph + 1] = pb_bytes(5, t)
   end
-  graph[#graph + 1] = pb_bytes(11, value_info("input", d.inputs))
-  graph[#graph + 1] = pb_bytes(12, value_info("output", d.outputs))
+  graph[#graph + 1] = pb_bytes(11, value_info("input", in_dims))
+  graph[#graph + 1] = pb_bytes(12, value_info("output", { d.outputs }))
   local opset = pb_bytes(1, "") .. pb_int(2, 13)
   return pb_int(1, 7) .. pb_bytes(2, "nnrun") .. pb_bytes(7, table.concat(graph))
     .. pb_bytes(8, opset)

@@ -287,6 +287,100 @@ train: { epochs: 8, batch_size: 16 }
   check(err == "nnrun: no/such/m.onnx: cannot write: No such file or directory\n", "stderr %q", err)
 end
 
+-- A convolutional network (every image kind: conv2d with padding, stride,
+-- dilation; maxpool, avgpool, global_avgpool, flatten; batchnorm per
+-- channel and layernorm over an image) trained on 8x8 IDX images:
+-- `nnrun predict` on the two IDX files equals predict on the same pixels
+-- as CSV, and the exported ONNX graph, input (N, 1, 8, 8), checked by
+-- onnx.checker and evaluated by numpy, gives those predictions.  A softmax
+-- over an image is refused, nothing written.  Skipped without python3-onnx.
+function cases.export_cnn()
+  local py = "/usr/bin/python3"
+  local _, _, has = os.execute(py .. " -c 'import onnx, numpy' 2>/dev/null")
+  if has ~= 0 then
+    io.stderr:write("python3-onnx is not installed: skipped\n")
+    os.exit(77)
+  end
+  -- 40 images of 8x8 bytes (class k: a bright band at row 2k), labels 0..3
+  local r = lcg(11)
+  local n = 40
+  local px, labels, rows = {}, {}, { "" }
+  local head = {}
+  for j = 1, 64 do
+    head[j] = "p" .. j
+  end
+  rows[1] = table.concat(head, ",")
+  for i = 1, n do
+    local k = (i - 1) % 4
+    labels[i] = string.char(k)
+    local img = {}
+    for y = 0, 7 do
+      for x = 0, 7 do
+        local v = math.floor(r() * 90) + ((y == 2 * k or y == 2 * k + 1) and 140 or 0) + x
+        img[#img + 1] = v
+        px[#px + 1] = string.char(v)
+      end
+    end
+    rows[#rows + 1] = table.concat(img, ",")
+  end
+  write(dir .. "/img.idx", string.pack(">I4I4I4I4", 0x803, n, 8, 8) .. table.concat(px))
+  write(dir .. "/lab.idx", string.pack(">I4I4", 0x801, n) .. table.concat(labels))
+  write(dir .. "/img.csv", table.concat(rows, "\n") .. "\n")
+  write(dir .. "/cnn.lua", [[
+local nn = require "nnrun"
+local d = nn.datasets.idx{ images = "img.idx", labels = "lab.idx", classes = 4 }
+d:normalize("scale")
+local net = nn.sequential({ input = { 1, 8, 8 },
+  nn.layer("conv2d", { filters = 3, kernel = 3, padding = 1 }), nn.relu(), nn.batchnorm(),
+  nn.layer("maxpool", { size = 2 }),
+  nn.layer("conv2d", { filters = 4, kernel = 2, dilation = 2, padding = 1 }), nn.elu(),
+  nn.layer("avgpool", { size = 2, stride = 1 }), nn.layernorm(), nn.dropout(0.1),
+  nn.layer("conv2d", { filters = 5, kernel = 3, stride = 2, padding = 1 }), nn.gelu(),
+  nn.layer("global_avgpool"), nn.layer("flatten"), nn.dense(4) }, { seed = 3 })
+nn.fit(net, d, { loss = "cross_entropy", epochs = 4, batch_size = 8 })
+net:save("cnn.nnrun", { norm = d, config = "loss: cross_entropy\n" })
+-- an image layer after a vector (a Reshape in the graph), ending on an image (a Flatten)
+local vec = nn.sequential({ input = { 1, 8, 8 }, nn.dense(6), nn.tanh(),
+  nn.layer("conv2d", { filters = 4, kernel = 1 }), nn.softplus() }, { seed = 4 })
+nn.fit(vec, d, { loss = "cross_entropy", epochs = 2, batch_size = 8 })
+vec:save("vec.nnrun", { norm = d, config = "loss: cross_entropy\n" })
+local bad = nn.sequential{ input = { 1, 8, 8 }, nn.layer("conv2d", { filters = 2, kernel = 3 }),
+  nn.softmax(), nn.dense(4) }
+bad:save("bad.nnrun", { config = "loss: cross_entropy\n" })
+]])
+  local code, out, err = h.nnrun("cnn.lua")
+  expect_exit(code, 0, out, err)
+  code, out, err = h.nnrun("predict cnn.nnrun img.idx lab.idx --out p.csv")
+  expect_exit(code, 0, out, err)
+  code, out, err = h.nnrun("predict cnn.nnrun img.csv --out q.csv")
+  expect_exit(code, 0, out, err)
+  local p = read(dir .. "/p.csv") or ""
+  check(p:match("^prediction,p_0,p_1,p_2,p_3\n") and select(2, p:gsub("\n", "")) == n + 1,
+    "p.csv: %s", p:sub(1, 200))
+  check(p == read(dir .. "/q.csv"), "IDX and CSV predictions differ")
+  code, out, err = h.nnrun("export cnn.nnrun --onnx cnn.onnx --json cnn.json")
+  expect_exit(code, 0, out, err)
+  code, out, err = h.nnrun("predict vec.nnrun img.csv --out v.csv")
+  expect_exit(code, 0, out, err)
+  code, out, err = h.nnrun("export vec.nnrun --onnx vec.onnx")
+  expect_exit(code, 0, out, err)
+  for _, m in ipairs({ { "cnn.onnx", "p.csv" }, { "vec.onnx", "v.csv" } }) do
+    local cmd = string.format("cd %s && %s %s %s img.csv %s >onnx.txt 2>&1", h.q(dir), py,
+      h.q(here .. "/onnx_eval.py"), m[1], m[2])
+    local _, _, c = os.execute(cmd)
+    local text = read(dir .. "/onnx.txt") or ""
+    check(c == 0 and text:match("^max abs difference "), "%s: exit %s: %s", m[1], tostring(c), text)
+    io.stdout:write(m[1], ": ", text)
+  end
+  local js = read(dir .. "/cnn.json") or ""
+  check(js:find('"input_shape": [\n    1,\n    8,\n    8\n  ]', 1, true)
+    and js:find('"kind": "conv2d"', 1, true), "cnn.json: %s", js:sub(1, 300))
+  code, out, err = h.nnrun("export bad.nnrun --onnx bad.onnx")
+  expect_exit(code, 2, out, err)
+  check(err == "nnrun: layer 2 (activation): a softmax over a {C,H,W} image cannot be expressed "
+    .. "in ONNX by nnrun export\n" and not read(dir .. "/bad.onnx"), "stderr %q", err)
+end
+
 -- The README's walk-through on experiments/iris.{yaml,csv}: train, predict
 -- two new flowers (a setosa and a virginica), eval on the whole file.
 function cases.readme_iris()

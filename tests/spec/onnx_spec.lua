@@ -35,12 +35,28 @@ describe("nnrun.onnx", function()
     assert.truthy(bytes:find(string.pack("<ffffff", 1, 2, 3, 4, 5, 6), 1, true))
   end)
 
+  it("encodes images as (N, C, H, W): Conv with its pads, strides and dilations, the pools", function()
+    local n = nn.sequential({ input = { 2, 5, 5 }, nn.layer("conv2d", { filters = 3, kernel = 3,
+      padding = 1, stride = 2, dilation = 1 }), nn.layer("maxpool", { size = 2, stride = 1 }),
+      nn.layer("global_avgpool"), nn.dense(2) })
+    local d = onnx.describe(n, {}, "cross_entropy")
+    assert.same({ 2, 5, 5 }, d.input_shape)
+    assert.same({ { 3, 3, 3 }, { 3, 2, 2 }, { 3, 1, 1 }, { 2, 1, 1 } },
+      { d.layers[1].shape, d.layers[2].shape, d.layers[3].shape, d.layers[4].shape })
+    local bytes = onnx.encode(d)
+    for _, op in ipairs({ "Conv", "MaxPool", "GlobalAveragePool", "Flatten", "Gemm", "Softmax",
+      "kernel_shape", "pads", "strides", "dilations" }) do
+      assert.truthy(bytes:find(op, 1, true), op)
+    end
+    assert.is_nil(bytes:find("Reshape", 1, true))
+  end)
+
   it("refuses a layer kind it cannot express, naming the layer", function()
     local d = { inputs = 2, outputs = 2, layers = { { kind = "dense", inputs = 2, outputs = 2,
-      weights = { { 1, 0 }, { 0, 1 } }, bias = { 0, 0 } }, { kind = "conv2d" } } }
+      weights = { { 1, 0 }, { 0, 1 } }, bias = { 0, 0 } }, { kind = "lstm" } } }
     local ok, e = pcall(onnx.encode, d)
     assert.is_false(ok)
-    assert.same({ exit = 2, message = "layer 2 (conv2d): this layer kind cannot be expressed in "
+    assert.same({ exit = 2, message = "layer 2 (lstm): this layer kind cannot be expressed in "
       .. "ONNX by nnrun export" }, e)
     d.layers[2] = { kind = "activation", activation = "swish2" }
     ok, e = pcall(onnx.encode, d)
