@@ -3,7 +3,8 @@
 --   ranks    -np 1, 2 and 3 and plain nnrun (same shards) write the same
 --            model.nnrun bytes and metrics; rank 0 alone prints
 --   resume   a run of 2 epochs at -np 2, resumed to 4 at -np 3, ends with
---            the bytes of 4 epochs at -np 1
+--            the bytes of 4 epochs at -np 1; a refusal by rank 0 alone ends
+--            every rank
 --   refused  more ranks than shards: one line on stderr, exit 2, nothing
 --            written
 -- Each exits 77 (skipped) without MPI.  mpirun starts in about a second, so
@@ -95,6 +96,18 @@ function cases.resume()
   check(a ~= nil and a == b, "2 epochs at -np 2 + 2 at -np 3: model.nnrun differs from 4 at -np 1")
   check(metrics("cut") == metrics("whole"), "metrics.jsonl differs:\n%s\n%s", metrics("cut"),
     metrics("whole"))
+  -- Refused by rank 0 alone (it alone looks at the run directory): every
+  -- rank ends, with rank 0's one line.
+  code, out, err = mpirun(2, "dp.yaml --quiet --threads 1 --out whole")
+  check(code == 2, "onto a finished run: exit status %s, want 2", tostring(code))
+  local ours = {}
+  for line in err:gmatch("[^\n]+") do
+    ours[#ours + 1] = line:match("^nnrun.*") or nil
+  end
+  check(#ours == 1 and ours[1] == "nnrun: --out whole holds a finished run (completed): continue "
+    .. "it with --resume whole, or replace it with --force", "stderr lines of nnrun: %s",
+    table.concat(ours, " | "))
+  check(read(dir .. "/whole/model.nnrun") == b, "the finished run was changed")
 end
 
 function cases.refused()

@@ -198,6 +198,33 @@ describe("nn.gradcheck", function()
     assert.equals(2, r.checked)
   end)
 
+  it("trains in micro-shards: parallel = { shards }", function()
+    -- 3 epochs of batches of 3 rows (XOR: 3 and 1) in 2 shards: rows 1 | 2..3
+    -- and the empty | 1; the same seed gives the same bits again, and a
+    -- loss near that of one pass per batch (different sums and groupings).
+    local function run(shards)
+      local net = xor_net(4)
+      local h = nn.fit(net, nn.datasets.xor(), { loss = "mse", epochs = 3, batch_size = 3,
+        parallel = shards and { shards = shards } or nil })
+      return h[3].train_loss, net:forward(nn.tensor{ { 0, 1 } }):get(1, 1)
+    end
+    local l2, y2 = run(2)
+    local again, y2b = run(2)
+    local l0 = run(nil)
+    assert.equals(l2, again)
+    assert.equals(y2, y2b)
+    assert.is_true(math.abs(l2 - l0) < 1e-6 * l0, l2 .. " vs " .. l0)
+    assert.equals("bad argument #3 to 'fit' (parallel: option 'shards' must be in 0..1024)",
+      err(function() nn.fit(xor_net(), nn.datasets.xor(), { parallel = { shards = -1 } }) end))
+    assert.equals("bad argument #3 to 'fit' (parallel: unknown option 'shard')",
+      err(function() nn.fit(xor_net(), nn.datasets.xor(), { parallel = { shard = 2 } }) end))
+    assert.equals("bad argument #3 to 'fit' (parallel: mpi: not running under MPI)",
+      err(function() nn.fit(xor_net(), nn.datasets.xor(), { parallel = { mpi = true } }) end))
+    assert.equals("bad argument #3 to 'fit' (option 'parallel' must be a table)",
+      err(function() nn.fit(xor_net(), nn.datasets.xor(), { parallel = 8 }) end))
+    assert.equals(7, nn.mpi.max(7))
+  end)
+
   it("rejects unknown options", function()
     assert.equals("bad argument #5 to 'gradcheck' (unknown option 'epsilon')",
       err(function() nn.gradcheck(xor_net(), { { 1, 2 } }, { { 1 } }, "mse", { epsilon = 1 }) end))
