@@ -24,7 +24,10 @@
  *                            0 <= tag <= 32767 (the least MPI_TAG_UB)
  *   recv([src [, tag]]) -> string, src, tag
  *                            blocking receive of one message; src and tag
- *                            nil or -1 for any (MPI_ANY_SOURCE/_TAG)
+ *                            nil or -1 for any (MPI_ANY_SOURCE/_TAG).  It
+ *                            waits without spinning a core (MPI_Iprobe and
+ *                            naps of at most 2 ms): an idle rank of a sweep
+ *                            may wait minutes beside the trials of others
  *   poll([src [, tag]]) -> src, tag | nil
  *                            MPI_Iprobe: whether a message is waiting,
  *                            without receiving it
@@ -46,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "lnnrun.h"
 
@@ -210,9 +214,19 @@ static int l_send(lua_State *L) {
 static int l_recv(lua_State *L) {
     need_mpi(L);
 #ifdef NNRUN_HAVE_MPI
-    int src = check_rank(L, 1, 1), tag = check_tag(L, 2, 1), n = 0;
+    int src = check_rank(L, 1, 1), tag = check_tag(L, 2, 1), n = 0, flag = 0;
     MPI_Status st;
-    int err = MPI_Probe(src, tag, MPI_COMM_WORLD, &st);
+    /* MPI_Probe would busy-poll (Open MPI's default): probe, then nap,
+     * 20 us doubling up to 2 ms. */
+    int err = MPI_SUCCESS;
+    for (long ns = 20000;; ns = ns < 2000000 ? 2 * ns : 2000000) {
+        err = MPI_Iprobe(src, tag, MPI_COMM_WORLD, &flag, &st);
+        if (err != MPI_SUCCESS || flag) {
+            break;
+        }
+        struct timespec nap = {0, ns};
+        nanosleep(&nap, NULL);
+    }
     if (err == MPI_SUCCESS) {
         err = MPI_Get_count(&st, MPI_CHAR, &n);
     }
