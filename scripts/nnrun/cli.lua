@@ -41,7 +41,8 @@ options:
                        e.g. --set optimizer.lr=0.05 --set train.epochs=5
   --sandbox            run a Lua FILE with allow-listed globals (no io, os.execute,
                        debug, string.dump, binary chunks, modules other than
-                       nnrun and nnrun.record) and limits: exit 2 when reached
+                       nnrun and nnrun.record), writes only within the run
+                       directory (--out), and limits: exit 2 when reached
   --max-instructions N the instruction budget of --sandbox (default 1000000000)
   --max-memory MB      the Lua memory cap of --sandbox (default 256)
   --force              replace the run that --out DIR holds (without it,
