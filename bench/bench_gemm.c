@@ -67,6 +67,19 @@ static const shape shapes[] = {
 
 static volatile double sink;
 
+/* CPU seconds of the calling thread: on a shared machine they leave out
+ * the time this thread was preempted, so 1-thread figures by this clock
+ * stay meaningful under load (every 1-thread product runs on the caller;
+ * the VM has no cycle counters for perf). */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+/* The last peak loop's GFLOPS by cpu_now. */
+static double peak_cpu_last;
+
 /* ---- FMA peak ---------------------------------------------------------- */
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -79,11 +92,12 @@ __attribute__((target("avx2,fma"))) static double peak_avx2(void)
     const __m256 m = _mm256_set1_ps(0.999999f + 0.0f * (float)sink), c = _mm256_set1_ps(1e-7f);
     for (int j = 0; j < 12; j++)
         a[j] = _mm256_set1_ps((float)j);
-    const double t0 = bench_now();
+    const double t0 = bench_now(), c0 = cpu_now();
     for (long i = 0; i < PEAK_ITERS; i++)
         for (int j = 0; j < 12; j++)
             a[j] = _mm256_fmadd_ps(a[j], m, c);
     const double dt = bench_now() - t0;
+    peak_cpu_last = 2.0 * 8 * 12 * (double)PEAK_ITERS / (cpu_now() - c0) / 1e9;
     float out[8];
     for (int j = 1; j < 12; j++)
         a[0] = _mm256_add_ps(a[0], a[j]);
@@ -98,11 +112,12 @@ __attribute__((target("avx512f"))) static double peak_avx512(void)
     const __m512 m = _mm512_set1_ps(0.999999f + 0.0f * (float)sink), c = _mm512_set1_ps(1e-7f);
     for (int j = 0; j < 12; j++)
         a[j] = _mm512_set1_ps((float)j);
-    const double t0 = bench_now();
+    const double t0 = bench_now(), c0 = cpu_now();
     for (long i = 0; i < PEAK_ITERS; i++)
         for (int j = 0; j < 12; j++)
             a[j] = _mm512_fmadd_ps(a[j], m, c);
     const double dt = bench_now() - t0;
+    peak_cpu_last = 2.0 * 16 * 12 * (double)PEAK_ITERS / (cpu_now() - c0) / 1e9;
     for (int j = 1; j < 12; j++)
         a[0] = _mm512_add_ps(a[0], a[j]);
     sink += _mm512_reduce_add_ps(a[0]);
@@ -110,27 +125,35 @@ __attribute__((target("avx512f"))) static double peak_avx512(void)
 }
 #endif
 
-/* Median single-thread peak GFLOPS of each ISA (0: not on this CPU). */
-static void fma_peak(int reps, FILE *out, double *p2, double *p512)
+/* Median single-thread peak GFLOPS of each ISA (0: not on this CPU), by
+ * the wall clock and (c2, c512) by the thread's CPU time. */
+static void fma_peak(int reps, FILE *out, double *p2, double *p512, double *c2, double *c512)
 {
-    *p2 = *p512 = 0.0;
+    *p2 = *p512 = *c2 = *c512 = 0.0;
 #if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();
     for (int isa = 0; isa < 2; isa++) {
         const int has = isa ? __builtin_cpu_supports("avx512f") : __builtin_cpu_supports("avx2");
         if (!has || !__builtin_cpu_supports("fma"))
             continue;
-        double v[32];
-        for (int r = 0; r < reps; r++)
+        double v[32], vc[32];
+        for (int r = 0; r < reps; r++) {
             v[r] = isa ? peak_avx512() : peak_avx2();
-        const bench_stats s = bench_summarise(v, reps);
+            vc[r] = peak_cpu_last;
+        }
+        const bench_stats s = bench_summarise(v, reps), sc = bench_summarise(vc, reps);
+        char ex[64];
+        snprintf(ex, sizeof ex, "\"cpu_time_median\":%.6g", sc.median);
         bench_json(out, "peak", isa ? "avx512" : "avx2", "shape", "fma chains", -1, 1, s,
-                   "GFLOPS", NULL);
+                   "GFLOPS", ex);
         *(isa ? p512 : p2) = s.median;
+        *(isa ? c512 : c2) = sc.median;
     }
 #else
     (void)reps;
     (void)out;
+    (void)c2;
+    (void)c512;
 #endif
 }
 
@@ -233,12 +256,14 @@ static long calibrate(const prob *p, int blas)
     }
 }
 
-static double one_rep(const prob *p, int blas, long calls)
+/* GFLOPS by the wall clock; *cpu: by the calling thread's CPU time. */
+static double one_rep(const prob *p, int blas, long calls, double *cpu)
 {
     const double flop = 2.0 * (double)p->s->M * (double)p->s->N * (double)p->s->K;
-    const double t0 = bench_now();
+    const double t0 = bench_now(), c0 = cpu_now();
     for (long i = 0; i < calls; i++)
         call(p, blas);
+    *cpu = flop * (double)calls / (cpu_now() - c0) / 1e9;
     return flop * (double)calls / (bench_now() - t0) / 1e9;
 }
 
@@ -246,20 +271,23 @@ static double one_rep(const prob *p, int blas, long calls)
  * OpenBLAS, pause, ...) so that both see the same background load on a
  * shared machine; the pause lets the other library's idle threads stop
  * spinning (OpenBLAS's spin for up to ~0.1 s). */
-static void measure_pair(const prob *p, int reps, bench_stats *ours, bench_stats *ref)
+static void measure_pair(const prob *p, int reps, bench_stats *ours, bench_stats *ref,
+                         bench_stats *ours_cpu, bench_stats *ref_cpu)
 {
-    double g0[64], g1[64];
+    double g0[64], g1[64], c0v[64], c1v[64];
     const long c0 = calibrate(p, 0);
     bench_sleep_ms(120);
     const long c1 = calibrate(p, 1);
     for (int r = 0; r < reps; r++) {
         bench_sleep_ms(120);
-        g0[r] = one_rep(p, 0, c0);
+        g0[r] = one_rep(p, 0, c0, &c0v[r]);
         bench_sleep_ms(120);
-        g1[r] = one_rep(p, 1, c1);
+        g1[r] = one_rep(p, 1, c1, &c1v[r]);
     }
     *ours = bench_summarise(g0, reps);
     *ref = bench_summarise(g1, reps);
+    *ours_cpu = bench_summarise(c0v, reps);
+    *ref_cpu = bench_summarise(c1v, reps);
 }
 
 int main(int argc, char **argv)
@@ -283,12 +311,14 @@ int main(int argc, char **argv)
            c1.median, c2.median, cr,
            cr < 1.3 ? "is real" : cr > 1.7 ? "is NOT real (two threads share one core)"
                                           : "is partly shared (busy machine?)");
-    double peak2, peak512;
-    fma_peak(reps, out, &peak2, &peak512);
+    double peak2, peak512, cpeak2, cpeak512;
+    fma_peak(reps, out, &peak2, &peak512, &cpeak2, &cpeak512);
     const char *kname = nn_gemm_kernel_name();
     const double peak = strcmp(kname, "avx512") == 0 ? peak512 : peak2;
-    printf("FMA peak, 1 thread: AVX2 %.1f GFLOPS, AVX-512 %.1f GFLOPS (0: not on this CPU)\n",
-           peak2, peak512);
+    const double cpeak = strcmp(kname, "avx512") == 0 ? cpeak512 : cpeak2;
+    printf("FMA peak, 1 thread: AVX2 %.1f GFLOPS, AVX-512 %.1f GFLOPS (by CPU time %.1f, %.1f; "
+           "0: not on this CPU)\n",
+           peak2, peak512, cpeak2, cpeak512);
     printf("OpenBLAS core: %s; config: %s\n", openblas_get_corename(), openblas_get_config());
     printf("nnrun kernel: %s;  medians of %d reps (min-max);  load average %.2f\n\n", kname,
            reps, bench_loadavg());
@@ -297,8 +327,9 @@ int main(int argc, char **argv)
                 openblas_get_corename(), openblas_get_config());
         fflush(out);
     }
-    printf("%-18s %-17s %3s  %-22s %-22s %6s %7s %6s\n", "M x N x K", "what", "thr",
-           "nnrun GFLOPS", "OpenBLAS GFLOPS", "ratio", "target", "%peak");
+    printf("%-18s %-17s %3s  %-22s %-22s %6s %7s %6s  %s\n", "M x N x K", "what", "thr",
+           "nnrun GFLOPS", "OpenBLAS GFLOPS", "ratio", "target", "%peak",
+           "1 thread by CPU time: ratio, %peak");
 
     int missed = 0;
     for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
@@ -316,12 +347,19 @@ int main(int argc, char **argv)
         for (int t = 1; t <= 2; t++) {
             nn_set_threads(t);
             openblas_set_num_threads(t);
-            bench_stats ours, ref;
-            measure_pair(&p, reps, &ours, &ref);
+            bench_stats ours, ref, ours_c, ref_c;
+            measure_pair(&p, reps, &ours, &ref, &ours_c, &ref_c);
             const double ratio = ours.median / ref.median;
-            char kx[96];
+            const double cratio = ours_c.median / ref_c.median;
+            const double cshare = cpeak > 0 ? ours_c.median / cpeak : 0.0;
+            char kx[192];
             snprintf(kx, sizeof kx, "\"kernel\":\"%s\",\"peak_share\":%.3f", kname,
                      peak > 0 ? ours.median / (t * peak) : 0.0);
+            if (t == 1)
+                snprintf(kx + strlen(kx), sizeof kx - strlen(kx),
+                         ",\"cpu_gflops\":%.6g,\"openblas_cpu_gflops\":%.6g,\"cpu_ratio\":%.4f,"
+                         "\"cpu_peak_share\":%.3f",
+                         ours_c.median, ref_c.median, cratio, cshare);
             bench_json(out, "gemm", "nnrun", "shape", key, -1, t, ours, "GFLOPS", kx);
             bench_json(out, "gemm", "openblas", "shape", key, -1, t, ref, "GFLOPS", NULL);
             bench_stats rs = {ratio, ours.min / ref.max, ours.max / ref.min};
@@ -336,8 +374,11 @@ int main(int argc, char **argv)
                 snprintf(tg, sizeof tg, ">=%.2f%s", s->target, ratio >= s->target ? "" : " !");
                 missed += ratio < s->target;
             }
-            printf("%-18s %-17s %3d  %-22s %-22s %6.2f %7s %5.0f%%\n", key, s->what, t, a, b, ratio,
-                   tg, peak > 0 ? 100.0 * ours.median / (t * peak) : 0.0);
+            char cx[48] = "";
+            if (t == 1)
+                snprintf(cx, sizeof cx, "  %.2f, %.0f%%", cratio, 100.0 * cshare);
+            printf("%-18s %-17s %3d  %-22s %-22s %6.2f %7s %5.0f%%%s\n", key, s->what, t, a, b,
+                   ratio, tg, peak > 0 ? 100.0 * ours.median / (t * peak) : 0.0, cx);
             fflush(stdout);
         }
         free(p.A);

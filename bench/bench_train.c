@@ -46,6 +46,7 @@
 #include <unistd.h>
 
 #include "bench_common.h"
+#include "kernels/gemm.h"
 #include "nnrun.h"
 
 #define CHECK_OK(call)                                                                             \
@@ -327,12 +328,13 @@ int main(int argc, char **argv)
     const char *source = big ? "fashion-mnist" : "random (Fashion-MNIST shape)";
     if (!big)
         big = random_fashion(16384);
-    printf("data: %s; medians of %d epochs (min-max); load average %.2f\n\n", source, reps,
-           bench_loadavg());
+    printf("data: %s; nnrun kernel: %s; medians of %d epochs (min-max); load average %.2f\n\n",
+           source, nn_gemm_kernel_name(), reps, bench_loadavg());
     printf("%-18s %5s %3s  %-30s %s\n", "model", "batch", "thr", "nnrun", "target");
 
     char extra[128];
-    snprintf(extra, sizeof extra, "\"data\":\"%s\"", source);
+    snprintf(extra, sizeof extra, "\"data\":\"%s\",\"kernel\":\"%s\"", source,
+             nn_gemm_kernel_name());
     double big_sps[3] = {0, 0, 0};
     for (size_t c = 0; c < sizeof mlps / sizeof *mlps; c++) {
         const mlp_case *m = &mlps[c];
@@ -432,7 +434,7 @@ int main(int argc, char **argv)
         const int64_t steps = 100000;
         bench_stats s = time_epochs(tr, xor, reps, steps);
         bench_stats us = {s.median * 1e6, s.min * 1e6, s.max * 1e6};
-        bench_json(out, "train", "nnrun", "model", "xor 2-8-1", 4, t, us, "us/step", NULL);
+        bench_json(out, "train", "nnrun", "model", "xor 2-8-1", 4, t, us, "us/step", extra);
         printf("%-18s %5d %3d  %6.3f us/step (%5.3f-%5.3f)    <= 1 us%s\n", "xor 2-8-1", 4, t,
                us.median, us.min, us.max, us.median <= 1.0 ? "" : " !");
         nn_trainer_free(tr);

@@ -104,10 +104,11 @@ def main():
     say("nnrun benchmarks, %s, %s, %d CPUs, load average %.2f at the end" % (
         datetime.date.today().isoformat(), cpu_name(), os.cpu_count() or 0, os.getloadavg()[0]))
     gemm = load(gj)
-    peak = {r["impl"]: r["median"] for r in gemm if r["bench"] == "peak"}
+    peak = {r["impl"]: r for r in gemm if r["bench"] == "peak"}
     if peak:
         say("FMA peak, 1 thread (independent FMA chains): " + ", ".join(
-            "%s %.1f GFLOPS" % (k, v) for k, v in sorted(peak.items())))
+            "%s %.1f GFLOPS (by CPU time %.1f)" % (k, v["median"], v.get("cpu_time_median", 0))
+            for k, v in sorted(peak.items())))
     for r in gemm:
         if r["bench"] == "openblas":
             say("OpenBLAS kernel: %s (%s)" % (r["corename"], r["config"]))
@@ -121,21 +122,27 @@ def main():
         say("")
         kern = [r.get("kernel") for r in gemm if r["bench"] == "gemm" and r["impl"] == "nnrun"]
         say("GEMM, nnrun kernel %s / OpenBLAS (median GFLOPS; %%peak: nnrun's share of "
-            "threads x the 1-thread FMA peak of its ISA)" % (kern[0] if kern else "?"))
-        say("%-20s %3s %8s %8s %6s %12s %6s" % ("shape", "thr", "nnrun", "OpenBLAS", "ratio",
-                                                "target", "%peak"))
+            "threads x the 1-thread FMA peak of its ISA; cpu: the 1-thread rows by the "
+            "thread's CPU time, which leaves out preemption)" % (kern[0] if kern else "?"))
+        say("%-20s %3s %8s %8s %6s %12s %6s %9s %9s" % ("shape", "thr", "nnrun", "OpenBLAS",
+                                                         "ratio", "target", "%peak",
+                                                         "cpu ratio", "cpu %peak"))
         gf = {(r["shape"], r["threads"], r["impl"]): r["median"] for r in gemm
               if r["bench"] == "gemm"}
         share = {(r["shape"], r["threads"]): r.get("peak_share", 0.0) for r in gemm
                  if r["bench"] == "gemm" and r["impl"] == "nnrun"}
+        cpu = {(r["shape"], r["threads"]): r for r in gemm
+               if r["bench"] == "gemm" and r["impl"] == "nnrun" and "cpu_ratio" in r}
         for r in ratios:
             tgt = r.get("target")
             mark = "" if tgt is None else (">=%.2f %s" % (tgt, "ok" if r["median"] >= tgt
                                                            else "MISSED"))
-            say("%-20s %3d %8.1f %8.1f %6.2f %12s %5.0f%%" % (
+            c = cpu.get((r["shape"], r["threads"]))
+            cx = " %9.2f %8.0f%%" % (c["cpu_ratio"], 100.0 * c["cpu_peak_share"]) if c else ""
+            say("%-20s %3d %8.1f %8.1f %6.2f %12s %5.0f%%%s" % (
                 r["shape"], r["threads"], gf[(r["shape"], r["threads"], "nnrun")],
                 gf[(r["shape"], r["threads"], "openblas")], r["median"], mark,
-                100.0 * share.get((r["shape"], r["threads"]), 0.0)))
+                100.0 * share.get((r["shape"], r["threads"]), 0.0), cx))
 
     train = load(tj)
     torch = {(r["model"], r["batch"], r["threads"]): r for r in load(pj)
@@ -143,7 +150,8 @@ def main():
     rows = [r for r in train if r["bench"] == "train" and r["unit"] in ("samples/s", "us/step")]
     if rows:
         say("")
-        say("Training (median; samples/s, XOR in us/step)")
+        kerns = sorted({r.get("kernel", "?") for r in rows})
+        say("Training (median; samples/s, XOR in us/step; nnrun kernel %s)" % ", ".join(kerns))
         say("%-18s %5s %3s %10s %10s %7s  %s" % ("model", "batch", "thr", "nnrun", "pytorch",
                                                  "x torch", "target"))
         for r in rows:
@@ -170,7 +178,8 @@ def main():
     cont = [r for r in train if r["bench"] == "contention"]
     if cont:
         say("")
-        say("Contention (median samples/s; x = against 1 thread on a quiet machine, same run)")
+        say("Contention (median samples/s; x = against 1 thread on a quiet machine, same run; "
+            "nnrun kernel %s)" % ", ".join(sorted({r.get("kernel", "?") for r in cont})))
         say("%-18s %5s %9s %16s %16s %16s %16s  %s" % (
             "model", "batch", "quiet 1t", "busy: default", "busy: 1t", "nice19: default",
             "nice19: 1t", "target"))
