@@ -1,5 +1,5 @@
 /* l_sandbox.c — restricted Lua states for untrusted scripts (the
- * nnrun_sandbox_* functions of lnnrun.h, for embedding hosts), the write
+ * nnrun_sandbox_* functions of nnrun_lua.h, for embedding hosts), the write
  * confinement every file writer of the binding asks (nnl_check_write), and
  * nn.sandbox_exec, through which `nnrun --sandbox` runs a script.
  *

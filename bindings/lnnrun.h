@@ -12,6 +12,7 @@
 #include <lua.h>
 
 #include "nnrun.h"
+#include "nnrun_lua.h" /* the public part: luaopen_nnrun, the sandbox */
 
 #define NNL_TENSOR "nnrun.Tensor"
 #define NNL_ROW "nnrun.TensorRow"
@@ -174,64 +175,6 @@ void nnl_open_sandbox(lua_State *L);   /* l_sandbox.c */
  * writer of the binding calls it first. */
 void nnl_check_write(lua_State *L, const char *path, int is_dir);
 
-/* --- sandboxes, for embedding hosts (l_sandbox.c; README "Sandboxed Lua
- * for hosts") ------------------------------------------------------------- */
-
-#define NNRUN_API __attribute__((visibility("default")))
-
-/* The limits of a sandbox.  Zero fields take the defaults. */
-typedef struct nnrun_sandbox_limits {
-    long long max_instructions; /* Lua VM instructions per nnrun_sandbox_pcall,
-                                   counted every 1000 (default 1e9); time in
-                                   nnrun's C kernels is not counted */
-    size_t max_memory;          /* bytes the state's Lua heap may hold while
-                                   a script runs (default 256 MiB); tensors
-                                   held by the C runtime are not counted */
-    const char *write_dir;      /* the directory that nnrun's writers
-                                   (net:save, nn.yaml.write, nnrun.record,
-                                   io.open for writing, ...) may write in,
-                                   copied; NULL: every write is refused */
-    const char *lua_path;       /* package.path of the trusted nnrun.* Lua
-                                   modules (e.g. "/usr/local/share/lua/5.4/?.lua");
-                                   NULL: none */
-    const char *const *modules; /* the Lua modules of lua_path a script may
-                                   require besides "nnrun" (e.g.
-                                   "nnrun.record"), NULL-terminated; NULL: none */
-} nnrun_sandbox_limits;
-
-enum {
-    NNRUN_SANDBOX_OK = 0,
-    NNRUN_SANDBOX_ERROR,        /* the script raised: its error value on top */
-    NNRUN_SANDBOX_INSTRUCTIONS, /* the instruction budget was spent */
-    NNRUN_SANDBOX_MEMORY        /* the memory cap was reached */
-};
-
-/* A new Lua state for untrusted code, or NULL (out of memory).  Its globals
- * are an allow-list: the base functions (no dofile, loadfile;
- * collectgarbage "count" only; setmetatable refuses __gc; getmetatable of
- * tables only; xpcall's handler is not called once a limit is reached),
- * load of text only, string without dump, math, table, utf8, coroutine,
- * os.clock/time/date/difftime, and require of "nnrun" (no processes,
- * signals, MPI or file helpers) and of lim->modules.  io, debug, package,
- * os.execute and the rest raise "x.lua:1: io.open is not allowed in the
- * sandbox".  Close it with nnrun_sandbox_close.  A state is used by one
- * thread at a time; separate sandboxes are independent. */
-NNRUN_API lua_State *nnrun_sandbox_new(const nnrun_sandbox_limits *lim);
-/* Load a script, text only (never luaL_loadbuffer: binary chunks can crash
- * the VM).  Return LUA_OK with the function pushed, or an error code with
- * the message pushed. */
-NNRUN_API int nnrun_sandbox_loadbuffer(lua_State *L, const char *buf, size_t len,
-                                       const char *name);
-NNRUN_API int nnrun_sandbox_loadfile(lua_State *L, const char *path);
-/* lua_pcall under the limits: NNRUN_SANDBOX_OK with nresults pushed,
- * NNRUN_SANDBOX_ERROR with the error value pushed (read it with lua_type
- * and lua_tolstring of a string only: luaL_tolstring would run a __tostring
- * of the script outside the limits), or a limit, with nothing pushed.  The
- * budget starts afresh at each call; pcall, xpcall and coroutines in the
- * script cannot swallow a limit reached. */
-NNRUN_API int nnrun_sandbox_pcall(lua_State *L, int nargs, int nresults);
-NNRUN_API void nnrun_sandbox_close(lua_State *L); /* NULL is a no-op */
-
 /* --- l_mpi.c: the optional MPI glue (nnrun.mpi) ------------------------ */
 /* The nnrun executable only: initialises MPI when launched by an MPI
  * launcher (nothing otherwise, or in a build without MPI); 0, or -1 after
@@ -252,7 +195,5 @@ int nnl_mpi_any(int flag);
 /* nnrun.mpi.max, into the nnrun.mpi table of the module on top. */
 void nnl_open_mpi_train(lua_State *L);
 
-/* The only symbol nnrun.so exports. */
-__attribute__((visibility("default"))) int luaopen_nnrun(lua_State *L);
 
 #endif

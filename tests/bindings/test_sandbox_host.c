@@ -1,5 +1,5 @@
 /* test_sandbox_host.c — an embedding host runs hostile scripts through
- * nnrun_sandbox_new / nnrun_sandbox_pcall (bindings/lnnrun.h): every escape
+ * nnrun_sandbox_new / nnrun_sandbox_pcall (bindings/nnrun_lua.h): every escape
  * is refused with its one-line message, an endless loop is stopped by the
  * instruction budget even inside pcall, xpcall and coroutines, a memory
  * bomb by the cap, nothing is written, and the host goes on (the same state

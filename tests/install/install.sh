@@ -34,7 +34,12 @@ pc=$(find "$tmp/prefix" -name nnrun.pc | head -n 1)
 cc -o "$tmp/pc" "$src/tests/install/consumer.c" $(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --cflags --libs nnrun)
 LD_LIBRARY_PATH=$libdir "$tmp/pc"
 test -x "$tmp/prefix/bin/nnrun"
-test -f "$(find "$tmp/prefix" -name nnrun.so | head -n 1)"
+mod=$(find "$tmp/prefix" -name nnrun.so | head -n 1)
+test -f "$mod"
+# A host of sandboxed scripts, built from the installed nnrun_lua.h and nnrun.so.
+# shellcheck disable=SC2046
+cc -o "$tmp/host" "$src/tests/install/sandbox_host.c" -I"$tmp/prefix/include" $(pkg-config --cflags --libs lua5.4) "$mod" -Wl,-rpath,"$(dirname "$mod")"
+LD_LIBRARY_PATH=$libdir "$tmp/host"
 
 # Uninstall: the command of `make uninstall` and of the uninstall target.
 cmake -DMANIFEST="$tmp/manifest" -P "$src/cmake/uninstall.cmake" >/dev/null
