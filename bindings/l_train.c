@@ -414,17 +414,19 @@ static int push_metrics(lua_State *L) {
     return 1;
 }
 
-/* nn.metrics(net, data, loss [, { top_k = 5, batch_size = 256 }]) ->
+/* nn.metrics(net, data, loss [, { top_k = 5, batch_size = 256, parallel = false }]) ->
  *   { samples, loss, classification, and for classification: classes,
  *     accuracy, top_k, top_k_accuracy, confusion (rows = true class, from 1),
  *     precision, recall, f1 (per class), macro_precision, macro_recall,
  *     macro_f1; for regression: mse, mae, r2 } */
 static int l_metrics(lua_State *L) {
-    static const char *const keys[] = {"top_k", "batch_size", NULL};
+    static const char *const keys[] = {"top_k", "batch_size", "parallel", NULL};
     l_net *net = nnl_check_net(L, 1);
     l_dataset *data = nnl_check_dataset(L, 2);
     nn_loss_kind k = nnl_check_loss_kind(L, 3, 3);
-    nn_metrics_options o = {0, 0};
+    nn_metrics_options o = {0, 0, NULL};
+    nn_parallel_config pc;
+    memset(&pc, 0, sizeof pc);
     if (!lua_isnoneornil(L, 4)) {
         luaL_checktype(L, 4, LUA_TTABLE);
         nnl_check_options(L, 4, 4, NULL, keys);
@@ -434,6 +436,10 @@ static int l_metrics(lua_State *L) {
         luaL_argcheck(L, bs >= 0, 4, "option 'batch_size' must be >= 0");
         o.top_k = (int)tk;
         o.batch_size = (int64_t)bs;
+        /* parallel = true: the forward passes split over MPI's ranks */
+        if (nnl_opt_boolean(L, 4, 4, NULL, "parallel", 0) && nnl_mpi_parallel(&pc)) {
+            o.parallel = &pc;
+        }
     }
     nn_metrics *m = NULL;
     nn_status s = nn_evaluate_metrics(net->net, data->d, k, &o, &m);

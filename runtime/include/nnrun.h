@@ -1034,6 +1034,12 @@ NN_API nn_status nn_dataset_split(const nn_dataset *d, double val_fraction, uint
 typedef struct nn_metrics_options {
     int64_t batch_size; /* 0: 256 */
     int top_k;          /* 0: 5   */
+    /* NULL, or ranks > 1: the batches' forward passes are split over the
+     * ranks (each a contiguous part), their outputs meet through
+     * allreduce (each value from the one rank that made it), and every
+     * rank computes the metrics from all of them in row order: the same
+     * bits as one process.  Every rank calls alike. */
+    const nn_parallel_config *parallel;
 } nn_metrics_options;
 typedef struct nn_metrics {
     int64_t samples;

@@ -30,6 +30,51 @@ static int64_t rank_of(const float *y, int64_t C, int64_t cls)
     return higher;
 }
 
+/* The network's outputs on every row of data, (N, C) into *yall, with the
+ * batches of bs rows split over the ranks of pc: each rank runs its
+ * contiguous part and the outputs meet in one allreduce of doubles in
+ * which each value comes from one rank and the others add 0 (exact).  The
+ * outputs are those one process computes, batch by batch. */
+static nn_status split_outputs(nn_net *net, const nn_dataset *data, int64_t bs, const nn_parallel_config *pc,
+                               float *xbuf, float **yall)
+{
+    const int64_t N = nn_dataset_size(data), in = nn_dataset_features(data), C = nn_net_output_size(net);
+    const float *X = nn_dataset_xf(data);
+    const int64_t nb = (N + bs - 1) / bs, b0 = (int64_t)pc->rank * nb / pc->ranks;
+    const int64_t b1 = (int64_t)(pc->rank + 1) * nb / pc->ranks;
+    int64_t NC;
+    if (!nn_mul_ok(N, C, &NC) || (uint64_t)NC > SIZE_MAX / sizeof(double))
+        return nn_fail(NN_ERANGE, "metrics: %lld outputs are too many", (long long)N);
+    double *buf = nn_xalloc((size_t)NC * sizeof(double));
+    float *y = nn_xalloc((size_t)NC * sizeof(float));
+    nn_status s = buf && y ? NN_OK : nn_oom("metrics");
+    /* -0 where this rank has nothing: x + -0 is x for every x, +0 and -0
+     * included (+0 would turn a -0 output into +0). */
+    for (int64_t i = 0; s == NN_OK && i < NC; i++)
+        buf[i] = -0.0;
+    for (int64_t bi = b0; s == NN_OK && bi < b1; bi++) {
+        const int64_t start = bi * bs, n = start + bs <= N ? bs : N - start;
+        const float *yb;
+        if (xbuf)
+            nn_dataset_gather_x(data, NULL, start, n, xbuf);
+        if ((s = nn_net_forward_in(net, xbuf ? xbuf : X + start * in, n, NN_MODE_EVAL, &yb)))
+            break;
+        for (int64_t i = 0; i < n * C; i++)
+            buf[start * C + i] = yb[i];
+    }
+    if (s == NN_OK && pc->allreduce(buf, NC, NN_REDUCE_SUM_DOUBLE, pc->user) < 0)
+        s = nn_fail(NN_ECANCELLED, "metrics: the reduction across ranks failed");
+    for (int64_t i = 0; s == NN_OK && i < NC; i++)
+        y[i] = (float)buf[i];
+    nn_xfree(buf);
+    if (s) {
+        nn_xfree(y);
+        return s;
+    }
+    *yall = y;
+    return NN_OK;
+}
+
 nn_status nn_evaluate_metrics(nn_net *net, const nn_dataset *data, nn_loss_kind loss,
                               const nn_metrics_options *opt, nn_metrics **out)
 {
@@ -43,6 +88,7 @@ nn_status nn_evaluate_metrics(nn_net *net, const nn_dataset *data, nn_loss_kind 
     if (nn_net_layers(net) == 0)
         return nn_fail(NN_ESTATE, "metrics: the network has no layers");
     int64_t bs = opt ? opt->batch_size : 0;
+    const nn_parallel_config *pc = opt && opt->parallel && opt->parallel->ranks > 1 ? opt->parallel : NULL;
     int top_k = opt ? opt->top_k : 0;
     if (bs < 0 || top_k < 0)
         return nn_fail(NN_EINVAL, "metrics: batch_size and top_k must be >= 0");
@@ -67,7 +113,7 @@ nn_status nn_evaluate_metrics(nn_net *net, const nn_dataset *data, nn_loss_kind 
     const float thresh = loss == NN_LOSS_BCE_LOGITS ? 0.0f : 0.5f;
 
     nn_metrics *m = nn_xcalloc(1, sizeof *m);
-    float *xbuf = NULL;
+    float *xbuf = NULL, *yall = NULL;
     double *colsum = NULL, *colsq = NULL, *colres = NULL;
     if (!m)
         return nn_oom("metrics");
@@ -107,14 +153,16 @@ nn_status nn_evaluate_metrics(nn_net *net, const nn_dataset *data, nn_loss_kind 
             goto fail;
         }
     }
+    if (pc && (s = split_outputs(net, data, bs, pc, xbuf, &yall)))
+        goto fail;
     double sum = 0.0, se = 0.0, ae = 0.0;
     int64_t correct = 0, topk = 0;
     for (int64_t start = 0; start < N; start += bs) {
         const int64_t n = start + bs <= N ? bs : N - start;
-        const float *y;
-        if (xbuf)
+        const float *y = yall ? yall + start * C : NULL;
+        if (xbuf && !yall)
             nn_dataset_gather_x(data, NULL, start, n, xbuf);
-        if ((s = nn_net_forward_in(net, xbuf ? xbuf : X + start * in, n, NN_MODE_EVAL, &y)))
+        if (!yall && (s = nn_net_forward_in(net, xbuf ? xbuf : X + start * in, n, NN_MODE_EVAL, &y)))
             goto fail;
         const float *tb = T + start * tcols;
         sum += nn_loss_raw(loss, y, tb, labels, NULL, n, C) * (double)n;
@@ -183,6 +231,7 @@ nn_status nn_evaluate_metrics(nn_net *net, const nn_dataset *data, nn_loss_kind 
         m->r2 = r2 / (double)C;
     }
     nn_xfree(xbuf);
+    nn_xfree(yall);
     nn_xfree(colsum);
     nn_xfree(colsq);
     nn_xfree(colres);
@@ -190,6 +239,7 @@ nn_status nn_evaluate_metrics(nn_net *net, const nn_dataset *data, nn_loss_kind 
     return NN_OK;
 fail:
     nn_xfree(xbuf);
+    nn_xfree(yall);
     nn_xfree(colsum);
     nn_xfree(colsq);
     nn_xfree(colres);

@@ -416,7 +416,10 @@ function M.run(r, cli)
     status = signal == "INT" and 130 or 143
   else
     fields.status = stopped_early and "stopped_early" or "completed"
-    m = require("nnrun.data").destandardize(nn.metrics(net, data.test, r.loss), data.targets)
+    -- Under MPI the test set's batches are split over the ranks (the same
+    -- figures, bit for bit).
+    m = require("nnrun.data").destandardize(nn.metrics(net, data.test, r.loss,
+      ranks and { parallel = true } or nil), data.targets)
     for k, v in pairs(eval.summary_fields(m)) do
       fields[k] = v
     end

@@ -73,6 +73,14 @@ function cases.ranks()
       check(model == ref, "-np %d: model.nnrun differs from -np 1", n)
       check(metrics("np" .. n) == metrics("np1"), "-np %d: metrics.jsonl differs:\n%s\n%s", n,
         metrics("np" .. n), metrics("np1"))
+      -- The test figures, split over the ranks: those of one rank.
+      for _, k in ipairs({ "test_loss", "test_accuracy", "test_macro_f1" }) do
+        local function fig(run)
+          return (read(dir .. "/" .. run .. "/summary.json") or ""):match('"' .. k .. '": ([^,\n]+)')
+        end
+        check(fig("np" .. n) ~= nil and fig("np" .. n) == fig("np1"), "-np %d: %s %s vs %s", n, k,
+          tostring(fig("np" .. n)), tostring(fig("np1")))
+      end
     end
   end
   -- Alone, the same shards: the same bits.

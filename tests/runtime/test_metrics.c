@@ -42,7 +42,7 @@ static void test_classes(void)
     const float t[6] = {0, 0, 1, 1, 2, 2};
     nn_net *net = identity_net(3);
     nn_dataset *d = make(6, 3, x, 1, t);
-    nn_metrics_options o = {4, 2}; /* batches of 4: a partial last batch */
+    nn_metrics_options o = {4, 2, NULL}; /* batches of 4: a partial last batch */
     nn_metrics *m = NULL;
     CHECK_OK(nn_evaluate_metrics(net, d, NN_LOSS_CROSS_ENTROPY, &o, &m));
     if (!m)

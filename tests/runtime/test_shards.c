@@ -11,7 +11,8 @@
  * batchnorm in the network and Adam as the optimiser.  One process alone
  * (ranks 1, no allreduce) gives the same.  The gradient of the shards'
  * sum is the batch's gradient; bad settings are refused with their
- * message.
+ * message.  nn_evaluate_metrics split over 2-4 ranks gives the figures of
+ * one process, bit for bit (classification and regression).
  */
 #define _POSIX_C_SOURCE 200809L /* pthread_barrier_t */
 #include <pthread.h>
@@ -179,6 +180,28 @@ static void free_job(rank_job *j)
     free(j->tmp);
 }
 
+/* Runs fn on R threads, the ranks of one world: fn(job r) with job r at
+ * jobs + r size, whose leading rank_job gets the world, its rank and its
+ * reduction buffer (freed by the caller). */
+static void run_world(int R, void *(*fn)(void *), void *jobs, size_t size)
+{
+    world w;
+    memset(&w, 0, sizeof w);
+    w.ranks = R;
+    pthread_barrier_init(&w.bar, NULL, (unsigned)R);
+    pthread_t th[MAX_RANKS];
+    for (int r = 0; r < R; r++) {
+        rank_job *j = (rank_job *)((char *)jobs + (size_t)r * size);
+        j->w = &w;
+        j->rank = r;
+        j->tmp = malloc(TMP_BYTES);
+        pthread_create(&th[r], NULL, fn, j);
+    }
+    for (int r = 0; r < R; r++)
+        pthread_join(th[r], NULL);
+    pthread_barrier_destroy(&w.bar);
+}
+
 /* a and b hold the same bits (what: the run b is, for messages). */
 static void check_same(const rank_job *a, const rank_job *b, const char *what)
 {
@@ -210,23 +233,11 @@ static void test_rank_counts(int64_t batch)
     static const int counts[] = {1, 2, 3, 6};
     for (size_t ci = 0; ci < sizeof counts / sizeof counts[0]; ci++) {
         const int R = counts[ci];
-        world w;
-        memset(&w, 0, sizeof w);
-        w.ranks = R;
-        pthread_barrier_init(&w.bar, NULL, (unsigned)R);
         rank_job jobs[MAX_RANKS];
-        pthread_t th[MAX_RANKS];
         memset(jobs, 0, sizeof jobs);
-        for (int r = 0; r < R; r++) {
-            jobs[r].w = &w;
-            jobs[r].rank = r;
-            jobs[r].batch = batch;
-            jobs[r].tmp = malloc(TMP_BYTES);
-            pthread_create(&th[r], NULL, thread_main, &jobs[r]);
-        }
         for (int r = 0; r < R; r++)
-            pthread_join(th[r], NULL);
-        pthread_barrier_destroy(&w.bar);
+            jobs[r].batch = batch;
+        run_world(R, thread_main, jobs, sizeof jobs[0]);
         for (int r = 0; r < R; r++) {
             char what[64];
             snprintf(what, sizeof what, "batch %lld, rank %d of %d", (long long)batch, r, R);
@@ -392,8 +403,85 @@ static void test_refusals(void)
     nn_net_free(net);
 }
 
+/* Metrics over simulated ranks: each computes its batches' outputs, all
+ * compute the figures; they must be those of one process, bit for bit. */
+typedef struct metrics_job {
+    rank_job r; /* world, rank, tmp; status and where */
+    int regression;
+    nn_metrics *m;
+} metrics_job;
+
+static void metrics_run(metrics_job *j)
+{
+    nn_dataset *d = NULL;
+    nn_net *net = NULL;
+    rank_job *r = &j->r;
+    nn_parallel_config pc = {0, r->rank, r->w ? r->w->ranks : 1, r->w ? sim_allreduce : NULL, r};
+    nn_metrics_options o = {7, 3, r->w ? &pc : NULL}; /* batches of 7: a partial last one */
+    if (j->regression) {
+        TRY(r, nn_data_curve(40, 0.1f, 2, &d));
+        TRY(r, nn_net_create(4, &net));
+        TRY(r, nn_net_add_dense(net, 1, 8, NULL, NULL));
+        TRY(r, nn_net_add_activation(net, NN_ACT_TANH, 0.0f));
+        TRY(r, nn_net_add_dense(net, 8, 1, NULL, NULL));
+    } else {
+        TRY(r, nn_data_digits03(11, 0.2f, 6, &d));
+        net = make_net(r);
+    }
+    if (r->status == NN_OK)
+        TRY(r, nn_evaluate_metrics(net, d, j->regression ? NN_LOSS_MSE : NN_LOSS_CROSS_ENTROPY, &o, &j->m));
+    nn_net_free(net);
+    nn_dataset_free(d);
+}
+
+static void *metrics_thread(void *arg)
+{
+    nn_set_threads(1);
+    metrics_run(arg);
+    return NULL;
+}
+
+static void test_split_metrics(int regression)
+{
+    metrics_job ref;
+    memset(&ref, 0, sizeof ref);
+    ref.regression = regression;
+    metrics_run(&ref);
+    CHECK_MSG(ref.r.status == NN_OK, "one process: %s", ref.r.where);
+    for (int R = 2; R <= 4; R++) {
+        metrics_job jobs[MAX_RANKS];
+        memset(jobs, 0, sizeof jobs);
+        for (int r = 0; r < R; r++)
+            jobs[r].regression = regression;
+        run_world(R, metrics_thread, jobs, sizeof jobs[0]);
+        for (int r = 0; r < R; r++) {
+            const nn_metrics *a = ref.m, *b = jobs[r].m;
+            CHECK_MSG(jobs[r].r.status == NN_OK, "rank %d of %d: %s", r, R, jobs[r].r.where);
+            if (a && b) {
+                CHECK_MSG(memcmp(&a->loss, &b->loss, sizeof a->loss) == 0, "rank %d of %d: loss %.17g vs %.17g",
+                          r, R, b->loss, a->loss);
+                CHECK_MSG(memcmp(&a->accuracy, &b->accuracy, sizeof(double)) == 0 &&
+                              memcmp(&a->top_k_accuracy, &b->top_k_accuracy, sizeof(double)) == 0 &&
+                              memcmp(&a->macro_f1, &b->macro_f1, sizeof(double)) == 0 &&
+                              memcmp(&a->mse, &b->mse, sizeof(double)) == 0 &&
+                              memcmp(&a->mae, &b->mae, sizeof(double)) == 0 &&
+                              memcmp(&a->r2, &b->r2, sizeof(double)) == 0,
+                          "rank %d of %d: figures differ", r, R);
+                CHECK(!a->confusion || memcmp(a->confusion, b->confusion,
+                                              (size_t)(a->classes * a->classes) * sizeof(int64_t)) == 0);
+            }
+            nn_metrics_free(jobs[r].m);
+            free(jobs[r].r.tmp);
+        }
+    }
+    CHECK(regression ? isfinite(ref.m->r2) : ref.m->classification);
+    nn_metrics_free(ref.m);
+}
+
 int main(void)
 {
+    test_split_metrics(0);
+    test_split_metrics(1);
     test_exact_sum();
     test_refusals();
     test_gradient_is_the_batch_gradient();
