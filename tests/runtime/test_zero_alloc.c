@@ -4,7 +4,8 @@
  * counting allocator (testutil.h) sees them all.  For a few configurations
  * (cross-entropy with a partial last batch, MSE on a full batch with
  * Nesterov momentum, a network with dropout, batchnorm, layernorm and gelu
- * layers, each other optimiser with gradient clipping by value and by norm;
+ * layers, a CNN with conv2d, batchnorm and pooling, each other optimiser
+ * with gradient clipping by value and by norm;
  * 1 and 2 threads, so the parallel matrix products run too) we train one epoch, reset the count, train a dozen more epochs and
  * require zero allocations and zero releases.
  */
@@ -45,7 +46,7 @@ typedef struct config {
     nn_loss_kind loss;
     int64_t batch; /* 0: the whole data set */
     int nesterov;
-    int layers; /* dropout, batchnorm, layernorm and gelu too */
+    int layers; /* 1: dropout, batchnorm, layernorm and gelu too; 2: a CNN */
     nn_optim_kind optim; /* UNSET: SGD through the deprecated .sgd */
 } config;
 
@@ -66,19 +67,39 @@ static void run(const config *c, int threads)
     nn_net *net = NULL;
     nn_trainer *tr = NULL;
     CHECK_OK(nn_net_create(11, &net));
-    CHECK_OK(nn_net_add_dense(net, features, hidden1, NULL, NULL));
-    if (c->layers)
+    if (c->layers == 2) {
+        /* the 90 features as 1x9x10 images: conv2d, batchnorm over
+         * channels, maxpool, conv2d at stride 2, avgpool, global_avgpool,
+         * flatten, dense */
+        CHECK_OK(nn_net_set_input(net, 1, 9, 10));
+        const char *ck[] = {"filters", "kernel", "padding"};
+        const nn_value v1[] = {{16, NULL, {0, 0, 0}}, {3, NULL, {0, 0, 0}}, {1, NULL, {0, 0, 0}}};
+        CHECK_OK(nn_net_add(net, &(nn_layer_spec){"conv2d", 3, ck, v1}));
         CHECK_OK(add(net, "batchnorm", NULL, 0, NULL));
-    CHECK_OK(nn_net_add_activation(net, NN_ACT_RELU, 0.0f));
-    if (c->layers)
-        CHECK_OK(add(net, "dropout", "p", 0.3, NULL));
-    CHECK_OK(nn_net_add_dense(net, hidden1, hidden2, NULL, NULL));
-    if (c->layers) {
-        CHECK_OK(add(net, "layernorm", NULL, 0, NULL));
-        CHECK_OK(add(net, "activation", "name", 0, "gelu"));
+        CHECK_OK(nn_net_add_activation(net, NN_ACT_RELU, 0.0f));
+        CHECK_OK(add(net, "maxpool", "size", 2, NULL));
+        const char *ck2[] = {"filters", "kernel", "stride", "padding"};
+        const nn_value v2[] = {{24, NULL, {0, 0, 0}}, {3, NULL, {0, 0, 0}}, {1, NULL, {0, 0, 0}}, {1, NULL, {0, 0, 0}}};
+        CHECK_OK(nn_net_add(net, &(nn_layer_spec){"conv2d", 4, ck2, v2}));
+        CHECK_OK(add(net, "avgpool", "stride", 1, NULL));
+        CHECK_OK(add(net, "global_avgpool", NULL, 0, NULL));
+        CHECK_OK(add(net, "flatten", NULL, 0, NULL));
+        CHECK_OK(nn_net_add_dense(net, 24, classes, NULL, NULL));
+    } else {
+        CHECK_OK(nn_net_add_dense(net, features, hidden1, NULL, NULL));
+        if (c->layers)
+            CHECK_OK(add(net, "batchnorm", NULL, 0, NULL));
+        CHECK_OK(nn_net_add_activation(net, NN_ACT_RELU, 0.0f));
+        if (c->layers)
+            CHECK_OK(add(net, "dropout", "p", 0.3, NULL));
+        CHECK_OK(nn_net_add_dense(net, hidden1, hidden2, NULL, NULL));
+        if (c->layers) {
+            CHECK_OK(add(net, "layernorm", NULL, 0, NULL));
+            CHECK_OK(add(net, "activation", "name", 0, "gelu"));
+        }
+        CHECK_OK(nn_net_add_activation(net, NN_ACT_TANH, 0.0f));
+        CHECK_OK(nn_net_add_dense(net, hidden2, classes, NULL, NULL));
     }
-    CHECK_OK(nn_net_add_activation(net, NN_ACT_TANH, 0.0f));
-    CHECK_OK(nn_net_add_dense(net, hidden2, classes, NULL, NULL));
     nn_train_config cfg = nn_train_defaults();
     cfg.loss = c->loss;
     cfg.sgd.lr = 0.01f;
@@ -122,6 +143,7 @@ int main(void)
         {"adam, clipped", NN_LOSS_CROSS_ENTROPY, 32, 0, 0, NN_OPTIM_ADAM},
         {"adamw, clipped, with the normalisation layers", NN_LOSS_CROSS_ENTROPY, 32, 0, 1, NN_OPTIM_ADAMW},
         {"rmsprop, clipped", NN_LOSS_CROSS_ENTROPY, 32, 0, 0, NN_OPTIM_RMSPROP},
+        {"a CNN (conv2d, batchnorm, pooling), batch 32", NN_LOSS_CROSS_ENTROPY, 32, 0, 2, NN_OPTIM_UNSET},
         {"adagrad, clipped", NN_LOSS_MSE, 0, 0, 0, NN_OPTIM_ADAGRAD},
     };
     for (size_t i = 0; i < sizeof configs / sizeof *configs; i++)
