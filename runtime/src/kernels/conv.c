@@ -4,7 +4,6 @@
 
 #include <string.h>
 
-#include "parallel.h"
 
 /* Partial sums of the bias gradient (see gather_channels). */
 #define LANES 16
@@ -87,9 +86,9 @@ static void im2col_items(int64_t lo, int64_t hi, void *ctx)
 
 void nn_im2col(const nn_conv_geom *g, const float *x, int64_t n, float *col, int64_t ldc, int64_t c0)
 {
-    const int64_t K = g->C * g->k * g->k, P = g->OH * g->OW;
+    const int64_t K = g->C * g->k * g->k;
     im2col_job j = {g, x, n, col, ldc, c0, NULL, NULL};
-    nn_parallel_range(K * n, NN_GRAIN_ELEMENTS / P + 1, im2col_items, &j);
+    im2col_items(0, K * n, &j);
 }
 
 /* Planes b C + c of dx, each summed in (ki, kj, oh, ow) order. */
@@ -127,9 +126,8 @@ static void col2im_planes(int64_t lo, int64_t hi, void *ctx)
 
 void nn_col2im(const nn_conv_geom *g, const float *dcol, int64_t n, float *dx)
 {
-    const int64_t K = g->C * g->k * g->k, P = g->OH * g->OW;
     im2col_job j = {g, NULL, n, NULL, 0, 0, dcol, dx};
-    nn_parallel_range(n * g->C, NN_GRAIN_ELEMENTS / (K / g->C * P) + 1, col2im_planes, &j);
+    col2im_planes(0, n * g->C, &j);
 }
 
 typedef struct layout_job {
@@ -156,7 +154,7 @@ static void scatter_samples(int64_t lo, int64_t hi, void *ctx)
 void nn_conv_scatter(const float *Yt, const float *bias, float *y, int64_t B, int64_t F, int64_t P)
 {
     layout_job j = {Yt, bias, y, NULL, B, F, P, 0};
-    nn_parallel_range(B, NN_GRAIN_ELEMENTS / (F * P) + 1, scatter_samples, &j);
+    scatter_samples(0, B, &j);
 }
 
 static void gather_channels(int64_t lo, int64_t hi, void *ctx)
@@ -198,5 +196,5 @@ static void gather_channels(int64_t lo, int64_t hi, void *ctx)
 void nn_conv_gather(const float *dy, float *dYt, float *db, int64_t B, int64_t F, int64_t P, int accumulate)
 {
     layout_job j = {dy, NULL, dYt, db, B, F, P, accumulate};
-    nn_parallel_range(F, NN_GRAIN_ELEMENTS / (B * P) + 1, gather_channels, &j);
+    gather_channels(0, F, &j);
 }

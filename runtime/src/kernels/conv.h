@@ -12,9 +12,9 @@
  * and Yt holds the output channel-major over the whole batch ("CNHW"),
  * which nn_conv_scatter turns into y (B, F, P).
  *
- * Every function here splits its work over the team (nn_parallel_range)
- * by output elements: each element written by one thread, sums in a fixed
- * order, so the results are the same for any thread count.  No allocation.
+ * Every function here runs on the calling thread, each output element
+ * summed in a fixed order; conv2d.c splits a batch into chunks of samples
+ * and deals those out to the team.  No allocation.
  */
 #ifndef NN_CONV_H
 #define NN_CONV_H

@@ -3,19 +3,20 @@
  *
  * y(B, F, OH, OW) = W(F, K) col(x)(K, B P) + b(F),  K = C k k, P = OH OW
  * The batch goes through in chunks of n samples (n from the shapes alone,
- * so that a chunk's column matrix, K x n P floats, stays in a core's L2):
+ * so that a chunk's column matrix, K x n P floats, stays in a core's L2),
+ * the chunks dealt out to the threads (see SLOTS), each chunk on one:
  *   forward:  col = im2col(x[chunk]); Yt(F, n P) = W col;
  *             y[chunk] = scatter(Yt) + b
- *   backward: per chunk in order: dYt = gather(dy[chunk]), db (+)= its
- *             row sums;
+ *   backward: dYt = gather(dy[chunk]) and db_chunk = its row sums;
  *             col = im2col(x[chunk]) again (cheaper than keeping B K P
  *             floats from forward: those do not stay in any cache);
- *             dW (+)= dYt col^T  (the first chunk sets dW and db unless
- *             accumulating, the others add: a fixed order of sums);
+ *             dW_chunk = dYt col^T (or its transpose, see dw_transposed);
  *             and only when dx is wanted (not for a first layer):
  *             dcol(K, n P) = W^T dYt into col's place; dx[chunk] = col2im(dcol)
- * Workspace (floats, for B rows): col / dcol (K n P), Yt / dYt (F n P),
- * and dW^T (K F) when dW is computed transposed (see dw_transposed).
+ *             then dW (+)= the dW_chunk in chunk order, db likewise: the
+ *             same sums in the same order for any thread count.
+ * Workspace (floats, for B rows): SLOTS x (col / dcol (K n P), Yt / dYt
+ * (F n P), dW^T (K F)) and every chunk's dW and db.
  */
 #include <math.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@
 
 #include "../kernels/conv.h"
 #include "../kernels/gemm.h"
+#include "../kernels/parallel.h"
 
 static const nn_param_spec conv_params[] = {
     {"filters", NN_PARAM_INT, NAN, 1, INFINITY, 0, 0, NULL, 1, "output channels", NULL},
@@ -40,16 +42,27 @@ enum { C_FILTERS, C_KERNEL, C_STRIDE, C_PADDING, C_DILATION, C_INIT, C_BIAS_INIT
 /* Column matrices of about this many floats (1 MB: one core's L2 here;
  * measured against 0.5 and 2 MB on the bench network). */
 #define COL_FLOATS (256 * 1024)
+/* The chunks are dealt out to SLOTS workers, each a contiguous run of
+ * chunks with its own buffers, and the slots to the team's threads
+ * (nn_parallel_range): a chunk is computed the same way whichever thread
+ * runs it, and its products run inside the region on that one thread
+ * (nn_gemm's contract), so each thread keeps its chunk in its own L2.
+ * 4: even shares for 1, 2 and 4 threads. */
+#define SLOTS 4
 
 static nn_conv_geom geom(const nn_layer *l)
 {
     return (nn_conv_geom){l->in.c, l->in.h, l->in.w, l->i[0], l->i[1], l->i[2], l->i[3], l->out.h, l->out.w};
 }
 
+/* Samples per chunk: a column matrix of about COL_FLOATS, and at least
+ * SLOTS chunks when the batch has that many samples, so that every slot
+ * has work. */
 static int64_t chunk_samples(const nn_layer *l, int64_t B)
 {
-    const int64_t per = l->wcols * l->out.h * l->out.w, n = COL_FLOATS / per;
-    return n < 1 ? 1 : n > B ? B : n;
+    const int64_t per = l->wcols * l->out.h * l->out.w, quarter = (B + SLOTS - 1) / SLOTS;
+    const int64_t n = COL_FLOATS / per;
+    return n < 1 ? 1 : n > quarter ? quarter : n;
 }
 
 static nn_status conv_setup(nn_layer *l)
@@ -102,10 +115,19 @@ static int dw_transposed(const nn_layer *l)
     return trans < normal;
 }
 
-static int64_t conv_ws(const nn_layer *l, int64_t B)
+/* Floats of one slot's buffers: col / dcol (K n P), Yt / dYt (F n P),
+ * dW^T (K F). */
+static int64_t slot_floats(const nn_layer *l, int64_t S)
 {
     const int64_t K = l->wcols, F = l->out.c, P = l->out.h * l->out.w;
-    return (K + F) * chunk_samples(l, B) * P + K * F;
+    return (K + F) * S * P + K * F;
+}
+
+static int64_t conv_ws(const nn_layer *l, int64_t B)
+{
+    const int64_t S = chunk_samples(l, B), chunks = (B + S - 1) / S, F = l->out.c;
+    /* the slots, then each chunk's dW and db (summed in chunk order) */
+    return SLOTS * slot_floats(l, S) + chunks * (l->nw + F);
 }
 
 static nn_status conv_init(const nn_layer *l, float *p, float *state, nn_rng *rng)
@@ -118,45 +140,102 @@ static nn_status conv_init(const nn_layer *l, float *p, float *state, nn_rng *rn
     return s;
 }
 
+typedef struct conv_job {
+    const nn_layer *l;
+    const nn_layer_io *io;
+    nn_conv_geom g;
+    int64_t S, chunks, K, F, P, plane, slot;
+    int trans;
+    float *parts; /* chunk c: dW (F K) then db (F) at c (F K + F) */
+} conv_job;
+
+static conv_job job_of(const nn_layer *l, const nn_layer_io *io)
+{
+    conv_job j;
+    j.l = l;
+    j.io = io;
+    j.g = geom(l);
+    j.S = chunk_samples(l, io->B);
+    j.chunks = (io->B + j.S - 1) / j.S;
+    j.K = l->wcols;
+    j.F = l->out.c;
+    j.P = j.g.OH * j.g.OW;
+    j.plane = j.g.C * j.g.H * j.g.W;
+    j.slot = slot_floats(l, j.S);
+    j.trans = dw_transposed(l);
+    j.parts = io->ws + SLOTS * j.slot;
+    return j;
+}
+
+static void fwd_slots(int64_t lo, int64_t hi, void *ctx)
+{
+    const conv_job *j = ctx;
+    const nn_layer_io *io = j->io;
+    const int64_t K = j->K, F = j->F, P = j->P;
+    for (int64_t sl = lo; sl < hi; sl++) {
+        float *col = io->ws + sl * j->slot, *T = col + K * j->S * P;
+        for (int64_t c = j->chunks * sl / SLOTS; c < j->chunks * (sl + 1) / SLOTS; c++) {
+            const int64_t b0 = c * j->S, n = io->B - b0 < j->S ? io->B - b0 : j->S;
+            nn_im2col(&j->g, io->x + b0 * j->plane, n, col, n * P, 0);
+            nn_gemm(0, 0, F, n * P, K, 1.0f, io->p, K, col, n * P, 0.0f, T, n * P);
+            nn_conv_scatter(T, io->p + j->l->nw, io->y + b0 * F * P, n, F, P);
+        }
+    }
+}
+
 static void conv_fwd(const nn_layer *l, const nn_layer_io *io)
 {
-    const nn_conv_geom g = geom(l);
-    const int64_t B = io->B, K = l->wcols, F = l->out.c, P = g.OH * g.OW, S = chunk_samples(l, B);
-    const int64_t plane = g.C * g.H * g.W;
-    float *col = io->ws, *T = io->ws + K * S * P;
-    for (int64_t b0 = 0; b0 < B; b0 += S) {
-        const int64_t n = B - b0 < S ? B - b0 : S;
-        nn_im2col(&g, io->x + b0 * plane, n, col, n * P, 0);
-        nn_gemm(0, 0, F, n * P, K, 1.0f, io->p, K, col, n * P, 0.0f, T, n * P);
-        nn_conv_scatter(T, io->p + l->nw, io->y + b0 * F * P, n, F, P);
+    const conv_job j = job_of(l, io);
+    nn_parallel_range(SLOTS, 1, fwd_slots, (void *)&j);
+}
+
+static void bwd_slots(int64_t lo, int64_t hi, void *ctx)
+{
+    const conv_job *j = ctx;
+    const nn_layer_io *io = j->io;
+    const int64_t K = j->K, F = j->F, P = j->P;
+    for (int64_t sl = lo; sl < hi; sl++) {
+        float *col = io->ws + sl * j->slot, *T = col + K * j->S * P, *dWt = T + F * j->S * P;
+        for (int64_t c = j->chunks * sl / SLOTS; c < j->chunks * (sl + 1) / SLOTS; c++) {
+            const int64_t b0 = c * j->S, n = io->B - b0 < j->S ? io->B - b0 : j->S;
+            float *dW = j->parts + c * (F * K + F), *db = dW + F * K;
+            nn_conv_gather(io->dy + b0 * F * P, T, db, n, F, P, 0);
+            nn_im2col(&j->g, io->x + b0 * j->plane, n, col, n * P, 0);
+            if (j->trans) {
+                nn_gemm(0, 1, K, F, n * P, 1.0f, col, n * P, T, n * P, 0.0f, dWt, F);
+                for (int64_t f = 0; f < F; f++)
+                    for (int64_t r = 0; r < K; r++)
+                        dW[f * K + r] = dWt[r * F + f];
+            } else {
+                nn_gemm(0, 1, F, K, n * P, 1.0f, T, n * P, col, n * P, 0.0f, dW, K);
+            }
+            if (!io->dx)
+                continue;
+            nn_gemm(1, 0, K, n * P, F, 1.0f, io->p, K, T, n * P, 0.0f, col, n * P);
+            nn_col2im(&j->g, col, n, io->dx + b0 * j->plane);
+        }
+    }
+}
+
+/* g[e] (+)= the chunks' parts, in chunk order. */
+static void sum_parts(int64_t lo, int64_t hi, void *ctx)
+{
+    const conv_job *j = ctx;
+    const int64_t stride = j->F * j->K + j->F;
+    float *g = j->io->g;
+    for (int64_t e = lo; e < hi; e++) {
+        float v = j->io->accumulate ? g[e] : 0.0f;
+        for (int64_t c = 0; c < j->chunks; c++)
+            v += j->parts[c * stride + e];
+        g[e] = v;
     }
 }
 
 static void conv_bwd(const nn_layer *l, const nn_layer_io *io)
 {
-    const nn_conv_geom g = geom(l);
-    const int64_t B = io->B, K = l->wcols, F = l->out.c, P = g.OH * g.OW, S = chunk_samples(l, B);
-    const int64_t plane = g.C * g.H * g.W;
-    float *col = io->ws, *T = io->ws + K * S * P, *dWt = T + F * S * P;
-    const int trans = dw_transposed(l);
-    for (int64_t b0 = 0; b0 < B; b0 += S) {
-        const int64_t n = B - b0 < S ? B - b0 : S;
-        const int add = b0 > 0 || io->accumulate;
-        nn_conv_gather(io->dy + b0 * F * P, T, io->g + l->nw, n, F, P, add);
-        nn_im2col(&g, io->x + b0 * plane, n, col, n * P, 0);
-        if (trans) { /* dW (+)= (dW^T)^T */
-            nn_gemm(0, 1, K, F, n * P, 1.0f, col, n * P, T, n * P, 0.0f, dWt, F);
-            for (int64_t f = 0; f < F; f++)
-                for (int64_t r = 0; r < K; r++)
-                    io->g[f * K + r] = (add ? io->g[f * K + r] : 0.0f) + dWt[r * F + f];
-        } else {
-            nn_gemm(0, 1, F, K, n * P, 1.0f, T, n * P, col, n * P, add ? 1.0f : 0.0f, io->g, K);
-        }
-        if (!io->dx)
-            continue;
-        nn_gemm(1, 0, K, n * P, F, 1.0f, io->p, K, T, n * P, 0.0f, col, n * P);
-        nn_col2im(&g, col, n, io->dx + b0 * plane);
-    }
+    const conv_job j = job_of(l, io);
+    nn_parallel_range(SLOTS, 1, bwd_slots, (void *)&j);
+    nn_parallel_range(l->np, NN_GRAIN_ELEMENTS / (j.chunks + 1) + 1, sum_parts, (void *)&j);
 }
 
 static void conv_describe(const nn_layer *l, char *buf, size_t n)
