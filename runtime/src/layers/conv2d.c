@@ -58,11 +58,15 @@ static nn_conv_geom geom(const nn_layer *l)
 /* Samples per chunk: a column matrix of about COL_FLOATS, and at least
  * SLOTS chunks when the batch has that many samples, so that every slot
  * has work. */
+static int64_t chunk_cap(const nn_layer *l)
+{
+    const int64_t n = COL_FLOATS / (l->wcols * l->out.h * l->out.w);
+    return n < 1 ? 1 : n;
+}
 static int64_t chunk_samples(const nn_layer *l, int64_t B)
 {
-    const int64_t per = l->wcols * l->out.h * l->out.w, quarter = (B + SLOTS - 1) / SLOTS;
-    const int64_t n = COL_FLOATS / per;
-    return n < 1 ? 1 : n > quarter ? quarter : n;
+    const int64_t quarter = (B + SLOTS - 1) / SLOTS, n = chunk_cap(l);
+    return n > quarter ? quarter : n;
 }
 
 static nn_status conv_setup(nn_layer *l)
@@ -125,9 +129,12 @@ static int64_t slot_floats(const nn_layer *l, int64_t S)
 
 static int64_t conv_ws(const nn_layer *l, int64_t B)
 {
-    const int64_t S = chunk_samples(l, B), chunks = (B + S - 1) / S, F = l->out.c;
-    /* the slots, then each chunk's dW and db (summed in chunk order) */
-    return SLOTS * slot_floats(l, S) + chunks * (l->nw + F);
+    /* The slots, then each chunk's dW and db (summed in chunk order).
+     * ceil(B / S) <= max(ceil(B / cap), SLOTS): a bound that grows with B,
+     * so that what a smaller batch uses fits what nn_net_prepare sized. */
+    const int64_t S = chunk_samples(l, B), cap = chunk_cap(l), by_cap = (B + cap - 1) / cap;
+    const int64_t chunks = by_cap > SLOTS ? by_cap : SLOTS;
+    return SLOTS * slot_floats(l, S) + chunks * (l->nw + l->out.c);
 }
 
 static nn_status conv_init(const nn_layer *l, float *p, float *state, nn_rng *rng)
