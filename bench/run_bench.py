@@ -153,7 +153,7 @@ def main():
     rows = [r for r in train if r["bench"] == "train" and r["unit"] in ("samples/s", "us/step")]
     if rows:
         say("")
-        kerns = sorted({r.get("kernel", "?") for r in rows})
+        kerns = sorted({r["kernel"] for r in rows if "kernel" in r})
         say("Training (median; samples/s, XOR in us/step; nnrun kernel %s)" % ", ".join(kerns))
         say("%-20s %5s %3s %10s %10s %7s  %s" % ("model", "batch", "thr", "nnrun", "pytorch",
                                                  "x torch", "target"))
@@ -183,7 +183,7 @@ def main():
     if cont:
         say("")
         say("Contention (median samples/s; x = against 1 thread on a quiet machine, same run; "
-            "nnrun kernel %s)" % ", ".join(sorted({r.get("kernel", "?") for r in cont})))
+            "nnrun kernel %s)" % ", ".join(sorted({r["kernel"] for r in cont if "kernel" in r})))
         say("%-18s %5s %9s %16s %16s %16s %16s  %s" % (
             "model", "batch", "quiet 1t", "busy: default", "busy: 1t", "nice19: default",
             "nice19: 1t", "target"))
