@@ -450,6 +450,11 @@ NN_API float *nn_net_grads(nn_net *net);
  * implicitly by forward when a batch is larger than any seen before; call it
  * up front so that later steps allocate nothing. */
 NN_API nn_status nn_net_prepare(nn_net *net, int64_t max_batch);
+/* Floats of layer workspace (a convolution's im2col columns, ...) that
+ * nn_net_prepare allocates for batches of max_batch rows, besides the
+ * activations (every layer's output, two gradient buffers of the widest
+ * layer and a copy of the input); 0 for an empty network or max_batch < 1. */
+NN_API int64_t nn_net_workspace_size(const nn_net *net, int64_t max_batch);
 
 /* Forward pass on x (B, in).  *y is borrowed from the network, shape
  * (B, out), valid until the next forward or structural change.  Caches what

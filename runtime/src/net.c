@@ -398,6 +398,16 @@ nn_status nn_net_param(nn_net *net, int i, nn_param_which which, nn_tensor **vie
     return NN_OK;
 }
 
+int64_t nn_net_workspace_size(const nn_net *net, int64_t max_batch)
+{
+    int64_t n = 0;
+    for (int i = 0; net && max_batch >= 1 && i < net->n; i++) {
+        const nn_layer *l = &net->layers[i];
+        n += l->ops->workspace ? l->ops->workspace(l, max_batch) : 0;
+    }
+    return n;
+}
+
 nn_status nn_net_prepare(nn_net *net, int64_t max_batch)
 {
     if (!net)
