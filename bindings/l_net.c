@@ -638,6 +638,16 @@ static int n_reinit(lua_State *L) {
     return 0;
 }
 
+/* net:workspace_size(batch) -> floats of layer workspace for that batch
+ * size (convolutions' im2col columns), besides the activations. */
+static int n_workspace_size(lua_State *L) {
+    l_net *ud = nnl_check_net(L, 1);
+    lua_Integer b = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, b >= 1, 2, "batch size must be >= 1");
+    lua_pushinteger(L, (lua_Integer)nn_net_workspace_size(ud->net, b));
+    return 1;
+}
+
 static int n_prepare(lua_State *L) {
     l_net *ud = nnl_check_net(L, 1);
     lua_Integer b = luaL_checkinteger(L, 2);
@@ -1051,7 +1061,7 @@ void nnl_open_net(lua_State *L) {
         {"forward", n_forward},         {"backward", n_backward},
         {"zero_grad", n_zero_grad},     {"param_count", n_param_count},
         {"input_size", n_input_size},   {"output_size", n_output_size},
-        {"input_shape", n_input_shape},
+        {"input_shape", n_input_shape}, {"workspace_size", n_workspace_size},
         {"layer_count", n_len},         {"layer", n_layer},
         {"weights", n_weights},         {"bias", n_bias},
         {"weight_grad", n_weight_grad}, {"bias_grad", n_bias_grad},

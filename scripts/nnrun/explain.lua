@@ -180,8 +180,10 @@ function M.figures(r, cli)
   local mem = {
     parameters = 4 * total, gradients = 4 * total, optimizer = 4 * slots * total, state = 4 * state,
     activations = 4 * batch * (outs + 2 * widest + net:input_size()),
+    workspace = 4 * net:workspace_size(batch),
   }
   mem.total = mem.parameters + mem.gradients + mem.optimizer + mem.state + mem.activations
+    + mem.workspace
   -- The optimiser's configuration, from the object the run builds (a
   -- table of the experiment, or an nnrun.Optimizer a Lua experiment gave).
   local oc = opt:config()
@@ -284,8 +286,13 @@ function M.main(o)
     w(string.format("  layer state      %10s  (non-trainable, e.g. batchnorm statistics)\n",
       M.bytes(m.state)))
   end
-  w(string.format("  activations      %10s  (layer outputs and gradient buffers of a batch)\n\n",
+  w(string.format("  activations      %10s  (layer outputs and gradient buffers of a batch)\n",
     M.bytes(m.activations)))
+  if m.workspace > 0 then
+    w(string.format("  workspace        %10s  (the convolutions' im2col columns for the batch)\n",
+      M.bytes(m.workspace)))
+  end
+  w("\n")
   w(string.format("steps per epoch: %s (%s samples / batch %d); %s steps in %d epoch%s\n\n",
     M.count(f.steps), M.count(f.train), f.batch, M.count(f.steps * r.train.epochs),
     r.train.epochs, r.train.epochs == 1 and "" or "s"))

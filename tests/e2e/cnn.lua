@@ -155,6 +155,15 @@ function cases.explain()
 9  dense      dense       (B, 4)               132]], "layer table:\n%s", out)
   check(out:find("^cnn: 64 inputs %(images 1x8x8%), cross_entropy loss"), "first line:\n%s", out)
   check(out:find("\ntotal parameters: 644\n", 1, true), "total:\n%s", out)
+  -- The convolutions' workspace is part of the memory a step needs.
+  local total, parts = out:match("\nmemory for batch 16: ([^\n]+)\n"), 0
+  check(out:find("\n  workspace   ", 1, true), "no workspace line:\n%s", out)
+  for n, unit in out:gmatch("\n  [a-z ]-%s+([%d.]+) (K?i?B)") do
+    parts = parts + tonumber(n) * (unit == "KiB" and 1024 or 1)
+  end
+  local want = tonumber(total:match("^([%d.]+)")) * (total:find("KiB") and 1024 or 1)
+  -- Each figure is rounded to 0.05 KiB: six of them.
+  check(math.abs(parts - want) <= 0.3 * 1024, "memory %s, its parts %s B", total, parts)
 end
 
 function cases.lua()

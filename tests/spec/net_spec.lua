@@ -74,6 +74,11 @@ describe("nn.sequential", function()
       { filters = net:layer(1).filters, kernel = net:layer(1).kernel, stride = net:layer(1).stride,
         padding = net:layer(1).padding, dilation = net:layer(1).dilation })
     assert.equals(2 * 9 * 3 + 3 + 12 * 2 + 2, net:param_count())
+    -- Workspace besides the activations: the convolution's columns (at least one
+    -- sample's, K P = 2 3 3 x 5 4 floats); none without a convolution.
+    assert.is_true(net:workspace_size(2) >= 18 * 20)
+    assert.is_true(net:workspace_size(4) >= net:workspace_size(2))
+    assert.equals(0, small_net():workspace_size(64))
     -- A width: nn.dense(out) takes it, and any layer can come first.
     net = nn.sequential{ input = 3, nn.dropout(0.1), nn.dense(2) }
     assert.same({ 3, 1, 1 }, net:input_shape())
