@@ -31,6 +31,6 @@ return {
   loss = "cross_entropy",
   optimizer = { name = "sgd", lr = 0.05, momentum = 0.9, nesterov = true, weight_decay = 0.0005 },
   schedule = { name = "cosine", per_batch = true, warmup = batches, warmup_start = 0.1 },
-  train = { epochs = 15, batch_size = 128, shuffle = true, validation_split = 0.1 },
+  train = { epochs = 12, batch_size = 128, shuffle = true, validation_split = 0.1 },
   output = { checkpoint_every = 1, checkpoint_best = "val_accuracy" },
 }
