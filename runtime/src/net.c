@@ -218,7 +218,7 @@ nn_status nn_net_add_activation(nn_net *net, nn_act act, float param)
     if (!isfinite(param))
         return nn_fail(NN_EINVAL, "layer %d (%s): parameter must be finite", idx, nn_act_name(act));
     if (net->n == 0 && net->input.c == 0)
-        return nn_fail(NN_ESTATE, "layer 1 (%s): a network must start with a dense layer",
+        return nn_fail(NN_ESTATE, "layer 1 (%s): a first activation layer needs the network's input shape (nn_net_set_input)",
                        nn_act_name(act));
     const char *keys[] = {"name", act == NN_ACT_ELU ? "alpha" : "slope"};
     nn_value v[2];

@@ -477,7 +477,7 @@ static void test_registry(void)
 
     nn_net *net = NULL;
     CHECK_OK(nn_net_create(1, &net));
-    CHECK_ERR(NN_ESTATE, "layer 1 (dropout): a network must start with a dense layer",
+    CHECK_ERR(NN_ESTATE, "layer 1 (dropout): a first dropout layer needs the network's input shape (nn_net_set_input)",
               add1(net, "dropout", NULL, 0, NULL));
     CHECK_ERR(NN_EINVAL, "layer 1 (dense): a first layer needs its input width (in)",
               add1(net, "dense", "units", 4, NULL));

@@ -196,7 +196,7 @@ static void test_errors(void)
     nn_net *net = (nn_net *)&net;
     CHECK_ERR(NN_EINVAL, "net: out is NULL", nn_net_create(1, NULL));
     CHECK_OK(nn_net_create(1, &net));
-    CHECK_ERR(NN_ESTATE, "layer 1 (relu): a network must start with a dense layer",
+    CHECK_ERR(NN_ESTATE, "layer 1 (relu): a first activation layer needs the network's input shape (nn_net_set_input)",
               nn_net_add_activation(net, NN_ACT_RELU, 0));
     CHECK_ERR(NN_EINVAL, "layer 1 (dense): sizes must be >= 1, got in=0 out=4",
               nn_net_add_dense(net, 0, 4, NULL, NULL));

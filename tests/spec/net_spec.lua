@@ -296,7 +296,7 @@ describe("layers of the registry", function()
       err(function() nn.sequential{ nn.dense(2, 2), nn.dropout(1.5) } end))
     assert.equals("layer 2 (batchnorm): eps must be > 0, got 0",
       err(function() nn.sequential{ nn.dense(2, 2), nn.batchnorm{ eps = 0 } } end))
-    assert.equals("layer 1 (dropout): a network must start with a dense layer",
+    assert.equals("layer 1 (dropout): a first dropout layer needs the network's input shape (nn_net_set_input)",
       err(function() nn.sequential{ nn.dropout(0.1), nn.dense(2, 2) } end))
   end)
 

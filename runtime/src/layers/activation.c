@@ -259,7 +259,7 @@ enum { A_NAME, A_SLOPE, A_ALPHA };
 static nn_status act_setup(nn_layer *l)
 {
     if (nn_shape_size(l->in) == 0)
-        return nn_fail(NN_ESTATE, "a network must start with a dense layer");
+        return nn_fail(NN_ESTATE, "a first activation layer needs the network's input shape (nn_net_set_input)");
     nn_act act = NN_ACT_IDENTITY;
     nn_act_parse(l->v[A_NAME].str, &act); /* a valid choice: cannot fail */
     l->i[0] = act;

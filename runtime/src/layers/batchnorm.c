@@ -26,7 +26,7 @@ static const nn_param_spec bn_params[] = {
 static nn_status bn_setup(nn_layer *l)
 {
     if (nn_shape_size(l->in) == 0)
-        return nn_fail(NN_ESTATE, "a network must start with a dense layer");
+        return nn_fail(NN_ESTATE, "a first batchnorm layer needs the network's input shape (nn_net_set_input)");
     const int64_t C = l->in.c;
     l->np = 2 * C;
     l->nw = C;

@@ -21,7 +21,7 @@ static const nn_param_spec dropout_params[] = {
 static nn_status dropout_setup(nn_layer *l)
 {
     if (nn_shape_size(l->in) == 0)
-        return nn_fail(NN_ESTATE, "a network must start with a dense layer");
+        return nn_fail(NN_ESTATE, "a first dropout layer needs the network's input shape (nn_net_set_input)");
     l->f[0] = (float)l->v[0].num;
     return NN_OK;
 }

@@ -22,7 +22,7 @@ static const nn_param_spec ln_params[] = {
 static nn_status ln_setup(nn_layer *l)
 {
     if (nn_shape_size(l->in) == 0)
-        return nn_fail(NN_ESTATE, "a network must start with a dense layer");
+        return nn_fail(NN_ESTATE, "a first layernorm layer needs the network's input shape (nn_net_set_input)");
     const int64_t F = nn_shape_size(l->in);
     l->np = 2 * F;
     l->nw = F;
