@@ -515,36 +515,10 @@ static nn_train_config train_config(void)
     return c;
 }
 
-typedef struct snapshot {
-    float *p, *s;
-    int64_t np, ns;
-} snapshot;
-
-static snapshot snap(nn_net *net)
-{
-    snapshot a = {NULL, NULL, nn_net_param_count(net), nn_net_state_count(net)};
-    a.p = malloc((size_t)a.np * sizeof(float));
-    a.s = malloc((size_t)a.ns * sizeof(float));
-    memcpy(a.p, nn_net_params(net), (size_t)a.np * sizeof(float));
-    memcpy(a.s, nn_net_state(net), (size_t)a.ns * sizeof(float));
-    return a;
-}
-
-static int same(const snapshot *a, const snapshot *b)
-{
-    return a->np == b->np && a->ns == b->ns && memcmp(a->p, b->p, (size_t)a->np * sizeof(float)) == 0 &&
-           memcmp(a->s, b->s, (size_t)a->ns * sizeof(float)) == 0;
-}
-
-static void unsnap(snapshot *a)
-{
-    free(a->p);
-    free(a->s);
-}
 
 /* Widths 16 and 24 at batch 64: every product and every im2col, col2im,
  * gather and pooling pass is large enough to be split over the threads. */
-static snapshot train_with(int threads, const nn_dataset *d, int epochs)
+static tu_snapshot train_with(int threads, const nn_dataset *d, int epochs)
 {
     CHECK_OK(nn_set_threads(threads));
     nn_net *net = cnn(5, 16, 24);
@@ -554,7 +528,7 @@ static snapshot train_with(int threads, const nn_dataset *d, int epochs)
     CHECK_OK(nn_trainer_create(net, &c, &tr));
     for (int e = 0; e < epochs; e++)
         CHECK_OK(nn_train_epoch(tr, d, NULL, NULL));
-    snapshot s = snap(net);
+    tu_snapshot s = tu_snap(net);
     nn_trainer_free(tr);
     nn_net_free(net);
     return s;
@@ -564,16 +538,16 @@ static void test_threads(void)
 {
     nn_dataset *d = NULL;
     CHECK_OK(nn_data_digits03(40, 0.3f, 2, &d)); /* 160 images: batches of 64, 64, 32 */
-    snapshot one = train_with(1, d, 2);
+    tu_snapshot one = train_with(1, d, 2);
     for (int t = 2; t <= 4; t++) {
-        snapshot other = train_with(t, d, 2);
-        CHECK_MSG(same(&one, &other), "CNN training at %d threads differs from 1 thread", t);
-        unsnap(&other);
+        tu_snapshot other = train_with(t, d, 2);
+        CHECK_MSG(tu_same(&one, &other), "CNN training at %d threads differs from 1 thread", t);
+        tu_unsnap(&other);
     }
     nn_net *fresh = cnn(5, 16, 24);
     CHECK(memcmp(nn_net_params(fresh), one.p, (size_t)one.np * sizeof(float)) != 0);
     nn_net_free(fresh);
-    unsnap(&one);
+    tu_unsnap(&one);
     nn_dataset_free(d);
     CHECK_OK(nn_set_threads(1));
 }
@@ -591,7 +565,7 @@ static void test_checkpoint_resume(void)
     CHECK_OK(nn_trainer_create(net, &c, &tr));
     for (int e = 0; e < 3; e++)
         CHECK_OK(nn_train_epoch(tr, d, NULL, NULL));
-    snapshot whole = snap(net);
+    tu_snapshot whole = tu_snap(net);
     nn_trainer_free(tr);
     nn_net_free(net);
     /* 1 epoch, save, load into a network built with another seed, 2 more */
@@ -609,8 +583,8 @@ static void test_checkpoint_resume(void)
     CHECK_OK(nn_checkpoint_restore(ck, tr));
     for (int e = 0; e < 2; e++)
         CHECK_OK(nn_train_epoch(tr, d, NULL, NULL));
-    snapshot resumed = snap(net);
-    CHECK_MSG(same(&whole, &resumed), "resumed CNN training differs from the uninterrupted run");
+    tu_snapshot resumed = tu_snap(net);
+    CHECK_MSG(tu_same(&whole, &resumed), "resumed CNN training differs from the uninterrupted run");
     /* nn_load rebuilds it with its input shape; same outputs, same bytes */
     CHECK_OK(nn_save(path, net, NULL, NULL));
     nn_net *again = NULL;
@@ -652,8 +626,8 @@ static void test_checkpoint_resume(void)
     nn_tensor_free(y1);
     nn_tensor_free(y2);
     nn_net_free(again);
-    unsnap(&resumed);
-    unsnap(&whole);
+    tu_unsnap(&resumed);
+    tu_unsnap(&whole);
     nn_checkpoint_free(ck);
     nn_trainer_free(tr);
     nn_net_free(net);

@@ -308,41 +308,10 @@ static nn_train_config train_config(void)
     return c;
 }
 
-typedef struct snapshot {
-    float *p, *s;
-    nn_rng mask;
-    int64_t np, ns;
-} snapshot;
-
-static snapshot snap(nn_net *net)
-{
-    snapshot a;
-    a.np = nn_net_param_count(net);
-    a.ns = nn_net_state_count(net);
-    a.p = malloc((size_t)a.np * sizeof(float));
-    a.s = malloc((size_t)a.ns * sizeof(float));
-    memcpy(a.p, nn_net_params(net), (size_t)a.np * sizeof(float));
-    if (a.ns) /* a network without batchnorm has no state block (NULL) */
-        memcpy(a.s, nn_net_state(net), (size_t)a.ns * sizeof(float));
-    a.mask = *nn_net_mask_rng(net);
-    return a;
-}
-
-static int same(const snapshot *a, const snapshot *b)
-{
-    return a->np == b->np && a->ns == b->ns && memcmp(a->p, b->p, (size_t)a->np * sizeof(float)) == 0 &&
-           memcmp(a->s, b->s, (size_t)a->ns * sizeof(float)) == 0 && memcmp(&a->mask, &b->mask, sizeof a->mask) == 0;
-}
-
-static void unsnap(snapshot *a)
-{
-    free(a->p);
-    free(a->s);
-}
 
 /* Width 600 at batch 64: batchnorm's channels (38400 values) and
  * layernorm's rows split over the threads. */
-static snapshot train_with(int threads, nn_dataset *d, int epochs)
+static tu_snapshot train_with(int threads, nn_dataset *d, int epochs)
 {
     CHECK_OK(nn_set_threads(threads));
     nn_net *net = every_kind(5, 600);
@@ -351,7 +320,7 @@ static snapshot train_with(int threads, nn_dataset *d, int epochs)
     CHECK_OK(nn_trainer_create(net, &c, &tr));
     for (int e = 0; e < epochs; e++)
         CHECK_OK(nn_train_epoch(tr, d, NULL, NULL));
-    snapshot s = snap(net);
+    tu_snapshot s = tu_snap(net);
     nn_trainer_free(tr);
     nn_net_free(net);
     return s;
@@ -361,18 +330,18 @@ static void test_threads(void)
 {
     nn_dataset *d = NULL;
     CHECK_OK(nn_data_digits03(40, 0.3f, 2, &d)); /* 160 rows: batches of 64, 64, 32 */
-    snapshot one = train_with(1, d, 2);
+    tu_snapshot one = train_with(1, d, 2);
     for (int t = 2; t <= 4; t++) {
-        snapshot other = train_with(t, d, 2);
-        CHECK_MSG(same(&one, &other), "training at %d threads differs from 1 thread", t);
-        unsnap(&other);
+        tu_snapshot other = train_with(t, d, 2);
+        CHECK_MSG(tu_same(&one, &other), "training at %d threads differs from 1 thread", t);
+        tu_unsnap(&other);
     }
     /* and it trained: the weights moved, the statistics too */
     nn_net *fresh = every_kind(5, 600);
     CHECK(memcmp(nn_net_params(fresh), one.p, (size_t)one.np * sizeof(float)) != 0);
     CHECK(memcmp(nn_net_state(fresh), one.s, (size_t)one.ns * sizeof(float)) != 0);
     nn_net_free(fresh);
-    unsnap(&one);
+    tu_unsnap(&one);
     nn_dataset_free(d);
     CHECK_OK(nn_set_threads(1));
 }
@@ -391,7 +360,7 @@ static void test_resume(void)
     CHECK_OK(nn_trainer_create(net, &c, &tr));
     for (int e = 0; e < 3; e++)
         CHECK_OK(nn_train_epoch(tr, d, NULL, NULL));
-    snapshot whole = snap(net);
+    tu_snapshot whole = tu_snap(net);
     nn_trainer_free(tr);
     nn_net_free(net);
     /* 1 epoch, save, load into a network built with another seed, 2 more */
@@ -409,14 +378,14 @@ static void test_resume(void)
     CHECK_OK(nn_checkpoint_restore(ck, tr));
     for (int e = 0; e < 2; e++)
         CHECK_OK(nn_train_epoch(tr, d, NULL, NULL));
-    snapshot resumed = snap(net);
-    CHECK_MSG(same(&whole, &resumed), "resumed training differs from the uninterrupted run");
+    tu_snapshot resumed = tu_snap(net);
+    CHECK_MSG(tu_same(&whole, &resumed), "resumed training differs from the uninterrupted run");
     /* save -> load -> save is byte-identical, and nn_load rebuilds the kinds */
     nn_net *again = NULL;
     CHECK_OK(nn_save(path, net, NULL, NULL));
     CHECK_OK(nn_load(path, &again, NULL));
-    snapshot loaded = snap(again);
-    CHECK(same(&resumed, &loaded));
+    tu_snapshot loaded = tu_snap(again);
+    CHECK(tu_same(&resumed, &loaded));
     nn_layer_info li;
     CHECK_OK(nn_net_layer_info(again, 1, &li));
     CHECK_INT(NN_LAYER_OTHER, li.kind);
@@ -439,10 +408,10 @@ static void test_resume(void)
     CHECK_ERR(NN_ESHAPE, "checkpoint: layer 4 is dropout(0.2) 24, network has dropout(0.5) 24",
               nn_checkpoint_apply(ck, other));
     nn_net_free(other);
-    unsnap(&loaded);
+    tu_unsnap(&loaded);
     nn_net_free(again);
-    unsnap(&resumed);
-    unsnap(&whole);
+    tu_unsnap(&resumed);
+    tu_unsnap(&whole);
     nn_checkpoint_free(ck);
     nn_trainer_free(tr);
     nn_net_free(net);
@@ -556,7 +525,7 @@ static void test_v1(void)
     CHECK_OK(nn_save(copy, net, tr, NULL));
     CHECK_OK(nn_train_epoch(tr, d, NULL, NULL));
     CHECK_INT(4, nn_trainer_epoch(tr));
-    snapshot a = snap(net);
+    tu_snapshot a = tu_snap(net);
     nn_trainer_free(tr);
     nn_net_free(net);
     nn_checkpoint_free(ck);
@@ -564,10 +533,10 @@ static void test_v1(void)
     CHECK_OK(nn_trainer_create(net, &c, &tr));
     CHECK_OK(nn_checkpoint_restore(ck, tr));
     CHECK_OK(nn_train_epoch(tr, d, NULL, NULL));
-    snapshot b = snap(net);
-    CHECK(same(&a, &b));
-    unsnap(&a);
-    unsnap(&b);
+    tu_snapshot b = tu_snap(net);
+    CHECK(tu_same(&a, &b));
+    tu_unsnap(&a);
+    tu_unsnap(&b);
     nn_trainer_free(tr);
     nn_net_free(net);
     nn_checkpoint_free(ck);

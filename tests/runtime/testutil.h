@@ -217,6 +217,42 @@ static inline void tu_alloc_install(long fail_at)
 
 static inline void tu_alloc_remove(void) { nn_set_allocator(NULL); }
 
+/* ---- network snapshots (bitwise comparisons of trained networks) -------- */
+
+/* A copy of a network's parameters, non-trainable state and mask stream. */
+typedef struct tu_snapshot {
+    float *p, *s;
+    nn_rng mask;
+    int64_t np, ns;
+} tu_snapshot;
+
+static inline tu_snapshot tu_snap(nn_net *net)
+{
+    tu_snapshot a;
+    a.np = nn_net_param_count(net);
+    a.ns = nn_net_state_count(net);
+    a.p = malloc((size_t)a.np * sizeof(float));
+    a.s = malloc((size_t)a.ns * sizeof(float));
+    memcpy(a.p, nn_net_params(net), (size_t)a.np * sizeof(float));
+    if (a.ns) /* a network without batchnorm has no state block (NULL) */
+        memcpy(a.s, nn_net_state(net), (size_t)a.ns * sizeof(float));
+    a.mask = *nn_net_mask_rng(net);
+    return a;
+}
+
+/* The same bits everywhere. */
+static inline int tu_same(const tu_snapshot *a, const tu_snapshot *b)
+{
+    return a->np == b->np && a->ns == b->ns && memcmp(a->p, b->p, (size_t)a->np * sizeof(float)) == 0 &&
+           memcmp(a->s, b->s, (size_t)a->ns * sizeof(float)) == 0 && memcmp(&a->mask, &b->mask, sizeof a->mask) == 0;
+}
+
+static inline void tu_unsnap(tu_snapshot *a)
+{
+    free(a->p);
+    free(a->s);
+}
+
 /* ---- end --------------------------------------------------------------- */
 
 static inline int tu_finish(void)
