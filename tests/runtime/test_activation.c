@@ -9,6 +9,7 @@
  * 1e-2 relative with an absolute floor of 1e-4 (more than 10x the noise;
  * a wrong derivative is off by O(1) relative).  Inputs of relu and
  * leaky_relu are kept at |x| >= 0.1 >> h, away from the kink. */
+#include "kernels/gemm.h"
 #include "layers/layers.h"
 #include "testutil.h"
 
@@ -203,6 +204,32 @@ static void gradcheck_act(nn_act act, float param, uint64_t seed)
     CHECK_MSG(memcmp(inplace, dx, sizeof dx) == 0, "%s backward in place differs", nn_act_name(act));
 }
 
+/* A NaN input stays NaN through every activation (relu once made it 0,
+ * which hid a divergence until the loss); under every kernel set. */
+static void test_nan_propagates(void)
+{
+    static const char *const sets[] = {"portable", "avx2", "avx512"};
+    const nn_act acts[] = {NN_ACT_IDENTITY, NN_ACT_SIGMOID, NN_ACT_TANH, NN_ACT_RELU, NN_ACT_LEAKY_RELU,
+                           NN_ACT_GELU, NN_ACT_ELU, NN_ACT_SILU, NN_ACT_SOFTPLUS};
+    for (size_t k = 0; k < sizeof sets / sizeof sets[0]; k++) {
+        if (nn_gemm_force_kernel(sets[k]) != 0)
+            continue; /* a set this CPU cannot run */
+        for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++) {
+            float x[40], y[40];
+            for (int i = 0; i < 40; i++)
+                x[i] = (float)(i - 20) * 0.25f;
+            x[3] = NAN;  /* within the vector body */
+            x[39] = NAN; /* in the tail */
+            nn_act_forward(acts[a], 0.1f, x, y, 1, 40);
+            CHECK_MSG(isnan(y[3]) && isnan(y[39]), "%s(NaN) is not NaN (%s kernels)", nn_act_name(acts[a]),
+                      sets[k]);
+            if (acts[a] == NN_ACT_RELU)
+                CHECK_MSG(y[10] == 0.0f && !signbit(y[10]) && y[30] == 2.5f, "relu(-2.5) is not +0 or relu(2.5) not 2.5");
+        }
+    }
+    nn_gemm_force_kernel(NULL);
+}
+
 static void test_gradients(void)
 {
     gradcheck_act(NN_ACT_IDENTITY, 0, 1);
@@ -221,5 +248,6 @@ int main(void)
     test_forward_values();
     test_tanh_accuracy();
     test_gradients();
+    test_nan_propagates();
     return tu_finish();
 }

@@ -118,8 +118,11 @@ NN_SIMD_BODY void forward_body(int64_t lo, int64_t hi, void *ctx)
             y[i] = fast_tanhf(x[i]);
         break;
     case NN_ACT_RELU:
+        /* x < 0 ? 0 : x would keep NaN but turn -0 into -0; this keeps
+         * the +0 of before and passes a NaN on (x != x), so a divergence
+         * shows in the loss at once. */
         for (int64_t i = lo; i < hi; i++)
-            y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+            y[i] = x[i] > 0.0f || x[i] != x[i] ? x[i] : 0.0f;
         break;
     case NN_ACT_LEAKY_RELU:
         for (int64_t i = lo; i < hi; i++)
