@@ -20,12 +20,11 @@ Usage: pytorch_cnn.py [--out FILE.jsonl] [--reps N] [--data DIR] [--threads 1,2]
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pytorch_mlp import find, read_idx, settings, summarise  # noqa: E402
+from pytorch_mlp import best_per_row, find, read_idx, run_workers, summarise  # noqa: E402
 
 MODEL, BATCH, N = "conv32-conv64-128-10", 128, 4096
 LAYOUTS = ("nchw", "channels_last")
@@ -107,22 +106,8 @@ def main():
     except ImportError:
         print("pytorch_cnn: torch is not importable by %s; skipped" % sys.executable)
         return 0
-    records = []
-    for t in [int(s) for s in args.threads.split(",")]:
-        for omp, blas in settings(t):
-            for layout in LAYOUTS:
-                env = dict(os.environ, OMP_NUM_THREADS=str(omp), OPENBLAS_NUM_THREADS=str(blas),
-                           MKL_NUM_THREADS=str(blas))
-                cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--threads", str(t),
-                       "--omp", str(omp), "--blas", str(blas), "--layout", layout,
-                       "--reps", str(args.reps), "--data", args.data]
-                res = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, check=True, text=True)
-                records += [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
-                time.sleep(0.3)
-    final = []
-    for t in sorted({r["threads"] for r in records}):
-        best = max((r for r in records if r["threads"] == t), key=lambda r: r["median"])
-        final.append(dict(best, impl="pytorch", setting=best["impl"][len("pytorch-"):]))
+    records = run_workers(os.path.abspath(__file__), args, [("--layout", l) for l in LAYOUTS])
+    final = best_per_row(records)
     if args.out:
         with open(args.out, "a") as f:
             for r in records + final:

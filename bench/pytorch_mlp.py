@@ -162,6 +162,38 @@ def settings(t):
     return [(t, 1), (1, t)]
 
 
+def run_workers(script, args, variants=((),)):
+    """The JSON lines of `script --worker` run under each pool setting of
+    each thread count of args.threads (and each extra argument list of
+    variants), one process each, pauses between them."""
+    records = []
+    for t in [int(s) for s in args.threads.split(",")]:
+        for omp, blas in settings(t):
+            for extra in variants:
+                env = dict(os.environ, OMP_NUM_THREADS=str(omp), OPENBLAS_NUM_THREADS=str(blas),
+                           MKL_NUM_THREADS=str(blas))
+                cmd = [sys.executable, script, "--worker", "--threads", str(t), "--omp", str(omp),
+                       "--blas", str(blas), "--reps", str(args.reps), "--data", args.data] + list(extra)
+                res = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, check=True, text=True)
+                records += [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
+                time.sleep(0.3)
+    return records
+
+
+def best_per_row(records):
+    """The best setting per (model, batch, threads) as impl "pytorch" (the
+    highest rate, or the shortest step for us/step rows), in the order the
+    rows first appear."""
+    best = {}
+    for r in records:
+        key = (r["model"], r["batch"], r["threads"])
+        cur = best.get(key)
+        if cur is None or (r["median"] > cur["median"] if r["unit"] == "samples/s"
+                           else r["median"] < cur["median"]):
+            best[key] = r
+    return [dict(r, impl="pytorch", setting=r["impl"][len("pytorch-"):]) for r in best.values()]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out")
@@ -183,30 +215,8 @@ def main():
         print("pytorch_mlp: torch is not importable by %s; skipped" % sys.executable)
         return 0
 
-    records = []
-    for t in [int(s) for s in args.threads.split(",")]:
-        for omp, blas in settings(t):
-            env = dict(os.environ, OMP_NUM_THREADS=str(omp), OPENBLAS_NUM_THREADS=str(blas),
-                       MKL_NUM_THREADS=str(blas))
-            cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--threads", str(t),
-                   "--omp", str(omp), "--blas", str(blas), "--reps", str(args.reps),
-                   "--data", args.data]
-            res = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, check=True, text=True)
-            records += [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
-            time.sleep(0.3)
-
-    # Best setting per (model, batch, threads) as impl "pytorch".
-    best = {}
-    for r in records:
-        key = (r["model"], r["batch"], r["threads"])
-        cur = best.get(key)
-        if cur is None or (r["median"] > cur["median"] if r["unit"] == "samples/s"
-                           else r["median"] < cur["median"]):
-            best[key] = r
-    final = []
-    for key, r in best.items():
-        b = dict(r, impl="pytorch", setting=r["impl"][len("pytorch-"):])
-        final.append(b)
+    records = run_workers(os.path.abspath(__file__), args)
+    final = best_per_row(records)
     if args.out:
         with open(args.out, "w") as f:
             for r in records + final:
