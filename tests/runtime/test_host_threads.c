@@ -30,15 +30,6 @@ typedef struct job {
     char later_error[256]; /* and again once the other thread failed too */
 } job;
 
-#define TRY(j, expr)                                                                               \
-    do {                                                                                           \
-        nn_status s_ = (expr);                                                                     \
-        if (s_ != NN_OK && (j)->status == NN_OK) {                                                 \
-            (j)->status = s_;                                                                      \
-            snprintf((j)->where, sizeof (j)->where, "%s: %s", #expr, nn_last_error());             \
-        }                                                                                          \
-    } while (0)
-
 static void run(job *j)
 {
     nn_net *net = NULL;

@@ -88,15 +88,6 @@ static int on_epoch(const nn_epoch_stats *s, void *user)
     return 0;
 }
 
-#define TRY(j, expr)                                                                               \
-    do {                                                                                           \
-        nn_status s_ = (expr);                                                                     \
-        if (s_ != NN_OK && (j)->status == NN_OK) {                                                 \
-            (j)->status = s_;                                                                      \
-            snprintf((j)->where, sizeof (j)->where, "%s: %s", #expr, nn_last_error());             \
-        }                                                                                          \
-    } while (0)
-
 static void add_layer(rank_job *j, nn_net *net, const char *kind, const char *key, double v)
 {
     const char *keys[] = {key};

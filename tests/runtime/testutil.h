@@ -217,6 +217,20 @@ static inline void tu_alloc_install(long fail_at)
 
 static inline void tu_alloc_remove(void) { nn_set_allocator(NULL); }
 
+/* ---- worker threads ---------------------------------------------------- */
+
+/* For worker threads, which must not stop the test themselves: the first
+ * failing call's status and "expr: nn_last_error()" go into the job's
+ * status and where[] (checked by the main thread after the join). */
+#define TRY(j, expr)                                                                               \
+    do {                                                                                           \
+        nn_status s_ = (expr);                                                                     \
+        if (s_ != NN_OK && (j)->status == NN_OK) {                                                 \
+            (j)->status = s_;                                                                      \
+            snprintf((j)->where, sizeof (j)->where, "%s: %s", #expr, nn_last_error());             \
+        }                                                                                          \
+    } while (0)
+
 /* ---- network snapshots (bitwise comparisons of trained networks) -------- */
 
 /* A copy of a network's parameters, non-trainable state and mask stream. */
