@@ -27,6 +27,7 @@
 #include "../kernels/conv.h"
 #include "../kernels/gemm.h"
 #include "../kernels/parallel.h"
+#include "../kernels/winograd.h"
 
 static const nn_param_spec conv_params[] = {
     {"filters", NN_PARAM_INT, NAN, 1, INFINITY, 0, 0, NULL, 1, "output channels", NULL},
@@ -55,18 +56,52 @@ static nn_conv_geom geom(const nn_layer *l)
     return (nn_conv_geom){l->in.c, l->in.h, l->in.w, l->i[0], l->i[1], l->i[2], l->i[3], l->out.h, l->out.w};
 }
 
+/* Whether the layer runs on Winograd's F(2x2, 3x3) (kernels/winograd.h),
+ * decided once by conv_setup (wino_pays), kept in l->f[0]. */
+static int on_wino(const nn_layer *l) { return l->f[0] != 0.0f; }
+
+static nn_wino_geom wgeom(const nn_layer *l)
+{
+    return nn_wino_geom_of(l->in.c, l->in.h, l->in.w, l->out.c, l->i[2]);
+}
+
+/* Floats of one sample's Winograd buffers: V (16 C T1) and M (16 F T1). */
+static int64_t wino_sample_floats(const nn_layer *l)
+{
+    const nn_wino_geom g = wgeom(l);
+    return 16 * (g.C + g.F) * g.TH * g.TW;
+}
+
+/* Floats at the head of the workspace: U (16 F C) on Winograd, else 0. */
+static int64_t ws_head(const nn_layer *l) { return on_wino(l) ? 16 * l->out.c * l->in.c : 0; }
+
 /* Samples per chunk: a column matrix of about COL_FLOATS, and at least
  * SLOTS chunks when the batch has that many samples, so that every slot
  * has work. */
 static int64_t chunk_cap(const nn_layer *l)
 {
-    const int64_t n = COL_FLOATS / (l->wcols * l->out.h * l->out.w);
+    const int64_t per = on_wino(l) ? wino_sample_floats(l) : l->wcols * l->out.h * l->out.w;
+    const int64_t n = COL_FLOATS / per;
     return n < 1 ? 1 : n;
 }
 static int64_t chunk_samples(const nn_layer *l, int64_t B)
 {
     const int64_t quarter = (B + SLOTS - 1) / SLOTS, n = chunk_cap(l);
     return n > quarter ? quarter : n;
+}
+
+/* Winograd for 3x3 kernels at stride 1, dilation 1 (NNRUN_CONV or
+ * nn_conv_force_mode may force either path), when C >= WINO_MIN_C: each of
+ * its 16 products has C terms per output, too few below that for the
+ * transforms' memory traffic to pay (the 1-channel first layer of the
+ * bench network stays on im2col, whose product has 9). */
+#define WINO_MIN_C 8
+static int wino_pays(int64_t k, int64_t s, int64_t d, int64_t C)
+{
+    if (k != 3 || s != 1 || d != 1)
+        return 0;
+    const int mode = nn_conv_mode();
+    return mode == NN_CONV_WINOGRAD || (mode == NN_CONV_AUTO && C >= WINO_MIN_C);
 }
 
 static nn_status conv_setup(nn_layer *l)
@@ -102,6 +137,7 @@ static nn_status conv_setup(nn_layer *l)
     l->i[1] = s;
     l->i[2] = p;
     l->i[3] = d;
+    l->f[0] = (float)wino_pays(k, s, d, C);
     return NN_OK;
 }
 
@@ -123,6 +159,10 @@ static int dw_transposed(const nn_layer *l)
  * dW^T (K F). */
 static int64_t slot_floats(const nn_layer *l, int64_t S)
 {
+    if (on_wino(l)) { /* V / dV, M / dM, dU, the scratch plane */
+        const nn_wino_geom g = wgeom(l);
+        return wino_sample_floats(l) * S + 16 * g.F * g.C + nn_wino_scratch_floats(&g);
+    }
     const int64_t K = l->wcols, F = l->out.c, P = l->out.h * l->out.w;
     return (K + F) * S * P + K * F;
 }
@@ -134,7 +174,7 @@ static int64_t conv_ws(const nn_layer *l, int64_t B)
      * so that what a smaller batch uses fits what nn_net_prepare sized. */
     const int64_t S = chunk_samples(l, B), cap = chunk_cap(l), by_cap = (B + cap - 1) / cap;
     const int64_t chunks = by_cap > SLOTS ? by_cap : SLOTS;
-    return SLOTS * slot_floats(l, S) + chunks * (l->nw + l->out.c);
+    return ws_head(l) + SLOTS * slot_floats(l, S) + chunks * (l->nw + l->out.c);
 }
 
 static nn_status conv_init(const nn_layer *l, float *p, float *state, nn_rng *rng)
@@ -170,7 +210,7 @@ static conv_job job_of(const nn_layer *l, const nn_layer_io *io)
     j.plane = j.g.C * j.g.H * j.g.W;
     j.slot = slot_floats(l, j.S);
     j.trans = dw_transposed(l);
-    j.parts = io->ws + SLOTS * j.slot;
+    j.parts = io->ws + ws_head(l) + SLOTS * j.slot;
     return j;
 }
 
@@ -190,9 +230,34 @@ static void fwd_slots(int64_t lo, int64_t hi, void *ctx)
     }
 }
 
+/* Winograd: chunk c's y (n, F, OH, OW) straight from its x, through the
+ * slot's V and M, with U (16 F C) at the workspace's head. */
+static void wino_fwd_slots(int64_t lo, int64_t hi, void *ctx)
+{
+    const conv_job *j = ctx;
+    const nn_layer_io *io = j->io;
+    const nn_wino_geom g = wgeom(j->l);
+    const int64_t F = j->F, P = j->P, S1 = j->S * g.TH * g.TW;
+    for (int64_t sl = lo; sl < hi; sl++) {
+        float *V = io->ws + ws_head(j->l) + sl * j->slot, *M = V + 16 * g.C * S1;
+        float *scratch = M + 16 * F * S1 + 16 * F * g.C;
+        for (int64_t c = j->chunks * sl / SLOTS; c < j->chunks * (sl + 1) / SLOTS; c++) {
+            const int64_t b0 = c * j->S, n = io->B - b0 < j->S ? io->B - b0 : j->S;
+            nn_wino_forward(&g, io->ws, io->p + j->l->nw, io->x + b0 * j->plane, n, io->y + b0 * F * P, V, M,
+                            scratch);
+        }
+    }
+}
+
 static void conv_fwd(const nn_layer *l, const nn_layer_io *io)
 {
     const conv_job j = job_of(l, io);
+    if (on_wino(l)) {
+        const nn_wino_geom g = wgeom(l);
+        nn_wino_weights(&g, io->p, io->ws);
+        nn_parallel_range(SLOTS, 1, wino_fwd_slots, (void *)&j);
+        return;
+    }
     nn_parallel_range(SLOTS, 1, fwd_slots, (void *)&j);
 }
 
@@ -238,10 +303,37 @@ static void sum_parts(int64_t lo, int64_t hi, void *ctx)
     }
 }
 
+/* Winograd: chunk c's dW and db into its part, its dx (when wanted)
+ * straight into dx, from its x and dy. */
+static void wino_bwd_slots(int64_t lo, int64_t hi, void *ctx)
+{
+    const conv_job *j = ctx;
+    const nn_layer_io *io = j->io;
+    const nn_wino_geom g = wgeom(j->l);
+    const int64_t F = j->F, K = j->K, P = j->P, S1 = j->S * g.TH * g.TW;
+    for (int64_t sl = lo; sl < hi; sl++) {
+        float *V = io->ws + ws_head(j->l) + sl * j->slot, *M = V + 16 * g.C * S1, *dU = M + 16 * F * S1;
+        float *scratch = dU + 16 * F * g.C;
+        for (int64_t c = j->chunks * sl / SLOTS; c < j->chunks * (sl + 1) / SLOTS; c++) {
+            const int64_t b0 = c * j->S, n = io->B - b0 < j->S ? io->B - b0 : j->S;
+            float *dW = j->parts + c * (F * K + F), *db = dW + F * K;
+            nn_conv_gather(io->dy + b0 * F * P, NULL, db, n, F, P, 0);
+            nn_wino_backward(&g, io->ws, io->x + b0 * j->plane, io->dy + b0 * F * P, n, dW,
+                             io->dx ? io->dx + b0 * j->plane : NULL, V, M, dU, scratch);
+        }
+    }
+}
+
 static void conv_bwd(const nn_layer *l, const nn_layer_io *io)
 {
     const conv_job j = job_of(l, io);
-    nn_parallel_range(SLOTS, 1, bwd_slots, (void *)&j);
+    if (on_wino(l)) {
+        const nn_wino_geom g = wgeom(l);
+        nn_wino_weights(&g, io->p, io->ws);
+        nn_parallel_range(SLOTS, 1, wino_bwd_slots, (void *)&j);
+    } else {
+        nn_parallel_range(SLOTS, 1, bwd_slots, (void *)&j);
+    }
     nn_parallel_range(l->np, NN_GRAIN_ELEMENTS / (j.chunks + 1) + 1, sum_parts, (void *)&j);
 }
 
