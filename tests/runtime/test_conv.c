@@ -13,13 +13,18 @@
  *   outputs are the same bits, a different input shape is refused;
  * - training a small CNN at 1 to 4 threads gives the same bits, and a run
  *   checkpointed mid-way and resumed ends bitwise where the uninterrupted
- *   one does.
+ *   one does;
+ * - 3x3 stride-1 convolutions forced onto Winograd against the direct
+ *   convolution, and against im2col for y, dx, dW and db.
+ * ctest runs it three times: as the shapes choose the path, and with
+ * NNRUN_CONV=winograd and =im2col (every check on each path).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "kernels/winograd.h"
 #include "testutil.h"
 
 enum { B = 3 };
@@ -85,7 +90,8 @@ static nn_status act(nn_net *net, const char *name)
 
 /* ---- forward against a direct convolution ------------------------------ */
 
-static void check_forward(int C, int H, int W, int F, int k, int s, int p, int d)
+/* nb samples; |y - direct| <= tol (1 + |direct|). */
+static void check_forward_at(int nb, double tol, int C, int H, int W, int F, int k, int s, int p, int d)
 {
     nn_net *net = NULL;
     CHECK_OK(nn_net_create(3, &net));
@@ -98,16 +104,16 @@ static void check_forward(int C, int H, int W, int F, int k, int s, int p, int d
     CHECK_INT(OH, shape[1]);
     CHECK_INT(OW, shape[2]);
     const int n = C * H * W;
-    float *xv = malloc((size_t)(B * n) * sizeof(float));
-    for (int i = 0; i < B * n; i++)
+    float *xv = malloc((size_t)(nb * n) * sizeof(float));
+    for (int i = 0; i < nb * n; i++)
         xv[i] = (float)tu_uniform(-1, 1);
     nn_tensor *x = NULL;
     const nn_tensor *y = NULL;
-    CHECK_OK(nn_tensor_from(B, n, xv, &x));
+    CHECK_OK(nn_tensor_from(nb, n, xv, &x));
     CHECK_OK(nn_net_forward(net, x, &y));
     const float *w = nn_net_params(net), *bias = w + (int64_t)F * C * k * k;
     int bad = 0;
-    for (int b = 0; b < B; b++)
+    for (int b = 0; b < nb; b++)
         for (int f = 0; f < F; f++)
             for (int oh = 0; oh < OH; oh++)
                 for (int ow = 0; ow < OW; ow++) {
@@ -121,9 +127,7 @@ static void check_forward(int C, int H, int W, int F, int k, int s, int p, int d
                                            xv[b * n + (c * H + ih) * W + iw];
                             }
                     const float got = nn_tensor_cdata(y)[((b * F + f) * OH + oh) * OW + ow];
-                    /* float32 sums of at most C k k = 75 products of
-                     * magnitude <= 0.5: within 1e-5. */
-                    if (!tu_close(sum, got, 1e-5, 1e-5) && bad++ < 3)
+                    if (!tu_close(sum, got, tol, tol) && bad++ < 3)
                         CHECK_MSG(0, "conv %dx%dx%d F%d k%d s%d p%d d%d: y[%d,%d,%d,%d] = %.7g, direct %.7g", C, H,
                                   W, F, k, s, p, d, b, f, oh, ow, (double)got, sum);
                 }
@@ -131,6 +135,13 @@ static void check_forward(int C, int H, int W, int F, int k, int s, int p, int d
     nn_tensor_free(x);
     free(xv);
     nn_net_free(net);
+}
+
+/* im2col: float32 sums of at most C k k = 75 products of magnitude <=
+ * 0.5: within 1e-5. */
+static void check_forward(int C, int H, int W, int F, int k, int s, int p, int d)
+{
+    check_forward_at(B, 1e-5, C, H, W, F, k, s, p, d);
 }
 
 static void test_forward(void)
@@ -248,6 +259,16 @@ static void test_gradients(void)
     CHECK_OK(conv(net, 3, 2, 1, 0, 1));
     gradcheck("conv d2 p2 -> conv k2", net, NN_MODE_TRAIN, 0);
     nn_net_free(net);
+    /* a second 3x3 convolution of 8 channels goes on Winograd (partial
+     * tiles: 9x7 outputs), its dx into the first; the average keeps |L|
+     * (and so the differences' rounding) small */
+    net = image_net(3, 7, 5);
+    CHECK_OK(conv(net, 8, 3, 1, 1, 1));
+    CHECK_OK(act(net, "identity"));
+    CHECK_OK(conv(net, 5, 3, 1, 2, 1));
+    CHECK_OK(plain(net, "global_avgpool"));
+    gradcheck("conv 3->8 p1 -> conv 8->5 p2 -> gap", net, NN_MODE_TRAIN, 0);
+    nn_net_free(net);
     /* few inputs per filter (K = 4 < F = 13): dW goes through dW^T, with
      * the batch's rows accumulated over chunks, and accumulating into
      * the gradients of an earlier backward */
@@ -347,6 +368,110 @@ static void test_chunks(void)
     check_chunks(8, 3, 5);   /* K = 200 > F */
     check_chunks(1, 40, 15); /* K = 225 > F, but at a 12 x 32 tile dW^T covers less */
     check_chunks(2, 64, 11); /* K = 242 */
+}
+
+/* ---- Winograd F(2x2, 3x3) against the direct convolution and im2col ---- */
+
+static void test_winograd_forward(void)
+{
+    nn_conv_force_mode(NN_CONV_WINOGRAD);
+    /* C, H, W, F, p: odd and even outputs (partial tiles), padding 0 to
+     * 2; 7 samples: chunks of 2, the last of 1 */
+    static const int geo[][5] = {
+        {1, 7, 5, 5, 0},  /* 5x3 */
+        {3, 7, 5, 16, 1}, /* 7x5 */
+        {8, 7, 5, 5, 2},  /* 9x7 */
+        {3, 5, 9, 5, 0},  /* 3x7 */
+        {8, 6, 8, 16, 0}, /* 4x6: whole tiles */
+        {1, 5, 9, 16, 2}, /* 7x11 */
+        {8, 6, 9, 5, 1},  /* 6x9 */
+        {3, 3, 3, 5, 0},  /* 1x1: one partial tile */
+    };
+    /* The transforms scale a 4x4 patch by up to 4 and the weights by up
+     * to 2.25 before the 16 C products, then combine 9 of those: float32
+     * rounding of such sums stays under 1e-5 relative (a wrong transform
+     * coefficient is off by ~0.1). */
+    for (size_t i = 0; i < sizeof geo / sizeof *geo; i++)
+        check_forward_at(7, 1e-5, geo[i][0], geo[i][1], geo[i][2], geo[i][3], 3, 1, geo[i][4], 1);
+    nn_conv_force_mode(-1);
+}
+
+/* The same convolution (same seed: same weights) on im2col and on
+ * Winograd, nb samples: y, dx and dW within 1e-5 (relative to the largest
+ * magnitude of each), not the same bits (two paths), db the same bits
+ * (nn_conv_gather's sums on both). */
+static void check_paths(int C, int H, int W, int F, int p, int nb)
+{
+    const int modes[2] = {NN_CONV_IM2COL, NN_CONV_WINOGRAD};
+    float *got[2][3] = {{NULL}};
+    int64_t size[3] = {0};
+    float *xv = NULL, *dyv = NULL;
+    for (int m = 0; m < 2; m++) {
+        nn_conv_force_mode(modes[m]);
+        nn_net *net = image_net(C, H, W);
+        CHECK_OK(conv(net, F, 3, 1, p, 1));
+        const int64_t in = nn_net_input_size(net), out = nn_net_output_size(net);
+        size[0] = nb * out;
+        size[1] = nb * in;
+        size[2] = nn_net_param_count(net);
+        if (!xv) {
+            xv = malloc((size_t)size[1] * sizeof(float));
+            dyv = malloc((size_t)size[0] * sizeof(float));
+            for (int64_t i = 0; i < size[1]; i++)
+                xv[i] = (float)tu_uniform(-1, 1);
+            for (int64_t i = 0; i < size[0]; i++)
+                dyv[i] = (float)tu_uniform(-1, 1);
+        }
+        nn_tensor *x = NULL, *dy = NULL;
+        const nn_tensor *y, *dx;
+        CHECK_OK(nn_tensor_from(nb, in, xv, &x));
+        CHECK_OK(nn_tensor_from(nb, out, dyv, &dy));
+        nn_net_zero_grad(net);
+        CHECK_OK(nn_net_forward(net, x, &y));
+        const float *src[3] = {nn_tensor_cdata(y), NULL, nn_net_grads(net)};
+        got[m][0] = malloc((size_t)size[0] * sizeof(float));
+        memcpy(got[m][0], src[0], (size_t)size[0] * sizeof(float));
+        CHECK_OK(nn_net_backward(net, dy, &dx));
+        src[1] = nn_tensor_cdata(dx);
+        for (int k = 1; k < 3; k++) {
+            got[m][k] = malloc((size_t)size[k] * sizeof(float));
+            memcpy(got[m][k], src[k], (size_t)size[k] * sizeof(float));
+        }
+        nn_tensor_free(x);
+        nn_tensor_free(dy);
+        nn_net_free(net);
+    }
+    nn_conv_force_mode(-1);
+    const char *names[3] = {"y", "dx", "dW"};
+    const int64_t nw = (int64_t)F * C * 9;
+    for (int k = 0; k < 3; k++) {
+        const int64_t n = k == 2 ? nw : size[k];
+        double big = 0.0, worst = 0.0;
+        for (int64_t i = 0; i < n; i++) {
+            big = fmax(big, fabs(got[0][k][i]));
+            worst = fmax(worst, fabs((double)got[0][k][i] - got[1][k][i]));
+        }
+        CHECK_MSG(worst <= 1e-5 * big, "conv %dx%dx%d F%d p%d: Winograd's %s differs from im2col's by %g (of %g)", C,
+                  H, W, F, p, names[k], worst, big);
+        CHECK_MSG(memcmp(got[0][k], got[1][k], (size_t)n * sizeof(float)) != 0,
+                  "conv %dx%dx%d F%d p%d: %s the same bits on both paths (one path taken twice?)", C, H, W, F, p,
+                  names[k]);
+    }
+    CHECK_MSG(memcmp(got[0][2] + nw, got[1][2] + nw, (size_t)F * sizeof(float)) == 0,
+              "conv %dx%dx%d F%d p%d: db differs between the paths", C, H, W, F, p);
+    for (int m = 0; m < 2; m++)
+        for (int k = 0; k < 3; k++)
+            free(got[m][k]);
+    free(xv);
+    free(dyv);
+}
+
+static void test_winograd_paths(void)
+{
+    check_paths(3, 7, 5, 5, 1, 7);
+    check_paths(8, 5, 9, 16, 0, 9);
+    check_paths(8, 6, 8, 16, 2, 5);
+    check_paths(32, 14, 14, 64, 1, 11); /* the bench network's second layer */
 }
 
 /* ---- shapes, views, errors --------------------------------------------- */
@@ -646,6 +771,8 @@ int main(void)
     test_forward();
     test_gradients();
     test_chunks();
+    test_winograd_forward();
+    test_winograd_paths();
     test_shapes();
     test_threads();
     test_checkpoint_resume();
