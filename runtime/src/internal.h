@@ -75,6 +75,16 @@ nn_status nn_net_backward_raw(nn_net *net, const float *dy, int want_dx, int acc
  * the caller's) and returns the block it replaces: backward then writes a
  * micro-shard's gradient where the trainer keeps it, without a copy. */
 float *nn_net_swap_grads(nn_net *net, float *g);
+/* For tests: on = 0 runs every layer on its own (no fused runs, no
+ * views; see net.c), as NNRUN_FUSE=off does; the same bits either way.
+ * Frees the activations (the next forward plans again). */
+void nn_net_set_fusion(nn_net *net, int on);
+/* How the last nn_net_prepare planned layer i (valid): on its own
+ * (NN_PLAN_SELF, also before any prepare), as a view of its input
+ * (flatten), run on the chunks of the conv2d before it, or, for a conv2d
+ * heading such a run, the index past the run (> 0). */
+enum { NN_PLAN_SELF = 0, NN_PLAN_VIEW = -1, NN_PLAN_FUSED = -2 };
+int nn_net_plan(const nn_net *net, int i);
 /* Layer i (valid) as error messages name it: "dense 4->8", "relu 8". */
 void nn_net_describe_layer(const nn_net *net, int i, char *buf, size_t n);
 

@@ -1,9 +1,23 @@
 /* net.c — the sequential network: generic loops over layers of any kind of
  * the registry (layers/), one parameter block, one gradient block, one
  * block of non-trainable state, activation and workspace buffers sized for
- * the largest batch, and backpropagation from the last layer to the first. */
+ * the largest batch, and backpropagation from the last layer to the first.
+ *
+ * Fusion.  conv2d computes its batch in chunks of samples, each on one
+ * thread.  The per-sample layers right after it (activations, pooling)
+ * give the same bits whether run on the whole batch or chunk by chunk, so
+ * nn_net_prepare plans them into the conv's run (net->plan): forward runs
+ * them on each chunk as soon as the conv's rows of it are final, backward
+ * on each chunk's rows of the gradients just before the conv reads them,
+ * while those rows are still in that core's cache, instead of as passes
+ * over the whole batch after the conv.  flatten after a layer is a view:
+ * its output is its input's buffer.  Every layer's output buffer holds the
+ * same bytes as without fusion.  NNRUN_FUSE=off in the environment (read
+ * when a network is created) or nn_net_set_fusion turns both off. */
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -24,7 +38,13 @@ struct nn_net {
     int64_t max_batch;
     float *acts;    /* outputs of every layer, one allocation       */
     float **outs;   /* outs[i]: output of layer i (max_batch, out)   */
-    float *gbuf[2]; /* ping-pong gradients (max_batch, widest)       */
+    float **gbuf;   /* ngbuf gradient buffers (max_batch, widest): two
+                       ping-pong, more for the fused runs (see backward) */
+    int ngbuf;
+    int *plan;      /* per layer: NN_PLAN_* (internal.h)              */
+    const float **fdy; /* per fused layer: its dy and dx in the backward */
+    float **fdx;       /* in progress (row 0 of whole-batch buffers)     */
+    int fuse_off;      /* no fusion, no views: every layer on its own    */
     float *xcopy;   /* nn_net_forward's copy of x (max_batch, in)    */
     float *ws;      /* every layer's workspace, one allocation       */
     const float *x; /* input of the last forward                     */
@@ -43,13 +63,21 @@ static void free_buffers(nn_net *net)
 {
     nn_xfree(net->acts);
     nn_xfree(net->outs);
-    nn_xfree(net->gbuf[0]);
-    nn_xfree(net->gbuf[1]);
+    for (int b = 0; net->gbuf && b < net->ngbuf; b++)
+        nn_xfree(net->gbuf[b]);
+    nn_xfree(net->gbuf);
+    nn_xfree(net->plan);
+    nn_xfree(net->fdy);
+    nn_xfree(net->fdx);
     nn_xfree(net->xcopy);
     nn_xfree(net->ws);
     net->acts = NULL;
     net->outs = NULL;
-    net->gbuf[0] = net->gbuf[1] = NULL;
+    net->gbuf = NULL;
+    net->ngbuf = 0;
+    net->plan = NULL;
+    net->fdy = NULL;
+    net->fdx = NULL;
     net->xcopy = NULL;
     net->ws = NULL;
     net->max_batch = 0;
@@ -68,6 +96,8 @@ nn_status nn_net_create(uint64_t seed, nn_net **out)
     nn_rng_seed(&net->rng, seed);
     nn_rng_seed(&net->mask_rng, seed ^ MASK_SEED_SALT);
     net->mode = net->fwd_mode = NN_MODE_TRAIN;
+    const char *fuse = getenv("NNRUN_FUSE");
+    net->fuse_off = fuse && strcmp(fuse, "off") == 0;
     *out = net;
     return NN_OK;
 }
@@ -398,6 +428,70 @@ nn_status nn_net_param(nn_net *net, int i, nn_param_which which, nn_tensor **vie
     return NN_OK;
 }
 
+/* Gradient buffers a fused run may take beyond the two of the ping-pong
+ * (one per pooling layer in it): a longer run ends there. */
+#define FUSE_FRESH_MAX 8
+
+/* The per-sample layers without parameters, workspace or mask stream:
+ * the same bits on any split of the batch. */
+static int fusable(const nn_layer *l)
+{
+    return l->ops == &nn_layer_activation || l->ops == &nn_layer_maxpool || l->ops == &nn_layer_avgpool ||
+           l->ops == &nn_layer_global_avgpool;
+}
+
+/* A fused layer's backward writes its dx over its dy (an element-wise
+ * activation may: nn_act_backward) or into a buffer of its own. */
+static int in_place(const nn_layer *l) { return l->ops == &nn_layer_activation; }
+
+/* Fills net->plan; returns how many gradient buffers backward needs: two,
+ * and for a run, one per layer of it that cannot write over its dy (the
+ * top one too when it is an activation: its dy may be the caller's), so
+ * that the run's dy, each chunk's rows of every buffer of the run and the
+ * conv's dx are all in different buffers (chunks of the run on other
+ * threads use the rows of theirs at other strides). */
+static int plan_layers(nn_net *net)
+{
+    int ngbuf = 2;
+    for (int i = 0; i < net->n; i++)
+        net->plan[i] = NN_PLAN_SELF;
+    for (int i = 0; !net->fuse_off && i < net->n; i++) {
+        const nn_layer *l = &net->layers[i];
+        if (l->ops == &nn_layer_flatten && i > 0)
+            net->plan[i] = NN_PLAN_VIEW;
+        if (l->ops != &nn_layer_conv2d)
+            continue;
+        int end = i + 1, fresh = 0, top = -1;
+        for (; end < net->n; end++) {
+            const nn_layer *f = &net->layers[end];
+            if (f->ops == &nn_layer_flatten) {
+                net->plan[end] = NN_PLAN_VIEW;
+                continue;
+            }
+            if (!fusable(f) || fresh + !in_place(f) > FUSE_FRESH_MAX)
+                break;
+            net->plan[end] = NN_PLAN_FUSED;
+            fresh += !in_place(f);
+            top = end;
+        }
+        if (top < 0)
+            continue;
+        fresh += in_place(&net->layers[top]);
+        net->plan[i] = top + 1;
+        ngbuf = 2 + fresh > ngbuf ? 2 + fresh : ngbuf;
+        i = end - 1;
+    }
+    return ngbuf;
+}
+
+void nn_net_set_fusion(nn_net *net, int on)
+{
+    net->fuse_off = !on;
+    free_buffers(net);
+}
+
+int nn_net_plan(const nn_net *net, int i) { return net->plan ? net->plan[i] : NN_PLAN_SELF; }
+
 int64_t nn_net_workspace_size(const nn_net *net, int64_t max_batch)
 {
     int64_t n = 0;
@@ -428,6 +522,7 @@ nn_status nn_net_prepare(nn_net *net, int64_t max_batch)
     }
     int64_t acts_n, g_n, x_n;
     const int64_t lim = (int64_t)(SIZE_MAX / sizeof(float));
+    /* (acts_n bounds the floats of the outputs, which the views lessen.) */
     int ok = nn_mul_ok(total, max_batch, &acts_n) && nn_mul_ok(width, max_batch, &g_n) &&
              nn_mul_ok(in, max_batch, &x_n) && acts_n <= lim && g_n <= lim;
     /* Workspaces grow linearly in B: their size at B is bounded once the
@@ -441,13 +536,29 @@ nn_status nn_net_prepare(nn_net *net, int64_t max_batch)
     if (!ok)
         return nn_fail(NN_ERANGE, "net: batch of %lld rows is too large", (long long)max_batch);
     free_buffers(net);
-    net->acts = nn_xalloc((size_t)acts_n * sizeof(float));
+    net->plan = nn_xalloc((size_t)net->n * sizeof(int));
+    net->fdy = nn_xcalloc((size_t)net->n, sizeof(const float *));
+    net->fdx = nn_xcalloc((size_t)net->n, sizeof(float *));
+    if (!net->plan || !net->fdy || !net->fdx) {
+        free_buffers(net);
+        return nn_oom("net");
+    }
+    const int ngbuf = plan_layers(net);
+    total = 0; /* the views take no floats of their own */
+    for (int i = 0; i < net->n; i++)
+        total += net->plan[i] == NN_PLAN_VIEW ? 0 : nn_shape_size(net->layers[i].out);
+    net->acts = nn_xalloc((size_t)(total * max_batch) * sizeof(float));
     net->outs = nn_xcalloc((size_t)net->n, sizeof(float *));
-    net->gbuf[0] = nn_xalloc((size_t)g_n * sizeof(float));
-    net->gbuf[1] = nn_xalloc((size_t)g_n * sizeof(float));
+    net->gbuf = nn_xcalloc((size_t)ngbuf, sizeof(float *));
+    int gok = net->gbuf != NULL;
+    if (gok) {
+        net->ngbuf = ngbuf;
+        for (int b = 0; b < ngbuf; b++)
+            gok = gok && (net->gbuf[b] = nn_xalloc((size_t)g_n * sizeof(float))) != NULL;
+    }
     net->xcopy = nn_xalloc((size_t)x_n * sizeof(float));
     net->ws = wsn ? nn_xalloc((size_t)wsn * sizeof(float)) : NULL;
-    if (!net->acts || !net->outs || !net->gbuf[0] || !net->gbuf[1] || !net->xcopy || (wsn && !net->ws)) {
+    if (!net->acts || !net->outs || !gok || !net->xcopy || (wsn && !net->ws)) {
         free_buffers(net);
         return nn_oom("net");
     }
@@ -455,8 +566,12 @@ nn_status nn_net_prepare(nn_net *net, int64_t max_batch)
     int64_t woff = 0;
     for (int i = 0; i < net->n; i++) {
         nn_layer *l = &net->layers[i];
-        net->outs[i] = p;
-        p += nn_shape_size(l->out) * max_batch;
+        if (net->plan[i] == NN_PLAN_VIEW) {
+            net->outs[i] = net->outs[i - 1];
+        } else {
+            net->outs[i] = p;
+            p += nn_shape_size(l->out) * max_batch;
+        }
         l->woff = woff;
         woff += l->ops->workspace ? l->ops->workspace(l, max_batch) : 0;
     }
@@ -467,7 +582,7 @@ nn_status nn_net_prepare(nn_net *net, int64_t max_batch)
 static nn_layer_io layer_io(nn_net *net, const nn_layer *l, int64_t B, nn_mode mode)
 {
     nn_layer_io io;
-    memset(&io, 0, sizeof io);
+    memset(&io, 0, sizeof io); /* NULL hooks: not in a fused run */
     io.p = net->params ? net->params + l->poff : NULL;
     io.g = net->grads ? net->grads + l->poff : NULL;
     io.state = net->state ? net->state + l->soff : NULL;
@@ -478,24 +593,89 @@ static nn_layer_io layer_io(nn_net *net, const nn_layer *l, int64_t B, nn_mode m
     return io;
 }
 
+/* The fused layers [first, end) of a conv2d's run, on its chunks. */
+typedef struct fuse_job {
+    nn_net *net;
+    int first, end;
+    nn_mode mode;
+} fuse_job;
+
+/* Layer k's io on rows [b0, b0 + n) of its buffers. */
+static nn_layer_io fused_io(const fuse_job *f, int k, int64_t b0, int64_t n)
+{
+    const nn_layer *l = &f->net->layers[k];
+    const int64_t in = nn_shape_size(l->in), out = nn_shape_size(l->out);
+    nn_layer_io io = layer_io(f->net, l, n, f->mode);
+    io.x = f->net->outs[k - 1] + b0 * in;
+    io.y = f->net->outs[k] + b0 * out;
+    if (f->net->fdx[k]) {
+        io.dy = f->net->fdy[k] + b0 * out;
+        io.dx = f->net->fdx[k] + b0 * in;
+    }
+    return io;
+}
+
+static void fuse_fwd(void *ctx, int64_t b0, int64_t n)
+{
+    const fuse_job *f = ctx;
+    for (int k = f->first; k < f->end; k++) {
+        if (f->net->plan[k] != NN_PLAN_FUSED)
+            continue;
+        const nn_layer *l = &f->net->layers[k];
+        const nn_layer_io io = fused_io(f, k, b0, n);
+        l->ops->forward(l, &io);
+    }
+}
+
+static void fuse_bwd(void *ctx, int64_t b0, int64_t n)
+{
+    const fuse_job *f = ctx;
+    for (int k = f->end - 1; k >= f->first; k--) {
+        if (f->net->plan[k] != NN_PLAN_FUSED)
+            continue;
+        const nn_layer *l = &f->net->layers[k];
+        const nn_layer_io io = fused_io(f, k, b0, n);
+        l->ops->backward(l, &io);
+    }
+}
+
+/* The first gradient buffer not in busy (plan_layers made enough). */
+static int free_gbuf(const nn_net *net, unsigned busy)
+{
+    int b = 0;
+    while (busy >> b & 1u)
+        b++;
+    assert(b < net->ngbuf);
+    (void)net;
+    return b;
+}
+
 nn_status nn_net_forward_in(nn_net *net, const float *x, int64_t B, nn_mode mode, const float **y)
 {
     nn_status s = nn_net_prepare(net, B);
     if (s)
         return s;
-    const float *in = x;
     for (int i = 0; i < net->n; i++) {
         const nn_layer *l = &net->layers[i];
+        const int plan = net->plan[i];
+        if (plan < 0) /* a view, or run by the conv before it */
+            continue;
         nn_layer_io io = layer_io(net, l, B, mode);
-        io.x = in;
+        io.x = i ? net->outs[i - 1] : x;
         io.y = net->outs[i];
+        fuse_job f = {net, i + 1, plan, mode};
+        if (plan > 0) {
+            for (int k = i + 1; k < plan; k++)
+                net->fdx[k] = NULL;
+            io.chunk_fwd = fuse_fwd;
+            io.chunk_ctx = &f;
+        }
         l->ops->forward(l, &io);
-        in = net->outs[i];
     }
     net->x = x;
     net->batch = B;
     net->fwd_mode = mode;
-    *y = in;
+    *y = net->outs[net->n - 1];
     return NN_OK;
 }
 
@@ -511,19 +691,41 @@ nn_status nn_net_backward_raw(nn_net *net, const float *dy, int want_dx, int acc
         return nn_fail(NN_ESTATE, "backward: no forward pass to propagate through");
     const int64_t B = net->batch;
     const float *g = dy;
-    int next = 0;
+    int gi = -1; /* the buffer holding g; -1: the caller's dy */
     for (int i = net->n - 1; i >= 0; i--) {
         const nn_layer *l = &net->layers[i];
+        const int plan = net->plan[i];
+        if (plan < 0) /* a view (g passes through), or in the conv's run */
+            continue;
         const int need_dx = i > 0 || want_dx;
         nn_layer_io io = layer_io(net, l, B, net->fwd_mode);
         io.x = i ? net->outs[i - 1] : net->x;
         io.y = net->outs[i];
         io.dy = g;
-        io.dx = need_dx ? net->gbuf[next] : NULL;
         io.accumulate = accumulate;
+        unsigned busy = gi >= 0 ? 1u << gi : 0u;
+        fuse_job f = {net, i + 1, plan, net->fwd_mode};
+        if (plan > 0) { /* the run's buffers, top down (see plan_layers) */
+            int ci = gi;
+            for (int k = plan - 1; k > i; k--) {
+                if (net->plan[k] != NN_PLAN_FUSED)
+                    continue;
+                net->fdy[k] = ci >= 0 ? net->gbuf[ci] : dy;
+                if (ci < 0 || !in_place(&net->layers[k])) {
+                    ci = free_gbuf(net, busy);
+                    busy |= 1u << ci;
+                }
+                net->fdx[k] = net->gbuf[ci];
+            }
+            io.dy = net->gbuf[ci];
+            io.chunk_bwd = fuse_bwd;
+            io.chunk_ctx = &f;
+        }
+        const int di = need_dx ? free_gbuf(net, busy) : -1;
+        io.dx = di >= 0 ? net->gbuf[di] : NULL;
         l->ops->backward(l, &io);
         g = io.dx;
-        next ^= 1;
+        gi = di;
     }
     if (dx)
         *dx = g;

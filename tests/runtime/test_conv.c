@@ -29,16 +29,6 @@
 
 enum { B = 3 };
 
-static nn_status add(nn_net *net, const char *kind, int n, const char *const *keys, const double *nums)
-{
-    nn_value v[8];
-    memset(v, 0, sizeof v);
-    for (int i = 0; i < n; i++)
-        v[i].num = nums[i];
-    const nn_layer_spec spec = {kind, n, keys, v};
-    return nn_net_add(net, &spec);
-}
-
 /* conv2d with explicit settings and uniform(-0.5, 0.5) weights and bias. */
 static nn_status conv(nn_net *net, int filters, int kernel, int stride, int padding, int dilation)
 {
@@ -60,10 +50,10 @@ static nn_status pool(nn_net *net, const char *kind, int size, int stride)
 {
     const char *keys[] = {"size", "stride"};
     const double v[] = {size, stride};
-    return add(net, kind, 2, keys, v);
+    return tu_add_layer(net, kind, 2, keys, v);
 }
 
-static nn_status plain(nn_net *net, const char *kind) { return add(net, kind, 0, NULL, NULL); }
+static nn_status plain(nn_net *net, const char *kind) { return tu_add_layer(net, kind, 0, NULL, NULL); }
 
 /* dense of `units`, its input from the previous layer (or the input shape),
  * uniform(-0.5, 0.5) weights. */
@@ -75,16 +65,6 @@ static nn_status dense(nn_net *net, int units)
     v[0].num = units;
     v[1].init = (nn_init){NN_INIT_UNIFORM, -0.5f, 0.5f};
     const nn_layer_spec spec = {"dense", 2, keys, v};
-    return nn_net_add(net, &spec);
-}
-
-static nn_status act(nn_net *net, const char *name)
-{
-    const char *key = "name";
-    nn_value v;
-    memset(&v, 0, sizeof v);
-    v.str = name;
-    const nn_layer_spec spec = {"activation", 1, &key, &v};
     return nn_net_add(net, &spec);
 }
 
@@ -255,7 +235,7 @@ static void test_gradients(void)
      * would bring it near the tolerance) */
     net = image_net(3, 7, 5);
     CHECK_OK(conv(net, 2, 3, 1, 2, 2));
-    CHECK_OK(act(net, "identity"));
+    CHECK_OK(tu_add_act(net, "identity"));
     CHECK_OK(conv(net, 3, 2, 1, 0, 1));
     gradcheck("conv d2 p2 -> conv k2", net, NN_MODE_TRAIN, 0);
     nn_net_free(net);
@@ -264,7 +244,7 @@ static void test_gradients(void)
      * (and so the differences' rounding) small */
     net = image_net(3, 7, 5);
     CHECK_OK(conv(net, 8, 3, 1, 1, 1));
-    CHECK_OK(act(net, "identity"));
+    CHECK_OK(tu_add_act(net, "identity"));
     CHECK_OK(conv(net, 5, 3, 1, 2, 1));
     CHECK_OK(plain(net, "global_avgpool"));
     gradcheck("conv 3->8 p1 -> conv 8->5 p2 -> gap", net, NN_MODE_TRAIN, 0);
@@ -301,7 +281,7 @@ static void test_gradients(void)
         net = image_net(2, 5, 7);
         CHECK_OK(conv(net, 4, 3, 1, 1, 1));
         CHECK_OK(plain(net, "batchnorm"));
-        CHECK_OK(act(net, "tanh"));
+        CHECK_OK(tu_add_act(net, "tanh"));
         CHECK_OK(plain(net, "global_avgpool"));
         CHECK_OK(dense(net, 3));
         CHECK_INT(2 * 4, nn_net_state_count(net)); /* running mean and variance per channel */
@@ -493,11 +473,11 @@ static void test_shapes(void)
     {
         const char *keys[] = {"filters", "kernel", "padding"};
         const double v[] = {32, 3, 1};
-        CHECK_OK(add(net, "conv2d", 3, keys, v));
+        CHECK_OK(tu_add_layer(net, "conv2d", 3, keys, v));
     }
     CHECK_ERR(NN_EINVAL, "net: the input shape is set before the first layer (the network has 1)",
               nn_net_set_input(net, 1, 28, 28));
-    CHECK_OK(act(net, "relu"));
+    CHECK_OK(tu_add_act(net, "relu"));
     CHECK_OK(pool(net, "maxpool", 2, 0));
     CHECK_OK(conv(net, 64, 3, 1, 1, 1));
     CHECK_OK(pool(net, "avgpool", 3, 2));
@@ -544,7 +524,7 @@ static void test_shapes(void)
     {
         const char *k = "kernel";
         const double v1 = 3;
-        CHECK_ERR(NN_EINVAL, "layer 1 (conv2d): filters is required", add(net, "conv2d", 1, &k, &v1));
+        CHECK_ERR(NN_EINVAL, "layer 1 (conv2d): filters is required", tu_add_layer(net, "conv2d", 1, &k, &v1));
     }
     CHECK_ERR(NN_ESHAPE, "layer 1 (maxpool): size 4 is larger than the input 3x3", pool(net, "maxpool", 4, 0));
     CHECK_OK(pool(net, "avgpool", 2, 1)); /* 2x2x2 */
@@ -612,18 +592,18 @@ static nn_net *cnn(uint64_t seed, int w1, int w2)
     CHECK_OK(nn_net_set_input(net, 1, 8, 8));
     const char *ck[] = {"filters", "kernel", "padding"};
     const double c1[] = {w1, 3, 1};
-    CHECK_OK(add(net, "conv2d", 3, ck, c1));
-    CHECK_OK(act(net, "relu"));
+    CHECK_OK(tu_add_layer(net, "conv2d", 3, ck, c1));
+    CHECK_OK(tu_add_act(net, "relu"));
     CHECK_OK(pool(net, "maxpool", 2, 0));
     const char *ck2[] = {"filters", "kernel", "stride", "padding"};
     const double c2[] = {w2, 3, 2, 1};
-    CHECK_OK(add(net, "conv2d", 4, ck2, c2));
+    CHECK_OK(tu_add_layer(net, "conv2d", 4, ck2, c2));
     CHECK_OK(plain(net, "batchnorm"));
-    CHECK_OK(act(net, "relu"));
+    CHECK_OK(tu_add_act(net, "relu"));
     CHECK_OK(plain(net, "flatten"));
     const char *pk = "p";
     const double p = 0.2;
-    CHECK_OK(add(net, "dropout", 1, &pk, &p));
+    CHECK_OK(tu_add_layer(net, "dropout", 1, &pk, &p));
     CHECK_OK(dense(net, 4));
     return net;
 }

@@ -231,6 +231,31 @@ static inline void tu_alloc_remove(void) { nn_set_allocator(NULL); }
         }                                                                                          \
     } while (0)
 
+/* ---- building networks ------------------------------------------------ */
+
+/* Adds a layer of `kind` whose n settings keys[i] are the numbers nums[i]. */
+static inline nn_status tu_add_layer(nn_net *net, const char *kind, int n, const char *const *keys,
+                                     const double *nums)
+{
+    nn_value v[8];
+    memset(v, 0, sizeof v);
+    for (int i = 0; i < n && i < 8; i++)
+        v[i].num = nums[i];
+    const nn_layer_spec spec = {kind, n, keys, v};
+    return nn_net_add(net, &spec);
+}
+
+/* Adds an activation layer by name ("relu"). */
+static inline nn_status tu_add_act(nn_net *net, const char *name)
+{
+    const char *key = "name";
+    nn_value v;
+    memset(&v, 0, sizeof v);
+    v.str = name;
+    const nn_layer_spec spec = {"activation", 1, &key, &v};
+    return nn_net_add(net, &spec);
+}
+
 /* ---- network snapshots (bitwise comparisons of trained networks) -------- */
 
 /* A copy of a network's parameters, non-trainable state and mask stream. */

@@ -256,6 +256,15 @@ void nn_parallel_range(int64_t n, int64_t grain, nn_range_fn fn, void *ctx)
         return;
     if (grain < 1)
         grain = 1;
+#ifdef _OPENMP
+    /* Inside a region (a layer run on one chunk of a convolution's, see
+     * net.c): on the calling thread, without asking the guard or timing
+     * a region that would not fork. */
+    if (omp_in_parallel()) {
+        fn(0, n, ctx);
+        return;
+    }
+#endif
     int64_t chunks = n / grain;
     const int threads = nn_threads();
     if (chunks > threads)

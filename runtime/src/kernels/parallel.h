@@ -5,8 +5,8 @@
  * contiguous chunks covering [0, n).  Each index belongs to exactly one
  * call, and fn must compute every index on its own (no sums across
  * indices), so the result is the same, bit for bit, for any split and any
- * thread count.  Below 2 * grain indices, or with one thread, it is one
- * serial call: starting a team costs a microsecond or two, more than small
+ * thread count.  Below 2 * grain indices, with one thread, or when called
+ * inside a parallel region, it is one serial call on the calling thread: starting a team costs a microsecond or two, more than small
  * loops take.  No allocation; fn must not allocate, call Lua or fail.
  *
  * A busy neighbour.  When another process holds one of the cores, a team

@@ -226,6 +226,8 @@ static void fwd_slots(int64_t lo, int64_t hi, void *ctx)
             nn_im2col(&j->g, io->x + b0 * j->plane, n, col, n * P, 0);
             nn_gemm(0, 0, F, n * P, K, 1.0f, io->p, K, col, n * P, 0.0f, T, n * P);
             nn_conv_scatter(T, io->p + j->l->nw, io->y + b0 * F * P, n, F, P);
+            if (io->chunk_fwd)
+                io->chunk_fwd(io->chunk_ctx, b0, n);
         }
     }
 }
@@ -245,6 +247,8 @@ static void wino_fwd_slots(int64_t lo, int64_t hi, void *ctx)
             const int64_t b0 = c * j->S, n = io->B - b0 < j->S ? io->B - b0 : j->S;
             nn_wino_forward(&g, io->ws, io->p + j->l->nw, io->x + b0 * j->plane, n, io->y + b0 * F * P, V, M,
                             scratch);
+            if (io->chunk_fwd)
+                io->chunk_fwd(io->chunk_ctx, b0, n);
         }
     }
 }
@@ -271,6 +275,8 @@ static void bwd_slots(int64_t lo, int64_t hi, void *ctx)
         for (int64_t c = j->chunks * sl / SLOTS; c < j->chunks * (sl + 1) / SLOTS; c++) {
             const int64_t b0 = c * j->S, n = io->B - b0 < j->S ? io->B - b0 : j->S;
             float *dW = j->parts + c * (F * K + F), *db = dW + F * K;
+            if (io->chunk_bwd)
+                io->chunk_bwd(io->chunk_ctx, b0, n);
             nn_conv_gather(io->dy + b0 * F * P, T, db, n, F, P, 0);
             nn_im2col(&j->g, io->x + b0 * j->plane, n, col, n * P, 0);
             if (j->trans) {
@@ -317,6 +323,8 @@ static void wino_bwd_slots(int64_t lo, int64_t hi, void *ctx)
         for (int64_t c = j->chunks * sl / SLOTS; c < j->chunks * (sl + 1) / SLOTS; c++) {
             const int64_t b0 = c * j->S, n = io->B - b0 < j->S ? io->B - b0 : j->S;
             float *dW = j->parts + c * (F * K + F), *db = dW + F * K;
+            if (io->chunk_bwd)
+                io->chunk_bwd(io->chunk_ctx, b0, n);
             nn_conv_gather(io->dy + b0 * F * P, NULL, db, n, F, P, 0);
             nn_wino_backward(&g, io->ws, io->x + b0 * j->plane, io->dy + b0 * F * P, n, dW,
                              io->dx ? io->dx + b0 * j->plane : NULL, V, M, dU, scratch);

@@ -58,6 +58,13 @@ typedef struct nn_layer_io {
     nn_mode mode;
     int accumulate; /* backward: add into g (1) or overwrite it (0)     */
     nn_rng *rng;
+    /* conv2d, for the per-sample layers net.c fuses after it: chunk_fwd
+     * once rows [b0, b0 + n) of y are final, chunk_bwd before rows
+     * [b0, b0 + n) of dy are first read; on the thread computing that
+     * chunk (maybe inside a parallel region).  NULL: none. */
+    void (*chunk_fwd)(void *ctx, int64_t b0, int64_t n);
+    void (*chunk_bwd)(void *ctx, int64_t b0, int64_t n);
+    void *chunk_ctx;
 } nn_layer_io;
 
 struct nn_layer_ops {
@@ -95,6 +102,13 @@ void nn_layer_spec_of(const nn_layer *l, nn_layer_spec *spec);
 /* ---- kinds (the others are declared where registry.c lists them) ---- */
 extern const nn_layer_ops nn_layer_dense;
 extern const nn_layer_ops nn_layer_activation;
+/* Those net.c fuses (conv2d with the per-sample layers after it) or runs
+ * as views (flatten). */
+extern const nn_layer_ops nn_layer_conv2d;
+extern const nn_layer_ops nn_layer_maxpool;
+extern const nn_layer_ops nn_layer_avgpool;
+extern const nn_layer_ops nn_layer_global_avgpool;
+extern const nn_layer_ops nn_layer_flatten;
 
 /* ---- kernels ---------------------------------------------------------- */
 
