@@ -48,14 +48,24 @@
     }
 #define NN_FMA1(i) c##i##a = _mm512_fmadd_ps(_mm512_set1_ps(a[i]), b0, c##i##a);
 /* The epilogue of row i (see gemm_kern.h) from its sums x0, x1, columns by
- * the masks m0 (0..15) and m1 (16..31). */
+ * the masks m0 (0..15) and m1 (16..31).  A factor of 1 is left out: x * 1
+ * is x exactly, so the bits are those of the product with it. */
 #define NN_STORE(i, x0, x1)                                                                        \
     {                                                                                              \
         float *ci = C + (i) * ldc;                                                                 \
-        __m512 r0 = _mm512_mul_ps(va, x0), r1 = _mm512_mul_ps(va, x1);                             \
+        __m512 r0 = x0, r1 = x1;                                                                   \
+        if (!unit_a) {                                                                             \
+            r0 = _mm512_mul_ps(va, r0);                                                            \
+            r1 = _mm512_mul_ps(va, r1);                                                            \
+        }                                                                                          \
         if (!overwrite) {                                                                          \
-            r0 = _mm512_add_ps(_mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m0, ci)), r0);              \
-            r1 = _mm512_add_ps(_mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m1, ci + 16)), r1);         \
+            __m512 d0 = _mm512_maskz_loadu_ps(m0, ci), d1 = _mm512_maskz_loadu_ps(m1, ci + 16);    \
+            if (!unit_b) {                                                                         \
+                d0 = _mm512_mul_ps(vb, d0);                                                        \
+                d1 = _mm512_mul_ps(vb, d1);                                                        \
+            }                                                                                      \
+            r0 = _mm512_add_ps(d0, r0);                                                            \
+            r1 = _mm512_add_ps(d1, r1);                                                            \
         }                                                                                          \
         _mm512_mask_storeu_ps(ci, m0, r0);                                                         \
         if (m1)                                                                                    \
@@ -91,6 +101,7 @@
             b += NR;                                                                               \
         }                                                                                          \
         const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);                        \
+        const int unit_a = alpha == 1.0f, unit_b = beta == 1.0f;                                   \
         const unsigned m = nr >= NR ? 0xFFFFFFFFu : (1u << nr) - 1u;                               \
         const __mmask16 m0 = (__mmask16)(m & 0xFFFFu), m1 = (__mmask16)(m >> 16);                  \
         if (mr == rows) {                                                                          \
