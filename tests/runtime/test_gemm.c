@@ -290,6 +290,49 @@ static void edge_cases(void)
     CHECK(nn_gemm_reserve(1024, 1024, 1024) == NN_OK, "reserve failed");
 }
 
+/* nn_gemm_bias: the bits of C filled with the bias rows and then nn_gemm
+ * with alpha = beta = 1, at 1 to 4 threads, whatever C held (NaN here:
+ * it must not be read), on tiny (unpacked), edge-tile, several-K-block and
+ * K = 0 shapes, with padded leading dimensions. */
+static void bias_cases(const char *kern)
+{
+    static const int64_t shapes[][3] = {{1, 1, 1},    {3, 5, 4},     {13, 17, 9},  {64, 256, 784},
+                                        {25, 33, 257}, {150, 100, 512}, {7, 40, 0}, {64, 10, 128}};
+    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
+        for (int t = 0; t < 4; t++) {
+            const gcase g = {t & 1, t >> 1, shapes[si][0], shapes[si][1], shapes[si][2],
+                             1.0f,  1.0f,   (int)(si % 3)};
+            gdata d;
+            make_data(&g, &d);
+            float *bias = malloc((size_t)g.N * sizeof(float));
+            for (int64_t j = 0; j < g.N; j++)
+                bias[j] = frand();
+            float *ref = malloc(d.nc * sizeof(float)), *C = malloc(d.nc * sizeof(float));
+            memcpy(ref, d.C0, d.nc * sizeof(float));
+            for (int64_t i = 0; i < g.M; i++)
+                memcpy(ref + i * d.ldc, bias, (size_t)g.N * sizeof(float));
+            nn_set_threads(1);
+            nn_gemm(g.ta, g.tb, g.M, g.N, g.K, 1.0f, d.A, d.lda, d.B, d.ldb, 1.0f, ref, d.ldc);
+            for (int th = 1; th <= 4; th++) {
+                memcpy(C, d.C0, d.nc * sizeof(float));
+                for (int64_t i = 0; i < g.M; i++)
+                    for (int64_t j = 0; j < g.N; j++)
+                        C[i * d.ldc + j] = NAN;
+                nn_set_threads(th);
+                nn_gemm_bias(g.ta, g.tb, g.M, g.N, g.K, d.A, d.lda, d.B, d.ldb, bias, C, d.ldc);
+                CHECK(memcmp(C, ref, d.nc * sizeof(float)) == 0,
+                      "%s bias ta=%d tb=%d M=%lld N=%lld K=%lld pad=%d at %d threads: not the "
+                      "bits of bias rows + nn_gemm",
+                      kern, g.ta, g.tb, (long long)g.M, (long long)g.N, (long long)g.K, g.pad, th);
+            }
+            free(bias);
+            free(ref);
+            free(C);
+            free_data(&d);
+        }
+    nn_set_threads(1);
+}
+
 /* Two host threads in nn_gemm at once: one of them finds the workspace in
  * use and takes the one-thread fallback; both must still get the bits of a
  * lone call. */
@@ -327,6 +370,7 @@ int main(void)
         if (strcmp(kerns[i], "avx512") != 0)
             all_cases(kerns[i]);
         panel_limits(kerns[i]);
+        bias_cases(kerns[i]);
     }
     nn_gemm_force_kernel(NULL);
     concurrent_calls();

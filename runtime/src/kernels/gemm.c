@@ -74,6 +74,13 @@ extern void openblas_set_num_threads(int n) __attribute__((weak));
 /* Products up to this many multiply-adds skip packing altogether (the tiny
  * layers of e.g. XOR, where call overhead is everything). */
 #define TINY_WORK 2048
+/* Up to this many multiply-adds a product with a bias writes the bias
+ * rows first (no tiles to put them in: the tiny path, or the BLAS). */
+#ifdef NNRUN_BLAS
+#define TINY_WORK_OR_BLAS INT64_MAX
+#else
+#define TINY_WORK_OR_BLAS TINY_WORK
+#endif
 
 #ifndef NNRUN_BLAS
 /* op(A) packed, a panel of rows at a time (5 MB: all of it for every
@@ -351,13 +358,22 @@ static void gemm_tiny(int ta, int tb, int64_t M, int64_t N, int64_t K, float alp
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
+/* The bias row into an mr x nr tile of C, just before its first K block
+ * adds to it (beta 1): the same operations as a C filled beforehand, done
+ * by the thread that owns the tile while the tile is in its cache. */
+static void fill_bias(const float *bias, float *C, int64_t ldc, int mr, int nr)
+{
+    for (int i = 0; i < mr; i++)
+        memcpy(C + i * ldc, bias, (size_t)nr * sizeof(float));
+}
+
 /* One thread's share of gemm_owned: C rows [i0, i1) x columns [j0, j1),
  * in column chunks of ch_n that it packs into its own part wb of the
  * workspace (KC_MAX x ch_n), A slivers on its stack. */
 static void gemm_part(const nn_gemm_kern *kr, float *wb, int64_t ch_n, int64_t i0, int64_t i1,
                       int64_t j0, int64_t j1, int ta, int tb, int64_t K, float alpha,
                       const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
-                      float *C, int64_t ldc)
+                      float *C, int64_t ldc, const float *bias)
 {
     const int MR = kr->mr, NR = kr->nr;
     alignas(64) float ap[NN_GEMM_MR_MAX * KC_MAX];
@@ -373,9 +389,13 @@ static void gemm_part(const nn_gemm_kern *kr, float *wb, int64_t ch_n, int64_t i
             for (int64_t i = i0; i < i1; i += MR) {
                 const int mr = (int)min64(MR, i1 - i);
                 kr->pack_a(ta, A, lda, i, mr, k0, kc, ap);
-                for (int64_t j = 0; j < nc; j += NR)
+                for (int64_t j = 0; j < nc; j += NR) {
+                    if (bias && kb == 0)
+                        fill_bias(bias + jc + j, C + i * ldc + jc + j, ldc, mr,
+                                  (int)min64(NR, nc - j));
                     kr->ukr(kc, ap, wb + j * kc, C + i * ldc + jc + j, ldc, alpha, beta_k,
                             overwrite, mr, (int)min64(NR, nc - j));
+                }
             }
         }
     }
@@ -430,7 +450,8 @@ static void pf_b_chunk(pf_stream *p, int tb, const float *B, int64_t ldb, int64_
  * shared panels, no barriers.  wb holds nt parts of KC_MAX x ch_n. */
 static void gemm_owned(const nn_gemm_kern *kr, int nt, float *wb, int64_t ch_n, int ta, int tb,
                        int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
-                       const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
+                       const float *B, int64_t ldb, float beta, float *C, int64_t ldc,
+                       const float *bias)
 {
     const int MR = kr->mr, NR = kr->nr;
     const int64_t njr = (N + NR - 1) / NR, nir = (M + MR - 1) / MR;
@@ -456,7 +477,7 @@ static void gemm_owned(const nn_gemm_kern *kr, int nt, float *wb, int64_t ch_n, 
             const int64_t i0 = nir * tm / pm * MR, i1 = min64(M, nir * (tm + 1) / pm * MR);
             if (j1 > j0 && i1 > i0)
                 gemm_part(kr, wb + tid * KC_MAX * ch_n, ch_n, i0, i1, j0, j1, ta, tb, K, alpha,
-                          A, lda, B, ldb, beta, C, ldc);
+                          A, lda, B, ldb, beta, C, ldc, bias);
         }
         if (tid == 0)
             nn_team_wait_begin(&clk);
@@ -502,7 +523,7 @@ int64_t nn_gemm_a_panel_floats(int64_t M, int64_t K, int64_t *capacity)
 static void gemm_shared_a(const nn_gemm_kern *kr, int nt, float *wa, float *wb, int ta, int tb,
                           int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                           int64_t lda, const float *B, int64_t ldb, float beta, float *C,
-                          int64_t ldc)
+                          int64_t ldc, const float *bias)
 {
     const int MR = kr->mr, NR = kr->nr;
     const int64_t nir_all = (M + MR - 1) / MR, njr = (N + NR - 1) / NR;
@@ -577,6 +598,9 @@ static void gemm_shared_a(const nn_gemm_kern *kr, int nt, float *wa, float *wb, 
                         const int mr = (int)min64(MR, m - ir * MR);
                         for (int64_t j = 0; j < nc; j += NR) {
                             pf_step(&pb, per_tile);
+                            if (bias && kb == 0)
+                                fill_bias(bias + jc + j, C + (i0 + ir * MR) * ldc + jc + j, ldc,
+                                          mr, (int)min64(NR, nc - j));
                             kr->ukr(kc, ap + ir * MR * kc, bp + j * kc,
                                     C + (i0 + ir * MR) * ldc + jc + j, ldc, alpha, beta_k,
                                     overwrite, mr, (int)min64(NR, nc - j));
@@ -608,11 +632,20 @@ int64_t nn_gemm_a_panel_floats(int64_t M, int64_t K, int64_t *capacity)
 }
 #endif
 
-void nn_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
-             int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
+/* C = beta C + alpha op(A) op(B), or with bias (then alpha = beta = 1):
+ * C = bias rows + op(A) op(B), C not read. */
+static void gemm_run(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                     int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc,
+                     const float *bias)
 {
     if (M <= 0 || N <= 0)
         return;
+    if (bias && (K <= 0 || M * N * K <= TINY_WORK_OR_BLAS)) {
+        /* No tiles: the rows first, then the product adds to them. */
+        for (int64_t i = 0; i < M; i++)
+            memcpy(C + i * ldc, bias, (size_t)N * sizeof(float));
+        bias = NULL;
+    }
     if (K <= 0 || alpha == 0.0f) {
         scale_c(M, N, beta, C, ldc);
         return;
@@ -634,7 +667,7 @@ void nn_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const
     const nn_gemm_kern *kr = kern();
     if (atomic_flag_test_and_set_explicit(&ws_busy, memory_order_acquire)) {
         alignas(64) float sb[KC_MAX * NN_GEMM_NR_MAX];
-        gemm_owned(kr, 1, sb, kr->nr, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        gemm_owned(kr, 1, sb, kr->nr, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias);
         return;
     }
     int nt = nn_threads();
@@ -644,9 +677,23 @@ void nn_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const
         nt = MAX_TEAM;
     nt = nn_team_size(nt); /* one thread while a neighbour holds a core */
     if (kr->mr * K <= A_WS)
-        gemm_shared_a(kr, nt, ws_a, ws_b, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        gemm_shared_a(kr, nt, ws_a, ws_b, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
+                      bias);
     else /* K beyond ~170000: one sliver of A does not fit */
-        gemm_owned(kr, nt, ws_b, CH_N, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        gemm_owned(kr, nt, ws_b, CH_N, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
+                   bias);
     atomic_flag_clear_explicit(&ws_busy, memory_order_release);
 #endif
+}
+
+void nn_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+             int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
+{
+    gemm_run(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL);
+}
+
+void nn_gemm_bias(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                  const float *B, int64_t ldb, const float *bias, float *C, int64_t ldc)
+{
+    gemm_run(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 1.0f, C, ldc, bias);
 }

@@ -35,6 +35,15 @@
 void nn_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
              int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 
+/* C(M,N) = op(A) op(B) + bias, bias (N floats) added to every row: the
+ * same bits as filling every row of C with bias and calling nn_gemm with
+ * alpha = beta = 1 (each element is bias[j] + the first K block's sum, then
+ * the later blocks' sums, as there), without a pass of its own over C:
+ * each tile gets its bias from the thread that computes it, just before
+ * its first K block.  C is not read.  The dense layer's forward product. */
+void nn_gemm_bias(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                  const float *B, int64_t ldb, const float *bias, float *C, int64_t ldc);
+
 /* Makes sure that products up to these sizes need no allocation inside
  * nn_gemm (always true: returns NN_OK). */
 nn_status nn_gemm_reserve(int64_t M, int64_t N, int64_t K);

@@ -7,7 +7,6 @@
  */
 #include <math.h>
 #include <stdio.h>
-#include <string.h>
 
 #include "../internal.h"
 #include "layers.h"
@@ -17,19 +16,11 @@
 #include "../kernels/simd.h"
 
 typedef struct bias_job {
-    const float *b, *dy;
-    float *y, *db;
+    const float *dy;
+    float *db;
     int64_t B, out;
     int accumulate;
 } bias_job;
-
-/* Rows [lo, hi) of y start from the bias. */
-static void bias_rows(int64_t lo, int64_t hi, void *ctx)
-{
-    const bias_job *j = ctx;
-    for (int64_t i = lo; i < hi; i++)
-        memcpy(j->y + i * j->out, j->b, (size_t)j->out * sizeof(float));
-}
 
 /* Columns [lo, hi) of colsum(dy), each summed over rows in ascending order:
  * the same for any split and in each vector ISA's copy (simd.h). */
@@ -52,16 +43,16 @@ NN_SIMD_RANGE(bias_cols, bias_cols_body)
 void nn_dense_forward(const float *x, const float *W, const float *b, float *y, int64_t B,
                       int64_t in, int64_t out)
 {
-    bias_job j = {b, NULL, y, NULL, B, out, 0};
-    nn_parallel_range(B, NN_GRAIN_ELEMENTS / out + 1, bias_rows, &j);
-    nn_gemm(0, 1, B, out, in, 1.0f, x, in, W, in, 1.0f, y, out);
+    /* The bias goes into each tile of y as its product starts (no pass
+     * of its own over y; the same bits as y = b then y += x W^T). */
+    nn_gemm_bias(0, 1, B, out, in, x, in, W, in, b, y, out);
 }
 
 void nn_dense_backward_ex(const float *x, const float *W, const float *dy, float *dW, float *db,
                           float *dx, int64_t B, int64_t in, int64_t out, int accumulate)
 {
     nn_gemm(1, 0, out, in, B, 1.0f, dy, out, x, in, accumulate ? 1.0f : 0.0f, dW, in);
-    bias_job j = {NULL, dy, NULL, db, B, out, accumulate};
+    bias_job j = {dy, db, B, out, accumulate};
     nn_parallel_range(out, NN_GRAIN_ELEMENTS / (B > 0 ? B : 1) + 1, bias_cols, &j);
     if (dx)
         nn_gemm(0, 0, B, in, out, 1.0f, dy, out, W, in, 0.0f, dx, in);
