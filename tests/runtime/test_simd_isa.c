@@ -3,7 +3,8 @@
  * backward (leaky/elu with their parameter), the dense layer's bias column
  * sums (overwrite and accumulate), and one step of every optimiser kind
  * (SGD plain, momentum, Nesterov, with weight decay; Adam, AdamW, RMSprop
- * with and without momentum, Adagrad), run with the portable, AVX2 and
+ * with and without momentum, Adagrad), maxpool 2x2 forward and backward
+ * (rows of 1 to 33 windows, ties, both zeros, NaN), run with the portable, AVX2 and
  * AVX-512 sets (nn_gemm_force_kernel: the element-wise loops follow the
  * GEMM kernel), at 1 and 2 threads, on lengths with vector tails and
  * inputs with zeros of both signs, tiny and large values, compared with
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal.h"
 #include "kernels/gemm.h"
 #include "layers/layers.h"
 #include "nnrun.h"
@@ -168,6 +170,55 @@ static void optimiser(const char *what, nn_optim_config c, int64_t units, int ns
             free(wout[s][t]);
 }
 
+/* maxpool 2x2 over B = 2 images 3 x H x W: which element of a window wins
+ * (ties of -1, 0, +1, both zeros, a NaN now and then) and what each gets. */
+static void maxpool2(int64_t H, int64_t W, int nsets)
+{
+    const int64_t in = 3 * H * W, B = 2, out = 3 * (H / 2) * (W / 2);
+    float *x = alloc_f((size_t)(B * in)), *g = alloc_f((size_t)(B * out));
+    uint32_t r = 99;
+    for (int64_t i = 0; i < B * in; i++) {
+        r = r * 1664525u + 1013904223u;
+        x[i] = i % 37 == 5 ? NAN : i % 7 == 0 ? -0.0f : (float)((r >> 12) % 3) - 1.0f;
+    }
+    fill(g, (size_t)(B * out), 11);
+    float *y[NSETS][2], *dx[NSETS][2];
+    for (int s = 0; s < nsets; s++)
+        for (int t = 0; t < 2; t++) {
+            nn_gemm_force_kernel(sets[s]);
+            nn_set_threads(t + 1);
+            nn_net *net = NULL;
+            CHECK_OK(nn_net_create(1, &net));
+            CHECK_OK(nn_net_set_input(net, 3, H, W));
+            const char *key = "size";
+            const double two = 2;
+            CHECK_OK(tu_add_layer(net, "maxpool", 1, &key, &two));
+            nn_tensor xt, gt;
+            nn_tensor_wrap(&xt, x, B, in);
+            nn_tensor_wrap(&gt, g, B, out);
+            const nn_tensor *yt = NULL, *dxt = NULL;
+            CHECK_OK(nn_net_forward(net, &xt, &yt));
+            y[s][t] = alloc_f((size_t)(B * out));
+            memcpy(y[s][t], nn_tensor_cdata(yt), (size_t)(B * out) * sizeof(float));
+            CHECK_OK(nn_net_backward(net, &gt, &dxt));
+            dx[s][t] = alloc_f((size_t)(B * in));
+            memcpy(dx[s][t], nn_tensor_cdata(dxt), (size_t)(B * in) * sizeof(float));
+            nn_net_free(net);
+        }
+    for (int s = 0; s < nsets; s++)
+        for (int t = 0; t < 2; t++) {
+            same("maxpool 2x2 forward", sets[s], t + 1, B * out, y[0][0], y[s][t]);
+            same("maxpool 2x2 backward", sets[s], t + 1, B * in, dx[0][0], dx[s][t]);
+        }
+    for (int s = 0; s < nsets; s++)
+        for (int t = 0; t < 2; t++) {
+            free(y[s][t]);
+            free(dx[s][t]);
+        }
+    free(x);
+    free(g);
+}
+
 static nn_optim_config kind(nn_optim_kind k, double wd, const char *name, double v)
 {
     nn_optim_config c = nn_optim_defaults(k);
@@ -192,6 +243,9 @@ int main(void)
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
         activations(shapes[i][0], shapes[i][1], nsets);
     bias_sums(64, 33, 10, nsets);
+    static const int64_t planes[][2] = {{2, 2}, {5, 3}, {4, 14}, {3, 15}, {28, 28}, {7, 33}, {2, 34}, {6, 67}};
+    for (size_t i = 0; i < sizeof planes / sizeof *planes; i++)
+        maxpool2(planes[i][0], planes[i][1], nsets);
     bias_sums(256, 20, 1000, nsets);
     bias_sums(7, 5, 40001, nsets);
     for (int u = 0; u < 2; u++) {

@@ -19,6 +19,11 @@
 
 #include "../internal.h"
 #include "../kernels/parallel.h"
+#include "../kernels/simd.h"
+
+#ifdef NN_SIMD_X86
+#include <immintrin.h>
+#endif
 #include "layers.h"
 
 static const nn_param_spec pool_params[] = {
@@ -75,8 +80,89 @@ static int64_t argmax(const float *x, int64_t W, int64_t size, int64_t s, int64_
     return best;
 }
 
+/* One row of 2x2 windows: y[ow] = the first maximum of r0[2 ow],
+ * r0[2 ow + 1], r1[2 ow], r1[2 ow + 1] (a NaN only where the first is). */
+static inline void max2x2_row(const float *restrict r0, const float *restrict r1, float *restrict y, int64_t OW)
+{
+    for (int64_t ow = 0; ow < OW; ow++) {
+        const float a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
+        float m = a;
+        m = b > m ? b : m;
+        m = c > m ? c : m;
+        m = d > m ? d : m;
+        y[ow] = m;
+    }
+}
+
+#ifdef NN_SIMD_X86
+/* AVX-512: the same rows, 16 windows at a time, the last ones masked (rows
+ * of 7 or 14 windows are too short for a compiler's vector loop).  The
+ * same comparisons in the same order: the same bits. */
+#define E16 30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0
+#define O16 31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1
+
+/* Masks of the k (<= 16) windows at ow: k outputs, 2k inputs in two vectors. */
+static inline void masks_of(int64_t k, __mmask16 *out, __mmask16 *in0, __mmask16 *in1)
+{
+    *out = (__mmask16)((1u << k) - 1u);
+    *in0 = k >= 8 ? (__mmask16)0xFFFF : (__mmask16)((1u << 2 * k) - 1u);
+    *in1 = k > 8 ? (__mmask16)((1u << (2 * k - 16)) - 1u) : (__mmask16)0;
+}
+
+NN_TARGET_512 static void max2x2_row_512(const float *r0, const float *r1, float *y, int64_t OW)
+{
+    const __m512i ev = _mm512_set_epi32(E16), od = _mm512_set_epi32(O16);
+    for (int64_t ow = 0; ow < OW; ow += 16) {
+        __mmask16 mo, m0, m1;
+        masks_of(OW - ow < 16 ? OW - ow : 16, &mo, &m0, &m1);
+        const __m512 p0 = _mm512_maskz_loadu_ps(m0, r0 + 2 * ow), p1 = _mm512_maskz_loadu_ps(m1, r0 + 2 * ow + 16);
+        const __m512 q0 = _mm512_maskz_loadu_ps(m0, r1 + 2 * ow), q1 = _mm512_maskz_loadu_ps(m1, r1 + 2 * ow + 16);
+        const __m512 b = _mm512_permutex2var_ps(p0, od, p1), c = _mm512_permutex2var_ps(q0, ev, q1);
+        const __m512 d = _mm512_permutex2var_ps(q0, od, q1);
+        __m512 m = _mm512_permutex2var_ps(p0, ev, p1);
+        m = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(b, m, _CMP_GT_OQ), m, b);
+        m = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(c, m, _CMP_GT_OQ), m, c);
+        m = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(d, m, _CMP_GT_OQ), m, d);
+        _mm512_mask_storeu_ps(y + ow, mo, m);
+    }
+}
+
+NN_TARGET_512 static void max2x2_grad_row_512(const float *r0, const float *r1, const float *y, const float *dy,
+                                              float *d0, float *d1, int64_t OW)
+{
+    const __m512i ev = _mm512_set_epi32(E16), od = _mm512_set_epi32(O16);
+    /* back to pairs: element 2i from a[i], 2i + 1 from b[i] */
+    const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i hi = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
+    for (int64_t ow = 0; ow < OW; ow += 16) {
+        __mmask16 mo, m0, m1;
+        masks_of(OW - ow < 16 ? OW - ow : 16, &mo, &m0, &m1);
+        const __m512 p0 = _mm512_maskz_loadu_ps(m0, r0 + 2 * ow), p1 = _mm512_maskz_loadu_ps(m1, r0 + 2 * ow + 16);
+        const __m512 q0 = _mm512_maskz_loadu_ps(m0, r1 + 2 * ow), q1 = _mm512_maskz_loadu_ps(m1, r1 + 2 * ow + 16);
+        const __m512 m = _mm512_maskz_loadu_ps(mo, y + ow), g = _mm512_maskz_loadu_ps(mo, dy + ow);
+        const __mmask16 k0 = _mm512_cmp_ps_mask(_mm512_permutex2var_ps(p0, ev, p1), m, _CMP_EQ_OQ);
+        const __mmask16 k1 = (__mmask16)(_mm512_cmp_ps_mask(_mm512_permutex2var_ps(p0, od, p1), m, _CMP_EQ_OQ) & ~k0);
+        const __mmask16 k2 =
+            (__mmask16)(_mm512_cmp_ps_mask(_mm512_permutex2var_ps(q0, ev, q1), m, _CMP_EQ_OQ) & ~(k0 | k1));
+        const __mmask16 k3 = (__mmask16)~(k0 | k1 | k2);
+        const __m512 ga = _mm512_maskz_mov_ps(k0, g), gb = _mm512_maskz_mov_ps(k1, g);
+        const __m512 gc = _mm512_maskz_mov_ps(k2, g), gd = _mm512_maskz_mov_ps(k3, g);
+        _mm512_mask_storeu_ps(d0 + 2 * ow, m0, _mm512_permutex2var_ps(ga, lo, gb));
+        _mm512_mask_storeu_ps(d0 + 2 * ow + 16, m1, _mm512_permutex2var_ps(ga, hi, gb));
+        _mm512_mask_storeu_ps(d1 + 2 * ow, m0, _mm512_permutex2var_ps(gc, lo, gd));
+        _mm512_mask_storeu_ps(d1 + 2 * ow + 16, m1, _mm512_permutex2var_ps(gc, hi, gd));
+    }
+}
+#define AVX512_ROWS() (nn_gemm_isa() == 2)
+#else
+#define AVX512_ROWS() 0
+#define max2x2_row_512 max2x2_row
+#define max2x2_grad_row_512 max2x2_grad_row
+#endif
+
 static void max_fwd_planes(int64_t lo, int64_t hi, void *ctx)
 {
+    const int wide = AVX512_ROWS();
     const pool_job *j = ctx;
     const nn_layer *l = j->l;
     const int64_t H = l->in.h, W = l->in.w, OH = l->out.h, OW = l->out.w, size = l->i[0], s = l->i[1];
@@ -85,14 +171,7 @@ static void max_fwd_planes(int64_t lo, int64_t hi, void *ctx)
         float *y = j->io->y + pl * OH * OW;
         if (size == 2 && s == 2) { /* the common case, without the index search */
             for (int64_t oh = 0; oh < OH; oh++) {
-                const float *r0 = x + 2 * oh * W, *r1 = r0 + W;
-                for (int64_t ow = 0; ow < OW; ow++) {
-                    float m = r0[2 * ow];
-                    m = r0[2 * ow + 1] > m ? r0[2 * ow + 1] : m;
-                    m = r1[2 * ow] > m ? r1[2 * ow] : m;
-                    m = r1[2 * ow + 1] > m ? r1[2 * ow + 1] : m;
-                    y[oh * OW + ow] = m;
-                }
+                (wide ? max2x2_row_512 : max2x2_row)(x + 2 * oh * W, x + (2 * oh + 1) * W, y + oh * OW, OW);
             }
             continue;
         }
@@ -102,13 +181,13 @@ static void max_fwd_planes(int64_t lo, int64_t hi, void *ctx)
     }
 }
 
-static uint32_t bits_of(float f)
+static inline uint32_t bits_of(float f)
 {
     uint32_t u;
     memcpy(&u, &f, sizeof u);
     return u;
 }
-static float float_of(uint32_t u)
+static inline float float_of(uint32_t u)
 {
     float f;
     memcpy(&f, &u, sizeof f);
@@ -133,8 +212,18 @@ static inline void max2x2_grad(const float *r0, const float *r1, float m, float 
     d1[1] = float_of(gb & k3);
 }
 
+/* A row of 2x2 windows (rows r0, r1 of x, their maxima y, gradients dy)
+ * into rows d0, d1 of dx. */
+static inline void max2x2_grad_row(const float *restrict r0, const float *restrict r1, const float *restrict y,
+                                   const float *restrict dy, float *restrict d0, float *restrict d1, int64_t OW)
+{
+    for (int64_t ow = 0; ow < OW; ow++)
+        max2x2_grad(r0 + 2 * ow, r1 + 2 * ow, y[ow], dy[ow], d0 + 2 * ow, d1 + 2 * ow);
+}
+
 static void max_bwd_planes(int64_t lo, int64_t hi, void *ctx)
 {
+    const int wide = AVX512_ROWS();
     const pool_job *j = ctx;
     const nn_layer *l = j->l;
     const int64_t H = l->in.h, W = l->in.w, OH = l->out.h, OW = l->out.w, size = l->i[0], s = l->i[1];
@@ -144,11 +233,9 @@ static void max_bwd_planes(int64_t lo, int64_t hi, void *ctx)
         if (size == 2 && s == 2) { /* disjoint windows: each dx written once */
             const float *y = j->io->y + pl * OH * OW;
             for (int64_t oh = 0; oh < OH; oh++) {
-                const float *r0 = x + 2 * oh * W, *r1 = r0 + W;
                 float *d0 = dx + 2 * oh * W, *d1 = d0 + W;
-                for (int64_t ow = 0; ow < OW; ow++)
-                    max2x2_grad(r0 + 2 * ow, r1 + 2 * ow, y[oh * OW + ow], dy[oh * OW + ow], d0 + 2 * ow,
-                                d1 + 2 * ow);
+                (wide ? max2x2_grad_row_512 : max2x2_grad_row)(x + 2 * oh * W, x + (2 * oh + 1) * W, y + oh * OW,
+                                                               dy + oh * OW, d0, d1, OW);
                 for (int64_t c = 2 * OW; c < W; c++) /* a last odd column */
                     d0[c] = d1[c] = 0.0f;
             }
