@@ -18,9 +18,28 @@ nn_wino_geom nn_wino_geom_of(int64_t C, int64_t H, int64_t W, int64_t F, int64_t
     return g;
 }
 
-/* The padded input plane, (2 TH + 2) x (2 TW + 2): every tile's patch
- * inside it, the image at (p, p) (it fits: 2 TH + 2 >= OH + 2 = H + 2 p). */
-int64_t nn_wino_scratch_floats(const nn_wino_geom *g) { return (2 * g->TH + 2) * (2 * g->TW + 2); }
+/* Tiles go through the transforms LN at a time (one 8-float vector per
+ * value); a row of tiles is padded to a multiple of LN.  V's and M's
+ * streams (one per xi) are LN floats longer than their C T or F T values:
+ * a group's store past a row's last tile lands in the next row (written
+ * after it) or in that tail, never in another stream. */
+#define LN 8
+static int64_t round_ln(int64_t n) { return (n + LN - 1) / LN * LN; }
+
+/* Row stride of the scratch rows: the even and odd columns of a padded
+ * row, (2 TW + 2) / 2 = TW + 1 each, read up to round_ln(TW) + 1. */
+static int64_t row_stride(const nn_wino_geom *g) { return round_ln(g->TW) + LN; }
+
+int64_t nn_wino_v_floats(const nn_wino_geom *g, int64_t n) { return 16 * (g->C * n * g->TH * g->TW + LN); }
+int64_t nn_wino_m_floats(const nn_wino_geom *g, int64_t n) { return 16 * (g->F * n * g->TH * g->TW + LN); }
+
+/* The padded plane, 2 TH + 2 rows (the image at (p, p): it fits, as
+ * 2 TH + 2 >= OH + 2 = H + 2 p), its even and its odd columns apart; and
+ * 16 rows of one row of tiles. */
+int64_t nn_wino_scratch_floats(const nn_wino_geom *g)
+{
+    return (2 * (2 * g->TH + 2) + 16) * row_stride(g) + LN;
+}
 
 void nn_wino_weights(const nn_wino_geom *g, const float *w, float *U)
 {
@@ -71,124 +90,190 @@ typedef struct wino_job {
     float *dst;
     const float *bias;
     float *scratch;
-    int64_t T; /* tiles of the chunk */
+    int64_t n, T; /* samples and tiles of the chunk */
+    int64_t vs;   /* stride of V's or M's streams */
 } wino_job;
 
-/* Planes b C + c of x -> V (16, C, T). */
+/* LN floats of LN tiles: GCC's vector extension, element-wise IEEE
+ * operations (the same bits in every ISA copy), unaligned loads and
+ * stores through memcpy. */
+typedef float vf __attribute__((vector_size(LN * sizeof(float))));
+#define VLD(v, p) memcpy(&(v), (p), sizeof(vf))
+#define VST(p, v) memcpy((p), &(v), sizeof(vf))
+
+/* e[k] = in[2 k], o[k] = in[2 k + 1] for k < n, and back (loops the
+ * compiler vectorises). */
+static inline void deinterleave(const float *restrict in, int64_t n, float *restrict e, float *restrict o)
+{
+    for (int64_t k = 0; k < n; k++) {
+        e[k] = in[2 * k];
+        o[k] = in[2 * k + 1];
+    }
+}
+static inline void interleave(const float *restrict e, const float *restrict o, int64_t n, float *restrict out)
+{
+    for (int64_t k = 0; k < n; k++) {
+        out[2 * k] = e[k];
+        out[2 * k + 1] = o[k];
+    }
+}
+
+/* A padded row kept as its even / odd columns e, o: out[q] = its column
+ * p + q for q < n, and back.  Straight to and from the images' rows (a
+ * copy through a row buffer at another offset would stall each load on
+ * the stores before it). */
+static inline void from_cols(const float *e, const float *o, int64_t p, int64_t n, float *out)
+{
+    const float *a = p % 2 ? o + (p - 1) / 2 : e + p / 2; /* columns p + 2 m     */
+    const float *b = p % 2 ? e + (p + 1) / 2 : o + p / 2; /* columns p + 2 m + 1 */
+    interleave(a, b, n / 2, out);
+    if (n % 2)
+        out[n - 1] = a[n / 2];
+}
+static inline void to_cols(const float *in, int64_t p, int64_t n, float *e, float *o)
+{
+    float *a = p % 2 ? o + (p - 1) / 2 : e + p / 2, *b = p % 2 ? e + (p + 1) / 2 : o + p / 2;
+    deinterleave(in, n / 2, a, b);
+    if (n % 2)
+        a[n / 2] = in[n - 1];
+}
+
+/* Planes c n + b of x (n, C, H, W) -> V (16, C, T): row by row of tiles,
+ * LN tiles at a time (c-major: every stream written in ascending order).
+ * The plane goes first into E / O, the even / odd columns of the padded
+ * plane (the padding stays zero from plane to plane). */
 NN_SIMD_BODY void input_body(int64_t lo, int64_t hi, void *ctx)
 {
     const wino_job *j = ctx;
     const nn_wino_geom *g = j->g;
-    const int64_t C = g->C, H = g->H, W = g->W, p = g->p, TH = g->TH, TW = g->TW, CT = C * j->T;
-    const int64_t PW = 2 * TW + 2;
-    float *buf = j->scratch;
-    memset(buf, 0, (size_t)nn_wino_scratch_floats(g) * sizeof(float));
+    const int64_t C = g->C, H = g->H, W = g->W, p = g->p, TH = g->TH, TW = g->TW, VS = j->vs;
+    const int64_t ES = row_stride(g), PH = 2 * TH + 2;
+    float *E = j->scratch, *O = E + PH * ES;
+    memset(E, 0, (size_t)(2 * PH * ES) * sizeof(float));
     for (int64_t it = lo; it < hi; it++) {
-        const int64_t b = it / C, c = it % C;
-        const float *src = j->src + it * H * W;
-        /* the image at (p, p); the border stays zero from plane to plane */
+        const int64_t c = it / j->n, b = it % j->n;
+        const float *src = j->src + (b * C + c) * H * W;
         for (int64_t h = 0; h < H; h++)
-            memcpy(buf + (h + p) * PW + p, src + h * W, (size_t)W * sizeof(float));
+            to_cols(src + h * W, p, W, E + (h + p) * ES, O + (h + p) * ES);
         float *out = j->dst + c * j->T + b * TH * TW;
         for (int64_t th = 0; th < TH; th++) {
-            const float *r0 = buf + 2 * th * PW, *r1 = r0 + PW, *r2 = r1 + PW, *r3 = r2 + PW;
-            float *o = out + th * TW;
-            for (int64_t tw = 0; tw < TW; tw++) {
-                const int64_t q = 2 * tw;
-                float t[4][4];
-                for (int x = 0; x < 4; x++) { /* B^T d */
-                    t[0][x] = r0[q + x] - r2[q + x];
-                    t[1][x] = r1[q + x] + r2[q + x];
-                    t[2][x] = r2[q + x] - r1[q + x];
-                    t[3][x] = r1[q + x] - r3[q + x];
-                }
-                for (int i = 0; i < 4; i++) { /* (B^T d) B */
-                    o[(4 * i + 0) * CT + tw] = t[i][0] - t[i][2];
-                    o[(4 * i + 1) * CT + tw] = t[i][1] + t[i][2];
-                    o[(4 * i + 2) * CT + tw] = t[i][2] - t[i][1];
-                    o[(4 * i + 3) * CT + tw] = t[i][1] - t[i][3];
-                }
+            const float *e = E + 2 * th * ES, *o = O + 2 * th * ES;
+            float *ot = out + th * TW;
+            for (int64_t k = 0; k < TW; k += LN) {
+                /* B^T d: the patches' columns are e[k], o[k], e[k+1], o[k+1] */
+                vf r0, r1, r2, r3, a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3, d0, d1, d2, d3;
+                VLD(r0, e + k);
+                VLD(r1, e + ES + k);
+                VLD(r2, e + 2 * ES + k);
+                VLD(r3, e + 3 * ES + k);
+                a0 = r0 - r2, a1 = r1 + r2, a2 = r2 - r1, a3 = r1 - r3;
+                VLD(r0, o + k);
+                VLD(r1, o + ES + k);
+                VLD(r2, o + 2 * ES + k);
+                VLD(r3, o + 3 * ES + k);
+                b0 = r0 - r2, b1 = r1 + r2, b2 = r2 - r1, b3 = r1 - r3;
+                VLD(r0, e + k + 1);
+                VLD(r1, e + ES + k + 1);
+                VLD(r2, e + 2 * ES + k + 1);
+                VLD(r3, e + 3 * ES + k + 1);
+                c0 = r0 - r2, c1 = r1 + r2, c2 = r2 - r1, c3 = r1 - r3;
+                VLD(r0, o + k + 1);
+                VLD(r1, o + ES + k + 1);
+                VLD(r2, o + 2 * ES + k + 1);
+                VLD(r3, o + 3 * ES + k + 1);
+                d0 = r0 - r2, d1 = r1 + r2, d2 = r2 - r1, d3 = r1 - r3;
+                /* (B^T d) B */
+                const vf v[16] = {a0 - c0, b0 + c0, c0 - b0, b0 - d0, a1 - c1, b1 + c1, c1 - b1, b1 - d1,
+                                  a2 - c2, b2 + c2, c2 - b2, b2 - d2, a3 - c3, b3 + c3, c3 - b3, b3 - d3};
+                for (int x = 0; x < 16; x++)
+                    VST(ot + x * VS + k, v[x]);
             }
         }
     }
 }
 NN_SIMD_RANGE(input_planes, input_body)
 
-/* Planes b F + f of y (n, F, OH, OW) = A^T M A + bias, M (16, F, T).
- * Even OH and OW: straight into y; else through the scratch plane. */
+/* Planes b F + f of y (n, F, OH, OW) = A^T M A + bias, M (16, F, T): a
+ * row of tiles at a time, LN tiles at a time, into the even / odd columns
+ * of two rows of the scratch, then their OH / OW part into y. */
 NN_SIMD_BODY void output_body(int64_t lo, int64_t hi, void *ctx)
 {
     const wino_job *j = ctx;
     const nn_wino_geom *g = j->g;
-    const int64_t F = g->F, OH = g->OH, OW = g->OW, TH = g->TH, TW = g->TW, FT = F * j->T;
-    const int direct = OH % 2 == 0 && OW % 2 == 0;
-    const int64_t ld = direct ? OW : 2 * TW;
+    const int64_t F = g->F, OH = g->OH, OW = g->OW, TH = g->TH, TW = g->TW, MS = j->vs;
+    const int64_t ES = row_stride(g);
+    float *e0 = j->scratch, *o0 = e0 + ES, *e1 = o0 + ES, *o1 = e1 + ES;
     for (int64_t it = lo; it < hi; it++) {
         const int64_t b = it / F, f = it % F;
         const float *m = j->src + f * j->T + b * TH * TW;
-        float *y = j->dst + it * OH * OW, *d = direct ? y : j->scratch;
-        const float bf = j->bias ? j->bias[f] : 0.0f;
+        float *y = j->dst + it * OH * OW;
+        vf bf;
+        for (int l = 0; l < LN; l++)
+            bf[l] = j->bias ? j->bias[f] : 0.0f;
         for (int64_t th = 0; th < TH; th++) {
             const float *mt = m + th * TW;
-            float *d0 = d + 2 * th * ld, *d1 = d0 + ld;
-            for (int64_t tw = 0; tw < TW; tw++) {
-                float s[2][4];
+            for (int64_t k = 0; k < TW; k += LN) {
+                vf s0[4], s1[4];
                 for (int x = 0; x < 4; x++) { /* A^T M */
-                    const float m0 = mt[x * FT + tw], m1 = mt[(4 + x) * FT + tw];
-                    const float m2 = mt[(8 + x) * FT + tw], m3 = mt[(12 + x) * FT + tw];
-                    s[0][x] = m0 + m1 + m2;
-                    s[1][x] = m1 - m2 - m3;
+                    vf m0, m1, m2, m3;
+                    VLD(m0, mt + x * MS + k);
+                    VLD(m1, mt + (4 + x) * MS + k);
+                    VLD(m2, mt + (8 + x) * MS + k);
+                    VLD(m3, mt + (12 + x) * MS + k);
+                    s0[x] = m0 + m1 + m2;
+                    s1[x] = m1 - m2 - m3;
                 }
-                d0[2 * tw] = s[0][0] + s[0][1] + s[0][2] + bf; /* (A^T M) A */
-                d0[2 * tw + 1] = s[0][1] - s[0][2] - s[0][3] + bf;
-                d1[2 * tw] = s[1][0] + s[1][1] + s[1][2] + bf;
-                d1[2 * tw + 1] = s[1][1] - s[1][2] - s[1][3] + bf;
+                const vf y00 = s0[0] + s0[1] + s0[2] + bf, y01 = s0[1] - s0[2] - s0[3] + bf; /* (A^T M) A */
+                const vf y10 = s1[0] + s1[1] + s1[2] + bf, y11 = s1[1] - s1[2] - s1[3] + bf;
+                VST(e0 + k, y00);
+                VST(o0 + k, y01);
+                VST(e1 + k, y10);
+                VST(o1 + k, y11);
             }
+            float *y0 = y + 2 * th * OW;
+            from_cols(e0, o0, 0, OW, y0);
+            if (2 * th + 1 < OH)
+                from_cols(e1, o1, 0, OW, y0 + OW);
         }
-        if (!direct)
-            for (int64_t h = 0; h < OH; h++)
-                memcpy(y + h * OW, d + h * ld, (size_t)OW * sizeof(float));
     }
 }
 NN_SIMD_RANGE(output_planes, output_body)
 
-/* Planes b F + f of dy (n, F, OH, OW) -> dM (16, F, T) = A dY A^T (dY
- * read through a zeroed scratch plane when OH or OW is odd). */
+/* Planes f n + b of dy (n, F, OH, OW) -> dM (16, F, T) = A dY A^T: two
+ * rows of dy at a time into the even / odd columns of the scratch (zeros
+ * past OH and OW), then LN tiles at a time (f-major: every stream written
+ * in ascending order). */
 NN_SIMD_BODY void grad_output_body(int64_t lo, int64_t hi, void *ctx)
 {
     const wino_job *j = ctx;
     const nn_wino_geom *g = j->g;
-    const int64_t F = g->F, OH = g->OH, OW = g->OW, TH = g->TH, TW = g->TW, FT = F * j->T;
-    const int direct = OH % 2 == 0 && OW % 2 == 0;
-    const int64_t ld = direct ? OW : 2 * TW;
-    if (!direct)
-        memset(j->scratch, 0, (size_t)(2 * TH * ld) * sizeof(float));
+    const int64_t F = g->F, OH = g->OH, OW = g->OW, TH = g->TH, TW = g->TW, MS = j->vs;
+    const int64_t ES = row_stride(g);
+    float *e0 = j->scratch, *o0 = e0 + ES, *e1 = o0 + ES, *o1 = e1 + ES;
+    memset(e0, 0, (size_t)(4 * ES) * sizeof(float));
     for (int64_t it = lo; it < hi; it++) {
-        const int64_t b = it / F, f = it % F;
-        const float *dy = j->src + it * OH * OW, *s = dy;
-        if (!direct) {
-            for (int64_t h = 0; h < OH; h++)
-                memcpy(j->scratch + h * ld, dy + h * OW, (size_t)OW * sizeof(float));
-            s = j->scratch;
-        }
+        const int64_t f = it / j->n, b = it % j->n;
+        const float *dy = j->src + (b * F + f) * OH * OW;
         float *m = j->dst + f * j->T + b * TH * TW;
         for (int64_t th = 0; th < TH; th++) {
-            const float *a0 = s + 2 * th * ld, *a1 = a0 + ld;
+            /* rows 2 th and 2 th + 1 (column OW of an odd OW stays 0) */
+            to_cols(dy + 2 * th * OW, 0, OW, e0, o0);
+            if (2 * th + 1 < OH)
+                to_cols(dy + (2 * th + 1) * OW, 0, OW, e1, o1);
+            else
+                memset(e1, 0, (size_t)(2 * ES) * sizeof(float));
             float *mt = m + th * TW;
-            for (int64_t tw = 0; tw < TW; tw++) {
-                float r[4][2];
-                for (int x = 0; x < 2; x++) { /* A dY */
-                    const float u = a0[2 * tw + x], v = a1[2 * tw + x];
-                    r[0][x] = u;
-                    r[1][x] = u + v;
-                    r[2][x] = u - v;
-                    r[3][x] = -v;
-                }
+            for (int64_t k = 0; k < TW; k += LN) {
+                vf u0, u1, v0, v1;
+                VLD(u0, e0 + k);
+                VLD(u1, o0 + k);
+                VLD(v0, e1 + k);
+                VLD(v1, o1 + k);
+                const vf r[4][2] = {{u0, u1}, {u0 + v0, u1 + v1}, {u0 - v0, u1 - v1}, {-v0, -v1}}; /* A dY */
                 for (int i = 0; i < 4; i++) { /* (A dY) A^T */
-                    mt[(4 * i + 0) * FT + tw] = r[i][0];
-                    mt[(4 * i + 1) * FT + tw] = r[i][0] + r[i][1];
-                    mt[(4 * i + 2) * FT + tw] = r[i][0] - r[i][1];
-                    mt[(4 * i + 3) * FT + tw] = -r[i][1];
+                    const vf q[4] = {r[i][0], r[i][0] + r[i][1], r[i][0] - r[i][1], -r[i][1]};
+                    for (int x = 0; x < 4; x++)
+                        VST(mt + (4 * i + x) * MS + k, q[x]);
                 }
             }
         }
@@ -196,47 +281,62 @@ NN_SIMD_BODY void grad_output_body(int64_t lo, int64_t hi, void *ctx)
 }
 NN_SIMD_RANGE(grad_output_planes, grad_output_body)
 
-/* Planes b C + c of dx (n, C, H, W) = the sum over the tiles, in (th, tw)
- * order, of B dV B^T, dV (16, C, T), accumulated in the padded scratch
- * plane. */
+/* Planes b C + c of dx (n, C, H, W) = the sum over the tiles of B dV B^T,
+ * dV (16, C, T).  Row of tiles th: the 16 values of B dV B^T of its tiles
+ * go to D (row 4 i + j, tile k at column k + 1; zeros at 0 and past TW),
+ * then padded row 2 th + i gets, in its even / odd columns k, D[4 i][k] +
+ * D[4 i + 2][k - 1] / D[4 i + 1][k] + D[4 i + 3][k - 1], added to what the
+ * rows of tiles above left there. */
 NN_SIMD_BODY void grad_input_body(int64_t lo, int64_t hi, void *ctx)
 {
     const wino_job *j = ctx;
     const nn_wino_geom *g = j->g;
-    const int64_t C = g->C, H = g->H, W = g->W, p = g->p, TH = g->TH, TW = g->TW, CT = C * j->T;
-    const int64_t PW = 2 * TW + 2;
-    float *buf = j->scratch;
+    const int64_t C = g->C, H = g->H, W = g->W, p = g->p, TH = g->TH, TW = g->TW, VS = j->vs;
+    const int64_t ES = row_stride(g), PH = 2 * TH + 2, NK = round_ln(TW);
+    float *BE = j->scratch, *BO = BE + PH * ES, *D = BO + PH * ES;
     for (int64_t it = lo; it < hi; it++) {
         const int64_t b = it / C, c = it % C;
         const float *v = j->src + c * j->T + b * TH * TW;
-        memset(buf, 0, (size_t)nn_wino_scratch_floats(g) * sizeof(float));
+        memset(BE, 0, (size_t)(2 * PH * ES) * sizeof(float));
         for (int64_t th = 0; th < TH; th++) {
             const float *vt = v + th * TW;
-            float *r0 = buf + 2 * th * PW, *r1 = r0 + PW, *r2 = r1 + PW, *r3 = r2 + PW;
-            for (int64_t tw = 0; tw < TW; tw++) {
-                float e[4][4];
+            for (int64_t k = 0; k < TW; k += LN) {
+                vf e[4][4];
                 for (int x = 0; x < 4; x++) { /* B dV */
-                    const float v0 = vt[x * CT + tw], v1 = vt[(4 + x) * CT + tw];
-                    const float v2 = vt[(8 + x) * CT + tw], v3 = vt[(12 + x) * CT + tw];
+                    vf v0, v1, v2, v3;
+                    VLD(v0, vt + x * VS + k);
+                    VLD(v1, vt + (4 + x) * VS + k);
+                    VLD(v2, vt + (8 + x) * VS + k);
+                    VLD(v3, vt + (12 + x) * VS + k);
                     e[0][x] = v0;
                     e[1][x] = v1 - v2 + v3;
                     e[2][x] = v1 + v2 - v0;
                     e[3][x] = -v3;
                 }
-                float *rows[4] = {r0, r1, r2, r3};
-                const int64_t q = 2 * tw;
                 for (int i = 0; i < 4; i++) { /* (B dV) B^T */
-                    float *r = rows[i] + q;
-                    r[0] += e[i][0];
-                    r[1] += e[i][1] - e[i][2] + e[i][3];
-                    r[2] += e[i][1] + e[i][2] - e[i][0];
-                    r[3] += -e[i][3];
+                    const vf q[4] = {e[i][0], e[i][1] - e[i][2] + e[i][3], e[i][1] + e[i][2] - e[i][0], -e[i][3]};
+                    for (int x = 0; x < 4; x++)
+                        VST(D + (4 * i + x) * ES + k + 1, q[x]);
+                }
+            }
+            for (int x = 0; x < 16; x++) {
+                D[x * ES] = 0.0f;
+                for (int64_t k = TW + 1; k <= NK + 1; k++)
+                    D[x * ES + k] = 0.0f;
+            }
+            for (int i = 0; i < 4; i++) {
+                float *restrict be = BE + (2 * th + i) * ES, *restrict bo = BO + (2 * th + i) * ES;
+                const float *restrict q0 = D + 4 * i * ES, *restrict q1 = q0 + ES, *restrict q2 = q1 + ES,
+                                      *restrict q3 = q2 + ES;
+                for (int64_t k = 0; k <= TW; k++) {
+                    be[k] += q0[k + 1] + q2[k];
+                    bo[k] += q1[k + 1] + q3[k];
                 }
             }
         }
         float *dx = j->dst + it * H * W;
         for (int64_t h = 0; h < H; h++)
-            memcpy(dx + h * W, buf + (h + p) * PW + p, (size_t)W * sizeof(float));
+            from_cols(BE + (h + p) * ES, BO + (h + p) * ES, p, W, dx + h * W);
     }
 }
 NN_SIMD_RANGE(grad_input_planes, grad_input_body)
@@ -245,11 +345,12 @@ void nn_wino_forward(const nn_wino_geom *g, const float *U, const float *bias, c
                      float *V, float *M, float *scratch)
 {
     const int64_t C = g->C, F = g->F, T = n * g->TH * g->TW;
-    wino_job in = {g, x, V, NULL, scratch, T};
+    const int64_t VS = nn_wino_v_floats(g, n) / 16, MS = nn_wino_m_floats(g, n) / 16;
+    wino_job in = {g, x, V, NULL, scratch, n, T, VS};
     input_planes(0, n * C, &in);
     for (int xi = 0; xi < 16; xi++)
-        nn_gemm(0, 0, F, T, C, 1.0f, U + xi * F * C, C, V + xi * C * T, T, 0.0f, M + xi * F * T, T);
-    wino_job out = {g, M, y, bias, scratch, T};
+        nn_gemm(0, 0, F, T, C, 1.0f, U + xi * F * C, C, V + xi * VS, T, 0.0f, M + xi * MS, T);
+    wino_job out = {g, M, y, bias, scratch, n, T, MS};
     output_planes(0, n * F, &out);
 }
 
@@ -257,18 +358,19 @@ void nn_wino_backward(const nn_wino_geom *g, const float *U, const float *x, con
                       float *dx, float *V, float *M, float *dU, float *scratch)
 {
     const int64_t C = g->C, F = g->F, T = n * g->TH * g->TW;
-    wino_job in = {g, x, V, NULL, scratch, T};
+    const int64_t VS = nn_wino_v_floats(g, n) / 16, MS = nn_wino_m_floats(g, n) / 16;
+    wino_job in = {g, x, V, NULL, scratch, n, T, VS};
     input_planes(0, n * C, &in);
-    wino_job dm = {g, dy, M, NULL, scratch, T};
+    wino_job dm = {g, dy, M, NULL, scratch, n, T, MS};
     grad_output_planes(0, n * F, &dm);
     for (int xi = 0; xi < 16; xi++)
-        nn_gemm(0, 1, F, C, T, 1.0f, M + xi * F * T, T, V + xi * C * T, T, 0.0f, dU + xi * F * C, C);
+        nn_gemm(0, 1, F, C, T, 1.0f, M + xi * MS, T, V + xi * VS, T, 0.0f, dU + xi * F * C, C);
     grad_weights(g, dU, dW);
     if (!dx)
         return;
     for (int xi = 0; xi < 16; xi++) /* dV into V's place */
-        nn_gemm(1, 0, C, T, F, 1.0f, U + xi * F * C, C, M + xi * F * T, T, 0.0f, V + xi * C * T, T);
-    wino_job gi = {g, V, dx, NULL, scratch, T};
+        nn_gemm(1, 0, C, T, F, 1.0f, U + xi * F * C, C, M + xi * MS, T, 0.0f, V + xi * VS, T);
+    wino_job gi = {g, V, dx, NULL, scratch, n, T, VS};
     grad_input_planes(0, n * C, &gi);
 }
 

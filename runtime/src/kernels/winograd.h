@@ -36,14 +36,19 @@ typedef struct nn_wino_geom {
 
 nn_wino_geom nn_wino_geom_of(int64_t C, int64_t H, int64_t W, int64_t F, int64_t p);
 
-/* Floats of the scratch plane the chunk functions need. */
+/* Floats of V and of M for n samples (each stream, one per xi, a little
+ * longer than its C n T1 or F n T1 values), and of the scratch the chunk
+ * functions need. */
+int64_t nn_wino_v_floats(const nn_wino_geom *g, int64_t n);
+int64_t nn_wino_m_floats(const nn_wino_geom *g, int64_t n);
 int64_t nn_wino_scratch_floats(const nn_wino_geom *g);
 
 /* U (16, F, C) = G g G^T of the weights w (F, C, 3, 3). */
 void nn_wino_weights(const nn_wino_geom *g, const float *w, float *U);
 
-/* y (n, F, OH, OW) = conv(x (n, C, H, W)) + bias (F) through U; V
- * (16 C n T1) and M (16 F n T1) are the chunk's buffers. */
+/* y (n, F, OH, OW) = conv(x (n, C, H, W)) + bias (F) through U; V and M
+ * (nn_wino_v_floats, nn_wino_m_floats for n samples or more) are the
+ * chunk's buffers. */
 void nn_wino_forward(const nn_wino_geom *g, const float *U, const float *bias, const float *x, int64_t n, float *y,
                      float *V, float *M, float *scratch);
 

@@ -72,6 +72,20 @@ static int64_t wino_sample_floats(const nn_layer *l)
     return 16 * (g.C + g.F) * g.TH * g.TW;
 }
 
+/* A slot's Winograd buffers for chunks of S samples: V / dV, M / dM, dU
+ * (16 F C), the transforms' scratch; from `at` on (or sizes only, NULL). */
+typedef struct wino_bufs {
+    float *V, *M, *dU, *scratch;
+    int64_t floats;
+} wino_bufs;
+static wino_bufs wino_slot(const nn_layer *l, int64_t S, float *at)
+{
+    const nn_wino_geom g = wgeom(l);
+    const int64_t v = nn_wino_v_floats(&g, S), m = nn_wino_m_floats(&g, S), u = 16 * g.F * g.C;
+    wino_bufs w = {at, at + v, at + v + m, at + v + m + u, v + m + u + nn_wino_scratch_floats(&g)};
+    return w;
+}
+
 /* Floats at the head of the workspace: U (16 F C) on Winograd, else 0. */
 static int64_t ws_head(const nn_layer *l) { return on_wino(l) ? 16 * l->out.c * l->in.c : 0; }
 
@@ -159,10 +173,8 @@ static int dw_transposed(const nn_layer *l)
  * dW^T (K F). */
 static int64_t slot_floats(const nn_layer *l, int64_t S)
 {
-    if (on_wino(l)) { /* V / dV, M / dM, dU, the scratch plane */
-        const nn_wino_geom g = wgeom(l);
-        return wino_sample_floats(l) * S + 16 * g.F * g.C + nn_wino_scratch_floats(&g);
-    }
+    if (on_wino(l))
+        return wino_slot(l, S, NULL).floats;
     const int64_t K = l->wcols, F = l->out.c, P = l->out.h * l->out.w;
     return (K + F) * S * P + K * F;
 }
@@ -239,14 +251,13 @@ static void wino_fwd_slots(int64_t lo, int64_t hi, void *ctx)
     const conv_job *j = ctx;
     const nn_layer_io *io = j->io;
     const nn_wino_geom g = wgeom(j->l);
-    const int64_t F = j->F, P = j->P, S1 = j->S * g.TH * g.TW;
+    const int64_t F = j->F, P = j->P;
     for (int64_t sl = lo; sl < hi; sl++) {
-        float *V = io->ws + ws_head(j->l) + sl * j->slot, *M = V + 16 * g.C * S1;
-        float *scratch = M + 16 * F * S1 + 16 * F * g.C;
+        const wino_bufs w = wino_slot(j->l, j->S, io->ws + ws_head(j->l) + sl * j->slot);
         for (int64_t c = j->chunks * sl / SLOTS; c < j->chunks * (sl + 1) / SLOTS; c++) {
             const int64_t b0 = c * j->S, n = io->B - b0 < j->S ? io->B - b0 : j->S;
-            nn_wino_forward(&g, io->ws, io->p + j->l->nw, io->x + b0 * j->plane, n, io->y + b0 * F * P, V, M,
-                            scratch);
+            nn_wino_forward(&g, io->ws, io->p + j->l->nw, io->x + b0 * j->plane, n, io->y + b0 * F * P, w.V, w.M,
+                            w.scratch);
             if (io->chunk_fwd)
                 io->chunk_fwd(io->chunk_ctx, b0, n);
         }
@@ -316,10 +327,9 @@ static void wino_bwd_slots(int64_t lo, int64_t hi, void *ctx)
     const conv_job *j = ctx;
     const nn_layer_io *io = j->io;
     const nn_wino_geom g = wgeom(j->l);
-    const int64_t F = j->F, K = j->K, P = j->P, S1 = j->S * g.TH * g.TW;
+    const int64_t F = j->F, K = j->K, P = j->P;
     for (int64_t sl = lo; sl < hi; sl++) {
-        float *V = io->ws + ws_head(j->l) + sl * j->slot, *M = V + 16 * g.C * S1, *dU = M + 16 * F * S1;
-        float *scratch = dU + 16 * F * g.C;
+        const wino_bufs w = wino_slot(j->l, j->S, io->ws + ws_head(j->l) + sl * j->slot);
         for (int64_t c = j->chunks * sl / SLOTS; c < j->chunks * (sl + 1) / SLOTS; c++) {
             const int64_t b0 = c * j->S, n = io->B - b0 < j->S ? io->B - b0 : j->S;
             float *dW = j->parts + c * (F * K + F), *db = dW + F * K;
@@ -327,7 +337,7 @@ static void wino_bwd_slots(int64_t lo, int64_t hi, void *ctx)
                 io->chunk_bwd(io->chunk_ctx, b0, n);
             nn_conv_gather(io->dy + b0 * F * P, NULL, db, n, F, P, 0);
             nn_wino_backward(&g, io->ws, io->x + b0 * j->plane, io->dy + b0 * F * P, n, dW,
-                             io->dx ? io->dx + b0 * j->plane : NULL, V, M, dU, scratch);
+                             io->dx ? io->dx + b0 * j->plane : NULL, w.V, w.M, w.dU, w.scratch);
         }
     }
 }
