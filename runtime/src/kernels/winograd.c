@@ -62,8 +62,7 @@ void nn_wino_weights(const nn_wino_geom *g, const float *w, float *U)
     }
 }
 
-/* dW (F, C, 3, 3) = G^T dU G of dU (16, F, C). */
-static void grad_weights(const nn_wino_geom *g, const float *dU, float *dW)
+void nn_wino_grad_weights(const nn_wino_geom *g, const float *dU, float *dW)
 {
     const int64_t FC = g->F * g->C;
     for (int64_t fc = 0; fc < FC; fc++) {
@@ -354,8 +353,8 @@ void nn_wino_forward(const nn_wino_geom *g, const float *U, const float *bias, c
     output_planes(0, n * F, &out);
 }
 
-void nn_wino_backward(const nn_wino_geom *g, const float *U, const float *x, const float *dy, int64_t n, float *dW,
-                      float *dx, float *V, float *M, float *dU, float *scratch)
+void nn_wino_backward(const nn_wino_geom *g, const float *U, const float *x, const float *dy, int64_t n, float *dU,
+                      int accumulate, float *dx, float *V, float *M, float *scratch)
 {
     const int64_t C = g->C, F = g->F, T = n * g->TH * g->TW;
     const int64_t VS = nn_wino_v_floats(g, n) / 16, MS = nn_wino_m_floats(g, n) / 16;
@@ -364,8 +363,7 @@ void nn_wino_backward(const nn_wino_geom *g, const float *U, const float *x, con
     wino_job dm = {g, dy, M, NULL, scratch, n, T, MS};
     grad_output_planes(0, n * F, &dm);
     for (int xi = 0; xi < 16; xi++)
-        nn_gemm(0, 1, F, C, T, 1.0f, M + xi * MS, T, V + xi * VS, T, 0.0f, dU + xi * F * C, C);
-    grad_weights(g, dU, dW);
+        nn_gemm(0, 1, F, C, T, 1.0f, M + xi * MS, T, V + xi * VS, T, accumulate ? 1.0f : 0.0f, dU + xi * F * C, C);
     if (!dx)
         return;
     for (int xi = 0; xi < 16; xi++) /* dV into V's place */

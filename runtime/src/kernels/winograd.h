@@ -52,12 +52,15 @@ void nn_wino_weights(const nn_wino_geom *g, const float *w, float *U);
 void nn_wino_forward(const nn_wino_geom *g, const float *U, const float *bias, const float *x, int64_t n, float *y,
                      float *V, float *M, float *scratch);
 
-/* From x (n, C, H, W) and dy (n, F, OH, OW): dW (F, C, 3, 3) = this
- * chunk's weight gradient (overwritten); when dx is not NULL, dx (n, C, H,
- * W) = the input gradient (overwritten).  V, M and scratch as in forward;
- * dU (16 F C).  The bias gradient is nn_conv_gather's. */
-void nn_wino_backward(const nn_wino_geom *g, const float *U, const float *x, const float *dy, int64_t n, float *dW,
-                      float *dx, float *V, float *M, float *dU, float *scratch);
+/* From x (n, C, H, W) and dy (n, F, OH, OW): dU (16, F, C) = (accumulate
+ * ? dU : 0) + this chunk's transformed weight gradient; when dx is not
+ * NULL, dx (n, C, H, W) = the input gradient (overwritten).  V, M and
+ * scratch as in forward.  The bias gradient is nn_conv_gather's. */
+void nn_wino_backward(const nn_wino_geom *g, const float *U, const float *x, const float *dy, int64_t n, float *dU,
+                      int accumulate, float *dx, float *V, float *M, float *scratch);
+
+/* dW (F, C, 3, 3) = G^T dU G of dU (16, F, C). */
+void nn_wino_grad_weights(const nn_wino_geom *g, const float *dU, float *dW);
 
 /* Which path conv2d takes for a 3x3 stride-1 convolution: NN_CONV_AUTO
  * (by the shapes), NN_CONV_IM2COL or NN_CONV_WINOGRAD.  The environment

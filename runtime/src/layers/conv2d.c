@@ -17,9 +17,18 @@
  *             same sums in the same order for any thread count.
  * Workspace (floats, for B rows): SLOTS x (col / dcol (K n P), Yt / dYt
  * (F n P), dW^T (K F)) and every chunk's dW and db.
+ *
+ * 3x3 kernels at stride 1 and dilation 1 with C >= WINO_MIN_C run on
+ * Winograd's F(2x2, 3x3) instead (kernels/winograd.h; 2.25x fewer
+ * multiplies), in the same chunks and slots: U = G W G^T once per pass
+ * at the workspace's head; per chunk, y[chunk] straight from x[chunk]
+ * through V and M, and backward dx[chunk] and the slot's dU (+)= the
+ * chunk's, then dW = G^T dU G per slot (parts per slot, not per chunk).
+ * NNRUN_CONV=im2col|winograd forces a path (read once).
  */
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "../internal.h"
 #include "layers.h"
@@ -50,6 +59,10 @@ enum { C_FILTERS, C_KERNEL, C_STRIDE, C_PADDING, C_DILATION, C_INIT, C_BIAS_INIT
  * (nn_gemm's contract), so each thread keeps its chunk in its own L2.
  * 4: even shares for 1, 2 and 4 threads. */
 #define SLOTS 4
+/* Winograd's V and M of a chunk: about this many floats (2 MB: measured
+ * against 0.25 to 4 MB on the bench network's second layer, 1.1x faster
+ * than 1 MB: its 16 products get 2x the columns). */
+#define WINO_FLOATS (512 * 1024)
 
 static nn_conv_geom geom(const nn_layer *l)
 {
@@ -95,7 +108,7 @@ static int64_t ws_head(const nn_layer *l) { return on_wino(l) ? 16 * l->out.c * 
 static int64_t chunk_cap(const nn_layer *l)
 {
     const int64_t per = on_wino(l) ? wino_sample_floats(l) : l->wcols * l->out.h * l->out.w;
-    const int64_t n = COL_FLOATS / per;
+    const int64_t n = (on_wino(l) ? WINO_FLOATS : COL_FLOATS) / per;
     return n < 1 ? 1 : n;
 }
 static int64_t chunk_samples(const nn_layer *l, int64_t B)
@@ -203,7 +216,7 @@ typedef struct conv_job {
     const nn_layer *l;
     const nn_layer_io *io;
     nn_conv_geom g;
-    int64_t S, chunks, K, F, P, plane, slot;
+    int64_t S, chunks, nparts, K, F, P, plane, slot;
     int trans;
     float *parts; /* chunk c: dW (F K) then db (F) at c (F K + F) */
 } conv_job;
@@ -216,6 +229,7 @@ static conv_job job_of(const nn_layer *l, const nn_layer_io *io)
     j.g = geom(l);
     j.S = chunk_samples(l, io->B);
     j.chunks = (io->B + j.S - 1) / j.S;
+    j.nparts = on_wino(l) ? SLOTS : j.chunks;
     j.K = l->wcols;
     j.F = l->out.c;
     j.P = j.g.OH * j.g.OW;
@@ -306,7 +320,7 @@ static void bwd_slots(int64_t lo, int64_t hi, void *ctx)
     }
 }
 
-/* g[e] (+)= the chunks' parts, in chunk order. */
+/* g[e] (+)= the parts (one per chunk, or per slot on Winograd), in order. */
 static void sum_parts(int64_t lo, int64_t hi, void *ctx)
 {
     const conv_job *j = ctx;
@@ -314,14 +328,16 @@ static void sum_parts(int64_t lo, int64_t hi, void *ctx)
     float *g = j->io->g;
     for (int64_t e = lo; e < hi; e++) {
         float v = j->io->accumulate ? g[e] : 0.0f;
-        for (int64_t c = 0; c < j->chunks; c++)
+        for (int64_t c = 0; c < j->nparts; c++)
             v += j->parts[c * stride + e];
         g[e] = v;
     }
 }
 
-/* Winograd: chunk c's dW and db into its part, its dx (when wanted)
- * straight into dx, from its x and dy. */
+/* Winograd: chunk c's dx (when wanted) straight into dx, from its x and
+ * dy; its dU and db added to the slot's (a slot's chunks do not depend on
+ * the thread count), and the slot's dW = G^T dU G and db into part sl:
+ * one weight transform and one part per slot, not per chunk. */
 static void wino_bwd_slots(int64_t lo, int64_t hi, void *ctx)
 {
     const conv_job *j = ctx;
@@ -330,15 +346,20 @@ static void wino_bwd_slots(int64_t lo, int64_t hi, void *ctx)
     const int64_t F = j->F, K = j->K, P = j->P;
     for (int64_t sl = lo; sl < hi; sl++) {
         const wino_bufs w = wino_slot(j->l, j->S, io->ws + ws_head(j->l) + sl * j->slot);
-        for (int64_t c = j->chunks * sl / SLOTS; c < j->chunks * (sl + 1) / SLOTS; c++) {
+        float *dW = j->parts + sl * (F * K + F), *db = dW + F * K;
+        const int64_t c0 = j->chunks * sl / SLOTS, c1 = j->chunks * (sl + 1) / SLOTS;
+        for (int64_t c = c0; c < c1; c++) {
             const int64_t b0 = c * j->S, n = io->B - b0 < j->S ? io->B - b0 : j->S;
-            float *dW = j->parts + c * (F * K + F), *db = dW + F * K;
             if (io->chunk_bwd)
                 io->chunk_bwd(io->chunk_ctx, b0, n);
-            nn_conv_gather(io->dy + b0 * F * P, NULL, db, n, F, P, 0);
-            nn_wino_backward(&g, io->ws, io->x + b0 * j->plane, io->dy + b0 * F * P, n, dW,
-                             io->dx ? io->dx + b0 * j->plane : NULL, w.V, w.M, w.dU, w.scratch);
+            nn_conv_gather(io->dy + b0 * F * P, NULL, db, n, F, P, c > c0);
+            nn_wino_backward(&g, io->ws, io->x + b0 * j->plane, io->dy + b0 * F * P, n, w.dU, c > c0,
+                             io->dx ? io->dx + b0 * j->plane : NULL, w.V, w.M, w.scratch);
         }
+        if (c1 > c0)
+            nn_wino_grad_weights(&g, w.dU, dW);
+        else
+            memset(dW, 0, (size_t)(F * K + F) * sizeof(float));
     }
 }
 
@@ -352,7 +373,7 @@ static void conv_bwd(const nn_layer *l, const nn_layer_io *io)
     } else {
         nn_parallel_range(SLOTS, 1, bwd_slots, (void *)&j);
     }
-    nn_parallel_range(l->np, NN_GRAIN_ELEMENTS / (j.chunks + 1) + 1, sum_parts, (void *)&j);
+    nn_parallel_range(l->np, NN_GRAIN_ELEMENTS / (j.nparts + 1) + 1, sum_parts, (void *)&j);
 }
 
 static void conv_describe(const nn_layer *l, char *buf, size_t n)
