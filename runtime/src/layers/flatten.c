@@ -1,5 +1,7 @@
 /* flatten.c — {C, H, W} -> {C H W, 1, 1}: the same floats in the same
- * order (a sample's row does not change), so forward and backward copy.
+ * order (a sample's row does not change), so forward and backward copy;
+ * after another layer, net.c runs it as a view of that layer's output
+ * instead (neither is called; see net.c).
  * (dense flattens implicitly; this layer says so in a model.) */
 #include <stdio.h>
 #include <string.h>
