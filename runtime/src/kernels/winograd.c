@@ -99,6 +99,26 @@ typedef struct wino_job {
 typedef float vf __attribute__((vector_size(LN * sizeof(float))));
 #define VLD(v, p) memcpy(&(v), (p), sizeof(vf))
 #define VST(p, v) memcpy((p), &(v), sizeof(vf))
+typedef int32_t vi __attribute__((vector_size(LN * sizeof(int32_t))));
+/* [prev[LN - 1], cur[0], ..., cur[LN - 2]]: the tile before's value moved
+ * into a lane (in registers: through memory, a load spanning two fresh
+ * stores would stall). */
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_shufflevector)
+#define SHIFT_IN(prev, cur) __builtin_shufflevector(prev, cur, 7, 8, 9, 10, 11, 12, 13, 14)
+#endif
+#endif
+#ifndef SHIFT_IN
+#define SHIFT_IN(prev, cur)                                                                    \
+    __extension__({                                                                            \
+        float t_[2 * LN];                                                                      \
+        vf r_;                                                                                 \
+        memcpy(t_, &(prev), sizeof(vf));                                                       \
+        memcpy(t_ + LN, &(cur), sizeof(vf));                                                   \
+        memcpy(&r_, t_ + LN - 1, sizeof(vf));                                                  \
+        r_;                                                                                    \
+    })
+#endif
 
 /* e[k] = in[2 k], o[k] = in[2 k + 1] for k < n, and back (loops the
  * compiler vectorises). */
@@ -281,55 +301,69 @@ NN_SIMD_BODY void grad_output_body(int64_t lo, int64_t hi, void *ctx)
 NN_SIMD_RANGE(grad_output_planes, grad_output_body)
 
 /* Planes b C + c of dx (n, C, H, W) = the sum over the tiles of B dV B^T,
- * dV (16, C, T).  Row of tiles th: the 16 values of B dV B^T of its tiles
- * go to D (row 4 i + j, tile k at column k + 1; zeros at 0 and past TW),
- * then padded row 2 th + i gets, in its even / odd columns k, D[4 i][k] +
- * D[4 i + 2][k - 1] / D[4 i + 1][k] + D[4 i + 3][k - 1], added to what the
- * rows of tiles above left there. */
+ * dV (16, C, T), in the even / odd columns of the padded plane: row of
+ * tiles th, LN tiles at a time, adds to padded row 2 th + i, columns k ..
+ * k + LN - 1, its tiles' columns 0 / 1 and (shifted a lane) the tiles'
+ * before columns 2 / 3, in registers; then the rows from (p, p) into dx. */
 NN_SIMD_BODY void grad_input_body(int64_t lo, int64_t hi, void *ctx)
 {
     const wino_job *j = ctx;
     const nn_wino_geom *g = j->g;
     const int64_t C = g->C, H = g->H, W = g->W, p = g->p, TH = g->TH, TW = g->TW, VS = j->vs;
-    const int64_t ES = row_stride(g), PH = 2 * TH + 2, NK = round_ln(TW);
-    float *BE = j->scratch, *BO = BE + PH * ES, *D = BO + PH * ES;
+    const int64_t ES = row_stride(g), PH = 2 * TH + 2;
+    float *BE = j->scratch, *BO = BE + PH * ES;
+    const vi lane = {0, 1, 2, 3, 4, 5, 6, 7};
     for (int64_t it = lo; it < hi; it++) {
         const int64_t b = it / C, c = it % C;
         const float *v = j->src + c * j->T + b * TH * TW;
         memset(BE, 0, (size_t)(2 * PH * ES) * sizeof(float));
         for (int64_t th = 0; th < TH; th++) {
             const float *vt = v + th * TW;
-            for (int64_t k = 0; k < TW; k += LN) {
-                vf e[4][4];
-                for (int x = 0; x < 4; x++) { /* B dV */
-                    vf v0, v1, v2, v3;
-                    VLD(v0, vt + x * VS + k);
-                    VLD(v1, vt + (4 + x) * VS + k);
-                    VLD(v2, vt + (8 + x) * VS + k);
-                    VLD(v3, vt + (12 + x) * VS + k);
-                    e[0][x] = v0;
-                    e[1][x] = v1 - v2 + v3;
-                    e[2][x] = v1 + v2 - v0;
-                    e[3][x] = -v3;
+            const vf zero = {0};
+            vf carry[4][2]; /* the previous group's columns 2, 3 */
+            for (int i = 0; i < 4; i++)
+                carry[i][0] = carry[i][1] = zero;
+            for (int64_t k = 0; k <= TW; k += LN) {
+                vf q[4][4];
+                for (int i = 0; i < 4; i++)
+                    q[i][0] = q[i][1] = q[i][2] = q[i][3] = zero;
+                if (k < TW) {
+                    /* tiles k .. k + LN - 1, those past TW zeroed */
+                    const vi live = lane + (int32_t)k < (int32_t)TW;
+                    vf e[4][4];
+                    for (int x = 0; x < 4; x++) { /* B dV */
+                        vf v0, v1, v2, v3;
+                        VLD(v0, vt + x * VS + k);
+                        VLD(v1, vt + (4 + x) * VS + k);
+                        VLD(v2, vt + (8 + x) * VS + k);
+                        VLD(v3, vt + (12 + x) * VS + k);
+                        e[0][x] = v0;
+                        e[1][x] = v1 - v2 + v3;
+                        e[2][x] = v1 + v2 - v0;
+                        e[3][x] = -v3;
+                    }
+                    for (int i = 0; i < 4; i++) { /* (B dV) B^T */
+                        q[i][0] = e[i][0];
+                        q[i][1] = e[i][1] - e[i][2] + e[i][3];
+                        q[i][2] = e[i][1] + e[i][2] - e[i][0];
+                        q[i][3] = -e[i][3];
+                        for (int x = 0; x < 4; x++)
+                            q[i][x] = (vf)((vi)q[i][x] & live);
+                    }
                 }
-                for (int i = 0; i < 4; i++) { /* (B dV) B^T */
-                    const vf q[4] = {e[i][0], e[i][1] - e[i][2] + e[i][3], e[i][1] + e[i][2] - e[i][0], -e[i][3]};
-                    for (int x = 0; x < 4; x++)
-                        VST(D + (4 * i + x) * ES + k + 1, q[x]);
-                }
-            }
-            for (int x = 0; x < 16; x++) {
-                D[x * ES] = 0.0f;
-                for (int64_t k = TW + 1; k <= NK + 1; k++)
-                    D[x * ES + k] = 0.0f;
-            }
-            for (int i = 0; i < 4; i++) {
-                float *restrict be = BE + (2 * th + i) * ES, *restrict bo = BO + (2 * th + i) * ES;
-                const float *restrict q0 = D + 4 * i * ES, *restrict q1 = q0 + ES, *restrict q2 = q1 + ES,
-                                      *restrict q3 = q2 + ES;
-                for (int64_t k = 0; k <= TW; k++) {
-                    be[k] += q0[k + 1] + q2[k];
-                    bo[k] += q1[k + 1] + q3[k];
+                /* padded row 2 th + i, even / odd columns k ..: a tile's
+                 * columns 0, 1 there, the tile before's 2, 3 */
+                for (int i = 0; i < 4; i++) {
+                    float *be = BE + (2 * th + i) * ES + k, *bo = BO + (2 * th + i) * ES + k;
+                    vf se, so;
+                    VLD(se, be);
+                    VLD(so, bo);
+                    se += q[i][0] + SHIFT_IN(carry[i][0], q[i][2]);
+                    so += q[i][1] + SHIFT_IN(carry[i][1], q[i][3]);
+                    VST(be, se);
+                    VST(bo, so);
+                    carry[i][0] = q[i][2];
+                    carry[i][1] = q[i][3];
                 }
             }
         }
