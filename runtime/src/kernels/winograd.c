@@ -24,11 +24,13 @@ nn_wino_geom nn_wino_geom_of(int64_t C, int64_t H, int64_t W, int64_t F, int64_t
  * a group's store past a row's last tile lands in the next row (written
  * after it) or in that tail, never in another stream. */
 #define LN 8
-static int64_t round_ln(int64_t n) { return (n + LN - 1) / LN * LN; }
+static int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
+static int64_t round_ln(int64_t n) { return round_up(n, LN); }
 
 /* Row stride of the scratch rows: the even and odd columns of a padded
- * row, (2 TW + 2) / 2 = TW + 1 each, read up to round_ln(TW) + 1. */
-static int64_t row_stride(const nn_wino_geom *g) { return round_ln(g->TW) + LN; }
+ * row, (2 TW + 2) / 2 = TW + 1 each, read up to round_ln(TW) + 1, written
+ * (to_cols) up to (p + 1) / 2 + round_ln(W / 2 + 1) <= round_ln(TW + 1) + LN. */
+static int64_t row_stride(const nn_wino_geom *g) { return round_ln(g->TW + 1) + 2 * LN; }
 
 int64_t nn_wino_v_floats(const nn_wino_geom *g, int64_t n) { return 16 * (g->C * n * g->TH * g->TW + LN); }
 int64_t nn_wino_m_floats(const nn_wino_geom *g, int64_t n) { return 16 * (g->F * n * g->TH * g->TW + LN); }
@@ -105,6 +107,7 @@ typedef int32_t vi __attribute__((vector_size(LN * sizeof(int32_t))));
  * stores would stall). */
 #if defined(__has_builtin)
 #if __has_builtin(__builtin_shufflevector)
+#define WINO_SHUFFLE 1
 #define SHIFT_IN(prev, cur) __builtin_shufflevector(prev, cur, 7, 8, 9, 10, 11, 12, 13, 14)
 #endif
 #endif
@@ -140,18 +143,55 @@ static inline void interleave(const float *restrict e, const float *restrict o, 
 /* A padded row kept as its even / odd columns e, o: out[q] = its column
  * p + q for q < n, and back.  Straight to and from the images' rows (a
  * copy through a row buffer at another offset would stall each load on
- * the stores before it). */
-static inline void from_cols(const float *e, const float *o, int64_t p, int64_t n, float *out)
+ * the stores before it).  With `whole`, LN pairs at a time: from_cols
+ * then writes out[0, round_up(n, 2 LN)) (the caller's later rows overwrite
+ * what lies past n), to_cols reads in[0, round_up(n, 2 LN)) and writes
+ * e, o up to LN past the row's last column, zeros past it. */
+static inline void from_cols(const float *e, const float *o, int64_t p, int64_t n, float *out, int whole)
 {
     const float *a = p % 2 ? o + (p - 1) / 2 : e + p / 2; /* columns p + 2 m     */
     const float *b = p % 2 ? e + (p + 1) / 2 : o + p / 2; /* columns p + 2 m + 1 */
+#ifdef WINO_SHUFFLE
+    if (whole) {
+        for (int64_t m = 0; 2 * m < n; m += LN) {
+            vf x, y;
+            VLD(x, a + m);
+            VLD(y, b + m);
+            const vf lo = __builtin_shufflevector(x, y, 0, 8, 1, 9, 2, 10, 3, 11);
+            const vf hi = __builtin_shufflevector(x, y, 4, 12, 5, 13, 6, 14, 7, 15);
+            VST(out + 2 * m, lo);
+            VST(out + 2 * m + LN, hi);
+        }
+        return;
+    }
+#endif
+    (void)whole;
     interleave(a, b, n / 2, out);
     if (n % 2)
         out[n - 1] = a[n / 2];
 }
-static inline void to_cols(const float *in, int64_t p, int64_t n, float *e, float *o)
+static inline void to_cols(const float *in, int64_t p, int64_t n, float *e, float *o, int whole)
 {
     float *a = p % 2 ? o + (p - 1) / 2 : e + p / 2, *b = p % 2 ? e + (p + 1) / 2 : o + p / 2;
+#ifdef WINO_SHUFFLE
+    if (whole) {
+        const vi lane = {0, 1, 2, 3, 4, 5, 6, 7};
+        for (int64_t m = 0; 2 * m < n; m += LN) {
+            vf x, y;
+            VLD(x, in + 2 * m);
+            VLD(y, in + 2 * m + LN);
+            /* in[2 (m + l)] lies in the row when m + l < (n + 1) / 2, in[2 (m + l) + 1] when m + l < n / 2 */
+            const vf ev = (vf)((vi)__builtin_shufflevector(x, y, 0, 2, 4, 6, 8, 10, 12, 14) &
+                               (lane + (int32_t)m < (int32_t)((n + 1) / 2)));
+            const vf od = (vf)((vi)__builtin_shufflevector(x, y, 1, 3, 5, 7, 9, 11, 13, 15) &
+                               (lane + (int32_t)m < (int32_t)(n / 2)));
+            VST(a + m, ev);
+            VST(b + m, od);
+        }
+        return;
+    }
+#endif
+    (void)whole;
     deinterleave(in, n / 2, a, b);
     if (n % 2)
         a[n / 2] = in[n - 1];
@@ -173,7 +213,7 @@ NN_SIMD_BODY void input_body(int64_t lo, int64_t hi, void *ctx)
         const int64_t c = it / j->n, b = it % j->n;
         const float *src = j->src + (b * C + c) * H * W;
         for (int64_t h = 0; h < H; h++)
-            to_cols(src + h * W, p, W, E + (h + p) * ES, O + (h + p) * ES);
+            to_cols(src + h * W, p, W, E + (h + p) * ES, O + (h + p) * ES, h * W + round_up(W, 2 * LN) <= H * W);
         float *out = j->dst + c * j->T + b * TH * TW;
         for (int64_t th = 0; th < TH; th++) {
             const float *e = E + 2 * th * ES, *o = O + 2 * th * ES;
@@ -250,9 +290,11 @@ NN_SIMD_BODY void output_body(int64_t lo, int64_t hi, void *ctx)
                 VST(o1 + k, y11);
             }
             float *y0 = y + 2 * th * OW;
-            from_cols(e0, o0, 0, OW, y0);
+            /* past OW: rows written after this one, up to the range's end */
+            const int64_t at = (it * OH + 2 * th) * OW, end = hi * OH * OW, span = round_up(OW, 2 * LN);
+            from_cols(e0, o0, 0, OW, y0, at + span <= end);
             if (2 * th + 1 < OH)
-                from_cols(e1, o1, 0, OW, y0 + OW);
+                from_cols(e1, o1, 0, OW, y0 + OW, at + OW + span <= end);
         }
     }
 }
@@ -276,9 +318,10 @@ NN_SIMD_BODY void grad_output_body(int64_t lo, int64_t hi, void *ctx)
         float *m = j->dst + f * j->T + b * TH * TW;
         for (int64_t th = 0; th < TH; th++) {
             /* rows 2 th and 2 th + 1 (column OW of an odd OW stays 0) */
-            to_cols(dy + 2 * th * OW, 0, OW, e0, o0);
+            const int64_t span = round_up(OW, 2 * LN), P = OH * OW;
+            to_cols(dy + 2 * th * OW, 0, OW, e0, o0, 2 * th * OW + span <= P);
             if (2 * th + 1 < OH)
-                to_cols(dy + (2 * th + 1) * OW, 0, OW, e1, o1);
+                to_cols(dy + (2 * th + 1) * OW, 0, OW, e1, o1, (2 * th + 1) * OW + span <= P);
             else
                 memset(e1, 0, (size_t)(2 * ES) * sizeof(float));
             float *mt = m + th * TW;
@@ -369,7 +412,8 @@ NN_SIMD_BODY void grad_input_body(int64_t lo, int64_t hi, void *ctx)
         }
         float *dx = j->dst + it * H * W;
         for (int64_t h = 0; h < H; h++)
-            from_cols(BE + (h + p) * ES, BO + (h + p) * ES, p, W, dx + h * W);
+            from_cols(BE + (h + p) * ES, BO + (h + p) * ES, p, W, dx + h * W,
+                      (it * H + h) * W + round_up(W, 2 * LN) <= hi * H * W);
     }
 }
 NN_SIMD_RANGE(grad_input_planes, grad_input_body)
