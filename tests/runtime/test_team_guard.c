@@ -77,6 +77,36 @@ static void policy(void)
     CHECK_INT(1, nn_team_policy_size(&p, 4, 10.01));
 }
 
+/* The looks at the run queue: a running team that sees the CPUs taken
+ * once looks again 1 ms later and stays on its threads if they are free
+ * by then (a task that ran for an instant); taken at two looks in a row,
+ * or at the end of a serial period, 50 ms on one thread. */
+static void looks(void)
+{
+    nn_team_policy p;
+    nn_team_policy_init(&p);
+    CHECK(fabs(nn_team_policy_look(&p, 0, 0, 1.0) - 0.05) < 1e-12);
+    CHECK(fabs(nn_team_policy_look(&p, 1, 0, 1.05) - 1e-3) < 1e-12);
+    CHECK_INT(2, nn_team_policy_size(&p, 2, 1.05));
+    CHECK(fabs(nn_team_policy_look(&p, 0, 0, 1.051) - 0.05) < 1e-12);
+    CHECK_INT(2, nn_team_policy_size(&p, 2, 1.051));
+    /* A busy neighbour: taken at two looks in a row. */
+    nn_team_policy_look(&p, 1, 0, 2.0);
+    CHECK_INT(2, nn_team_policy_size(&p, 2, 2.0));
+    CHECK(fabs(nn_team_policy_look(&p, 1, 0, 2.001) - 0.05) < 1e-12);
+    CHECK_INT(1, nn_team_policy_size(&p, 2, 2.001));
+    CHECK_INT(1, nn_team_policy_size(&p, 2, 2.05));
+    CHECK_INT(2, nn_team_policy_size(&p, 2, 2.0511));
+    /* Still there when the period ends: at once another 50 ms. */
+    nn_team_policy_look(&p, 1, 1, 2.0511);
+    CHECK_INT(1, nn_team_policy_size(&p, 2, 2.0511));
+    CHECK(fabs(p.serial_until - 2.1011) < 1e-9);
+    /* Gone at the end of a period: the next taken look is a first one. */
+    nn_team_policy_look(&p, 0, 1, 2.2);
+    nn_team_policy_look(&p, 1, 0, 2.25);
+    CHECK_INT(2, nn_team_policy_size(&p, 2, 2.25));
+}
+
 typedef struct sq_job {
     const float *x;
     float *y;
@@ -189,6 +219,7 @@ int main(void)
 {
     own_running();
     policy();
+    looks();
     same_bits();
     return tu_finish();
 }

@@ -26,6 +26,7 @@
 #define WAIT_SHARE 0.5
 #define BACKOFF_MIN 0.05
 #define BACKOFF_MAX 1.0
+#define CONFIRM_SECONDS 1e-3
 
 /* ---- the policy --------------------------------------------------------- */
 
@@ -36,6 +37,7 @@ void nn_team_policy_init(nn_team_policy *p)
     p->win_wall = p->win_wait = 0.0;
     p->win_regions = 0;
     p->probing = 0;
+    p->suspect = 0;
 }
 
 int nn_team_policy_size(const nn_team_policy *p, int want, double now)
@@ -46,6 +48,21 @@ int nn_team_policy_size(const nn_team_policy *p, int want, double now)
 void nn_team_policy_extend(nn_team_policy *p, double now)
 {
     p->serial_until = now + BACKOFF_MIN;
+}
+
+double nn_team_policy_look(nn_team_policy *p, int taken, int leaving, double now)
+{
+    if (!taken) {
+        p->suspect = 0;
+        return BACKOFF_MIN;
+    }
+    if (leaving || p->suspect) {
+        p->suspect = 0;
+        nn_team_policy_extend(p, now);
+        return BACKOFF_MIN;
+    }
+    p->suspect = 1;
+    return CONFIRM_SECONDS;
 }
 
 void nn_team_policy_note(nn_team_policy *p, double wall, double wait, double now)
@@ -73,7 +90,7 @@ void nn_team_policy_note(nn_team_policy *p, double wall, double wait, double now
 
 /* ---- the global guard --------------------------------------------------- */
 
-static nn_team_policy guard = {0.0, BACKOFF_MIN, 0.0, 0.0, 0, 0};
+static nn_team_policy guard = {0.0, BACKOFF_MIN, 0.0, 0.0, 0, 0, 0};
 /* Held while guard is updated (a region that finds it held drops its
  * sample); serial_ns mirrors guard.serial_until for lock-free reads. */
 static atomic_flag guard_lock = ATOMIC_FLAG_INIT;
@@ -189,21 +206,21 @@ int nn_team_size(int want)
         return want;
     /* Every BACKOFF_MIN, and when a serial period ends (before probing
      * with a real region, which costs a time slice if the contention is
-     * still there): are the CPUs taken?  Then one thread for a period. */
+     * still there): are the CPUs taken?  Then one thread for a period
+     * (nn_team_policy_look: a running team looks twice first). */
     if (atomic_flag_test_and_set_explicit(&guard_lock, memory_order_acquire))
         return until ? 1 : want;
     int n = want;
     const double now = 1e-9 * (double)now_ns;
-    if (cpus_taken(want)) {
-        nn_team_policy_extend(&guard, now);
+    const double next = nn_team_policy_look(&guard, cpus_taken(want), until != 0, now);
+    if (guard.serial_until > now) {
         atomic_store_explicit(&serial_ns, (int64_t)(guard.serial_until * 1e9),
                               memory_order_relaxed);
         n = 1;
     } else {
         atomic_store_explicit(&serial_ns, 0, memory_order_relaxed);
     }
-    atomic_store_explicit(&next_look_ns, now_ns + (int64_t)(BACKOFF_MIN * 1e9),
-                          memory_order_relaxed);
+    atomic_store_explicit(&next_look_ns, now_ns + (int64_t)(next * 1e9), memory_order_relaxed);
     atomic_flag_clear_explicit(&guard_lock, memory_order_release);
     return n;
 }

@@ -29,7 +29,9 @@
  * threads, from /proc/self/task); while they leave fewer CPUs free than
  * the team needs, it stays on one thread for another 50 ms.  It looks
  * also every 50 ms while the team runs, so a neighbour that was there
- * when a run starts is seen before any region waits for it.  The thread count only changes which thread computes
+ * when a run starts is seen before any region waits for it; a running team
+ * stops only when two looks 1 ms apart both see the CPUs taken
+ * (nn_team_policy_look), not for a task that ran for an instant.  The thread count only changes which thread computes
  * an element, never how, so results are bitwise the same whatever the
  * guard decides; only speed depends on it.
  *
@@ -57,6 +59,7 @@ typedef struct nn_team_policy {
     double win_wall, win_wait;
     int win_regions;
     int probing; /* the window follows a serial period */
+    int suspect; /* the last look at the run queue saw the CPUs taken */
 } nn_team_policy;
 
 void nn_team_policy_init(nn_team_policy *p);
@@ -68,6 +71,16 @@ void nn_team_policy_note(nn_team_policy *p, double wall, double wait, double now
 /* Another BACKOFF_MIN on one thread from `now` (the CPUs are still taken:
  * see nn_team_size), without growing the backoff. */
 void nn_team_policy_extend(nn_team_policy *p, double now);
+
+/* A look at the run queue at `now` (see nn_team_size): `taken` says that
+ * the other runnable tasks leave fewer CPUs free than the team needs,
+ * `leaving` that a serial period has just ended.  Returns the seconds to
+ * the next look.  CPUs taken at the end of a serial period, or at two
+ * looks in a row, give another BACKOFF_MIN on one thread; taken at one
+ * look of a running team, they are looked at again 1 ms later: a task
+ * that ran for an instant (a kernel thread, a short command) cost the
+ * team 50 ms on one thread; a busy neighbour is still there. */
+double nn_team_policy_look(nn_team_policy *p, int taken, int leaving, double now);
 
 /* The global guard, for the runtime's regions (thread-safe: a lost update
  * only shifts a heuristic). */
