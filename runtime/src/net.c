@@ -627,6 +627,14 @@ static void fuse_fwd(void *ctx, int64_t b0, int64_t n)
     }
 }
 
+/* A maxpool right after a relu, both in the run: one pass backward. */
+static int relu_pool(const fuse_job *f, int k)
+{
+    const nn_layer *l = &f->net->layers[k];
+    return l->ops == &nn_layer_maxpool && k - 1 >= f->first && f->net->plan[k - 1] == NN_PLAN_FUSED &&
+           l[-1].ops == &nn_layer_activation && (nn_act)l[-1].i[0] == NN_ACT_RELU;
+}
+
 static void fuse_bwd(void *ctx, int64_t b0, int64_t n)
 {
     const fuse_job *f = ctx;
@@ -634,7 +642,13 @@ static void fuse_bwd(void *ctx, int64_t b0, int64_t n)
         if (f->net->plan[k] != NN_PLAN_FUSED)
             continue;
         const nn_layer *l = &f->net->layers[k];
-        const nn_layer_io io = fused_io(f, k, b0, n);
+        nn_layer_io io = fused_io(f, k, b0, n);
+        if (relu_pool(f, k)) { /* into the relu's dx, which is in place */
+            io.dx = f->net->fdx[k - 1] + b0 * nn_shape_size(l->in);
+            nn_maxpool_relu_backward(l, &io);
+            k--;
+            continue;
+        }
         l->ops->backward(l, &io);
     }
 }

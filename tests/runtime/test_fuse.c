@@ -2,7 +2,8 @@
  * after a conv2d run on each of its chunks, flatten is a view.
  *
  * - the plan: which layers are fused (activations, pooling, the last
- *   layer too), which are views (flatten), and which are not (batchnorm,
+ *   layer too; relu then maxpool, 2x2 and 3x3, one pass backward), which
+ *   are views (flatten), and which are not (batchnorm,
  *   dropout, dense, a conv as the last layer, a flatten that comes first);
  * - training with and without fusion, at 1 and 3 threads, at a batch size
  *   that is no multiple of the conv's chunks (37: chunks of 10, 10, 10, 7;
@@ -100,14 +101,15 @@ static nn_net *make(int which, int plan[MAXL], int *nl)
         *nl = 5;
         break;
     }
-    case 3: { /* conv maxpool global_avgpool elu, the last layer fused (its dy the caller's) */
+    case 3: { /* conv relu maxpool(3) global_avgpool elu, the last layer fused (its dy the caller's) */
         CHECK_OK(conv(net, 4, 3, 1));
+        CHECK_OK(tu_add_act(net, "relu"));
         CHECK_OK(pool(net, "maxpool", 3));
         CHECK_OK(plain(net, "global_avgpool"));
         CHECK_OK(tu_add_act(net, "elu"));
-        const int p[] = {4, F, F, F};
+        const int p[] = {5, F, F, F, F};
         memcpy(plan, p, sizeof p);
-        *nl = 4;
+        *nl = 5;
         break;
     }
     default: { /* a first flatten copies, a later one is a view */

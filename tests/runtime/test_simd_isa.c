@@ -3,8 +3,9 @@
  * backward (leaky/elu with their parameter), the dense layer's bias column
  * sums (overwrite and accumulate), and one step of every optimiser kind
  * (SGD plain, momentum, Nesterov, with weight decay; Adam, AdamW, RMSprop
- * with and without momentum, Adagrad), maxpool 2x2 forward and backward
- * (rows of 1 to 33 windows, ties, both zeros, NaN), run with the portable, AVX2 and
+ * with and without momentum, Adagrad), maxpool 2x2 and 3x3 forward and
+ * backward, alone and with a relu's backward folded in (rows of 1 to 33
+ * windows, ties, both zeros, NaN), run with the portable, AVX2 and
  * AVX-512 sets (nn_gemm_force_kernel: the element-wise loops follow the
  * GEMM kernel), at 1 and 2 threads, on lengths with vector tails and
  * inputs with zeros of both signs, tiny and large values, compared with
@@ -170,51 +171,70 @@ static void optimiser(const char *what, nn_optim_config c, int64_t units, int ns
             free(wout[s][t]);
 }
 
-/* maxpool 2x2 over B = 2 images 3 x H x W: which element of a window wins
- * (ties of -1, 0, +1, both zeros, a NaN now and then) and what each gets. */
-static void maxpool2(int64_t H, int64_t W, int nsets)
+/* maxpool size x size over B = 2 images 3 x H x W, whose input x is the
+ * relu of r (ties of -1, 0, +1, both zeros, a NaN now and then): which
+ * element of a window wins and what each gets, and the backward with the
+ * relu's folded in (nn_maxpool_relu_backward) against the relu's backward
+ * after maxpool's. */
+static void maxpool(int64_t size, int64_t H, int64_t W, int nsets)
 {
-    const int64_t in = 3 * H * W, B = 2, out = 3 * (H / 2) * (W / 2);
-    float *x = alloc_f((size_t)(B * in)), *g = alloc_f((size_t)(B * out));
-    uint32_t r = 99;
+    const int64_t in = 3 * H * W, B = 2, out = 3 * ((H - size) / size + 1) * ((W - size) / size + 1);
+    float *r = alloc_f((size_t)(B * in)), *x = alloc_f((size_t)(B * in)), *g = alloc_f((size_t)(B * out));
+    uint32_t u = 99;
     for (int64_t i = 0; i < B * in; i++) {
-        r = r * 1664525u + 1013904223u;
-        x[i] = i % 37 == 5 ? NAN : i % 7 == 0 ? -0.0f : (float)((r >> 12) % 3) - 1.0f;
+        u = u * 1664525u + 1013904223u;
+        r[i] = i % 37 == 5 ? NAN : i % 7 == 0 ? -0.0f : (float)((u >> 12) % 3) - 1.0f;
     }
+    nn_act_forward(NN_ACT_RELU, 0.0f, r, x, B, in);
     fill(g, (size_t)(B * out), 11);
-    float *y[NSETS][2], *dx[NSETS][2];
+    const char *key = "size";
+    nn_value v;
+    memset(&v, 0, sizeof v);
+    v.num = (double)size;
+    const nn_layer_spec spec = {"maxpool", 1, &key, &v};
+    nn_layer l;
+    CHECK_OK(nn_layer_make(&spec, (nn_shape){3, H, W}, &l));
+    float *y[NSETS][2], *dx[NSETS][2], *fold[NSETS][2], *comp = alloc_f((size_t)(B * in));
+    char what[64];
     for (int s = 0; s < nsets; s++)
         for (int t = 0; t < 2; t++) {
             nn_gemm_force_kernel(sets[s]);
             nn_set_threads(t + 1);
-            nn_net *net = NULL;
-            CHECK_OK(nn_net_create(1, &net));
-            CHECK_OK(nn_net_set_input(net, 3, H, W));
-            const char *key = "size";
-            const double two = 2;
-            CHECK_OK(tu_add_layer(net, "maxpool", 1, &key, &two));
-            nn_tensor xt, gt;
-            nn_tensor_wrap(&xt, x, B, in);
-            nn_tensor_wrap(&gt, g, B, out);
-            const nn_tensor *yt = NULL, *dxt = NULL;
-            CHECK_OK(nn_net_forward(net, &xt, &yt));
             y[s][t] = alloc_f((size_t)(B * out));
-            memcpy(y[s][t], nn_tensor_cdata(yt), (size_t)(B * out) * sizeof(float));
-            CHECK_OK(nn_net_backward(net, &gt, &dxt));
             dx[s][t] = alloc_f((size_t)(B * in));
-            memcpy(dx[s][t], nn_tensor_cdata(dxt), (size_t)(B * in) * sizeof(float));
-            nn_net_free(net);
+            fold[s][t] = alloc_f((size_t)(B * in));
+            nn_layer_io io;
+            memset(&io, 0, sizeof io);
+            io.x = x;
+            io.y = y[s][t];
+            io.dy = g;
+            io.dx = dx[s][t];
+            io.B = B;
+            l.ops->forward(&l, &io);
+            l.ops->backward(&l, &io);
+            io.dx = fold[s][t];
+            nn_maxpool_relu_backward(&l, &io);
+            nn_act_backward(NN_ACT_RELU, 0.0f, r, x, dx[s][t], comp, B, in);
+            snprintf(what, sizeof what, "maxpool %lld + relu backward vs the two", (long long)size);
+            same(what, sets[s], t + 1, B * in, comp, fold[s][t]);
         }
     for (int s = 0; s < nsets; s++)
         for (int t = 0; t < 2; t++) {
-            same("maxpool 2x2 forward", sets[s], t + 1, B * out, y[0][0], y[s][t]);
-            same("maxpool 2x2 backward", sets[s], t + 1, B * in, dx[0][0], dx[s][t]);
+            snprintf(what, sizeof what, "maxpool %lld forward", (long long)size);
+            same(what, sets[s], t + 1, B * out, y[0][0], y[s][t]);
+            snprintf(what, sizeof what, "maxpool %lld backward", (long long)size);
+            same(what, sets[s], t + 1, B * in, dx[0][0], dx[s][t]);
+            snprintf(what, sizeof what, "maxpool %lld + relu backward", (long long)size);
+            same(what, sets[s], t + 1, B * in, fold[0][0], fold[s][t]);
         }
     for (int s = 0; s < nsets; s++)
         for (int t = 0; t < 2; t++) {
             free(y[s][t]);
             free(dx[s][t]);
+            free(fold[s][t]);
         }
+    free(comp);
+    free(r);
     free(x);
     free(g);
 }
@@ -245,7 +265,9 @@ int main(void)
     bias_sums(64, 33, 10, nsets);
     static const int64_t planes[][2] = {{2, 2}, {5, 3}, {4, 14}, {3, 15}, {28, 28}, {7, 33}, {2, 34}, {6, 67}};
     for (size_t i = 0; i < sizeof planes / sizeof *planes; i++)
-        maxpool2(planes[i][0], planes[i][1], nsets);
+        for (int64_t size = 2; size <= 3; size++)
+            if (planes[i][0] >= size && planes[i][1] >= size)
+                maxpool(size, planes[i][0], planes[i][1], nsets);
     bias_sums(256, 20, 1000, nsets);
     bias_sums(7, 5, 40001, nsets);
     for (int u = 0; u < 2; u++) {

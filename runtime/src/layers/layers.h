@@ -130,4 +130,10 @@ void nn_act_forward(nn_act act, float param, const float *x, float *y, int64_t B
 void nn_act_backward(nn_act act, float param, const float *x, const float *y, const float *dy,
                      float *dx, int64_t B, int64_t n);
 
+/* maxpool's backward (l a maxpool layer, io as for its backward) followed
+ * by the backward of a relu whose output x is: dx = [x > 0] * maxpool's dx,
+ * in one pass.  x > 0 exactly where the relu's input is, so these are the
+ * bits of the two passes (net.c pairs them in a fused run). */
+void nn_maxpool_relu_backward(const nn_layer *l, const nn_layer_io *io);
+
 #endif

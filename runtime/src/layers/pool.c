@@ -4,7 +4,8 @@
  *   OH = (H - size) / stride + 1 (floor), OW likewise.
  *   max:  y = the window's maximum; backward: dx[first argmax] += dy (the
  *         first in row-major order, found again from the cached x; for
- *         2x2 windows at stride 2, the first element equal to y).
+ *         2x2 windows at stride 2, the first element equal to y);
+ *         nn_maxpool_relu_backward also applies a relu's backward before.
  *   avg:  y = sum / size^2 (sum in row-major order); backward:
  *         dx[every tap] += dy / size^2.
  *   Overlapping windows (stride < size) add into dx in (oh, ow) order.
@@ -61,6 +62,7 @@ static nn_status gap_setup(nn_layer *l)
 typedef struct pool_job {
     const nn_layer *l;
     const nn_layer_io *io;
+    int relu; /* max backward: times [x > 0] (nn_maxpool_relu_backward) */
 } pool_job;
 
 /* Index in the plane of the first maximum of window (oh, ow). */
@@ -128,8 +130,9 @@ NN_TARGET_512 static void max2x2_row_512(const float *r0, const float *r1, float
 }
 
 NN_TARGET_512 static void max2x2_grad_row_512(const float *r0, const float *r1, const float *y, const float *dy,
-                                              float *d0, float *d1, int64_t OW)
+                                              float *d0, float *d1, int64_t OW, int relu)
 {
+    const __m512 zero = _mm512_setzero_ps();
     const __m512i ev = _mm512_set_epi32(E16), od = _mm512_set_epi32(O16);
     /* back to pairs: element 2i from a[i], 2i + 1 from b[i] */
     const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
@@ -140,13 +143,19 @@ NN_TARGET_512 static void max2x2_grad_row_512(const float *r0, const float *r1, 
         const __m512 p0 = _mm512_maskz_loadu_ps(m0, r0 + 2 * ow), p1 = _mm512_maskz_loadu_ps(m1, r0 + 2 * ow + 16);
         const __m512 q0 = _mm512_maskz_loadu_ps(m0, r1 + 2 * ow), q1 = _mm512_maskz_loadu_ps(m1, r1 + 2 * ow + 16);
         const __m512 m = _mm512_maskz_loadu_ps(mo, y + ow), g = _mm512_maskz_loadu_ps(mo, dy + ow);
-        const __mmask16 k0 = _mm512_cmp_ps_mask(_mm512_permutex2var_ps(p0, ev, p1), m, _CMP_EQ_OQ);
-        const __mmask16 k1 = (__mmask16)(_mm512_cmp_ps_mask(_mm512_permutex2var_ps(p0, od, p1), m, _CMP_EQ_OQ) & ~k0);
-        const __mmask16 k2 =
-            (__mmask16)(_mm512_cmp_ps_mask(_mm512_permutex2var_ps(q0, ev, q1), m, _CMP_EQ_OQ) & ~(k0 | k1));
+        const __m512 a = _mm512_permutex2var_ps(p0, ev, p1), b = _mm512_permutex2var_ps(p0, od, p1);
+        const __m512 c = _mm512_permutex2var_ps(q0, ev, q1), d = _mm512_permutex2var_ps(q0, od, q1);
+        const __mmask16 k0 = _mm512_cmp_ps_mask(a, m, _CMP_EQ_OQ);
+        const __mmask16 k1 = (__mmask16)(_mm512_cmp_ps_mask(b, m, _CMP_EQ_OQ) & ~k0);
+        const __mmask16 k2 = (__mmask16)(_mm512_cmp_ps_mask(c, m, _CMP_EQ_OQ) & ~(k0 | k1));
         const __mmask16 k3 = (__mmask16)~(k0 | k1 | k2);
-        const __m512 ga = _mm512_maskz_mov_ps(k0, g), gb = _mm512_maskz_mov_ps(k1, g);
-        const __m512 gc = _mm512_maskz_mov_ps(k2, g), gd = _mm512_maskz_mov_ps(k3, g);
+        const __mmask16 all = (__mmask16)0xFFFF;
+        const __mmask16 pa = relu ? _mm512_cmp_ps_mask(a, zero, _CMP_GT_OQ) : all;
+        const __mmask16 pb = relu ? _mm512_cmp_ps_mask(b, zero, _CMP_GT_OQ) : all;
+        const __mmask16 pc = relu ? _mm512_cmp_ps_mask(c, zero, _CMP_GT_OQ) : all;
+        const __mmask16 pd = relu ? _mm512_cmp_ps_mask(d, zero, _CMP_GT_OQ) : all;
+        const __m512 ga = _mm512_maskz_mov_ps(k0 & pa, g), gb = _mm512_maskz_mov_ps(k1 & pb, g);
+        const __m512 gc = _mm512_maskz_mov_ps(k2 & pc, g), gd = _mm512_maskz_mov_ps(k3 & pd, g);
         _mm512_mask_storeu_ps(d0 + 2 * ow, m0, _mm512_permutex2var_ps(ga, lo, gb));
         _mm512_mask_storeu_ps(d0 + 2 * ow + 16, m1, _mm512_permutex2var_ps(ga, hi, gb));
         _mm512_mask_storeu_ps(d1 + 2 * ow, m0, _mm512_permutex2var_ps(gc, lo, gd));
@@ -199,26 +208,30 @@ static inline float float_of(uint32_t u)
  * maximum, as argmax finds it), 0 to the others.  With masks, not
  * branches: which element wins is data, and mispredicted branches cost
  * more than the window. */
-static inline void max2x2_grad(const float *r0, const float *r1, float m, float g, float *d0, float *d1)
+static inline void max2x2_grad(const float *r0, const float *r1, float m, float g, float *d0, float *d1, int relu)
 {
     const uint32_t gb = bits_of(g);
     const uint32_t k0 = 0u - (uint32_t)(r0[0] == m);
     const uint32_t k1 = (0u - (uint32_t)(r0[1] == m)) & ~k0;
     const uint32_t k2 = (0u - (uint32_t)(r1[0] == m)) & ~(k0 | k1);
     const uint32_t k3 = ~(k0 | k1 | k2);
-    d0[0] = float_of(gb & k0);
-    d0[1] = float_of(gb & k1);
-    d1[0] = float_of(gb & k2);
-    d1[1] = float_of(gb & k3);
+    /* with relu: and each element's [x > 0] */
+    const uint32_t p0 = relu ? 0u - (uint32_t)(r0[0] > 0.0f) : ~0u, p1 = relu ? 0u - (uint32_t)(r0[1] > 0.0f) : ~0u;
+    const uint32_t p2 = relu ? 0u - (uint32_t)(r1[0] > 0.0f) : ~0u, p3 = relu ? 0u - (uint32_t)(r1[1] > 0.0f) : ~0u;
+    d0[0] = float_of(gb & k0 & p0);
+    d0[1] = float_of(gb & k1 & p1);
+    d1[0] = float_of(gb & k2 & p2);
+    d1[1] = float_of(gb & k3 & p3);
 }
 
 /* A row of 2x2 windows (rows r0, r1 of x, their maxima y, gradients dy)
  * into rows d0, d1 of dx. */
 static inline void max2x2_grad_row(const float *restrict r0, const float *restrict r1, const float *restrict y,
-                                   const float *restrict dy, float *restrict d0, float *restrict d1, int64_t OW)
+                                   const float *restrict dy, float *restrict d0, float *restrict d1, int64_t OW,
+                                   int relu)
 {
     for (int64_t ow = 0; ow < OW; ow++)
-        max2x2_grad(r0 + 2 * ow, r1 + 2 * ow, y[ow], dy[ow], d0 + 2 * ow, d1 + 2 * ow);
+        max2x2_grad(r0 + 2 * ow, r1 + 2 * ow, y[ow], dy[ow], d0 + 2 * ow, d1 + 2 * ow, relu);
 }
 
 static void max_bwd_planes(int64_t lo, int64_t hi, void *ctx)
@@ -235,7 +248,7 @@ static void max_bwd_planes(int64_t lo, int64_t hi, void *ctx)
             for (int64_t oh = 0; oh < OH; oh++) {
                 float *d0 = dx + 2 * oh * W, *d1 = d0 + W;
                 (wide ? max2x2_grad_row_512 : max2x2_grad_row)(x + 2 * oh * W, x + (2 * oh + 1) * W, y + oh * OW,
-                                                               dy + oh * OW, d0, d1, OW);
+                                                               dy + oh * OW, d0, d1, OW, j->relu);
                 for (int64_t c = 2 * OW; c < W; c++) /* a last odd column */
                     d0[c] = d1[c] = 0.0f;
             }
@@ -245,8 +258,10 @@ static void max_bwd_planes(int64_t lo, int64_t hi, void *ctx)
         }
         memset(dx, 0, (size_t)(H * W) * sizeof(float));
         for (int64_t oh = 0; oh < OH; oh++)
-            for (int64_t ow = 0; ow < OW; ow++)
-                dx[argmax(x, W, size, s, oh, ow)] += dy[oh * OW + ow];
+            for (int64_t ow = 0; ow < OW; ow++) {
+                const int64_t at = argmax(x, W, size, s, oh, ow);
+                dx[at] += !j->relu || x[at] > 0.0f ? dy[oh * OW + ow] : 0.0f;
+            }
     }
 }
 
@@ -317,11 +332,13 @@ static void gap_bwd_planes(int64_t lo, int64_t hi, void *ctx)
     }
 }
 
-static void run(const nn_layer *l, const nn_layer_io *io, nn_range_fn fn)
+static void run_relu(const nn_layer *l, const nn_layer_io *io, nn_range_fn fn, int relu)
 {
-    const pool_job j = {l, io};
+    const pool_job j = {l, io, relu};
     nn_parallel_range(io->B * l->in.c, NN_GRAIN_ELEMENTS / (l->in.h * l->in.w) + 1, fn, (void *)&j);
 }
+
+static void run(const nn_layer *l, const nn_layer_io *io, nn_range_fn fn) { run_relu(l, io, fn, 0); }
 
 static void max_fwd(const nn_layer *l, const nn_layer_io *io) { run(l, io, max_fwd_planes); }
 static void avg_fwd(const nn_layer *l, const nn_layer_io *io) { run(l, io, avg_fwd_planes); }
@@ -330,6 +347,11 @@ static void max_bwd(const nn_layer *l, const nn_layer_io *io)
 {
     if (io->dx)
         run(l, io, max_bwd_planes);
+}
+void nn_maxpool_relu_backward(const nn_layer *l, const nn_layer_io *io)
+{
+    if (io->dx)
+        run_relu(l, io, max_bwd_planes, 1);
 }
 static void avg_bwd(const nn_layer *l, const nn_layer_io *io)
 {
