@@ -10,7 +10,8 @@
  * them on each chunk as soon as the conv's rows of it are final, backward
  * on each chunk's rows of the gradients just before the conv reads them,
  * while those rows are still in that core's cache, instead of as passes
- * over the whole batch after the conv.  flatten after a layer is a view:
+ * over the whole batch after the conv (a relu then a maxpool in one pass
+ * backward: nn_maxpool_relu_backward).  flatten after a layer is a view:
  * its output is its input's buffer.  Every layer's output buffer holds the
  * same bytes as without fusion.  NNRUN_FUSE=off in the environment (read
  * when a network is created) or nn_net_set_fusion turns both off. */
