@@ -132,6 +132,8 @@ static void test_forward(void)
     check_forward(2, 6, 9, 3, 2, 3, 1, 1); /* even kernel, stride 3 */
     check_forward(2, 3, 4, 2, 5, 1, 1, 1); /* kernel = padded height */
     check_forward(1, 4, 4, 3, 1, 1, 0, 1); /* 1x1 */
+    check_forward(2, 9, 8, 3, 3, 1, 1, 1);   /* P = 72: the products per sample */
+    check_forward(3, 19, 17, 4, 3, 2, 1, 2); /* P = 8 x 8, stride 2, dilation 2 */
 }
 
 /* ---- gradients --------------------------------------------------------- */
@@ -248,6 +250,16 @@ static void test_gradients(void)
     CHECK_OK(conv(net, 5, 3, 1, 2, 1));
     CHECK_OK(plain(net, "global_avgpool"));
     gradcheck("conv 3->8 p1 -> conv 8->5 p2 -> gap", net, NN_MODE_TRAIN, 0);
+    nn_net_free(net);
+    /* products per sample (P >= 64, with the bias's row of ones): a
+     * stride-2 first layer of 9x8 outputs, then a 1x1 one of 11x10 (K = 3
+     * < F = 9: dW^T) whose dx flows through col2im into it, then a pool */
+    net = image_net(2, 17, 16);
+    CHECK_OK(conv(net, 3, 3, 2, 1, 1));
+    CHECK_OK(tu_add_act(net, "identity"));
+    CHECK_OK(conv(net, 9, 1, 1, 1, 1));
+    CHECK_OK(pool(net, "avgpool", 2, 2));
+    gradcheck("conv s2 p1 17x16 -> conv 1x1 p1 -> avgpool", net, NN_MODE_TRAIN, 0);
     nn_net_free(net);
     /* few inputs per filter (K = 4 < F = 13): dW goes through dW^T, with
      * the batch's rows accumulated over chunks, and accumulating into
@@ -377,9 +389,10 @@ static void test_winograd_forward(void)
 }
 
 /* The same convolution (same seed: same weights) on im2col and on
- * Winograd, nb samples: y, dx and dW within 1e-5 (relative to the largest
- * magnitude of each), not the same bits (two paths), db the same bits
- * (nn_conv_gather's sums on both). */
+ * Winograd, nb samples: y, dx, dW and db within 1e-5 (relative to the
+ * largest magnitude of each), not the same bits (two paths; db is summed
+ * by the products' row of ones on im2col once P >= 64, by nn_conv_gather
+ * on Winograd). */
 static void check_paths(int C, int H, int W, int F, int p, int nb)
 {
     const int modes[2] = {NN_CONV_IM2COL, NN_CONV_WINOGRAD};
@@ -422,23 +435,27 @@ static void check_paths(int C, int H, int W, int F, int p, int nb)
         nn_net_free(net);
     }
     nn_conv_force_mode(-1);
-    const char *names[3] = {"y", "dx", "dW"};
+    const char *names[4] = {"y", "dx", "dW", "db"};
     const int64_t nw = (int64_t)F * C * 9;
-    for (int k = 0; k < 3; k++) {
-        const int64_t n = k == 2 ? nw : size[k];
+    const int64_t per_sample = (int64_t)(H + 2 * p - 2) * (W + 2 * p - 2) >= 64;
+    for (int k = 0; k < 4; k++) {
+        const int64_t n = k == 3 ? F : k == 2 ? nw : size[k], at = k == 3 ? nw : 0;
+        const float *a = got[0][k < 3 ? k : 2] + at, *b = got[1][k < 3 ? k : 2] + at;
         double big = 0.0, worst = 0.0;
         for (int64_t i = 0; i < n; i++) {
-            big = fmax(big, fabs(got[0][k][i]));
-            worst = fmax(worst, fabs((double)got[0][k][i] - got[1][k][i]));
+            big = fmax(big, fabs(a[i]));
+            worst = fmax(worst, fabs((double)a[i] - b[i]));
         }
         CHECK_MSG(worst <= 1e-5 * big, "conv %dx%dx%d F%d p%d: Winograd's %s differs from im2col's by %g (of %g)", C,
                   H, W, F, p, names[k], worst, big);
-        CHECK_MSG(memcmp(got[0][k], got[1][k], (size_t)n * sizeof(float)) != 0,
-                  "conv %dx%dx%d F%d p%d: %s the same bits on both paths (one path taken twice?)", C, H, W, F, p,
-                  names[k]);
+        if (k < 3 || per_sample) /* db: the same sums on both below P = 64 */
+            CHECK_MSG(memcmp(a, b, (size_t)n * sizeof(float)) != 0,
+                      "conv %dx%dx%d F%d p%d: %s the same bits on both paths (one path taken twice?)", C, H, W, F,
+                      p, names[k]);
+        else
+            CHECK_MSG(memcmp(a, b, (size_t)n * sizeof(float)) == 0,
+                      "conv %dx%dx%d F%d p%d: db differs between the paths", C, H, W, F, p);
     }
-    CHECK_MSG(memcmp(got[0][2] + nw, got[1][2] + nw, (size_t)F * sizeof(float)) == 0,
-              "conv %dx%dx%d F%d p%d: db differs between the paths", C, H, W, F, p);
     for (int m = 0; m < 2; m++)
         for (int k = 0; k < 3; k++)
             free(got[m][k]);

@@ -17,6 +17,15 @@
  *             same sums in the same order for any thread count.
  * Workspace (floats, for B rows): SLOTS x (col / dcol (K n P), Yt / dYt
  * (F n P), dW^T (K F)) and every chunk's dW and db.
+ * Products per sample.  When P >= PER_SAMPLE_MIN_P (the 1-channel first
+ * layer of an image network, 28x28 outputs), the products go sample by
+ * sample instead, straight in y's layout, with the bias as one more
+ * column of W and a row of ones under col (K + 1 rows):
+ *   forward:  y[b] (F, P) = [W | b] (F, K + 1) col[b] (K + 1, P)  (no Yt,
+ *             no scatter pass);
+ *   backward: [dW | db] = the sum over b, in order, of dy[b] col[b]^T
+ *             (the ones give db; no gather pass), and when dx is wanted
+ *             dcol[b] = W^T dy[b], then col2im.
  *
  * 3x3 kernels at stride 1 and dilation 1 with C >= WINO_MIN_C run on
  * Winograd's F(2x2, 3x3) instead (kernels/winograd.h; 2.25x fewer
@@ -99,15 +108,32 @@ static wino_bufs wino_slot(const nn_layer *l, int64_t S, float *at)
     return w;
 }
 
-/* Floats at the head of the workspace: U (16 F C) on Winograd, else 0. */
-static int64_t ws_head(const nn_layer *l) { return on_wino(l) ? 16 * l->out.c * l->in.c : 0; }
+/* Whether an im2col layer takes its products sample by sample, straight
+ * in y's layout (see the top of the file): when each has columns enough
+ * (P >= PER_SAMPLE_MIN_P) for packing its A operand again per sample to
+ * cost little (F (K+1) floats against 2 F (K+1) P flops). */
+#define PER_SAMPLE_MIN_P 64
+static int per_sample(const nn_layer *l) { return !on_wino(l) && l->out.h * l->out.w >= PER_SAMPLE_MIN_P; }
+
+/* Rows of the column matrix: K, and a row of ones when the products are
+ * per sample (the bias's column of Wb, the bias gradient's row). */
+static int64_t col_rows(const nn_layer *l) { return l->wcols + per_sample(l); }
+
+/* Floats at the head of the workspace: U (16 F C) on Winograd, Wb
+ * (F, K + 1) (W with the bias as a last column) per sample, else 0. */
+static int64_t ws_head(const nn_layer *l)
+{
+    if (on_wino(l))
+        return 16 * l->out.c * l->in.c;
+    return per_sample(l) ? l->out.c * (l->wcols + 1) : 0;
+}
 
 /* Samples per chunk: a column matrix of about COL_FLOATS, and at least
  * SLOTS chunks when the batch has that many samples, so that every slot
  * has work. */
 static int64_t chunk_cap(const nn_layer *l)
 {
-    const int64_t per = on_wino(l) ? wino_sample_floats(l) : l->wcols * l->out.h * l->out.w;
+    const int64_t per = on_wino(l) ? wino_sample_floats(l) : col_rows(l) * l->out.h * l->out.w;
     const int64_t n = (on_wino(l) ? WINO_FLOATS : COL_FLOATS) / per;
     return n < 1 ? 1 : n;
 }
@@ -174,24 +200,27 @@ static nn_status conv_setup(nn_layer *l)
 /* Whether dW is better computed as dW^T (K, F) = col dYt^T: when that
  * product's padded register tiles cover less (conv2d 1 -> 32 at k 3: a
  * 9 x 32 product is one 12 x 32 tile per K block, 32 x 9 three).  Each
- * element is the same sum in the same order either way. */
+ * element is the same sum in the same order either way.  (K: the column
+ * matrix's rows, the bias's too per sample.) */
 static int dw_transposed(const nn_layer *l)
 {
     int mr, nr;
     nn_gemm_kernel_tile(&mr, &nr);
-    const int64_t F = l->out.c, K = l->wcols;
+    const int64_t F = l->out.c, K = col_rows(l);
     const int64_t normal = (F + mr - 1) / mr * mr * ((K + nr - 1) / nr * nr);
     const int64_t trans = (K + mr - 1) / mr * mr * ((F + nr - 1) / nr * nr);
     return trans < normal;
 }
 
 /* Floats of one slot's buffers: col / dcol (K n P), Yt / dYt (F n P),
- * dW^T (K F). */
+ * dW^T (K F); per sample col / dcol ((K + 1) n P) and dWb ((K + 1) F). */
 static int64_t slot_floats(const nn_layer *l, int64_t S)
 {
     if (on_wino(l))
         return wino_slot(l, S, NULL).floats;
     const int64_t K = l->wcols, F = l->out.c, P = l->out.h * l->out.w;
+    if (per_sample(l))
+        return (K + 1) * (S * P + F);
     return (K + F) * S * P + K * F;
 }
 
@@ -220,7 +249,7 @@ typedef struct conv_job {
     const nn_layer_io *io;
     nn_conv_geom g;
     int64_t S, chunks, nparts, K, F, P, plane, slot;
-    int trans;
+    int trans, per_sample;
     float *parts; /* chunk c: dW (F K) then db (F) at c (F K + F) */
 } conv_job;
 
@@ -239,8 +268,20 @@ static conv_job job_of(const nn_layer *l, const nn_layer_io *io)
     j.plane = j.g.C * j.g.H * j.g.W;
     j.slot = slot_floats(l, j.S);
     j.trans = dw_transposed(l);
+    j.per_sample = per_sample(l);
     j.parts = io->ws + ws_head(l) + SLOTS * j.slot;
     return j;
+}
+
+/* The chunk's column matrix (K rows, then the row of ones per sample). */
+static void columns(const conv_job *j, float *col, int64_t b0, int64_t n)
+{
+    nn_im2col(&j->g, j->io->x + b0 * j->plane, n, col, n * j->P, 0);
+    if (j->per_sample) {
+        float *ones = col + j->K * n * j->P;
+        for (int64_t q = 0; q < n * j->P; q++)
+            ones[q] = 1.0f;
+    }
 }
 
 static void fwd_slots(int64_t lo, int64_t hi, void *ctx)
@@ -249,12 +290,18 @@ static void fwd_slots(int64_t lo, int64_t hi, void *ctx)
     const nn_layer_io *io = j->io;
     const int64_t K = j->K, F = j->F, P = j->P;
     for (int64_t sl = lo; sl < hi; sl++) {
-        float *col = io->ws + sl * j->slot, *T = col + K * j->S * P;
+        float *col = io->ws + ws_head(j->l) + sl * j->slot, *T = col + K * j->S * P;
         for (int64_t c = j->chunks * sl / SLOTS; c < j->chunks * (sl + 1) / SLOTS; c++) {
             const int64_t b0 = c * j->S, n = io->B - b0 < j->S ? io->B - b0 : j->S;
-            nn_im2col(&j->g, io->x + b0 * j->plane, n, col, n * P, 0);
-            nn_gemm(0, 0, F, n * P, K, 1.0f, io->p, K, col, n * P, 0.0f, T, n * P);
-            nn_conv_scatter(T, io->p + j->l->nw, io->y + b0 * F * P, n, F, P);
+            columns(j, col, b0, n);
+            if (j->per_sample) { /* y[b] (F, P) = Wb (F, K + 1) col[b] (K + 1, P) */
+                for (int64_t b = 0; b < n; b++)
+                    nn_gemm(0, 0, F, P, K + 1, 1.0f, io->ws, K + 1, col + b * P, n * P, 0.0f,
+                            io->y + (b0 + b) * F * P, P);
+            } else {
+                nn_gemm(0, 0, F, n * P, K, 1.0f, io->p, K, col, n * P, 0.0f, T, n * P);
+                nn_conv_scatter(T, io->p + j->l->nw, io->y + b0 * F * P, n, F, P);
+            }
             if (io->chunk_fwd)
                 io->chunk_fwd(io->chunk_ctx, b0, n);
         }
@@ -290,7 +337,41 @@ static void conv_fwd(const nn_layer *l, const nn_layer_io *io)
         nn_parallel_range(SLOTS, 1, wino_fwd_slots, (void *)&j);
         return;
     }
+    if (j.per_sample) { /* Wb = [W | b] */
+        float *Wb = io->ws;
+        for (int64_t f = 0; f < j.F; f++) {
+            memcpy(Wb + f * (j.K + 1), io->p + f * j.K, (size_t)j.K * sizeof(float));
+            Wb[f * (j.K + 1) + j.K] = io->p[l->nw + f];
+        }
+    }
     nn_parallel_range(SLOTS, 1, fwd_slots, (void *)&j);
+}
+
+/* Per sample: [dW | db] (F, K + 1) = the sum over the chunk's samples b,
+ * in order, of dy[b] (F, P) col[b]^T (or its transpose, see
+ * dw_transposed), written into the chunk's part (dW (F K) then db (F));
+ * dx[b] = col2im(W^T dy[b]) when wanted. */
+static void bwd_per_sample(const conv_job *j, float *col, int64_t b0, int64_t n, float *dW)
+{
+    const nn_layer_io *io = j->io;
+    const int64_t K = j->K, F = j->F, P = j->P, R = K + 1;
+    float *dWb = col + R * n * P; /* (F, R), or (R, F) transposed */
+    columns(j, col, b0, n);
+    for (int64_t b = 0; b < n; b++) {
+        const float *dy = io->dy + (b0 + b) * F * P;
+        if (j->trans)
+            nn_gemm(0, 1, R, F, P, 1.0f, col + b * P, n * P, dy, P, b ? 1.0f : 0.0f, dWb, F);
+        else
+            nn_gemm(0, 1, F, R, P, 1.0f, dy, P, col + b * P, n * P, b ? 1.0f : 0.0f, dWb, R);
+    }
+    for (int64_t f = 0; f < F; f++)
+        for (int64_t r = 0; r <= K; r++) /* r == K: db, right after dW */
+            dW[r < K ? f * K + r : F * K + f] = j->trans ? dWb[r * F + f] : dWb[f * R + r];
+    if (!io->dx)
+        return;
+    for (int64_t b = 0; b < n; b++) /* dcol[b] (K, P) = W^T dy[b] */
+        nn_gemm(1, 0, K, P, F, 1.0f, io->p, K, io->dy + (b0 + b) * F * P, P, 0.0f, col + b * P, n * P);
+    nn_col2im(&j->g, col, n, io->dx + b0 * j->plane);
 }
 
 static void bwd_slots(int64_t lo, int64_t hi, void *ctx)
@@ -299,12 +380,16 @@ static void bwd_slots(int64_t lo, int64_t hi, void *ctx)
     const nn_layer_io *io = j->io;
     const int64_t K = j->K, F = j->F, P = j->P;
     for (int64_t sl = lo; sl < hi; sl++) {
-        float *col = io->ws + sl * j->slot, *T = col + K * j->S * P, *dWt = T + F * j->S * P;
+        float *col = io->ws + ws_head(j->l) + sl * j->slot, *T = col + K * j->S * P, *dWt = T + F * j->S * P;
         for (int64_t c = j->chunks * sl / SLOTS; c < j->chunks * (sl + 1) / SLOTS; c++) {
             const int64_t b0 = c * j->S, n = io->B - b0 < j->S ? io->B - b0 : j->S;
             float *dW = j->parts + c * (F * K + F), *db = dW + F * K;
             if (io->chunk_bwd)
                 io->chunk_bwd(io->chunk_ctx, b0, n);
+            if (j->per_sample) {
+                bwd_per_sample(j, col, b0, n, dW);
+                continue;
+            }
             nn_conv_gather(io->dy + b0 * F * P, T, db, n, F, P, 0);
             nn_im2col(&j->g, io->x + b0 * j->plane, n, col, n * P, 0);
             if (j->trans) {
