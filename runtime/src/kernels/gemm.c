@@ -19,9 +19,11 @@
  * Workspace: the packed B chunks live in a static, aligned buffer (one part
  * per thread) owned by the call that holds `ws_busy`, A slivers on each
  * thread's stack; nothing is allocated, so nn_gemm never fails.  A call
- * that finds the workspace in use (another host thread is inside nn_gemm)
- * runs the same loops on one thread with a one-sliver chunk on its stack;
- * the arithmetic, hence the result, is the same.
+ * that finds the workspace in use (another host thread is inside nn_gemm,
+ * or a layer calls it from each thread of a region) runs the same loops on
+ * one thread, with a spare static chunk when one is free, else a
+ * one-sliver chunk on its stack; the arithmetic, hence the result, is the
+ * same.
  */
 #include "gemm.h"
 
@@ -94,6 +96,14 @@ static alignas(64) float ws_a[A_WS];
 static alignas(64) float ws_b[MAX_TEAM * KC_MAX * CH_N];
 /* A flag, not a float reduction: it only says which call owns ws_a/ws_b. */
 static atomic_flag ws_busy = ATOMIC_FLAG_INIT;
+/* One-thread B chunks for the calls that find ws_b taken (the products
+ * of a layer's chunks, called from the threads of a parallel region):
+ * with a CH_N-column chunk of its own such a call packs each A sliver
+ * once per CH_N columns, not once per NR (its one-sliver chunk on the
+ * stack, when all of these are taken too). */
+#define SPARES 4
+static alignas(64) float ws_spare[SPARES][KC_MAX * CH_N];
+static atomic_flag spare_busy[SPARES] = {ATOMIC_FLAG_INIT, ATOMIC_FLAG_INIT, ATOMIC_FLAG_INIT, ATOMIC_FLAG_INIT};
 #endif
 
 /* ---- portable kernel set ------------------------------------------------ */
@@ -666,6 +676,13 @@ static void gemm_run(int ta, int tb, int64_t M, int64_t N, int64_t K, float alph
     }
     const nn_gemm_kern *kr = kern();
     if (atomic_flag_test_and_set_explicit(&ws_busy, memory_order_acquire)) {
+        for (int s = 0; s < SPARES; s++)
+            if (!atomic_flag_test_and_set_explicit(&spare_busy[s], memory_order_acquire)) {
+                gemm_owned(kr, 1, ws_spare[s], CH_N, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
+                           bias);
+                atomic_flag_clear_explicit(&spare_busy[s], memory_order_release);
+                return;
+            }
         alignas(64) float sb[KC_MAX * NN_GEMM_NR_MAX];
         gemm_owned(kr, 1, sb, kr->nr, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias);
         return;
