@@ -433,17 +433,14 @@ nn_status nn_net_param(nn_net *net, int i, nn_param_which which, nn_tensor **vie
  * (one per pooling layer in it): a longer run ends there. */
 #define FUSE_FRESH_MAX 8
 
-/* The per-sample layers without parameters, workspace or mask stream:
- * the same bits on any split of the batch. */
-static int fusable(const nn_layer *l)
-{
-    return l->ops == &nn_layer_activation || l->ops == &nn_layer_maxpool || l->ops == &nn_layer_avgpool ||
-           l->ops == &nn_layer_global_avgpool;
-}
+/* The per-sample layers (layers.h, NN_KIND_*): the same bits on any
+ * split of the batch. */
+static int fusable(const nn_layer *l) { return (l->ops->flags & NN_KIND_PER_SAMPLE) != 0; }
 
 /* A fused layer's backward writes its dx over its dy (an element-wise
  * activation may: nn_act_backward) or into a buffer of its own. */
-static int in_place(const nn_layer *l) { return l->ops == &nn_layer_activation; }
+static int in_place(const nn_layer *l) { return (l->ops->flags & NN_KIND_DX_IN_PLACE) != 0; }
+static int is_view(const nn_layer *l) { return (l->ops->flags & NN_KIND_VIEW) != 0; }
 
 /* Fills net->plan; returns how many gradient buffers backward needs: two,
  * and for a run, one per layer of it that cannot write over its dy (the
@@ -458,14 +455,14 @@ static int plan_layers(nn_net *net)
         net->plan[i] = NN_PLAN_SELF;
     for (int i = 0; !net->fuse_off && i < net->n; i++) {
         const nn_layer *l = &net->layers[i];
-        if (l->ops == &nn_layer_flatten && i > 0)
+        if (is_view(l) && i > 0)
             net->plan[i] = NN_PLAN_VIEW;
-        if (l->ops != &nn_layer_conv2d)
+        if (!(l->ops->flags & NN_KIND_CHUNKED))
             continue;
         int end = i + 1, fresh = 0, top = -1;
         for (; end < net->n; end++) {
             const nn_layer *f = &net->layers[end];
-            if (f->ops == &nn_layer_flatten) {
+            if (is_view(f)) {
                 net->plan[end] = NN_PLAN_VIEW;
                 continue;
             }

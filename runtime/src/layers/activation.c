@@ -292,5 +292,5 @@ static void act_describe(const nn_layer *l, char *buf, size_t n)
 
 const nn_layer_ops nn_layer_activation = {
     "activation", "element-wise function (softmax: per sample)", act_params, 3, act_setup, NULL, NULL, act_fwd,
-    act_bwd, act_describe,
+    act_bwd, act_describe, NN_KIND_PER_SAMPLE | NN_KIND_DX_IN_PLACE,
 };

@@ -154,5 +154,5 @@ static void bn_describe(const nn_layer *l, char *buf, size_t n)
 
 const nn_layer_ops nn_layer_batchnorm = {
     "batchnorm", "normalises each channel over the batch; running statistics for eval mode", bn_params, 2,
-    bn_setup, bn_ws, bn_init, bn_fwd, bn_bwd, bn_describe,
+    bn_setup, bn_ws, bn_init, bn_fwd, bn_bwd, bn_describe, 0,
 };

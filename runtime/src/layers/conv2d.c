@@ -481,5 +481,5 @@ static void conv_describe(const nn_layer *l, char *buf, size_t n)
 
 const nn_layer_ops nn_layer_conv2d = {
     "conv2d", "2-D convolution over {C,H,W}: y = W * x + b", conv_params, 7, conv_setup, conv_ws, conv_init,
-    conv_fwd, conv_bwd, conv_describe,
+    conv_fwd, conv_bwd, conv_describe, NN_KIND_CHUNKED,
 };

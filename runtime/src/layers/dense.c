@@ -126,5 +126,5 @@ static void dense_describe(const nn_layer *l, char *buf, size_t n)
 
 const nn_layer_ops nn_layer_dense = {
     "dense", "fully connected: y = x W^T + b", dense_params, 4, dense_setup, NULL, dense_init, dense_fwd,
-    dense_bwd, dense_describe,
+    dense_bwd, dense_describe, 0,
 };

@@ -71,5 +71,5 @@ static void dropout_describe(const nn_layer *l, char *buf, size_t n)
 
 const nn_layer_ops nn_layer_dropout = {
     "dropout", "zeroes values with probability p in train mode (scaled by 1/(1-p))", dropout_params, 1,
-    dropout_setup, dropout_ws, NULL, dropout_fwd, dropout_bwd, dropout_describe,
+    dropout_setup, dropout_ws, NULL, dropout_fwd, dropout_bwd, dropout_describe, 0,
 };

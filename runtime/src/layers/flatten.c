@@ -39,5 +39,5 @@ static void flatten_describe(const nn_layer *l, char *buf, size_t n)
 
 const nn_layer_ops nn_layer_flatten = {
     "flatten", "{C,H,W} -> {C*H*W}: the same values as one feature vector", no_params, 0, flatten_setup, NULL, NULL,
-    flatten_fwd, flatten_bwd, flatten_describe,
+    flatten_fwd, flatten_bwd, flatten_describe, NN_KIND_VIEW,
 };

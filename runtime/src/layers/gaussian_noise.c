@@ -49,5 +49,5 @@ static void noise_describe(const nn_layer *l, char *buf, size_t n)
 
 const nn_layer_ops nn_layer_gaussian_noise = {
     "gaussian_noise", "adds N(0, stddev^2) noise in train mode", noise_params, 1, noise_setup, NULL, NULL,
-    noise_fwd, noise_bwd, noise_describe,
+    noise_fwd, noise_bwd, noise_describe, 0,
 };

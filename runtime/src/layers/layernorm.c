@@ -137,5 +137,5 @@ static void ln_describe(const nn_layer *l, char *buf, size_t n)
 
 const nn_layer_ops nn_layer_layernorm = {
     "layernorm", "normalises each sample over its features", ln_params, 1, ln_setup, ln_ws, ln_init, ln_fwd,
-    ln_bwd, ln_describe,
+    ln_bwd, ln_describe, 0,
 };

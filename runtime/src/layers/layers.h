@@ -85,7 +85,20 @@ struct nn_layer_ops {
     void (*backward)(const nn_layer *l, const nn_layer_io *io);
     /* "dense 4->8" — used in error messages and summaries. */
     void (*describe)(const nn_layer *l, char *buf, size_t n);
+    /* What the network's planner may do with the kind (NN_KIND_*). */
+    unsigned flags;
 };
+
+/* nn_layer_ops.flags (net.c plans fused runs and views from them):
+ * CHUNKED     forward and backward go through the batch in chunks and
+ *             call io->chunk_fwd / chunk_bwd for each (conv2d), so the
+ *             per-sample layers after it may run inside its chunks;
+ * PER_SAMPLE  no parameters, workspace or mask stream, each sample on
+ *             its own: the same bits on any split of the batch;
+ * DX_IN_PLACE backward may write dx over dy;
+ * VIEW        the output is the input's bytes: after another layer, the
+ *             output buffer is the input's (no copy either way). */
+enum { NN_KIND_CHUNKED = 1, NN_KIND_PER_SAMPLE = 2, NN_KIND_DX_IN_PLACE = 4, NN_KIND_VIEW = 8 };
 
 /* The registry (registry.c), in a fixed order. */
 extern const nn_layer_ops *const nn_layer_registry[];
@@ -102,13 +115,8 @@ void nn_layer_spec_of(const nn_layer *l, nn_layer_spec *spec);
 /* ---- kinds (the others are declared where registry.c lists them) ---- */
 extern const nn_layer_ops nn_layer_dense;
 extern const nn_layer_ops nn_layer_activation;
-/* Those net.c fuses (conv2d with the per-sample layers after it) or runs
- * as views (flatten). */
-extern const nn_layer_ops nn_layer_conv2d;
+/* The pool net.c pairs with a relu before it (nn_maxpool_relu_backward). */
 extern const nn_layer_ops nn_layer_maxpool;
-extern const nn_layer_ops nn_layer_avgpool;
-extern const nn_layer_ops nn_layer_global_avgpool;
-extern const nn_layer_ops nn_layer_flatten;
 
 /* ---- kernels ---------------------------------------------------------- */
 

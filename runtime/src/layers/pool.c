@@ -375,13 +375,13 @@ static void pool_describe(const nn_layer *l, char *buf, size_t n)
 
 const nn_layer_ops nn_layer_maxpool = {
     "maxpool", "maximum over size x size windows of each channel", pool_params, 2, pool_setup, NULL, NULL,
-    max_fwd, max_bwd, pool_describe,
+    max_fwd, max_bwd, pool_describe, NN_KIND_PER_SAMPLE,
 };
 const nn_layer_ops nn_layer_avgpool = {
     "avgpool", "mean over size x size windows of each channel", pool_params, 2, pool_setup, NULL, NULL,
-    avg_fwd, avg_bwd, pool_describe,
+    avg_fwd, avg_bwd, pool_describe, NN_KIND_PER_SAMPLE,
 };
 const nn_layer_ops nn_layer_global_avgpool = {
     "global_avgpool", "mean of each channel: {C,H,W} -> {C,1,1}", no_params, 0, gap_setup, NULL, NULL,
-    gap_fwd, gap_bwd, pool_describe,
+    gap_fwd, gap_bwd, pool_describe, NN_KIND_PER_SAMPLE,
 };

@@ -14,6 +14,10 @@ extern const nn_layer_ops nn_layer_dropout;
 extern const nn_layer_ops nn_layer_batchnorm;
 extern const nn_layer_ops nn_layer_layernorm;
 extern const nn_layer_ops nn_layer_gaussian_noise;
+extern const nn_layer_ops nn_layer_conv2d;
+extern const nn_layer_ops nn_layer_avgpool;
+extern const nn_layer_ops nn_layer_global_avgpool;
+extern const nn_layer_ops nn_layer_flatten;
 
 /* One line per kind; the order is the order nn_layer_kind_name lists. */
 const nn_layer_ops *const nn_layer_registry[] = {
