@@ -7,6 +7,8 @@
  */
 #include "gemm_kern.h"
 
+#include <stdalign.h>
+
 #ifdef NN_GEMM_HAVE_AVX2
 
 #include "gemm_x86.h"
@@ -15,89 +17,142 @@
 #define NR NN_GEMM_NR
 #define AVX2 NN_TARGET_AVX2
 
-/* Ctile(6,16) = alpha * Ap(kc,6)^T Bp(kc,16) (+ beta * Ctile): twelve
- * 8-float accumulators, one broadcast of A and two rows of B per k. */
+/* The micro-kernel comes in row counts of 6, 4 and 2 and column counts of
+ * 16 and 8 (the packed slivers are always 6 x 16): an edge tile runs the
+ * smallest that covers it instead of padding to 6 x 16 (M = 64 is ten
+ * slivers of 6 and one of 4, N = 10 one of 16).  Every C element is the
+ * same fused multiply-add chain acc = fma(a_ik, b_kj, acc) over the K block
+ * in ascending k in each of them (and in the AVX-512 set's).  The sums are
+ * named variables, from macro lists of rows (an array of them, indexed in
+ * loops, ends up on the stack).  The k loop runs four steps per turn: one
+ * loop branch and pointer update per 48 multiply-adds, not per 12. */
+#define NN_R2(X) X(0) X(1)
+#define NN_R4(X) NN_R2(X) X(2) X(3)
+#define NN_R6(X) NN_R4(X) X(4) X(5)
+#define NN_DECL(i) __m256 c##i##a = _mm256_setzero_ps(), c##i##b = _mm256_setzero_ps();
+#define NN_FMA2(i)                                                                                 \
+    {                                                                                              \
+        const __m256 av = _mm256_broadcast_ss(ak + (i));                                 \
+        c##i##a = _mm256_fmadd_ps(av, b0, c##i##a);                                                \
+        c##i##b = _mm256_fmadd_ps(av, b1, c##i##b);                                                \
+    }
+#define NN_FMA1(i) c##i##a = _mm256_fmadd_ps(_mm256_broadcast_ss(ak + (i)), b0, c##i##a);
+/* One k step o of the tile: ROWS x (8 * NV) columns. */
+#define NN_STEP(ROWS, NV, o)                                                                       \
+    do {                                                                                           \
+        const float *ak = a + (o) * MR;                                                            \
+        const __m256 b0 = _mm256_load_ps(b + (o) * NR);                                            \
+        if (NV == 2) {                                                                             \
+            const __m256 b1 = _mm256_load_ps(b + (o) * NR + 8);                                    \
+            ROWS(NN_FMA2)                                                                          \
+        } else {                                                                                   \
+            ROWS(NN_FMA1)                                                                          \
+        }                                                                                          \
+    } while (0)
+/* The epilogue of row i (see gemm_kern.h) from its sums x0 (columns 0..7)
+ * and x1 (8..15; not stored when nv, the kernel's NV, is 1).  A factor of 1 is left out:
+ * x * 1 is x exactly, so the bits are those of the product with it. */
+#define NN_STORE(i, x0, x1)                                                                        \
+    {                                                                                              \
+        float *ci = C + (i) * ldc;                                                                 \
+        __m256 r0 = x0, r1 = x1;                                                                   \
+        if (!unit_a) {                                                                             \
+            r0 = _mm256_mul_ps(va, r0);                                                            \
+            r1 = _mm256_mul_ps(va, r1);                                                            \
+        }                                                                                          \
+        if (!overwrite) {                                                                          \
+            __m256 d0 = _mm256_loadu_ps(ci), d1 = nv == 2 ? _mm256_loadu_ps(ci + 8) : r1;          \
+            if (!unit_b) {                                                                         \
+                d0 = _mm256_mul_ps(vb, d0);                                                        \
+                d1 = _mm256_mul_ps(vb, d1);                                                        \
+            }                                                                                      \
+            r0 = _mm256_add_ps(d0, r0);                                                            \
+            r1 = _mm256_add_ps(d1, r1);                                                            \
+        }                                                                                          \
+        _mm256_storeu_ps(ci, r0);                                                                  \
+        if (nv == 2)                                                                               \
+            _mm256_storeu_ps(ci + 8, r1);                                                          \
+    }
+#define NN_FULL(i) NN_STORE(i, c##i##a, c##i##b)
+#define NN_SAVE(i)                                                                                 \
+    _mm256_store_ps(x + (i) * NR, c##i##a);                                                        \
+    _mm256_store_ps(x + (i) * NR + 8, c##i##b);
+
+/* One kernel of ROWS (a row list of `rows`) x (8 * NV) columns. */
+#define NN_UKR(name, ROWS, NV, rows)                                                               \
+    AVX2 static void name(int64_t kc, const float *Ap, const float *Bp, float *C, int64_t ldc,     \
+                          float alpha, float beta, int overwrite, int mr, int nr)                  \
+    {                                                                                              \
+        ROWS(NN_DECL)                                                                              \
+        /* The rows of the C tile are often a power-of-two stride apart,                           \
+         * so they compete for the same L1 sets: fetch them while the sum                          \
+         * runs. */                                                                                \
+        for (int i = 0; i < mr; i++) {                                                             \
+            _mm_prefetch((const char *)(C + i * ldc), _MM_HINT_T0);                                \
+            _mm_prefetch((const char *)(C + i * ldc + 8 * NV - 1), _MM_HINT_T0);                   \
+        }                                                                                          \
+        const float *a = Ap, *b = Bp;                                                              \
+        int64_t k = 0;                                                                             \
+        for (; k + 4 <= kc; k += 4) {                                                              \
+            NN_STEP(ROWS, NV, 0);                                                                  \
+            NN_STEP(ROWS, NV, 1);                                                                  \
+            NN_STEP(ROWS, NV, 2);                                                                  \
+            NN_STEP(ROWS, NV, 3);                                                                  \
+            a += 4 * MR;                                                                           \
+            b += 4 * NR;                                                                           \
+        }                                                                                          \
+        for (; k < kc; k++) {                                                                      \
+            NN_STEP(ROWS, NV, 0);                                                                  \
+            a += MR;                                                                               \
+            b += NR;                                                                               \
+        }                                                                                          \
+        const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);                        \
+        const int unit_a = alpha == 1.0f, unit_b = beta == 1.0f, nv = NV;                          \
+        if (mr == rows && nr == 8 * NV) {                                                          \
+            ROWS(NN_FULL)                                                                          \
+            return;                                                                                \
+        }                                                                                          \
+        alignas(32) float x[rows * NR];                                                            \
+        ROWS(NN_SAVE)                                                                              \
+        nn_gemm_store_edge(x, NR, C, ldc, alpha, beta, overwrite, mr, nr);                         \
+    }
+
+NN_UKR(ukr_6x16, NN_R6, 2, 6)
+NN_UKR(ukr_4x16, NN_R4, 2, 4)
+NN_UKR(ukr_2x16, NN_R2, 2, 2)
+NN_UKR(ukr_6x8, NN_R6, 1, 6)
+NN_UKR(ukr_4x8, NN_R4, 1, 4)
+NN_UKR(ukr_2x8, NN_R2, 1, 2)
+
+#undef NN_UKR
+#undef NN_R2
+#undef NN_R4
+#undef NN_R6
+#undef NN_DECL
+#undef NN_FMA2
+#undef NN_FMA1
+#undef NN_STEP
+#undef NN_STORE
+#undef NN_FULL
+#undef NN_SAVE
+
 AVX2 static void ukr_avx2(int64_t kc, const float *Ap, const float *Bp, float *C, int64_t ldc,
                           float alpha, float beta, int overwrite, int mr, int nr)
 {
-    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
-    __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
-    __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
-    __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
-    __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
-    __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
-    const float *a = Ap, *b = Bp;
-    /* The rows of the C tile are often a power-of-two stride apart, so
-     * they compete for the same L1 sets: fetch them while the sum runs. */
-    for (int i = 0; i < mr; i++) {
-        _mm_prefetch((const char *)(C + i * ldc), _MM_HINT_T0);
-        _mm_prefetch((const char *)(C + i * ldc + NR - 1), _MM_HINT_T0);
+    if (nr > 8) {
+        if (mr > 4)
+            ukr_6x16(kc, Ap, Bp, C, ldc, alpha, beta, overwrite, mr, nr);
+        else if (mr > 2)
+            ukr_4x16(kc, Ap, Bp, C, ldc, alpha, beta, overwrite, mr, nr);
+        else
+            ukr_2x16(kc, Ap, Bp, C, ldc, alpha, beta, overwrite, mr, nr);
+    } else if (mr > 4) {
+        ukr_6x8(kc, Ap, Bp, C, ldc, alpha, beta, overwrite, mr, nr);
+    } else if (mr > 2) {
+        ukr_4x8(kc, Ap, Bp, C, ldc, alpha, beta, overwrite, mr, nr);
+    } else {
+        ukr_2x8(kc, Ap, Bp, C, ldc, alpha, beta, overwrite, mr, nr);
     }
-#define NN_STEP(o)                                                                                 \
-    do {                                                                                           \
-        const __m256 b0 = _mm256_load_ps(b + (o) * NR), b1 = _mm256_load_ps(b + (o) * NR + 8);      \
-        __m256 av = _mm256_broadcast_ss(a + (o) * MR + 0);                                         \
-        c00 = _mm256_fmadd_ps(av, b0, c00);                                                        \
-        c01 = _mm256_fmadd_ps(av, b1, c01);                                                        \
-        av = _mm256_broadcast_ss(a + (o) * MR + 1);                                                \
-        c10 = _mm256_fmadd_ps(av, b0, c10);                                                        \
-        c11 = _mm256_fmadd_ps(av, b1, c11);                                                        \
-        av = _mm256_broadcast_ss(a + (o) * MR + 2);                                                \
-        c20 = _mm256_fmadd_ps(av, b0, c20);                                                        \
-        c21 = _mm256_fmadd_ps(av, b1, c21);                                                        \
-        av = _mm256_broadcast_ss(a + (o) * MR + 3);                                                \
-        c30 = _mm256_fmadd_ps(av, b0, c30);                                                        \
-        c31 = _mm256_fmadd_ps(av, b1, c31);                                                        \
-        av = _mm256_broadcast_ss(a + (o) * MR + 4);                                                \
-        c40 = _mm256_fmadd_ps(av, b0, c40);                                                        \
-        c41 = _mm256_fmadd_ps(av, b1, c41);                                                        \
-        av = _mm256_broadcast_ss(a + (o) * MR + 5);                                                \
-        c50 = _mm256_fmadd_ps(av, b0, c50);                                                        \
-        c51 = _mm256_fmadd_ps(av, b1, c51);                                                        \
-    } while (0)
-    for (int64_t k = 0; k < kc; k++) {
-        NN_STEP(0);
-        a += MR;
-        b += NR;
-    }
-#undef NN_STEP
-
-    if (mr == MR && nr == NR) {
-        const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
-#define NN_ROW(i, x0, x1)                                                                          \
-    do {                                                                                           \
-        float *c = C + (i) * ldc;                                                                  \
-        __m256 r0 = _mm256_mul_ps(va, x0), r1 = _mm256_mul_ps(va, x1);                             \
-        if (!overwrite) {                                                                          \
-            r0 = _mm256_add_ps(_mm256_mul_ps(vb, _mm256_loadu_ps(c)), r0);                         \
-            r1 = _mm256_add_ps(_mm256_mul_ps(vb, _mm256_loadu_ps(c + 8)), r1);                     \
-        }                                                                                          \
-        _mm256_storeu_ps(c, r0);                                                                   \
-        _mm256_storeu_ps(c + 8, r1);                                                               \
-    } while (0)
-        NN_ROW(0, c00, c01);
-        NN_ROW(1, c10, c11);
-        NN_ROW(2, c20, c21);
-        NN_ROW(3, c30, c31);
-        NN_ROW(4, c40, c41);
-        NN_ROW(5, c50, c51);
-#undef NN_ROW
-        return;
-    }
-    float acc[MR * NR] __attribute__((aligned(32)));
-    _mm256_store_ps(acc + 0 * NR, c00);
-    _mm256_store_ps(acc + 0 * NR + 8, c01);
-    _mm256_store_ps(acc + 1 * NR, c10);
-    _mm256_store_ps(acc + 1 * NR + 8, c11);
-    _mm256_store_ps(acc + 2 * NR, c20);
-    _mm256_store_ps(acc + 2 * NR + 8, c21);
-    _mm256_store_ps(acc + 3 * NR, c30);
-    _mm256_store_ps(acc + 3 * NR + 8, c31);
-    _mm256_store_ps(acc + 4 * NR, c40);
-    _mm256_store_ps(acc + 4 * NR + 8, c41);
-    _mm256_store_ps(acc + 5 * NR, c50);
-    _mm256_store_ps(acc + 5 * NR + 8, c51);
-    nn_gemm_store_edge(acc, NR, C, ldc, alpha, beta, overwrite, mr, nr);
 }
 
 /* Stores lanes 0..5 of v at p (no masked stores: they are slow on AMD). */
