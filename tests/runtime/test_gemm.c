@@ -356,6 +356,45 @@ static void concurrent_calls(void)
     free_data(&d);
 }
 
+/* Edge tiles give the bits of full ones: each product of an M x N corner
+ * (edge tiles of every row and column count of the sets: 1, 2, 4, 8 rows, 8,
+ * 10, 16, 24 columns) must equal, bit for bit, that corner of the product
+ * of the whole 72 x 64 matrices, which runs full tiles there. */
+static void edge_tiles_same_bits(const char *kern)
+{
+    enum { MB = 72, NB = 64, K = 300 };
+    static const int64_t corner[][2] = {{64, 10}, {2, 8}, {4, 24}, {8, 16}, {65, 40}, {1, 30}};
+    float *A = malloc(sizeof(float) * MB * K), *B = malloc(sizeof(float) * K * NB);
+    float *big = malloc(sizeof(float) * MB * NB), *small = malloc(sizeof(float) * MB * NB);
+    if (!A || !B || !big || !small) {
+        fprintf(stderr, "test_gemm: out of memory\n");
+        exit(2);
+    }
+    for (int i = 0; i < MB * K; i++)
+        A[i] = frand();
+    for (int i = 0; i < K * NB; i++)
+        B[i] = frand();
+    nn_set_threads(1);
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            const int64_t lda = ta ? MB : K, ldb = tb ? K : NB;
+            nn_gemm(ta, tb, MB, NB, K, 1.0f, A, lda, B, ldb, 0.0f, big, NB);
+            for (size_t c = 0; c < sizeof corner / sizeof *corner; c++) {
+                const int64_t M = corner[c][0], N = corner[c][1];
+                nn_gemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, small, NB);
+                int same = 1;
+                for (int64_t i = 0; i < M; i++)
+                    same &= memcmp(small + i * NB, big + i * NB, sizeof(float) * (size_t)N) == 0;
+                CHECK(same, "%s ta=%d tb=%d: the %lld x %lld corner differs from full tiles", kern,
+                      ta, tb, (long long)M, (long long)N);
+            }
+        }
+    free(A);
+    free(B);
+    free(big);
+    free(small);
+}
+
 int main(void)
 {
     edge_cases();
@@ -371,6 +410,7 @@ int main(void)
             all_cases(kerns[i]);
         panel_limits(kerns[i]);
         bias_cases(kerns[i]);
+        edge_tiles_same_bits(kerns[i]);
     }
     nn_gemm_force_kernel(NULL);
     concurrent_calls();
