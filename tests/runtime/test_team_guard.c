@@ -7,6 +7,14 @@
  *     50 ms; a probe that finds it still so doubles the period (up to 1 s);
  *     a healthy window restores 50 ms; healthy regions never do;
  *   - extend adds 50 ms without growing the backoff.
+ * The rate check, driven with made-up step times and clock: the first
+ * trial comes RUN_MIN (0.2 s) after the first step; a trial is a window on
+ * the other choice, then one on the current choice, each skipping its
+ * first step and ending after 4 steps and 5 ms (or 16 steps); the other
+ * choice wins when its median is more than 10 % faster; keeping doubles
+ * the time to the next trial (to 3.2 s), changing restarts it; a step of
+ * another size restarts the window.  And through the global hook: a team
+ * whose steps are slower than one thread's goes to one thread.
  * Then the real thing: products and element-wise ranges give the same bits
  * with the guard forcing one thread as with two threads free to run.
  * And the count of this process's running threads that the guard takes
@@ -105,6 +113,109 @@ static void looks(void)
     nn_team_policy_look(&p, 0, 1, 2.2);
     nn_team_policy_look(&p, 1, 0, 2.25);
     CHECK_INT(2, nn_team_policy_size(&p, 2, 2.25));
+}
+
+/* Steps of `sec` from time *t (advanced) until the rate check's window
+ * ends (its phase changes); returns how many it took, the skipped first
+ * one included. */
+static int rate_window_of(nn_rate_policy *p, double sec, double *t)
+{
+    const int phase = p->phase;
+    int n = 0;
+    while (p->phase == phase && n < 100) {
+        nn_rate_policy_step(p, 64, sec, *t += sec);
+        n++;
+    }
+    return n;
+}
+
+static void rate(void)
+{
+    nn_rate_policy p;
+    nn_rate_policy_init(&p);
+    double t = 10.0;
+    nn_rate_policy_step(&p, 64, 1e-3, t); /* sets the first trial at 10.2 */
+    CHECK_INT(0, nn_rate_policy_solo(&p));
+    nn_rate_policy_step(&p, 64, 1e-3, 10.19);
+    CHECK_INT(0, p.phase);
+    t = 10.2;
+    nn_rate_policy_step(&p, 64, 1e-3, t); /* the trial starts: one thread */
+    CHECK_INT(1, p.phase);
+    CHECK_INT(1, nn_rate_policy_solo(&p));
+    /* 1.3 ms steps: the skipped one, then 4 make 5 ms */
+    CHECK_INT(5, rate_window_of(&p, 1.3e-3, &t));
+    CHECK_INT(2, p.phase); /* back on the team */
+    CHECK_INT(0, nn_rate_policy_solo(&p));
+    CHECK(fabs(p.other - 1.3e-3) < 1e-15);
+    /* the team at 1.3 ms too: one thread is not 10 % faster; keep, and
+     * the next trial comes 0.4 s later */
+    CHECK_INT(5, rate_window_of(&p, 1.3e-3, &t));
+    CHECK_INT(0, p.phase);
+    CHECK_INT(0, p.solo);
+    CHECK(fabs(p.next - (t + 0.4)) < 1e-9);
+    /* 0.3 ms steps: a window takes 17 (under 5 ms, 16 is the most) */
+    t = p.next;
+    nn_rate_policy_step(&p, 64, 1e-3, t);
+    CHECK_INT(1, nn_rate_policy_solo(&p));
+    CHECK_INT(17, rate_window_of(&p, 0.3e-3, &t));
+    CHECK_INT(0, nn_rate_policy_solo(&p));
+    /* a step of another size restarts the window; its skipped step too */
+    nn_rate_policy_step(&p, 64, 1.2e-3, t += 1.2e-3);
+    nn_rate_policy_step(&p, 32, 9.0, t += 1e-3);
+    CHECK_INT(2, p.phase);
+    CHECK_INT(0, p.n);
+    /* the team at 2 ms against 0.3: one thread becomes the choice */
+    CHECK_INT(5, rate_window_of(&p, 2e-3, &t)); /* 64 rows again: skip, then 4 */
+    CHECK_INT(0, p.phase);
+    CHECK_INT(1, p.solo);
+    CHECK_INT(1, nn_rate_policy_solo(&p));
+    CHECK(fabs(p.next - (t + 0.2)) < 1e-9); /* a change restarts at 0.2 s */
+    /* the trial of the team finds it faster: back to it */
+    t = p.next;
+    nn_rate_policy_step(&p, 64, 1e-3, t);
+    CHECK_INT(0, nn_rate_policy_solo(&p));
+    rate_window_of(&p, 1.3e-3, &t);
+    CHECK_INT(1, nn_rate_policy_solo(&p));
+    rate_window_of(&p, 2e-3, &t);
+    CHECK_INT(0, nn_rate_policy_solo(&p));
+    CHECK(fabs(p.next - (t + 0.2)) < 1e-9);
+    /* every trial that keeps doubles the interval, to 3.2 s at most */
+    for (int k = 0; k < 6; k++) {
+        t = p.next;
+        nn_rate_policy_step(&p, 64, 1e-3, t);
+        rate_window_of(&p, 2e-3, &t);
+        rate_window_of(&p, 1.3e-3, &t);
+    }
+    CHECK_INT(0, p.solo);
+    CHECK(fabs(p.next - (t + 3.2)) < 1e-9);
+    /* a median: one 50 ms step among 0.1 ms ones does not decide */
+    t = p.next;
+    nn_rate_policy_step(&p, 64, 1e-3, t);
+    nn_rate_policy_step(&p, 64, 1e-3, t += 1e-4); /* skipped */
+    for (int i = 0; i < 3; i++)
+        nn_rate_policy_step(&p, 64, 1e-4, t += 1e-4);
+    CHECK_INT(1, p.phase);
+    nn_rate_policy_step(&p, 64, 5e-2, t += 5e-2); /* 4 steps, 50.3 ms */
+    CHECK_INT(2, p.phase);
+    CHECK(fabs(p.other - 1e-4) < 1e-15);
+
+    /* The global hook: a team at 2 ms a step against one thread at 1 ms
+     * goes to one thread (nn_team_size), and force_serial(0) resets it. */
+    CHECK_OK(nn_set_threads(2));
+    nn_team_force_serial(0);
+    t = 1000.0;
+    nn_team_step_at(64, 2e-3, t);
+    t += 1.0;
+    nn_team_step_at(64, 2e-3, t); /* the trial: one thread */
+    CHECK_INT(1, nn_team_size(2));
+    for (int i = 0; i < 7; i++)
+        nn_team_step_at(64, 1.3e-3, t += 1.3e-3);
+    CHECK_INT(2, nn_team_size(2)); /* the team again */
+    for (int i = 0; i < 7; i++)
+        nn_team_step_at(64, 2e-3, t += 2e-3);
+    CHECK_INT(1, nn_team_size(2)); /* one thread is the choice */
+    nn_team_force_serial(0);
+    CHECK_INT(2, nn_team_size(2));
 }
 
 typedef struct sq_job {
@@ -220,6 +331,7 @@ int main(void)
     own_running();
     policy();
     looks();
+    rate();
     same_bits();
     return tu_finish();
 }

@@ -88,6 +88,75 @@ void nn_team_policy_note(nn_team_policy *p, double wall, double wait, double now
     p->win_regions = 0;
 }
 
+/* ---- the rate check ------------------------------------------------------ */
+
+#define RATE_STEPS_MIN 4
+#define RATE_WINDOW_SECONDS 5e-3
+#define RATE_MARGIN 0.9
+#define RUN_MIN 0.2
+#define RUN_MAX 3.2
+
+void nn_rate_policy_init(nn_rate_policy *p)
+{
+    memset(p, 0, sizeof *p);
+    p->run = RUN_MIN;
+}
+
+int nn_rate_policy_solo(const nn_rate_policy *p) { return p->phase == 1 ? !p->solo : p->solo; }
+
+static int cmp_double(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void rate_window(nn_rate_policy *p, int64_t work)
+{
+    p->work = work;
+    p->n = 0;
+    p->skipped = 0;
+    p->sum = 0.0;
+}
+
+void nn_rate_policy_step(nn_rate_policy *p, int64_t work, double seconds, double now)
+{
+    if (p->phase == 0) {
+        if (p->next == 0.0) {
+            p->next = now + p->run;
+        } else if (now >= p->next) {
+            p->phase = 1;
+            rate_window(p, work);
+        }
+        return;
+    }
+    if (work != p->work) /* a step of another size: start the window again */
+        rate_window(p, work);
+    if (!p->skipped) { /* the first step after the switch */
+        p->skipped = 1;
+        return;
+    }
+    p->t[p->n++] = seconds;
+    p->sum += seconds;
+    if (p->n < NN_RATE_STEPS_MAX && (p->n < RATE_STEPS_MIN || p->sum < RATE_WINDOW_SECONDS))
+        return;
+    qsort(p->t, (size_t)p->n, sizeof *p->t, cmp_double);
+    const double median = p->n % 2 ? p->t[p->n / 2] : 0.5 * (p->t[p->n / 2 - 1] + p->t[p->n / 2]);
+    if (p->phase == 1) {
+        p->other = median;
+        p->phase = 2;
+        rate_window(p, work);
+        return;
+    }
+    if (p->other < RATE_MARGIN * median) {
+        p->solo = !p->solo;
+        p->run = RUN_MIN;
+    } else {
+        p->run = p->run * 2.0 < RUN_MAX ? p->run * 2.0 : RUN_MAX;
+    }
+    p->phase = 0;
+    p->next = now + p->run;
+}
+
 /* ---- the global guard --------------------------------------------------- */
 
 static nn_team_policy guard = {0.0, BACKOFF_MIN, 0.0, 0.0, 0, 0, 0};
@@ -96,6 +165,11 @@ static nn_team_policy guard = {0.0, BACKOFF_MIN, 0.0, 0.0, 0, 0, 0};
 static atomic_flag guard_lock = ATOMIC_FLAG_INIT;
 static _Atomic int64_t serial_ns;
 static atomic_int forced_serial;
+/* The rate check (its own lock: steps come from the training loop, not
+ * from inside regions); rate_solo mirrors nn_rate_policy_solo. */
+static nn_rate_policy rate = {0, 0, 0.0, RUN_MIN, 0, 0, 0, {0.0}, 0.0, 0.0};
+static atomic_flag rate_lock = ATOMIC_FLAG_INIT;
+static atomic_int rate_solo;
 
 double nn_team_now(void)
 {
@@ -196,7 +270,8 @@ int nn_team_size(int want)
 {
     if (want <= 1 || guard_off())
         return want;
-    if (atomic_load_explicit(&forced_serial, memory_order_relaxed))
+    if (atomic_load_explicit(&forced_serial, memory_order_relaxed) ||
+        atomic_load_explicit(&rate_solo, memory_order_relaxed))
         return 1;
     const int64_t until = atomic_load_explicit(&serial_ns, memory_order_relaxed);
     const int64_t now_ns = (int64_t)(nn_team_now() * 1e9);
@@ -237,6 +312,19 @@ void nn_team_note(double wall, double wait)
     atomic_flag_clear_explicit(&guard_lock, memory_order_release);
 }
 
+void nn_team_step_at(int64_t work, double seconds, double now)
+{
+    if (nn_threads() <= 1 || guard_off())
+        return;
+    if (atomic_flag_test_and_set_explicit(&rate_lock, memory_order_acquire))
+        return; /* another host thread's step is being noted */
+    nn_rate_policy_step(&rate, work, seconds, now);
+    atomic_store_explicit(&rate_solo, nn_rate_policy_solo(&rate), memory_order_relaxed);
+    atomic_flag_clear_explicit(&rate_lock, memory_order_release);
+}
+
+void nn_team_step(int64_t work, double seconds) { nn_team_step_at(work, seconds, nn_team_now()); }
+
 void nn_team_force_serial(int on)
 {
     while (atomic_flag_test_and_set_explicit(&guard_lock, memory_order_acquire))
@@ -246,6 +334,11 @@ void nn_team_force_serial(int on)
     atomic_store_explicit(&next_look_ns, 0, memory_order_relaxed);
     atomic_store_explicit(&forced_serial, on, memory_order_relaxed);
     atomic_flag_clear_explicit(&guard_lock, memory_order_release);
+    while (atomic_flag_test_and_set_explicit(&rate_lock, memory_order_acquire))
+        ;
+    nn_rate_policy_init(&rate);
+    atomic_store_explicit(&rate_solo, 0, memory_order_relaxed);
+    atomic_flag_clear_explicit(&rate_lock, memory_order_release);
 }
 
 void nn_team_region_begin(nn_team_clock *c)

@@ -35,8 +35,8 @@
  * an element, never how, so results are bitwise the same whatever the
  * guard decides; only speed depends on it.
  *
- * NNRUN_TEAM_GUARD=off in the environment turns the guard off (for the
- * benchmarks' before/after rows).
+ * NNRUN_TEAM_GUARD=off in the environment turns the guard and the rate
+ * check below off (for the benchmarks' before/after rows).
  *
  * The policy is a pure function of the reported times and a clock passed
  * in (nn_team_policy_*), so tests drive it without depending on timing.
@@ -82,10 +82,44 @@ void nn_team_policy_extend(nn_team_policy *p, double now);
  * team 50 ms on one thread; a busy neighbour is still there. */
 double nn_team_policy_look(nn_team_policy *p, int taken, int leaving, double now);
 
+/* The rate check.  A neighbour the kernel does not show (a hypervisor's
+ * other guests on the host thread behind a vCPU, a sibling hyperthread)
+ * can make a team slower than one thread with no wait long enough for the
+ * guard above to see.  So the training loop reports each step (its work, a
+ * number that is equal for steps of equal cost, and its wall time), and
+ * every so often the next steps run on the other choice (one thread or the
+ * team) and then on the current one again, a window of RATE_STEPS_MIN to
+ * RATE_STEPS_MAX equal steps each (the first step of a window, which pays
+ * for the switch, not counted); when the other's median step is more than
+ * RATE_MARGIN faster, it becomes the choice.  A trial that keeps the choice
+ * doubles the time to the next (RUN_MIN to RUN_MAX), one that changes it
+ * starts again from RUN_MIN.  Only speed depends on it. */
+#define NN_RATE_STEPS_MAX 16
+typedef struct nn_rate_policy {
+    int solo;   /* the choice: 1 = regions on one thread */
+    int phase;  /* 0 running the choice, 1 trying the other, 2 the choice again */
+    double next, run; /* phase 0: the next trial starts at `next` (0: unset) */
+    int64_t work;     /* the window's step size */
+    int n, skipped;
+    double t[NN_RATE_STEPS_MAX], sum;
+    double other; /* the other choice's median step */
+} nn_rate_policy;
+
+void nn_rate_policy_init(nn_rate_policy *p);
+/* Whether regions run on one thread now (the choice, or its trial). */
+int nn_rate_policy_solo(const nn_rate_policy *p);
+/* A step of `work` took `seconds`, ending at `now`. */
+void nn_rate_policy_step(nn_rate_policy *p, int64_t work, double seconds, double now);
+
 /* The global guard, for the runtime's regions (thread-safe: a lost update
  * only shifts a heuristic). */
 int nn_team_size(int want);
 void nn_team_note(double wall, double wait);
+/* A training step of `work` (equal for steps of equal cost) took
+ * `seconds` of wall time: the global rate check (nothing with one thread or
+ * NNRUN_TEAM_GUARD=off).  nn_team_step_at takes the clock, for tests. */
+void nn_team_step(int64_t work, double seconds);
+void nn_team_step_at(int64_t work, double seconds, double now);
 /* How many threads of this process are running or runnable now (Linux:
  * state R in /proc/self/task/<tid>/stat; -1 elsewhere or unreadable).  The
  * guard subtracts them from the machine's running count to see the
@@ -94,7 +128,7 @@ int nn_team_own_running(void);
 /* A monotonic clock in seconds, for the region timings. */
 double nn_team_now(void);
 /* For tests: 1 makes every region run on one thread until called with 0
- * (which also resets the guard). */
+ * (which also resets the guard and the rate check). */
 void nn_team_force_serial(int on);
 
 /* Timing one region on its master thread: nn_team_region_begin before the
