@@ -439,7 +439,6 @@ nn_status nn_train_epoch(nn_trainer *tr, const nn_dataset *data, double *mean_lo
     int64_t seen = 0;
     for (int64_t b = 0; b < batches; b++) {
         const int64_t start = b * bs, n = start + bs <= N ? bs : N - start;
-        const double t_step = nn_team_now(); /* for the rate check (parallel.h) */
         /* The rows this process works on, [lo, hi) of the batch: all of
          * them, or those of its shards. */
         const int64_t lo = tr->S ? shard_lo(n, tr->S, tr->k0) : 0;
@@ -484,7 +483,7 @@ nn_status nn_train_epoch(nn_trainer *tr, const nn_dataset *data, double *mean_lo
         clip_gradients(&tr->cfg, g, P);
         if ((s = nn_optim_step(tr->opt, lr)))
             return s;
-        nn_team_step(n, nn_team_now() - t_step);
+        nn_team_step(n); /* the rate check (kernels/parallel.h) */
         tr->step++;
         tr->last_lr = lr;
         sum += loss * (double)n;

@@ -170,6 +170,11 @@ static atomic_int forced_serial;
 static nn_rate_policy rate = {0, 0, 0.0, RUN_MIN, 0, 0, 0, {0.0}, 0.0, 0.0};
 static atomic_flag rate_lock = ATOMIC_FLAG_INIT;
 static atomic_int rate_solo;
+/* Regions that asked for a team (nn_team_size with want > 1): a step
+ * without one (a tiny network) is nothing the rate check can judge. */
+static _Atomic long team_asks;
+static long rate_asks;   /* team_asks at the last step */
+static double rate_prev; /* when the last step ended (0: unknown) */
 
 double nn_team_now(void)
 {
@@ -270,6 +275,7 @@ int nn_team_size(int want)
 {
     if (want <= 1 || guard_off())
         return want;
+    atomic_fetch_add_explicit(&team_asks, 1, memory_order_relaxed);
     if (atomic_load_explicit(&forced_serial, memory_order_relaxed) ||
         atomic_load_explicit(&rate_solo, memory_order_relaxed))
         return 1;
@@ -314,8 +320,6 @@ void nn_team_note(double wall, double wait)
 
 void nn_team_step_at(int64_t work, double seconds, double now)
 {
-    if (nn_threads() <= 1 || guard_off())
-        return;
     if (atomic_flag_test_and_set_explicit(&rate_lock, memory_order_acquire))
         return; /* another host thread's step is being noted */
     nn_rate_policy_step(&rate, work, seconds, now);
@@ -323,7 +327,24 @@ void nn_team_step_at(int64_t work, double seconds, double now)
     atomic_flag_clear_explicit(&rate_lock, memory_order_release);
 }
 
-void nn_team_step(int64_t work, double seconds) { nn_team_step_at(work, seconds, nn_team_now()); }
+void nn_team_step(int64_t work)
+{
+    if (nn_threads() <= 1 || guard_off())
+        return;
+    const long asks = atomic_load_explicit(&team_asks, memory_order_relaxed);
+    if (atomic_flag_test_and_set_explicit(&rate_lock, memory_order_acquire))
+        return;
+    /* A step's time: from the end of the one before (what it did between
+     * them, a batch gather, is its cost too; an epoch's evaluation is one
+     * long step that a median leaves out). */
+    const int judged = asks != rate_asks;
+    const double now = judged ? nn_team_now() : 0.0, prev = rate_prev;
+    rate_asks = asks;
+    rate_prev = now;
+    atomic_flag_clear_explicit(&rate_lock, memory_order_release);
+    if (judged && prev > 0.0)
+        nn_team_step_at(work, now - prev, now);
+}
 
 void nn_team_force_serial(int on)
 {
@@ -337,6 +358,7 @@ void nn_team_force_serial(int on)
     while (atomic_flag_test_and_set_explicit(&rate_lock, memory_order_acquire))
         ;
     nn_rate_policy_init(&rate);
+    rate_prev = 0.0;
     atomic_store_explicit(&rate_solo, 0, memory_order_relaxed);
     atomic_flag_clear_explicit(&rate_lock, memory_order_release);
 }

@@ -86,7 +86,7 @@ double nn_team_policy_look(nn_team_policy *p, int taken, int leaving, double now
  * other guests on the host thread behind a vCPU, a sibling hyperthread)
  * can make a team slower than one thread with no wait long enough for the
  * guard above to see.  So the training loop reports each step (its work, a
- * number that is equal for steps of equal cost, and its wall time), and
+ * number that is equal for steps of equal cost; its wall time), and
  * every so often the next steps run on the other choice (one thread or the
  * team) and then on the current one again, a window of RATE_STEPS_MIN to
  * RATE_STEPS_MAX equal steps each (the first step of a window, which pays
@@ -115,10 +115,12 @@ void nn_rate_policy_step(nn_rate_policy *p, int64_t work, double seconds, double
  * only shifts a heuristic). */
 int nn_team_size(int want);
 void nn_team_note(double wall, double wait);
-/* A training step of `work` (equal for steps of equal cost) took
- * `seconds` of wall time: the global rate check (nothing with one thread or
- * NNRUN_TEAM_GUARD=off).  nn_team_step_at takes the clock, for tests. */
-void nn_team_step(int64_t work, double seconds);
+/* A training step of `work` (equal for steps of equal cost) ended: the
+ * global rate check times it from the end of the step before (nothing
+ * with one thread, with NNRUN_TEAM_GUARD=off, or when no region since
+ * asked for a team: a tiny network pays no clock).  nn_team_step_at feeds
+ * the check a step's time directly, for tests. */
+void nn_team_step(int64_t work);
 void nn_team_step_at(int64_t work, double seconds, double now);
 /* How many threads of this process are running or runnable now (Linux:
  * state R in /proc/self/task/<tid>/stat; -1 elsewhere or unreadable).  The
