@@ -9,6 +9,7 @@
 #endif
 
 #include "internal.h"
+#include "kernels/parallel.h"
 
 #define STR2(x) #x
 #define STR(x) STR2(x)
@@ -131,6 +132,8 @@ nn_status nn_set_threads(int n)
 {
     if (n < 1)
         return nn_fail(NN_EINVAL, "threads must be >= 1, got %d", n);
+    if (n != thread_count)
+        nn_team_rate_reset(); /* its choice was for the old team */
     thread_count = n;
     return NN_OK;
 }

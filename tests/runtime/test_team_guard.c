@@ -216,6 +216,20 @@ static void rate(void)
     CHECK_INT(1, nn_team_size(2)); /* one thread is the choice */
     nn_team_force_serial(0);
     CHECK_INT(2, nn_team_size(2));
+    /* a new thread count forgets the choice; setting the same keeps it */
+    t += 1.0;
+    nn_team_step_at(64, 2e-3, t);
+    t += 1.0;
+    nn_team_step_at(64, 2e-3, t);
+    for (int i = 0; i < 7; i++)
+        nn_team_step_at(64, 1.3e-3, t += 1.3e-3);
+    for (int i = 0; i < 7; i++)
+        nn_team_step_at(64, 2e-3, t += 2e-3);
+    CHECK_INT(1, nn_team_size(2));
+    CHECK_OK(nn_set_threads(2));
+    CHECK_INT(1, nn_team_size(2));
+    CHECK_OK(nn_set_threads(3));
+    CHECK_INT(2, nn_team_size(2));
 }
 
 typedef struct sq_job {

@@ -355,6 +355,11 @@ void nn_team_force_serial(int on)
     atomic_store_explicit(&next_look_ns, 0, memory_order_relaxed);
     atomic_store_explicit(&forced_serial, on, memory_order_relaxed);
     atomic_flag_clear_explicit(&guard_lock, memory_order_release);
+    nn_team_rate_reset();
+}
+
+void nn_team_rate_reset(void)
+{
     while (atomic_flag_test_and_set_explicit(&rate_lock, memory_order_acquire))
         ;
     nn_rate_policy_init(&rate);

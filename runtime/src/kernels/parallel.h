@@ -122,6 +122,9 @@ void nn_team_note(double wall, double wait);
  * the check a step's time directly, for tests. */
 void nn_team_step(int64_t work);
 void nn_team_step_at(int64_t work, double seconds, double now);
+/* Forgets what the rate check chose (nn_set_threads calls it when the
+ * count changes: a choice made for another team size says nothing). */
+void nn_team_rate_reset(void);
 /* How many threads of this process are running or runnable now (Linux:
  * state R in /proc/self/task/<tid>/stat; -1 elsewhere or unreadable).  The
  * guard subtracts them from the machine's running count to see the
