@@ -512,15 +512,21 @@ static void set_idx_shape(lua_State *L, const char *images) {
 }
 
 /* nn.datasets.idx{ images =, labels =, classes = 0, class_names = nil }:
- * IDX files (plain or gzip); images stay bytes until a batch is formed. */
+ * IDX files (plain or gzip); images stay bytes until a batch is formed.
+ * labels = false: images alone, to predict on (targets zeros; as a CSV's
+ * label = false), never by leaving labels out. */
 static int l_idx(lua_State *L) {
     static const char *const keys[] = {"images", "labels", "classes", "class_names", NULL};
     luaL_checktype(L, 1, LUA_TTABLE);
     nnl_check_options(L, 1, 1, NULL, keys);
     lua_settop(L, 1);
     const char *images = opt_string(L, 1, "images", NULL);
-    const char *labels = opt_string(L, 1, "labels", NULL);
-    luaL_argcheck(L, images && labels, 1, "options 'images' and 'labels' are required");
+    lua_getfield(L, 1, "labels");
+    const int no_labels = lua_isboolean(L, -1) && !lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    const char *labels = no_labels ? NULL : opt_string(L, 1, "labels", NULL);
+    luaL_argcheck(L, images && (labels || no_labels), 1,
+                  "options 'images' and 'labels' are required (labels = false: images alone)");
     lua_Integer classes = nnl_opt_integer(L, 1, 1, NULL, "classes", 0);
     luaL_argcheck(L, classes >= 0 && classes <= 256, 1, "classes must be in [0, 256]");
     lua_getfield(L, 1, "class_names");

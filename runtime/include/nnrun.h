@@ -898,7 +898,8 @@ NN_API nn_status nn_data_curve(int64_t n, float noise, uint64_t seed, nn_dataset
  * labels magic 0x00000801), each plain or gzip-compressed (detected from the
  * content, not the name).  The result stores the images compactly, one byte
  * per pixel: x is (N, product of the image dimensions), converted to floats
- * only when a batch is formed; t is (N, 1) class labels.  classes > 0
+ * only when a batch is formed; t is (N, 1) class labels (labels_path NULL:
+ * no labels, images to predict on, t zeros, as a CSV's no_label).  classes > 0
  * requires every label to be < classes (else NN_EFORMAT naming the item);
  * 0 accepts any byte.  No normalisation is applied (see nn_dataset_normalize).
  * Errors: NN_EIO (cannot open/read), NN_EFORMAT (bad magic or type, size

@@ -346,6 +346,13 @@ function M.main(o)
   return 0
 end
 
+-- Whether path names an IDX file ("...-ubyte", ".idx", with or without
+-- ".gz"), the way MNIST and Fashion-MNIST name theirs.
+local function is_idx(path)
+  local base = util.basename(path):lower():gsub("%.gz$", "")
+  return base:match("ubyte$") ~= nil or base:match("%.idx[0-9]?$") ~= nil
+end
+
 -- eval.load_data(o, net, info [, no_label]) -> data set (not normalised),
 -- class names, the experiment's loss, unlabelled: DATA of o.files[2..] for
 -- the model net (nn.load's info) as nnrun eval and nnrun predict read it.
@@ -367,9 +374,14 @@ function M.load_data(o, net, info, no_label)
       data, names, unlabelled = csv_data(o, file, net, info, no_label)
     elseif ext == "yaml" or ext == "yml" or ext == "lua" then
       data, names, loss = try(experiment_test, file)
+    elseif no_label and is_idx(file) then
+      data, unlabelled = try(nn.datasets.idx, { images = file, labels = false }), true
+    elseif is_idx(file) then
+      usage_error("%s: IDX images need their labels file too (nnrun eval MODEL IMAGES LABELS)",
+        file)
     else
       usage_error("%s: unsupported data file (expected an experiment .yaml/.yml/.lua, a .csv, "
-        .. "or IDX images and labels)", file)
+        .. "or IDX images%s)", file, no_label and " (and labels)" or " and labels")
     end
   end
   if data:features() ~= net:input_size() then

@@ -11,7 +11,7 @@
 --                   name for one), in the data's units (de-standardised
 --                   when the model learnt standardised targets)
 -- DATA is read as nnrun eval reads it (nnrun.eval.load_data); a CSV may
--- lack the label column.  The checkpoint's normalisation is applied by
+-- lack the label column, IDX images their labels file.  The checkpoint's normalisation is applied by
 -- net:predict.  Numbers are written with %.9g (a float32 round trips).
 local nn = require "nnrun"
 local options = require "nnrun.options"
@@ -22,7 +22,7 @@ local M = {}
 
 M.usage = [[
 usage: nnrun predict MODEL DATA [options]
-       nnrun predict MODEL IMAGES LABELS [options]
+       nnrun predict MODEL IMAGES [LABELS] [options]
 
 The model's outputs on DATA as CSV (stdout, or --out FILE written
 atomically).  A classifier gives a `prediction` column (the class name)
@@ -30,7 +30,9 @@ and one p_<class> column per class; a regression model one column per
 target, in the data's units.  MODEL is a checkpoint (model.nnrun,
 best.nnrun).  DATA is a CSV file (read with the data.csv options the model
 was trained with; the label column may be absent), an experiment (.yaml,
-.yml, .lua) whose test set is used, or IMAGES LABELS, two IDX files.
+.yml, .lua) whose test set is used, or IMAGES, an IDX file (named
+...-ubyte or .idx, plain or .gz; a LABELS file after it is allowed and
+not needed).
 
 options:
   --out FILE    write the CSV to FILE instead of stdout

@@ -186,6 +186,8 @@ function cases.errors()
     "nnrun: bad.csv:2: column 3 ('c'): 'x' is not a number\n")
   write(dir .. "/data.txt", "1\n")
   refused("predict r/model.nnrun data.txt", "nnrun: data.txt: unsupported data file (expected an "
+    .. "experiment .yaml/.yml/.lua, a .csv, or IDX images (and labels))\n")
+  refused("eval r/model.nnrun data.txt", "nnrun: data.txt: unsupported data file (expected an "
     .. "experiment .yaml/.yml/.lua, a .csv, or IDX images and labels)\n")
   refused("predict r/model.nnrun iris.csv --loss hinge", "nnrun: option --loss needs one of mse, "
     .. "cross_entropy, bce, bce_logits, log_loss, nll, got 'hinge'\n")
@@ -358,6 +360,14 @@ bad:save("bad.nnrun", { config = "loss: cross_entropy\n" })
   check(p:match("^prediction,p_0,p_1,p_2,p_3\n") and select(2, p:gsub("\n", "")) == n + 1,
     "p.csv: %s", p:sub(1, 200))
   check(p == read(dir .. "/q.csv"), "IDX and CSV predictions differ")
+  -- the images alone (no labels file): the same predictions; eval needs both
+  code, out, err = h.nnrun("predict cnn.nnrun img.idx")
+  expect_exit(code, 0, out, err)
+  check(out == p, "predictions from img.idx alone differ from img.idx lab.idx")
+  code, out, err = h.nnrun("eval cnn.nnrun img.idx")
+  expect_exit(code, 2, out, err)
+  check(err == "nnrun: img.idx: IDX images need their labels file too (nnrun eval MODEL IMAGES "
+    .. "LABELS)\n", "eval on images alone: %q", err)
   code, out, err = h.nnrun("export cnn.nnrun --onnx cnn.onnx --json cnn.json")
   expect_exit(code, 0, out, err)
   code, out, err = h.nnrun("predict vec.nnrun img.csv --out v.csv")

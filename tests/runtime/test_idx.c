@@ -95,6 +95,32 @@ static void check_valid(const char *img, const char *lab)
     nn_dataset_free(d);
 }
 
+/* No labels file (labels_path NULL): the same images, targets zeros; a
+ * bad images file is still refused. */
+static void check_images_alone(void)
+{
+    nn_dataset *d = NULL;
+    CHECK_OK(nn_dataset_from_idx(pathf("img.gz"), NULL, 3, &d));
+    if (!d)
+        return;
+    CHECK_INT(NI, nn_dataset_size(d));
+    CHECK_INT(H * W, nn_dataset_features(d));
+    CHECK_INT(1, nn_dataset_target_cols(d));
+    float rows[NI * H * W];
+    CHECK_OK(nn_dataset_rows(d, 0, NI, rows));
+    int same = 1;
+    for (int i = 0; i < NI * H * W; i++)
+        same &= rows[i] == (float)(i * 37 % 256);
+    CHECK_MSG(same, "raw pixel values differ without labels");
+    for (int i = 0; i < NI; i++)
+        CHECK_FLOAT_EQ(0.0f, nn_tensor_cdata(nn_dataset_t(d))[i]);
+    nn_dataset_free(d);
+    d = (nn_dataset *)1;
+    CHECK_STATUS(NN_EFORMAT, nn_dataset_from_idx(pathf("lab"), NULL, 0, &d));
+    CHECK(d == NULL);
+    CHECK_STATUS(NN_EINVAL, nn_dataset_from_idx(NULL, pathf("lab"), 0, &d));
+}
+
 static void expect_err(nn_status st, const char *img, const char *lab, int64_t classes, const char *expected)
 {
     nn_dataset *d = (nn_dataset *)1;
@@ -415,6 +441,7 @@ int main(int argc, char **argv)
     check_valid("img", "lab");
     check_valid("img.gz", "lab.gz");
     check_valid("img.gz", "lab");
+    check_images_alone();
     test_alloc_failures();
     test_normalise();
     test_malformed();

@@ -54,6 +54,11 @@ describe("data files", function()
     local z = nn.datasets.idx{ images = p4 .. ".gz", labels = labels }
     assert.same({ 3, 1, 2 }, z:shape())
     assert.equals(6, z:features())
+    -- labels = false: the images alone, their targets zeros, the same pixels
+    local bare = nn.datasets.idx{ images = p4 .. ".gz", labels = false }
+    assert.same({ 3, 1, 2 }, bare:shape())
+    assert.same(z:x():totable(), bare:x():totable())
+    assert.same({ { 0 }, { 0 }, { 0 }, { 0 }, { 0 }, { 0 } }, bare:t():totable())
     -- (N, F): flat items, no image shape.
     local two = { be32(0x802), be32(6), be32(4), string.rep("\1", 24) }
     assert.is_nil(nn.datasets.idx{ images = write("img2.idx", table.concat(two)),
@@ -100,8 +105,10 @@ describe("data files", function()
     assert.matches("bad.idx", err(function()
       nn.datasets.idx{ images = images, labels = bad }
     end))
-    assert.equals("bad argument #1 to 'idx' (options 'images' and 'labels' are required)",
-      err(function() nn.datasets.idx{ images = images } end))
+    assert.equals("bad argument #1 to 'idx' (options 'images' and 'labels' are required "
+      .. "(labels = false: images alone))", err(function() nn.datasets.idx{ images = images } end))
+    assert.matches("option 'labels' must be a string, got boolean",
+      err(function() nn.datasets.idx{ images = images, labels = true } end))
     assert.matches("dataset%-fashion%-mnist", err(function()
       nn.datasets.fashion_mnist{ dir = tmp .. "/none" }
     end))

@@ -115,7 +115,7 @@ nn_status nn_dataset_from_idx(const char *images_path, const char *labels_path, 
     if (!out)
         return nn_fail(NN_EINVAL, "idx: out is NULL");
     *out = NULL;
-    if (!images_path || !labels_path)
+    if (!images_path)
         return nn_fail(NN_EINVAL, "idx: file name is NULL");
     if (classes < 0)
         return nn_fail(NN_EINVAL, "idx: classes must be >= 0, got %lld", (long long)classes);
@@ -123,14 +123,16 @@ nn_status nn_dataset_from_idx(const char *images_path, const char *labels_path, 
     nn_status s = read_idx(images_path, "images", 2, 4, &img);
     if (s)
         return s;
-    if ((s = read_idx(labels_path, "labels", 1, 1, &lab)))
+    if (!labels_path) /* images to predict on: t zeros */
+        lab.items = img.items;
+    else if ((s = read_idx(labels_path, "labels", 1, 1, &lab)))
         goto done;
     if (img.items != lab.items) {
         s = nn_fail(NN_EFORMAT, "%s holds %lld images but %s holds %lld labels", images_path,
                     (long long)img.items, labels_path, (long long)lab.items);
         goto done;
     }
-    if (classes > 0)
+    if (classes > 0 && lab.bytes)
         for (int64_t i = 0; i < lab.items; i++)
             if (lab.bytes[i] >= classes) {
                 s = nn_fail(NN_EFORMAT, "%s: label %d of item %lld is outside [0, %lld)", labels_path,
@@ -145,7 +147,7 @@ nn_status nn_dataset_from_idx(const char *images_path, const char *labels_path, 
     img.bytes = NULL;
     float *t = nn_tensor_data(d->t);
     for (int64_t i = 0; i < lab.items; i++)
-        t[i] = (float)lab.bytes[i];
+        t[i] = lab.bytes ? (float)lab.bytes[i] : 0.0f;
     *out = d;
 done:
     nn_xfree(img.bytes);
