@@ -32,7 +32,7 @@
  * "nnrun", model, batch, threads; contention rows: bench "contention",
  * impl "quiet-1t" / "busy" / "nice19" / "busy-1t" / "nice19-1t", and "ratio-busy" / "ratio-nice19"
  * against quiet-1t).  --only WORD runs only the rows whose model name (or
- * "contention", "xor") contains WORD.
+ * "contention", "xor") contains WORD, --except WORD all but those.
  */
 #define _XOPEN_SOURCE 700
 #include <signal.h>
@@ -304,9 +304,13 @@ static const mlp_case mlps[] = {
     {"784-1024-1024-10", {784, 1024, 1024, 10}, 256, 4096, 1.5},
 };
 
+/* --only WORD and --except WORD: whether the row `name` runs. */
+static const char *only = "", *except = NULL;
+static int wanted(const char *name) { return strstr(name, only) && !(except && strstr(name, except)); }
+
 int main(int argc, char **argv)
 {
-    const char *out_path = NULL, *data_dir = "data/fashion-mnist", *only = "";
+    const char *out_path = NULL, *data_dir = "data/fashion-mnist";
     int reps = 7;
     const int default_threads = nn_get_threads(); /* before any nn_set_threads */
     /* --data DIR is ours; the rest goes to bench_args. */
@@ -317,6 +321,8 @@ int main(int argc, char **argv)
             data_dir = argv[++i];
         else if (i > 0 && strcmp(argv[i], "--only") == 0 && i + 1 < argc)
             only = argv[++i];
+        else if (i > 0 && strcmp(argv[i], "--except") == 0 && i + 1 < argc)
+            except = argv[++i];
         else
             rest[nrest++] = argv[i];
     }
@@ -344,7 +350,7 @@ int main(int argc, char **argv)
     double big_sps[3] = {0, 0, 0};
     for (size_t c = 0; c < sizeof mlps / sizeof *mlps; c++) {
         const mlp_case *m = &mlps[c];
-        if (!strstr(m->name, only))
+        if (!wanted(m->name))
             continue;
         nn_dataset *d = big;
         if (m->n < nn_dataset_size(big)) {
@@ -391,7 +397,7 @@ int main(int argc, char **argv)
     }
 
     /* The CNN row: target 2x PyTorch at 2 threads (issue 13). */
-    if (strstr(CNN_NAME, only)) {
+    if (wanted(CNN_NAME)) {
         nn_dataset *d = NULL;
         int64_t *idx = malloc((size_t)CNN_N * sizeof *idx);
         if (!idx)
@@ -422,7 +428,7 @@ int main(int argc, char **argv)
     /* XOR: one step per epoch (4 samples, batch 4). */
     nn_dataset *xor = NULL;
     CHECK_OK(nn_data_xor(&xor));
-    for (int t = 1; t <= 2 && strstr("xor 2-8-1", only); t++) {
+    for (int t = 1; t <= 2 && wanted("xor 2-8-1"); t++) {
         CHECK_OK(nn_set_threads(t));
         nn_net *net = NULL;
         CHECK_OK(nn_net_create(3, &net));
@@ -450,7 +456,7 @@ int main(int argc, char **argv)
 
     /* Contention rows last: the runtime's guard may keep one thread for up
      * to a second after the busy loop ends. */
-    for (size_t c = 1; c < sizeof mlps / sizeof *mlps && strstr("contention", only); c++) {
+    for (size_t c = 1; c < sizeof mlps / sizeof *mlps && wanted("contention"); c++) {
         const mlp_case *m = &mlps[c];
         nn_dataset *d = NULL;
         const int64_t n = m->n < 8192 ? m->n : 8192;

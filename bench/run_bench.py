@@ -2,10 +2,18 @@
 """Runs every benchmark (issues 3 and 11) into one directory and prints the figures
 against the targets.  Called by the `bench_run` CMake target (`make bench`):
 
-  run_bench.py --gemm BENCH_GEMM --train BENCH_TRAIN --out-dir DIR [--reps N]
+  run_bench.py --gemm BENCH_GEMM --train BENCH_TRAIN --out-dir DIR [--reps N] [--rounds R]
+
+The training rows and their PyTorch references run in R rounds (default 3),
+nnrun then PyTorch in each, so that both see the same minutes of a shared
+machine, whose speed drifts from one minute to the next (a VM's second vCPU
+more than anything); each figure is the median of its R round medians and
+each ratio the median of the R ratios of one round.  The GEMM rows pair the
+two libraries repetition by repetition already; the contention rows run once.
 
 Writes DIR/gemm.jsonl, DIR/train.jsonl, DIR/pytorch.jsonl (each one JSON
-object per measurement) and DIR/summary.txt (the table printed at the end).
+object per measurement; training rows with "rounds", the round medians, and
+"ratio_rounds") and DIR/summary.txt (the table printed at the end).
 The PyTorch reference runs under the first interpreter that can import torch
 (Debian's /usr/bin/python3 first); without one it is skipped and said so.
 """
@@ -67,12 +75,68 @@ def cpu_name():
     return platform.processor() or "unknown CPU"
 
 
+def median(v):
+    v = sorted(v)
+    n = len(v)
+    return v[n // 2] if n % 2 else 0.5 * (v[n // 2 - 1] + v[n // 2])
+
+
+def combine(train_parts, torch_parts, tj, pj, contention):
+    """One train.jsonl and one pytorch.jsonl from the rounds' files: each row's
+    median is the median of its round medians (min and max over all rounds,
+    "rounds" the round medians); each nnrun row gets "ratio_rounds", its
+    ratio to PyTorch's best in each round (samples/s: nnrun / PyTorch; us per
+    step: PyTorch / nnrun, so above 1 is nnrun faster either way)."""
+    def key(r):
+        return (r["bench"], r["impl"], r["model"], r.get("batch"), r["threads"], r["unit"])
+
+    def merged(parts):
+        rows, order = {}, []
+        for k, part in enumerate(parts):
+            for r in load(part):
+                kk = key(r)
+                if kk not in rows:
+                    rows[kk] = dict(r, rounds=[None] * len(parts), min=r["min"], max=r["max"])
+                    order.append(kk)
+                m = rows[kk]
+                m["rounds"][k] = r["median"]
+                m["min"], m["max"] = min(m["min"], r["min"]), max(m["max"], r["max"])
+        for m in rows.values():
+            got = [v for v in m["rounds"] if v is not None]
+            m["median"] = median(got)
+        return [rows[kk] for kk in order]
+
+    train, torch = merged(train_parts), merged(torch_parts)
+    best = {(r["model"], r.get("batch"), r["threads"]): r for r in torch
+            if r["impl"] == "pytorch"}
+    for r in train:
+        p = best.get((r["model"], r.get("batch"), r["threads"]))
+        if r["bench"] != "train" or not p or r["unit"] not in ("samples/s", "us/step"):
+            continue
+        rr = []
+        for a, b in zip(r["rounds"], p["rounds"]):
+            if a and b:
+                rr.append(a / b if r["unit"] == "samples/s" else b / a)
+        r["ratio_rounds"] = rr
+    with open(tj, "w") as f:
+        for r in train + load(contention):
+            f.write(json.dumps(r) + "\n")
+    with open(pj, "w") as f:
+        for r in torch:
+            f.write(json.dumps(r) + "\n")
+    for part in train_parts + torch_parts + [contention]:
+        if os.path.exists(part):
+            os.remove(part)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--gemm")
     ap.add_argument("--train")
     ap.add_argument("--out-dir", required=True)
-    ap.add_argument("--reps", default="7")
+    ap.add_argument("--reps", default="7")  # GEMM repetitions
+    ap.add_argument("--train-reps", default="5")  # epochs per row and round
+    ap.add_argument("--rounds", type=int, default=3)
     # Debian's dataset-fashion-mnist (installed by make run's dependency step).
     debian = "/usr/share/datasets/fashion-mnist"
     ap.add_argument("--data", default=debian if os.path.isdir(debian)
@@ -90,17 +154,26 @@ def main():
         run([args.gemm, "--out", gj, "--reps", args.reps], reference=True)
     else:
         print("bench_gemm was not built (OpenBLAS not found): skipped")
-    if args.train:
-        run([args.train, "--out", tj, "--reps", args.reps, "--data", args.data])
     py = torch_python()
-    if py:
-        run([py, os.path.join(HERE, "pytorch_mlp.py"), "--out", pj, "--reps", args.reps,
-             "--data", args.data], reference=True)
-        # the CNN row (issue 13); appends to the same file
-        run([py, os.path.join(HERE, "pytorch_cnn.py"), "--out", pj, "--reps", args.reps,
-             "--data", args.data], reference=True)
-    else:
+    if not py:
         print("PyTorch not importable (install python3-torch): reference skipped")
+    rounds = max(1, args.rounds)
+    for k in range(rounds):
+        print("round %d of %d" % (k + 1, rounds), flush=True)
+        if args.train:
+            run([args.train, "--out", "%s.%d" % (tj, k), "--reps", args.train_reps,
+                 "--data", args.data, "--except", "contention"])
+        if py:
+            run([py, os.path.join(HERE, "pytorch_mlp.py"), "--out", "%s.%d" % (pj, k), "--reps",
+                 args.train_reps, "--data", args.data], reference=True)
+            # the CNN row (issue 13); appends to the same file
+            run([py, os.path.join(HERE, "pytorch_cnn.py"), "--out", "%s.%d" % (pj, k), "--reps",
+                 args.train_reps, "--data", args.data], reference=True)
+    if args.train:
+        run([args.train, "--out", "%s.c" % tj, "--reps", args.reps, "--data", args.data,
+             "--only", "contention"])
+    combine(["%s.%d" % (tj, k) for k in range(rounds)], ["%s.%d" % (pj, k) for k in range(rounds)],
+            tj, pj, "%s.c" % tj)
 
     lines = []
     say = lines.append
@@ -150,31 +223,36 @@ def main():
     train = load(tj)
     torch = {(r["model"], r["batch"], r["threads"]): r for r in load(pj)
              if r["impl"] == "pytorch"}
+    say("")
+    say("Training rows: %d rounds of nnrun then PyTorch; figures are medians of the round "
+        "medians, ratios the medians of the rounds' ratios (listed)" % rounds)
     rows = [r for r in train if r["bench"] == "train" and r["unit"] in ("samples/s", "us/step")]
     if rows:
         say("")
         kerns = sorted({r["kernel"] for r in rows if "kernel" in r})
         say("Training (median; samples/s, XOR in us/step; nnrun kernel %s)" % ", ".join(kerns))
-        say("%-20s %5s %3s %10s %10s %7s  %s" % ("model", "batch", "thr", "nnrun", "pytorch",
-                                                 "x torch", "target"))
+        say("%-20s %5s %3s %10s %10s %7s  %-22s %s" % ("model", "batch", "thr", "nnrun",
+                                                      "pytorch", "x torch", "target",
+                                                      "x torch by round"))
         for r in rows:
             key = (r["model"], r["batch"], r["threads"])
             p = torch.get(key)
             fmt = "%10.3f" if r["unit"] == "us/step" else "%10.0f"
             pv = fmt % p["median"] if p else "%10s" % "-"
+            rr = r.get("ratio_rounds", [])
+            x = median(rr) if rr else float("nan")
             if r["unit"] == "us/step":
-                x = p["median"] / r["median"] if p else float("nan")
                 tgt = "<= 1 us %s" % ("ok" if r["median"] <= 1.0 else "MISSED")
             else:
-                x = r["median"] / p["median"] if p else float("nan")
                 tgt = ""
                 need = {("784-256-128-10", 64): 2.5, ("784-256-128-10", 256): 2.0,
                         ("784-1024-1024-10", 256): 1.5,
                         ("conv32-conv64-128-10", 128): 2.0}.get((r["model"], r["batch"]))
                 if need and r["threads"] == 2:
                     tgt = ">= %.1fx torch %s" % (need, "ok" if x >= need else "MISSED")
-            say("%-20s %5d %3d %s %s %7.2f  %s" % (r["model"], r["batch"], r["threads"],
-                                                  fmt % r["median"], pv, x, tgt))
+            say("%-20s %5d %3d %s %s %7.2f  %-22s %s" % (
+                r["model"], r["batch"], r["threads"], fmt % r["median"], pv, x, tgt,
+                " ".join("%.2f" % v for v in rr)))
         for r in train:
             if r["bench"] == "train" and r["unit"] == "ratio":
                 say("%s: %.2f (target >= 1.8 %s)" % (r["model"], r["median"],
