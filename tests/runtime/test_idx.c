@@ -72,6 +72,18 @@ static void make_valid(void)
     nlabels += NI;
 }
 
+/* Whether d's rows are make_valid's pixels, unnormalised. */
+static int raw_pixels(const nn_dataset *d)
+{
+    float rows[NI * H * W];
+    if (nn_dataset_rows(d, 0, NI, rows) != NN_OK)
+        return 0;
+    int same = 1;
+    for (int i = 0; i < NI * H * W; i++)
+        same &= rows[i] == (float)(i * 37 % 256);
+    return same;
+}
+
 static void check_valid(const char *img, const char *lab)
 {
     nn_dataset *d = NULL;
@@ -83,14 +95,10 @@ static void check_valid(const char *img, const char *lab)
     CHECK_INT(1, nn_dataset_target_cols(d));
     CHECK_INT(1, nn_dataset_is_compact(d));
     CHECK(nn_dataset_x(d) == NULL);
-    float rows[NI * H * W];
-    CHECK_OK(nn_dataset_rows(d, 0, NI, rows));
-    int same = 1;
-    for (int i = 0; i < NI * H * W; i++)
-        same &= rows[i] == (float)(i * 37 % 256);
-    CHECK_MSG(same, "raw pixel values differ");
+    CHECK_MSG(raw_pixels(d), "raw pixel values differ");
     for (int i = 0; i < NI; i++)
         CHECK_FLOAT_EQ((float)(i % 3), nn_tensor_cdata(nn_dataset_t(d))[i]);
+    float rows[NI * H * W];
     CHECK_STATUS(NN_ERANGE, nn_dataset_rows(d, 3, 3, rows));
     nn_dataset_free(d);
 }
@@ -106,12 +114,7 @@ static void check_images_alone(void)
     CHECK_INT(NI, nn_dataset_size(d));
     CHECK_INT(H * W, nn_dataset_features(d));
     CHECK_INT(1, nn_dataset_target_cols(d));
-    float rows[NI * H * W];
-    CHECK_OK(nn_dataset_rows(d, 0, NI, rows));
-    int same = 1;
-    for (int i = 0; i < NI * H * W; i++)
-        same &= rows[i] == (float)(i * 37 % 256);
-    CHECK_MSG(same, "raw pixel values differ without labels");
+    CHECK_MSG(raw_pixels(d), "raw pixel values differ without labels");
     for (int i = 0; i < NI; i++)
         CHECK_FLOAT_EQ(0.0f, nn_tensor_cdata(nn_dataset_t(d))[i]);
     nn_dataset_free(d);
