@@ -12,7 +12,8 @@
  * the other choice, then one on the current choice, each skipping its
  * first step and ending after 4 steps and 5 ms (or 16 steps); the other
  * choice wins when its median is more than 10 % faster; keeping doubles
- * the time to the next trial (to 3.2 s), changing restarts it; a step of
+ * the time to the next trial (to 3.2 s), changing restarts it, and the
+ * next waits at least 20 times the trial's length; a step of
  * another size restarts the window.  And through the global hook: a team
  * whose steps are slower than one thread's goes to one thread.
  * Then the real thing: products and element-wise ranges give the same bits
@@ -129,6 +130,14 @@ static int rate_window_of(nn_rate_policy *p, double sec, double *t)
     return n;
 }
 
+/* Whether the next trial is `run` after t, or RATE_COST (20) times the
+ * trial that just ended when that is longer. */
+static int next_is(const nn_rate_policy *p, double t, double run)
+{
+    const double cost = 20.0 * (t - p->trial_start);
+    return fabs(p->next - (t + (run > cost ? run : cost))) < 1e-9;
+}
+
 static void rate(void)
 {
     nn_rate_policy p;
@@ -152,7 +161,7 @@ static void rate(void)
     CHECK_INT(5, rate_window_of(&p, 1.3e-3, &t));
     CHECK_INT(0, p.phase);
     CHECK_INT(0, p.solo);
-    CHECK(fabs(p.next - (t + 0.4)) < 1e-9);
+    CHECK(next_is(&p, t, 0.4));
     /* 0.3 ms steps: a window takes 17 (under 5 ms, 16 is the most) */
     t = p.next;
     nn_rate_policy_step(&p, 64, 1e-3, t);
@@ -169,7 +178,7 @@ static void rate(void)
     CHECK_INT(0, p.phase);
     CHECK_INT(1, p.solo);
     CHECK_INT(1, nn_rate_policy_solo(&p));
-    CHECK(fabs(p.next - (t + 0.2)) < 1e-9); /* a change restarts at 0.2 s */
+    CHECK(next_is(&p, t, 0.2)); /* a change restarts at 0.2 s */
     /* the trial of the team finds it faster: back to it */
     t = p.next;
     nn_rate_policy_step(&p, 64, 1e-3, t);
@@ -178,7 +187,7 @@ static void rate(void)
     CHECK_INT(1, nn_rate_policy_solo(&p));
     rate_window_of(&p, 2e-3, &t);
     CHECK_INT(0, nn_rate_policy_solo(&p));
-    CHECK(fabs(p.next - (t + 0.2)) < 1e-9);
+    CHECK(next_is(&p, t, 0.2));
     /* every trial that keeps doubles the interval, to 3.2 s at most */
     for (int k = 0; k < 6; k++) {
         t = p.next;
@@ -187,7 +196,15 @@ static void rate(void)
         rate_window_of(&p, 1.3e-3, &t);
     }
     CHECK_INT(0, p.solo);
-    CHECK(fabs(p.next - (t + 3.2)) < 1e-9);
+    CHECK(next_is(&p, t, 3.2));
+    /* long steps: a trial of five 40 ms and five 25 ms steps (325 ms)
+     * waits 20 times that, 6.5 s, not the 3.2 s of the back-off */
+    t = p.next;
+    nn_rate_policy_step(&p, 64, 25e-3, t);
+    CHECK_INT(5, rate_window_of(&p, 40e-3, &t));
+    CHECK_INT(5, rate_window_of(&p, 25e-3, &t));
+    CHECK_INT(0, p.phase);
+    CHECK(fabs(p.next - (t + 6.5)) < 1e-9);
     /* a median: one 50 ms step among 0.1 ms ones does not decide */
     t = p.next;
     nn_rate_policy_step(&p, 64, 1e-3, t);

@@ -95,6 +95,10 @@ void nn_team_policy_note(nn_team_policy *p, double wall, double wait, double now
 #define RATE_MARGIN 0.9
 #define RUN_MIN 0.2
 #define RUN_MAX 3.2
+/* The next trial waits at least this many times the last one's length, so
+ * that trials of long steps (a 25 ms step makes a 250 ms trial, half of it
+ * on the worse choice) cost no more than one part in 2 * RATE_COST. */
+#define RATE_COST 20.0
 
 void nn_rate_policy_init(nn_rate_policy *p)
 {
@@ -125,6 +129,7 @@ void nn_rate_policy_step(nn_rate_policy *p, int64_t work, double seconds, double
             p->next = now + p->run;
         } else if (now >= p->next) {
             p->phase = 1;
+            p->trial_start = now;
             rate_window(p, work);
         }
         return;
@@ -154,7 +159,8 @@ void nn_rate_policy_step(nn_rate_policy *p, int64_t work, double seconds, double
         p->run = p->run * 2.0 < RUN_MAX ? p->run * 2.0 : RUN_MAX;
     }
     p->phase = 0;
-    p->next = now + p->run;
+    const double cost = RATE_COST * (now - p->trial_start);
+    p->next = now + (p->run > cost ? p->run : cost);
 }
 
 /* ---- the global guard --------------------------------------------------- */
@@ -167,7 +173,7 @@ static _Atomic int64_t serial_ns;
 static atomic_int forced_serial;
 /* The rate check (its own lock: steps come from the training loop, not
  * from inside regions); rate_solo mirrors nn_rate_policy_solo. */
-static nn_rate_policy rate = {0, 0, 0.0, RUN_MIN, 0, 0, 0, {0.0}, 0.0, 0.0};
+static nn_rate_policy rate = {0, 0, 0.0, RUN_MIN, 0.0, 0, 0, 0, {0.0}, 0.0, 0.0};
 static atomic_flag rate_lock = ATOMIC_FLAG_INIT;
 static atomic_int rate_solo;
 /* Regions that asked for a team (nn_team_size with want > 1): a step

@@ -93,12 +93,15 @@ double nn_team_policy_look(nn_team_policy *p, int taken, int leaving, double now
  * for the switch, not counted); when the other's median step is more than
  * RATE_MARGIN faster, it becomes the choice.  A trial that keeps the choice
  * doubles the time to the next (RUN_MIN to RUN_MAX), one that changes it
- * starts again from RUN_MIN.  Only speed depends on it. */
+ * starts again from RUN_MIN; and the next trial waits at least RATE_COST
+ * times the last one's length (long steps make long trials).  Only speed
+ * depends on it. */
 #define NN_RATE_STEPS_MAX 16
 typedef struct nn_rate_policy {
     int solo;   /* the choice: 1 = regions on one thread */
     int phase;  /* 0 running the choice, 1 trying the other, 2 the choice again */
     double next, run; /* phase 0: the next trial starts at `next` (0: unset) */
+    double trial_start;
     int64_t work;     /* the window's step size */
     int n, skipped;
     double t[NN_RATE_STEPS_MAX], sum;
